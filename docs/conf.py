@@ -1,0 +1,32 @@
+"""Sphinx configuration."""
+
+from __future__ import annotations
+
+import securehost
+
+project = "securehost"
+author = "securehost developers"
+copyright = "2026, securehost developers"  # noqa: A001
+release = securehost.__version__
+version = release
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.doctest",
+    "sphinx.ext.intersphinx",
+]
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+myst_enable_extensions = ["colon_fence", "deflist"]
+html_theme = "furo"
+html_title = "securehost"
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+intersphinx_mapping = {"python": ("https://docs.python.org/3", None)}
+nitpicky = False
+suppress_warnings = ["myst.header"]
+exclude_patterns = ["_build"]

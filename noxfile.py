@@ -1,0 +1,93 @@
+"""Developer and CI sessions: ``nox -l`` lists them.
+
+The test sessions install the *built wheel* of securehost (not the source tree), as users get it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "typing", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_external_run = True
+
+ROOT = Path(__file__).parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# Tests run on every interpreter that is present; set SECUREHOST_PYTHONS="3.11 3.13" to choose.
+SELECTED = os.environ.get("SECUREHOST_PYTHONS", "").split() or PYTHONS
+TEST_DEPS = [
+    "pytest>=8",
+    "hypothesis>=6.100",
+    "pytest-xdist>=3.5",
+    "build>=1.2",
+    "installer>=0.7",
+    "securesystemslib>=1.0",
+]
+
+
+def _install_built_wheel(session: nox.Session) -> None:
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT), silent=True)
+    (wheel,) = dist.glob("securehost-*.whl")
+    session.install(f"{wheel}[otel]")
+
+
+@nox.session(python=SELECTED)
+def tests(session: nox.Session) -> None:
+    """Run the test suite against the built wheel (``-- ARGS`` go to pytest)."""
+    session.install("build", *TEST_DEPS)
+    _install_built_wheel(session)
+    args = session.posargs or ["-n", "auto", "--dist", "loadgroup"]
+    session.run("python", "-m", "pytest", *args, env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typing(session: nox.Session) -> None:
+    """Mypy in strict mode over the package."""
+    session.install("mypy>=1.11", "-e", ".", "pytest", "hypothesis", "types-setuptools")
+    session.run("mypy")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation with warnings as errors, and run its doctests."""
+    session.install("-e", ".", "sphinx>=7", "myst-parser>=3", "furo", "pytest", "hypothesis")
+    out = ROOT / "docs" / "_build"
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", str(out / "html"))
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", str(out / "doctest"))
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks: print medians and ratios against the anchors measured in the same run."""
+    session.install("build", "installer", "pyperf>=2.6", "pluggy", "importlib-metadata")
+    _install_built_wheel(session)
+    session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
+
+
+@nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """The end-to-end demo: build, sign, verify, install and load example plugins; show rejections."""
+    session.install("build", "installer")
+    _install_built_wheel(session)
+    session.run("python", str(ROOT / "example_plugins" / "demo.py"), *session.posargs)
+
+
+@nox.session(python="3.11")
+def changelog(session: nox.Session) -> None:
+    """Preview the changelog that towncrier would write."""
+    session.install("towncrier")
+    session.run("towncrier", "build", "--draft", "--version", "next")

@@ -1,0 +1,342 @@
+"""Signing keys: generation, loading (PEM and OpenSSH), key ids and the one signature scheme per key type.
+
+The signature scheme is a property of the key type, never of the signature:
+
+=============  ==========================================  =====================================
+key type       scheme                                      securesystemslib ``keytype``/``scheme``
+=============  ==========================================  =====================================
+``ed25519``    Ed25519 (RFC 8032, pure)                    ``ed25519`` / ``ed25519``
+``ecdsa-p256``  ECDSA over P-256 with SHA-256, DER signature  ``ecdsa`` / ``ecdsa-sha2-nistp256``
+``ecdsa-p384``  ECDSA over P-384 with SHA-384, DER signature  ``ecdsa`` / ``ecdsa-sha2-nistp384``
+``rsa``        RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32   ``rsa`` / ``rsassa-pss-sha256``
+=============  ==========================================  =====================================
+
+RSA keys must have at least 3072 bits. There is no RSA PKCS#1 v1.5, no SHA-1 and no negotiation.
+
+The **key id** is the lowercase hex SHA-256 of the public key's DER-encoded SubjectPublicKeyInfo. It depends on the
+key alone (not on a comment, a label or an encoding), so the same key loaded from a PEM file, an OpenSSH line or an
+``allowed_signers`` entry has the same id: ``openssl pkey -pubin -outform DER | sha256sum`` computes it too.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from typing import Final, Literal, TypeAlias, final
+
+import attrs
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from securehost.exceptions import KeyFormatError
+
+__all__ = ["KeyType", "PrivateKey", "PublicKey", "key_id_of"]
+
+MIN_RSA_BITS: Final = 3072
+MAX_KEY_FILE_BYTES: Final = 64 * 1024
+
+_CryptoPrivate: TypeAlias = "ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey"
+_CryptoPublic: TypeAlias = "ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey"
+
+
+class KeyType(str, enum.Enum):
+    """The supported key types; each fixes exactly one signature scheme."""
+
+    ED25519 = "ed25519"
+    ECDSA_P256 = "ecdsa-p256"
+    ECDSA_P384 = "ecdsa-p384"
+    RSA = "rsa"
+
+    @property
+    def sslib_keytype(self) -> str:
+        """The securesystemslib ``keytype`` for this key type."""
+        return {"ed25519": "ed25519", "ecdsa-p256": "ecdsa", "ecdsa-p384": "ecdsa", "rsa": "rsa"}[self.value]
+
+    @property
+    def sslib_scheme(self) -> str:
+        """The securesystemslib ``scheme`` for this key type."""
+        return {
+            "ed25519": "ed25519",
+            "ecdsa-p256": "ecdsa-sha2-nistp256",
+            "ecdsa-p384": "ecdsa-sha2-nistp384",
+            "rsa": "rsassa-pss-sha256",
+        }[self.value]
+
+
+GenerateType = Literal["ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096"]
+GENERATE_TYPES: Final[tuple[str, ...]] = ("ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096")
+_PSS: Final = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+_MAX_SIGNATURE_BYTES: Final = 1024
+
+
+def _classify(key: _CryptoPublic) -> KeyType:
+    """Return the key type of a public key, or raise for anything unsupported.
+
+    Raises:
+        KeyFormatError: the key's algorithm, curve or size is not supported.
+    """
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return KeyType.ED25519
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if isinstance(key.curve, ec.SECP256R1):
+            return KeyType.ECDSA_P256
+        if isinstance(key.curve, ec.SECP384R1):
+            return KeyType.ECDSA_P384
+        raise KeyFormatError(f"unsupported elliptic curve {key.curve.name!r} (use P-256 or P-384)")
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise KeyFormatError(f"RSA key of {key.key_size} bits is too weak (at least {MIN_RSA_BITS} required)")
+        return KeyType.RSA
+    raise KeyFormatError(f"unsupported key algorithm {type(key).__name__}")
+
+
+def key_id_of(key: _CryptoPublic) -> str:
+    """Return the key id (hex SHA-256 of the DER SubjectPublicKeyInfo) of a ``cryptography`` public key."""
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def _check_size(data: bytes, what: str) -> None:
+    if not isinstance(data, bytes):
+        raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise KeyFormatError(f"{what} is larger than {MAX_KEY_FILE_BYTES} bytes")
+
+
+@final
+@attrs.frozen(eq=False)
+class PublicKey:
+    """A public key of a supported type, able to verify signatures of its one scheme.
+
+    Build one with :meth:`from_pem`, :meth:`from_openssh` or :meth:`load`. Two public keys are equal when their key
+    ids are equal.
+    """
+
+    _key: _CryptoPublic = attrs.field(alias="key")
+    key_type: KeyType
+    key_id: str
+
+    @classmethod
+    def from_crypto(cls, key: _CryptoPublic) -> PublicKey:
+        """Wrap a ``cryptography`` public key.
+
+        Raises:
+            KeyFormatError: the key's type, curve or size is not supported.
+        """
+        return cls(key=key, key_type=_classify(key), key_id=key_id_of(key))
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> PublicKey:
+        """Load a PEM ``PUBLIC KEY`` (SubjectPublicKeyInfo) block.
+
+        Raises:
+            KeyFormatError: the data is not a supported PEM public key.
+        """
+        _check_size(data, "public key")
+        try:
+            key = serialization.load_pem_public_key(data)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise KeyFormatError(f"not a valid PEM public key: {exc}") from exc
+        return cls.from_crypto(key)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_openssh(cls, data: bytes) -> PublicKey:
+        """Load an OpenSSH public-key line (``ssh-ed25519 AAAA... comment``).
+
+        Raises:
+            KeyFormatError: the line is not a supported OpenSSH public key.
+        """
+        _check_size(data, "public key")
+        line = data.strip()
+        if b"\n" in line:
+            raise KeyFormatError("an OpenSSH public key must be a single line")
+        try:
+            key = serialization.load_ssh_public_key(line)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise KeyFormatError(f"not a valid OpenSSH public key: {exc}") from exc
+        return cls.from_crypto(key)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, data: bytes) -> PublicKey:
+        """Load a public key from PEM or from an OpenSSH public-key line, whichever *data* is.
+
+        Raises:
+            KeyFormatError: the data is neither.
+        """
+        _check_size(data, "public key")
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return cls.from_pem(data)
+        return cls.from_openssh(data)
+
+    def verify(self, signature: bytes, data: bytes) -> None:
+        """Verify *signature* over *data* with this key's one scheme.
+
+        Raises:
+            InvalidSignature: the signature is not valid (``cryptography.exceptions.InvalidSignature``).
+        """
+        if not isinstance(signature, bytes) or not isinstance(data, bytes):
+            raise TypeError("signature and data must be bytes")
+        if len(signature) > _MAX_SIGNATURE_BYTES:
+            raise InvalidSignature
+        key = self._key
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            if len(signature) != 64:
+                raise InvalidSignature
+            key.verify(signature, data)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            algorithm = hashes.SHA256() if self.key_type is KeyType.ECDSA_P256 else hashes.SHA384()
+            key.verify(signature, data, ec.ECDSA(algorithm))
+        else:
+            if len(signature) != (key.key_size + 7) // 8:
+                raise InvalidSignature
+            key.verify(signature, data, _PSS, hashes.SHA256())
+
+    def is_valid_signature(self, signature: bytes, data: bytes) -> bool:
+        """Return whether *signature* over *data* is valid; never raises for a bad signature."""
+        try:
+            self.verify(signature, data)
+        except InvalidSignature:
+            return False
+        return True
+
+    def to_pem(self) -> bytes:
+        """Return the key as a PEM SubjectPublicKeyInfo block."""
+        return self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def to_openssh(self, comment: str = "") -> str:
+        """Return the key as an OpenSSH public-key line, with an optional comment."""
+        line = self._key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        return f"{line} {comment}".rstrip()
+
+    @property
+    def crypto_key(self) -> _CryptoPublic:
+        """The wrapped ``cryptography`` public key (for interoperability)."""
+        return self._key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PublicKey) and other.key_id == self.key_id
+
+    def __hash__(self) -> int:
+        return hash(self.key_id)
+
+    def __repr__(self) -> str:
+        return f"PublicKey({self.key_type.value}, {self.key_id[:16]}...)"
+
+
+@final
+@attrs.frozen(eq=False, repr=False)
+class PrivateKey:
+    """A private signing key of a supported type.
+
+    Build one with :meth:`generate`, :meth:`from_pem`, :meth:`from_openssh` or :meth:`load`.
+    """
+
+    _key: _CryptoPrivate = attrs.field(alias="key")
+    public_key: PublicKey
+
+    @classmethod
+    def from_crypto(cls, key: _CryptoPrivate) -> PrivateKey:
+        """Wrap a ``cryptography`` private key.
+
+        Raises:
+            KeyFormatError: the key's type, curve or size is not supported.
+        """
+        return cls(key=key, public_key=PublicKey.from_crypto(key.public_key()))
+
+    @classmethod
+    def generate(cls, key_type: str = "ed25519") -> PrivateKey:
+        """Generate a new key: ``ed25519`` (default), ``ecdsa-p256``, ``ecdsa-p384``, ``rsa-3072`` or ``rsa-4096``.
+
+        Raises:
+            ValueError: *key_type* is not one of the names above.
+        """
+        key: _CryptoPrivate
+        if key_type == "ed25519":
+            key = ed25519.Ed25519PrivateKey.generate()
+        elif key_type == "ecdsa-p256":
+            key = ec.generate_private_key(ec.SECP256R1())
+        elif key_type == "ecdsa-p384":
+            key = ec.generate_private_key(ec.SECP384R1())
+        elif key_type in ("rsa-3072", "rsa-4096"):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[4:]))
+        else:
+            raise ValueError(f"unknown key type {key_type!r}; choose one of {', '.join(GENERATE_TYPES)}")
+        return cls.from_crypto(key)
+
+    @classmethod
+    def from_pem(cls, data: bytes, password: bytes | None = None) -> PrivateKey:
+        """Load a PEM private key (PKCS#8, optionally encrypted).
+
+        Raises:
+            KeyFormatError: the data is not a supported key, or the password is wrong or missing.
+        """
+        _check_size(data, "private key")
+        try:
+            key = serialization.load_pem_private_key(data, password=password)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise KeyFormatError(f"cannot load PEM private key: {exc}") from exc
+        return cls.from_crypto(key)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_openssh(cls, data: bytes, password: bytes | None = None) -> PrivateKey:
+        """Load an OpenSSH private key file as ``ssh-keygen`` writes it (optionally encrypted).
+
+        Raises:
+            KeyFormatError: the data is not a supported key, or the password is wrong or missing.
+        """
+        _check_size(data, "private key")
+        try:
+            key = serialization.load_ssh_private_key(data, password=password)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise KeyFormatError(f"cannot load OpenSSH private key: {exc}") from exc
+        return cls.from_crypto(key)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, data: bytes, password: bytes | None = None) -> PrivateKey:
+        """Load a private key from PEM or OpenSSH format, whichever *data* is.
+
+        Raises:
+            KeyFormatError: the data is neither, or the password is wrong or missing.
+        """
+        _check_size(data, "private key")
+        if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
+            return cls.from_openssh(data, password)
+        return cls.from_pem(data, password)
+
+    @property
+    def key_type(self) -> KeyType:
+        """The key type, which fixes the signature scheme."""
+        return self.public_key.key_type
+
+    @property
+    def key_id(self) -> str:
+        """The key id of the public half."""
+        return self.public_key.key_id
+
+    def sign(self, data: bytes) -> bytes:
+        """Sign *data* with this key's one scheme (deterministic for Ed25519 and ECDSA, per RFC 6979)."""
+        if not isinstance(data, bytes):
+            raise TypeError("data must be bytes")
+        key = self._key
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return key.sign(data)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            algorithm = hashes.SHA256() if self.key_type is KeyType.ECDSA_P256 else hashes.SHA384()
+            return key.sign(data, ec.ECDSA(algorithm, deterministic_signing=True))
+        return key.sign(data, _PSS, hashes.SHA256())
+
+    def to_pem(self, password: bytes | None = None) -> bytes:
+        """Return the key as PKCS#8 PEM, encrypted with *password* if given."""
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+        )
+        return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+    @property
+    def crypto_key(self) -> _CryptoPrivate:
+        """The wrapped ``cryptography`` private key (for interoperability)."""
+        return self._key
+
+    def __repr__(self) -> str:
+        return f"PrivateKey({self.key_type.value}, {self.key_id[:16]}...)"

@@ -1,0 +1,142 @@
+"""The securehost exception tree.
+
+Every error securehost raises on purpose derives from :class:`SecurehostError`. The tree is grouped by origin:
+
+* :class:`FormatError` (also a :class:`ValueError`): bytes from outside — a wheel, an envelope, a key, a trust
+  store, a permission string — are malformed. Its leaves name what was being parsed.
+* :class:`RejectedError`: well-formed input that a security decision rejected. It carries the verdict with every
+  reason, so callers never have to parse a message.
+* :class:`PermissionDeniedError` (also a :class:`PermissionError`): a plugin did something its permissions do not
+  allow.
+* :class:`ConfigurationError`: the host or the operator configured securehost in a way it cannot work with.
+* :class:`IsolationError`: the out-of-process worker failed.
+
+Caller mistakes (wrong argument types, wrong call order) raise the builtin :class:`TypeError` or
+:class:`RuntimeError` and are not part of this tree. Foreign exceptions (from ``zipfile``, ``json``,
+``cryptography``, ``tomllib``) never escape unwrapped: they are chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "ConfigurationError",
+    "EnvelopeFormatError",
+    "FormatError",
+    "HookError",
+    "IsolationError",
+    "KeyFormatError",
+    "PermissionDeniedError",
+    "PermissionFormatError",
+    "PluginRejectedError",
+    "RecordFormatError",
+    "RejectedError",
+    "SecurehostError",
+    "SigningError",
+    "TrustStoreError",
+    "WheelFormatError",
+]
+
+
+class SecurehostError(Exception):
+    """Root of every error that securehost raises on purpose."""
+
+
+# --- malformed input -------------------------------------------------------------------------------------------
+
+
+class FormatError(SecurehostError, ValueError):
+    """Untrusted bytes could not be parsed; the message says what and where."""
+
+
+class KeyFormatError(FormatError):
+    """A key (PEM, OpenSSH, ``allowed_signers`` line) is malformed, unsupported or too weak."""
+
+
+class EnvelopeFormatError(FormatError):
+    """A DSSE envelope or the in-toto statement inside it is malformed."""
+
+
+class WheelFormatError(FormatError):
+    """A wheel (zip container, file name, ``WHEEL`` or ``METADATA`` file) is malformed or unsafe."""
+
+
+class RecordFormatError(WheelFormatError):
+    """A wheel's ``RECORD`` file is malformed."""
+
+
+class PermissionFormatError(FormatError):
+    """A permission string does not follow the permission grammar."""
+
+
+class TrustStoreError(FormatError):
+    """A trust store file is malformed; the message names the file and the entry.
+
+    A trust store never loads half-way: one bad entry rejects the whole file.
+    """
+
+
+# --- security decisions ----------------------------------------------------------------------------------------
+
+
+class RejectedError(SecurehostError):
+    """A security decision rejected its input.
+
+    Attributes:
+        verdict: the verdict object that lists every reason (see :class:`securehost.Verdict`).
+    """
+
+    def __init__(self, message: str, *, verdict: Any) -> None:
+        super().__init__(message)
+        self.verdict = verdict
+
+
+class PluginRejectedError(RejectedError):
+    """A plugin (a wheel or an installed distribution) failed verification."""
+
+
+class SigningError(SecurehostError):
+    """A wheel could not be signed (for instance, its files do not match its own ``RECORD``)."""
+
+
+class PermissionDeniedError(SecurehostError, PermissionError):
+    """A plugin attempted something outside its effective permissions.
+
+    Attributes:
+        plugin: name of the plugin that was denied, or ``None`` if unknown.
+        permission: the permission that would have been needed, as a string.
+    """
+
+    def __init__(self, message: str, *, plugin: str | None = None, permission: str | None = None) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+        self.permission = permission
+
+
+class HookError(SecurehostError):
+    """One or more plugin implementations of a hook failed while errors were isolated.
+
+    Attributes:
+        hook: the hook name.
+        errors: ``(plugin name, exception)`` pairs in call order.
+    """
+
+    def __init__(self, message: str, *, hook: str, errors: Sequence[tuple[str, BaseException]]) -> None:
+        super().__init__(message)
+        self.hook = hook
+        self.errors = tuple(errors)
+
+
+# --- configuration and isolation -------------------------------------------------------------------------------
+
+
+class ConfigurationError(SecurehostError):
+    """The host or operator configuration cannot work (conflicting options, missing state directory, ...)."""
+
+
+class IsolationError(SecurehostError):
+    """The out-of-process plugin worker could not be started or failed."""
