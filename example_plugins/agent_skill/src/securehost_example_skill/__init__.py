@@ -1,0 +1,1 @@
+"""A demoapp agent-skill plugin."""

@@ -1,0 +1,1 @@
+"""A demoapp integration plugin for GitHub-style webhooks."""
