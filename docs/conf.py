@@ -6,7 +6,7 @@ import securehost
 
 project = "securehost"
 author = "securehost developers"
-copyright = "2026, securehost developers"  # noqa: A001
+copyright = "2026, securehost developers"
 release = securehost.__version__
 version = release
 

@@ -19,8 +19,8 @@ def describe_plugin() -> dict[str, object]:
 def process_records(records: list[dict[str, str]]) -> list[dict[str, str]]:
     """Strip whitespace, lower-case keys and drop rows without an ``id``."""
     cleaned = []
-    for row in records:
-        row = {k.strip().lower(): v.strip() for k, v in row.items()}
+    for record in records:
+        row = {k.strip().lower(): v.strip() for k, v in record.items()}
         if row.get("id"):
             cleaned.append(row)
     return cleaned
