@@ -53,8 +53,10 @@ def _utf8_text(_instance: object, attribute: attrs.Attribute[str], value: str) -
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive int, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{attribute.name} must be an int, not {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
 @attrs.frozen(kw_only=True)
