@@ -606,7 +606,8 @@ def test_entry_points_are_immutable_and_hashable() -> None:
     assert hash(p) == hash(predicate(entry_points={"g": {"a": "m:A", "b": "m:B"}}))
     assert p == predicate(entry_points={"g": {"a": "m:A", "b": "m:B"}})
     assert p != predicate(entry_points={"g": {"a": "m:A"}})
-    assert p.entry_points != [("g", {"a": "m:A", "b": "m:B"})]
+    not_a_mapping: object = [("g", {"a": "m:A", "b": "m:B"})]
+    assert p.entry_points != not_a_mapping
     assert "m:A" in repr(p.entry_points)
     statement = Statement(subjects=[Subject(name="a", sha256=DIGEST)], predicate=p)
     assert {statement: 1}[statement] == 1

@@ -141,10 +141,8 @@ def _tags(_instance: object, _attribute: object, tags: tuple[str, ...]) -> None:
         fail("predicate tags must not be empty")
     for tag in tags:
         _check_text(tag, "predicate tag")
-        try:
-            parsed = parse_tag(tag) if _TAG_RE.fullmatch(tag) else frozenset()
-        except ValueError:
-            parsed = frozenset()
+        # The pattern admits exactly one lowercase tag, which parse_tag() then reads back unchanged.
+        parsed = parse_tag(tag) if _TAG_RE.fullmatch(tag) else frozenset()
         if len(parsed) != 1 or str(next(iter(parsed))) != tag:
             fail(f"predicate tag {tag[:80]!r} is not a single lowercase python-abi-platform tag")
     strictly_sorted(tags, "predicate tags")
