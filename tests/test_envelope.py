@@ -129,6 +129,10 @@ def test_accepts_paired_surrogate_escape() -> None:
     assert strict(b'{"a":"\\ud83d\\ude00"}') == {"a": "\U0001f600"}
 
 
+def test_escaped_backslash_is_not_a_surrogate_escape() -> None:
+    assert strict(b'{"a":"\\\\ud800"}') == {"a": "\\ud800"}
+
+
 def test_rejects_oversize_input_before_parsing() -> None:
     data = b"\xff" * 101  # not even UTF-8: the size check must come first
     with pytest.raises(EnvelopeFormatError, match="exceeds the limit of 100") as info:

@@ -20,6 +20,7 @@ __all__ = ["check_keys", "dumps_canonical", "loads_strict"]
 
 _BOM: Final = b"\xef\xbb\xbf"
 _SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE_RE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_NUMBER_CHARS: Final = 64
 
 
@@ -66,33 +67,39 @@ _DECODER: Final = json.JSONDecoder(
 )
 
 
-def _check_tree(root: dict[str, Any], max_depth: int) -> None:
-    """Check nesting depth and strings of a decoded document without recursion.
+def _check_depth(root: dict[str, Any], max_depth: int) -> None:
+    """Check the nesting depth of a decoded document without recursion.
 
     Raises:
-        EnvelopeFormatError: the document nests deeper than *max_depth* or holds an unpaired
-            surrogate.
+        EnvelopeFormatError: the document nests deeper than *max_depth*.
     """
-    stack: list[tuple[Any, int]] = [(root, 1)]
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(root, 1)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, depth = stack.pop()
+        node, depth = pop()
+        if depth > max_depth:
+            raise EnvelopeFormatError(f"JSON nests deeper than {max_depth} levels")
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                push((child, depth + 1))
+
+
+def _check_surrogates(root: dict[str, Any]) -> None:
+    """Reject unpaired surrogates in any key or string of a decoded document.
+
+    Raises:
+        EnvelopeFormatError: a string holds an unpaired surrogate.
+    """
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
         if isinstance(node, dict):
-            if depth > max_depth:
-                raise EnvelopeFormatError(f"JSON nests deeper than {max_depth} levels")
-            for key, value in node.items():
-                _check_string(key)
-                stack.append((value, depth + 1))
+            stack.extend(node.keys())
+            stack.extend(node.values())
         elif isinstance(node, list):
-            if depth > max_depth:
-                raise EnvelopeFormatError(f"JSON nests deeper than {max_depth} levels")
-            stack.extend((item, depth + 1) for item in node)
-        elif isinstance(node, str):
-            _check_string(node)
-
-
-def _check_string(text: str) -> None:
-    if not text.isascii() and _SURROGATE_RE.search(text):
-        raise EnvelopeFormatError("JSON string contains an unpaired surrogate escape")
+            stack.extend(node)
+        elif isinstance(node, str) and not node.isascii() and _SURROGATE_RE.search(node):
+            raise EnvelopeFormatError("JSON string contains an unpaired surrogate escape")
 
 
 def loads_strict(data: bytes, *, max_bytes: int, max_depth: int) -> dict[str, Any]:
@@ -139,7 +146,10 @@ def loads_strict(data: bytes, *, max_bytes: int, max_depth: int) -> dict[str, An
         raise EnvelopeFormatError(f"invalid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise EnvelopeFormatError(f"JSON document must be an object, not {type(value).__name__}")
-    _check_tree(value, max_depth)
+    _check_depth(value, max_depth)
+    # UTF-8 decoding already refused encoded surrogates; only \uD800-\uDFFF escapes can make them.
+    if _SURROGATE_ESCAPE_RE.search(text):
+        _check_surrogates(value)
     return value
 
 

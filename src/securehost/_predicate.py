@@ -27,6 +27,7 @@ from securehost.exceptions import EnvelopeFormatError, PermissionFormatError
 __all__ = ["PluginPredicate", "Subject", "format_time", "parse_time"]
 
 _MALFORMED: Final = ReasonCode.STATEMENT_MALFORMED
+_BAD_SEGMENTS: Final = frozenset({"", ".", ".."})
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _NAME_RE: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _TAG_RE: Final = re.compile(r"[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+")
@@ -92,7 +93,7 @@ def _subject_name(_instance: object, _attribute: object, name: str) -> None:
         fail("subject name is empty")
     if name.startswith("/") or "\\" in name:
         fail(f"subject name {name[:200]!r} must be a relative archive path with '/' separators")
-    if any(segment in ("", ".", "..") for segment in name.split("/")):
+    if not _BAD_SEGMENTS.isdisjoint(name.split("/")):
         fail(f"subject name {name[:200]!r} has an empty, '.' or '..' segment")
     if _BAD_PATH_CHARS_RE.search(name):
         fail(f"subject name {name[:200]!r} contains a control or bidirectional character")
@@ -258,6 +259,10 @@ def _freeze_entry_points(
 class Subject:
     """One signed file of a wheel.
 
+    Construction validates every field: invalid values raise
+    :class:`~securehost.exceptions.EnvelopeFormatError` (a :class:`ValueError`), wrong types raise
+    :class:`TypeError`.
+
     Attributes:
         name: the archive path inside the wheel (relative, ``/``-separated, no ``.``/``..``/empty
             segments).
@@ -271,6 +276,10 @@ class Subject:
 @attrs.frozen(kw_only=True)
 class PluginPredicate:
     """securehost's plugin predicate: what the signer vouches for besides the files.
+
+    Construction validates every field: invalid values raise
+    :class:`~securehost.exceptions.EnvelopeFormatError` (a :class:`ValueError`), wrong types raise
+    :class:`TypeError`.
 
     Attributes:
         name: the canonical distribution name (``packaging.utils.canonicalize_name(name) == name``).

@@ -72,6 +72,10 @@ def _unique_names(_instance: object, _attribute: object, subjects: tuple[Subject
 class Statement:
     """An in-toto Statement v1 with the plugin predicate.
 
+    Construction sorts the subjects by name; no subjects or a repeated name raise
+    :class:`~securehost.exceptions.EnvelopeFormatError`, anything but :class:`Subject` instances and
+    a :class:`PluginPredicate` raise :class:`TypeError`.
+
     Attributes:
         subjects: the signed files, sorted by name, names unique, at least one.
         predicate: the plugin predicate.
