@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from securehost._verdict import ReasonCode
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -58,7 +60,17 @@ class KeyFormatError(FormatError):
 
 
 class EnvelopeFormatError(FormatError):
-    """A DSSE envelope or the in-toto statement inside it is malformed."""
+    """A DSSE envelope or the in-toto statement inside it is malformed.
+
+    Attributes:
+        code: the reason code a verifier reports for this error: ``ENVELOPE_MALFORMED``
+            (the default), ``ENVELOPE_TOO_LARGE``, ``PAYLOAD_TYPE_MISMATCH``,
+            ``STATEMENT_MALFORMED`` or ``PREDICATE_TYPE_MISMATCH``.
+    """
+
+    def __init__(self, message: str, *, code: ReasonCode = ReasonCode.ENVELOPE_MALFORMED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class WheelFormatError(FormatError):

@@ -1,0 +1,319 @@
+"""The subject and plugin-predicate models of a statement, with the checks on every field.
+
+The models validate themselves on construction, so a signer cannot build a statement that a
+verifier would reject as malformed. Bad values raise
+:class:`~securehost.exceptions.EnvelopeFormatError` (code ``STATEMENT_MALFORMED``, also a
+:class:`ValueError`); wrong types raise :class:`TypeError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import keyword
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final, NoReturn, TypeVar
+
+import attrs
+from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from securehost._permissions import Permission
+from securehost._verdict import ReasonCode
+from securehost.exceptions import EnvelopeFormatError, PermissionFormatError
+
+__all__ = ["PluginPredicate", "Subject", "format_time", "parse_time"]
+
+_MALFORMED: Final = ReasonCode.STATEMENT_MALFORMED
+_BAD_SEGMENTS: Final = frozenset({"", ".", ".."})
+_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
+_NAME_RE: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_TAG_RE: Final = re.compile(r"[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+")
+_GROUP_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_EP_NAME_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_TIME_RE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+# C0 and C1 controls, DEL, line/paragraph separators, bidirectional controls and the BOM: never in a
+# file name.
+_BAD_PATH_CHARS_RE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def fail(message: str) -> NoReturn:
+    """Raise :class:`EnvelopeFormatError` with code ``STATEMENT_MALFORMED``."""
+    raise EnvelopeFormatError(message, code=_MALFORMED)
+
+
+class _FrozenMapping(Mapping[_K, _V]):
+    """An immutable, hashable mapping in sorted key order."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, items: Iterable[tuple[_K, _V]]) -> None:
+        self._data: dict[_K, _V] = dict(sorted(items))
+
+    def __getitem__(self, key: _K) -> _V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[_K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._data.items()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _FrozenMapping):
+            return self._data == other._data
+        return isinstance(other, Mapping) and self._data == dict(other.items())
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+
+# --- value checks (shared by parsing and direct construction) -------------------------------------
+
+
+def _check_text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
+def _subject_name(_instance: object, _attribute: object, name: str) -> None:
+    _check_text(name, "subject name")
+    if not name:
+        fail("subject name is empty")
+    if name.startswith("/") or "\\" in name:
+        fail(f"subject name {name[:200]!r} must be a relative archive path with '/' separators")
+    if not _BAD_SEGMENTS.isdisjoint(name.split("/")):
+        fail(f"subject name {name[:200]!r} has an empty, '.' or '..' segment")
+    if _BAD_PATH_CHARS_RE.search(name):
+        fail(f"subject name {name[:200]!r} contains a control or bidirectional character")
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            fail(f"subject name {name[:200]!r} is not valid Unicode")
+
+
+def _sha256(_instance: object, _attribute: object, digest: str) -> None:
+    _check_text(digest, "subject digest")
+    if not _SHA256_RE.fullmatch(digest):
+        fail(f"subject sha256 digest must be 64 lowercase hex digits, got {digest[:80]!r}")
+
+
+def _dist_name(_instance: object, _attribute: object, name: str) -> None:
+    _check_text(name, "predicate name")
+    if not _NAME_RE.fullmatch(name) or canonicalize_name(name) != name:
+        fail(f"predicate name {name[:80]!r} is not a canonical distribution name")
+
+
+def _version(_instance: object, _attribute: object, version: str) -> None:
+    _check_text(version, "predicate version")
+    try:
+        normalised = str(Version(version))
+    except ValueError:
+        fail(f"predicate version {version[:80]!r} is not a valid version")
+    if normalised != version:
+        fail(f"predicate version {version[:80]!r} is not normalised (expected {normalised[:80]!r})")
+
+
+def strictly_sorted(values: tuple[str, ...], what: str) -> None:
+    """Check that *values* are sorted and unique.
+
+    Raises:
+        EnvelopeFormatError: they are not (code ``STATEMENT_MALFORMED``).
+    """
+    for previous, current in itertools.pairwise(values):
+        if previous >= current:
+            fail(f"{what} must be sorted and unique; {current[:80]!r} follows {previous[:80]!r}")
+
+
+def _tags(_instance: object, _attribute: object, tags: tuple[str, ...]) -> None:
+    if not tags:
+        fail("predicate tags must not be empty")
+    for tag in tags:
+        _check_text(tag, "predicate tag")
+        # The pattern admits exactly one lowercase tag, which parse_tag() then reads back unchanged.
+        parsed = parse_tag(tag) if _TAG_RE.fullmatch(tag) else frozenset()
+        if len(parsed) != 1 or str(next(iter(parsed))) != tag:
+            fail(f"predicate tag {tag[:80]!r} is not a single lowercase python-abi-platform tag")
+    strictly_sorted(tags, "predicate tags")
+
+
+def _permissions(_instance: object, _attribute: object, permissions: tuple[str, ...]) -> None:
+    for text in permissions:
+        _check_text(text, "permission")
+        try:
+            parsed = Permission.parse(text)
+        except PermissionFormatError as exc:
+            raise EnvelopeFormatError(
+                f"invalid permission in statement: {exc}", code=_MALFORMED
+            ) from exc
+        if str(parsed) != text:  # pragma: no cover - Permission.parse keeps the text as given
+            fail(f"permission {text[:80]!r} is not in canonical form")
+    strictly_sorted(permissions, "predicate permissions")
+
+
+def _object_reference(value: str) -> bool:
+    """Return whether *value* is ``module`` or ``module:attr`` made of ASCII, non-keyword names."""
+    module, sep, attr = value.partition(":")
+    parts = module.split(".") + (attr.split(".") if sep else [])
+    return all(p.isascii() and p.isidentifier() and not keyword.iskeyword(p) for p in parts)
+
+
+def _entry_points(
+    _instance: object, _attribute: object, groups: Mapping[str, Mapping[str, str]]
+) -> None:
+    for group, names in groups.items():
+        _check_text(group, "entry point group")
+        if not _GROUP_RE.fullmatch(group):
+            fail(f"entry point group {group[:80]!r} is not a dotted name")
+        if not names:
+            fail(f"entry point group {group[:80]!r} is empty")
+        for name, value in names.items():
+            _check_text(name, "entry point name")
+            _check_text(value, "entry point value")
+            if not _EP_NAME_RE.fullmatch(name):
+                fail(f"entry point name {name[:80]!r} in {group[:80]!r} is not allowed")
+            if not _object_reference(value):
+                fail(f"entry point {name[:80]!r} = {value[:80]!r} is not 'module' or 'module:attr'")
+
+
+def _utc_seconds(
+    _instance: object, attribute: attrs.Attribute[Any], value: dt.datetime | None
+) -> None:
+    if value is None and attribute.name == "expires_at":
+        return
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"{attribute.name} must be a datetime, not {type(value).__name__}")
+    if value.utcoffset() != dt.timedelta(0):
+        raise ValueError(f"{attribute.name} must be an aware datetime in UTC")
+    if value.microsecond:
+        raise ValueError(f"{attribute.name} must have whole seconds")
+
+
+def _after_issue(instance: PluginPredicate, _attribute: object, value: dt.datetime | None) -> None:
+    if value is not None and value <= instance.issued_at:
+        fail(
+            f"expiresAt {format_time(value)} is not after "
+            f"issuedAt {format_time(instance.issued_at)}"
+        )
+
+
+def format_time(value: dt.datetime) -> str:
+    """Format a UTC datetime as RFC 3339 ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
+    )
+
+
+def parse_time(text: str, what: str) -> dt.datetime:
+    """Parse RFC 3339 ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds, nothing else).
+
+    Raises:
+        EnvelopeFormatError: *text* is not exactly that form or not a real date and time.
+    """
+    match = _TIME_RE.fullmatch(text)
+    if match is None:
+        fail(f"{what} must be 'YYYY-MM-DDTHH:MM:SSZ', got {text[:80]!r}")
+    try:
+        year, month, day, hour, minute, second = (int(g) for g in match.groups())
+        return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.timezone.utc)
+    except ValueError as exc:
+        raise EnvelopeFormatError(
+            f"{what} {text!r} is not a valid date and time", code=_MALFORMED
+        ) from exc
+
+
+# --- converters -----------------------------------------------------------------------------------
+
+
+def _sorted_strings(values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, (str, bytes)):
+        raise TypeError("expected an iterable of strings, not a single string")
+    return tuple(sorted(values))
+
+
+def _freeze_entry_points(
+    groups: Mapping[str, Mapping[str, str]],
+) -> _FrozenMapping[str, _FrozenMapping[str, str]]:
+    if not isinstance(groups, Mapping) or not all(isinstance(v, Mapping) for v in groups.values()):
+        raise TypeError("entry_points must map group names to mappings of name to object reference")
+    return _FrozenMapping((group, _FrozenMapping(names.items())) for group, names in groups.items())
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Subject:
+    """One signed file of a wheel.
+
+    Construction validates every field: invalid values raise
+    :class:`~securehost.exceptions.EnvelopeFormatError` (a :class:`ValueError`), wrong types raise
+    :class:`TypeError`.
+
+    Attributes:
+        name: the archive path inside the wheel (relative, ``/``-separated, no ``.``/``..``/empty
+            segments).
+        sha256: the lowercase hex SHA-256 of the file's bytes.
+    """
+
+    name: str = attrs.field(validator=_subject_name)
+    sha256: str = attrs.field(validator=_sha256)
+
+
+@attrs.frozen(kw_only=True)
+class PluginPredicate:
+    """securehost's plugin predicate: what the signer vouches for besides the files.
+
+    Construction validates every field: invalid values raise
+    :class:`~securehost.exceptions.EnvelopeFormatError` (a :class:`ValueError`), wrong types raise
+    :class:`TypeError`.
+
+    Attributes:
+        name: the canonical distribution name (``packaging.utils.canonicalize_name(name) == name``).
+        version: the normalised version (``str(Version(version)) == version``).
+        tags: the wheel's expanded tags (``py3-none-any``), sorted, unique, at least one.
+        permissions: the requested permissions as strings, sorted and unique.
+        entry_points: group -> entry point name -> ``module`` or ``module:attr``; an immutable
+            mapping.
+        issued_at: when the statement was issued (UTC, whole seconds).
+        expires_at: when it stops being valid (UTC, whole seconds, after *issued_at*), or ``None``.
+    """
+
+    name: str = attrs.field(validator=_dist_name)
+    version: str = attrs.field(validator=_version)
+    tags: tuple[str, ...] = attrs.field(converter=_sorted_strings, validator=_tags)
+    permissions: tuple[str, ...] = attrs.field(converter=_sorted_strings, validator=_permissions)
+    entry_points: Mapping[str, Mapping[str, str]] = attrs.field(
+        converter=_freeze_entry_points, validator=_entry_points
+    )
+    issued_at: dt.datetime = attrs.field(validator=_utc_seconds)
+    expires_at: dt.datetime | None = attrs.field(
+        default=None, validator=[_utc_seconds, _after_issue]
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the predicate as a JSON-serialisable dict."""
+        result: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "tags": list(self.tags),
+            "permissions": list(self.permissions),
+            "entryPoints": {group: dict(names) for group, names in self.entry_points.items()},
+            "issuedAt": format_time(self.issued_at),
+        }
+        if self.expires_at is not None:
+            result["expiresAt"] = format_time(self.expires_at)
+        return result
