@@ -66,9 +66,7 @@ _path_scopes = st.lists(
     min_size=1,
     max_size=4,
 ).map(lambda parts: "/" + "/".join(parts))
-_hosts = st.from_regex(
-    r"(\*\.)?[a-z0-9]{1,10}(\.[a-z]{2,6}){0,2}(:[1-9][0-9]{0,3})?", fullmatch=True
-)
+_hosts = st.from_regex(r"(\*\.)?[a-z0-9]{1,10}(\.[a-z]{2,6}){0,2}(:[1-9][0-9]{0,3})?", fullmatch=True)
 permission_strings = st.one_of(
     st.builds("fs.read:{}".format, _path_scopes),
     st.builds("fs.write:{}".format, _path_scopes),
@@ -78,14 +76,10 @@ permission_strings = st.one_of(
 )
 permission_lists = st.lists(permission_strings, max_size=5, unique=True).map(sorted)
 
-_identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True).filter(
-    lambda s: not keyword.iskeyword(s)
-)
+_identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True).filter(lambda s: not keyword.iskeyword(s))
 _dotted = st.lists(_identifier, min_size=1, max_size=3).map(".".join)
 object_references = st.one_of(_dotted, st.builds("{}:{}".format, _dotted, _dotted))
-entry_point_groups = st.from_regex(
-    r"[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8}){0,2}", fullmatch=True
-)
+entry_point_groups = st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8}){0,2}", fullmatch=True)
 entry_point_names = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,10}", fullmatch=True)
 entry_point_maps = st.dictionaries(
     entry_point_groups,
@@ -122,9 +116,7 @@ def statements(draw: st.DrawFn, max_subjects: int = 8) -> Statement:
 
 _PRINTABLE = st.characters(categories=("L", "N", "P", "S"), include_characters=" ")
 printable_text = st.text(_PRINTABLE, min_size=1, max_size=40).filter(str.isprintable)
-signature_objects = st.builds(
-    Signature, keyid=printable_text, sig=st.binary(min_size=1, max_size=600)
-)
+signature_objects = st.builds(Signature, keyid=printable_text, sig=st.binary(min_size=1, max_size=600))
 envelopes = st.builds(
     Envelope,
     payload=st.binary(max_size=300),

@@ -171,9 +171,7 @@ def test_top_level_must_be_an_object(data: bytes) -> None:
         strict(data)
 
 
-@pytest.mark.parametrize(
-    "data", [b"", b" ", b"{", b'{"a":1} {}', b'{"a":1},', b"{'a':1}", b'{"a":"\x01"}', b"{a:1}"]
-)
+@pytest.mark.parametrize("data", [b"", b" ", b"{", b'{"a":1} {}', b'{"a":1},', b"{'a':1}", b'{"a":"\x01"}', b"{a:1}"])
 def test_rejects_invalid_json(data: bytes) -> None:
     with pytest.raises(EnvelopeFormatError, match="invalid JSON"):
         strict(data)
@@ -185,9 +183,7 @@ def test_loads_strict_rejects_str_input() -> None:
 
 
 def test_dumps_canonical_sorts_keys_and_keeps_unicode() -> None:
-    assert dumps_canonical({"b": [1, {"d": 1, "c": "é"}], "a": None}) == (
-        '{"a":null,"b":[1,{"c":"é","d":1}]}'.encode()
-    )
+    assert dumps_canonical({"b": [1, {"d": 1, "c": "é"}], "a": None}) == ('{"a":null,"b":[1,{"c":"é","d":1}]}'.encode())
     with pytest.raises(ValueError, match="Out of range"):
         dumps_canonical({"a": float("nan")})
 
@@ -298,9 +294,7 @@ def test_dsse_vector_single_signature_verifies() -> None:
 
 def test_dsse_vector_payload_type_swap_fails() -> None:
     key_a = vector_key(SEED_A)
-    envelope = Envelope.from_bytes(
-        vector_envelope("application/vnd.example.other+json", (key_a, SIG_A))
-    )
+    envelope = Envelope.from_bytes(vector_envelope("application/vnd.example.other+json", (key_a, SIG_A)))
     assert [c.status for c in check_signatures(envelope, lookup_for(key_a).get)] == ["invalid"]
 
 
@@ -399,9 +393,7 @@ def test_rejects_too_many_signatures() -> None:
     with pytest.raises(EnvelopeFormatError, match="65 signatures, more than the limit of 64"):
         Envelope.from_bytes(envelope_json(signatures=[sig] * 65))
     with pytest.raises(EnvelopeFormatError, match="limit of 2"):
-        Envelope.from_bytes(
-            envelope_json(signatures=[sig] * 3), limits=EnvelopeLimits(max_signatures=2)
-        )
+        Envelope.from_bytes(envelope_json(signatures=[sig] * 3), limits=EnvelopeLimits(max_signatures=2))
 
 
 @pytest.mark.parametrize(
@@ -536,9 +528,7 @@ def test_add_signature_collapses_duplicates() -> None:
     ("keyid", "sig", "error"),
     [(1, b"s", TypeError), ("k", "s", TypeError), ("", b"s", ValueError), ("k", b"", ValueError)],
 )
-def test_add_signature_rejects_bad_arguments(
-    keyid: object, sig: object, error: type[Exception]
-) -> None:
+def test_add_signature_rejects_bad_arguments(keyid: object, sig: object, error: type[Exception]) -> None:
     with pytest.raises(error):
         Envelope(payload=b"p", payload_type="t").add_signature(keyid, sig)  # type: ignore[arg-type]
 
@@ -563,9 +553,7 @@ def test_sign_and_verify_each_key_type(kind: str) -> None:
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa-p256", "ecdsa-p384"])
 def test_signing_is_deterministic_for_ed25519_and_ecdsa(kind: str) -> None:
     envelope = Envelope(payload=STATEMENT_STUB, payload_type=INTOTO)
-    assert (
-        envelope.sign(private_key(kind)).to_bytes() == envelope.sign(private_key(kind)).to_bytes()
-    )
+    assert envelope.sign(private_key(kind)).to_bytes() == envelope.sign(private_key(kind)).to_bytes()
 
 
 def test_signing_again_replaces_the_signature_and_keeps_the_payload() -> None:
@@ -608,9 +596,7 @@ def test_garbage_signatures_never_verify_and_never_raise(kind: str, garbage: byt
 def test_rsa_signature_above_the_modulus_does_not_verify() -> None:
     key = private_key("rsa-3072")
     envelope = Envelope(payload=b"p", payload_type="t")
-    assert not envelope.verify_signature(
-        Signature(keyid=key.key_id, sig=b"\xff" * 384), key.public_key
-    )
+    assert not envelope.verify_signature(Signature(keyid=key.key_id, sig=b"\xff" * 384), key.public_key)
 
 
 def test_cross_algorithm_signature_does_not_verify() -> None:
@@ -652,9 +638,7 @@ def test_check_signatures_reports_every_status() -> None:
 def test_check_signatures_checks_only_the_first_signature_per_keyid() -> None:
     key = private_key("ed25519")
     signed = Envelope(payload=b"p", payload_type="t").sign(key)
-    envelope = attrs.evolve(
-        signed, signatures=(Signature(keyid=key.key_id, sig=b"\x00" * 64), *signed.signatures)
-    )
+    envelope = attrs.evolve(signed, signatures=(Signature(keyid=key.key_id, sig=b"\x00" * 64), *signed.signatures))
     calls: list[str] = []
 
     def lookup(keyid: str) -> PublicKey | None:
@@ -694,12 +678,8 @@ def test_envelope_round_trip(envelope: Envelope) -> None:
 @given(payload=st.binary(max_size=200), payload_type=st.sampled_from([INTOTO, "t", "é/x"]))
 def test_sign_then_verify(kind: str, payload: bytes, payload_type: str) -> None:
     key = private_key(kind)
-    envelope = Envelope.from_bytes(
-        Envelope(payload=payload, payload_type=payload_type).sign(key).to_bytes()
-    )
-    assert [c.status for c in check_signatures(envelope, lookup_for(key.public_key).get)] == [
-        "valid"
-    ]
+    envelope = Envelope.from_bytes(Envelope(payload=payload, payload_type=payload_type).sign(key).to_bytes())
+    assert [c.status for c in check_signatures(envelope, lookup_for(key.public_key).get)] == ["valid"]
 
 
 def _never_verifies(data: bytes, lookup: dict[str, PublicKey]) -> None:
@@ -773,9 +753,7 @@ def test_from_bytes_raises_only_envelope_format_error_on_mutated_envelopes(
 
 
 @given(
-    st.dictionaries(
-        st.sampled_from(["payload", "payloadType", "signatures", "x"]), json_values, max_size=4
-    ),
+    st.dictionaries(st.sampled_from(["payload", "payloadType", "signatures", "x"]), json_values, max_size=4),
     st.lists(st.dictionaries(st.sampled_from(["keyid", "sig", "y"]), json_values), max_size=3),
 )
 def test_from_bytes_raises_only_envelope_format_error_on_arbitrary_json(

@@ -75,9 +75,7 @@ def test_pae_matches_securesystemslib() -> None:
 
 
 @pytest.mark.parametrize("kind", KEY_KINDS)
-def test_securehost_envelopes_verify_with_securesystemslib(
-    kind: str, statement_bytes: bytes
-) -> None:
+def test_securehost_envelopes_verify_with_securesystemslib(kind: str, statement_bytes: bytes) -> None:
     key = private_key(kind)
     data = Statement.from_json_bytes(statement_bytes).to_envelope().sign(key).to_bytes()
     theirs = sslib_envelope(data)
@@ -89,9 +87,7 @@ def test_securehost_envelopes_verify_with_securesystemslib(
 
 
 @pytest.mark.parametrize("kind", KEY_KINDS)
-def test_securesystemslib_envelopes_verify_with_securehost(
-    kind: str, statement_bytes: bytes
-) -> None:
+def test_securesystemslib_envelopes_verify_with_securehost(kind: str, statement_bytes: bytes) -> None:
     key = private_key(kind)
     envelope = Envelope.from_bytes(sslib_sign(statement_bytes, key))
     assert [c.status for c in check_signatures(envelope, lookup(key))] == ["valid"]
@@ -120,9 +116,7 @@ def test_tampered_envelopes_fail_in_both(statement_bytes: bytes) -> None:
     doc = json.loads(sslib_sign(statement_bytes, key))
     doc["payloadType"] = "application/json"
     data = json.dumps(doc).encode()
-    assert [c.status for c in check_signatures(Envelope.from_bytes(data), lookup(key))] == [
-        "invalid"
-    ]
+    assert [c.status for c in check_signatures(Envelope.from_bytes(data), lookup(key))] == ["invalid"]
     with pytest.raises(VerificationError):
         sslib_envelope(data).verify([sslib_key(key.public_key)], 1)
 
@@ -170,16 +164,12 @@ def test_securehost_signs_rsa_pss_with_a_32_byte_salt(statement_bytes: bytes) ->
 
 
 @pytest.mark.parametrize("salt", [0, 64, padding.PSS.MAX_LENGTH])
-def test_other_salt_lengths_pass_securesystemslib_but_not_securehost(
-    salt: Any, statement_bytes: bytes
-) -> None:
+def test_other_salt_lengths_pass_securesystemslib_but_not_securehost(salt: Any, statement_bytes: bytes) -> None:
     """securesystemslib verifies with PSS.AUTO; securehost insists on the one scheme of the key."""
     key = private_key("rsa-3072")
     unsigned = Envelope(payload=statement_bytes, payload_type=PAYLOAD_TYPE)
     crypto = key.crypto_key
     assert isinstance(crypto, rsa.RSAPrivateKey)
-    envelope = unsigned.add_signature(
-        key.key_id, crypto.sign(unsigned.pae(), _pss(salt), hashes.SHA256())
-    )
+    envelope = unsigned.add_signature(key.key_id, crypto.sign(unsigned.pae(), _pss(salt), hashes.SHA256()))
     assert sslib_envelope(envelope.to_bytes()).verify([sslib_key(key.public_key)], 1)
     assert [c.status for c in check_signatures(envelope, lookup(key))] == ["invalid"]

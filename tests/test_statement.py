@@ -131,9 +131,7 @@ def test_empty_permissions_and_entry_points_are_allowed() -> None:
 
 def test_from_envelope_checks_the_payload_type() -> None:
     payload = dumps_canonical(example_doc())
-    assert Statement.from_envelope(Envelope(payload=payload, payload_type=PAYLOAD_TYPE)) == parse(
-        example_doc()
-    )
+    assert Statement.from_envelope(Envelope(payload=payload, payload_type=PAYLOAD_TYPE)) == parse(example_doc())
     with pytest.raises(EnvelopeFormatError, match="payloadType must be") as info:
         Statement.from_envelope(Envelope(payload=payload, payload_type="application/json"))
     assert info.value.code is ReasonCode.PAYLOAD_TYPE_MISMATCH
@@ -296,9 +294,7 @@ def test_rejects_bad_subject_names(name: str) -> None:
     rejects(with_subjects(subject(name)), "subject name")
 
 
-@pytest.mark.parametrize(
-    "name", ["a", "acme_csv/__init__.py", "acme-1.0.dist-info/METADATA", "dätä/ü.py", "a b/c"]
-)
+@pytest.mark.parametrize("name", ["a", "acme_csv/__init__.py", "acme-1.0.dist-info/METADATA", "dätä/ü.py", "a b/c"])
 def test_accepts_good_subject_names(name: str) -> None:
     assert parse(with_subjects(subject(name))).subject_map() == {name: DIGEST}
 
@@ -318,9 +314,7 @@ def test_string_length_limit() -> None:
 # --- predicate ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "key", ["name", "version", "tags", "permissions", "entryPoints", "issuedAt"]
-)
+@pytest.mark.parametrize("key", ["name", "version", "tags", "permissions", "entryPoints", "issuedAt"])
 def test_rejects_missing_predicate_key(key: str) -> None:
     rejects(with_predicate(**{key: _DROP}), f"missing \\['{key}'\\]")
 
@@ -386,9 +380,7 @@ def test_rejects_bad_tags(tags: Any, message: str) -> None:
 def test_tag_limit() -> None:
     tags = sorted(f"cp3{i}-none-any" for i in range(10, 15))
     assert parse(with_predicate(tags=tags), EnvelopeLimits(max_tags=5))
-    rejects(
-        with_predicate(tags=tags), "more than the limit of 4", limits=EnvelopeLimits(max_tags=4)
-    )
+    rejects(with_predicate(tags=tags), "more than the limit of 4", limits=EnvelopeLimits(max_tags=4))
 
 
 @pytest.mark.parametrize(
@@ -412,9 +404,7 @@ def test_rejects_bad_permissions(permissions: Any, message: str) -> None:
 def test_permission_limit() -> None:
     perms = sorted(f"fs.read:/d{i}" for i in range(4))
     assert parse(with_predicate(permissions=perms), EnvelopeLimits(max_permissions=4))
-    rejects(
-        with_predicate(permissions=perms), "limit of 3", limits=EnvelopeLimits(max_permissions=3)
-    )
+    rejects(with_predicate(permissions=perms), "limit of 3", limits=EnvelopeLimits(max_permissions=3))
 
 
 @pytest.mark.parametrize(
@@ -497,9 +487,7 @@ def test_rejects_times_of_wrong_type(value: Any) -> None:
     rejects(with_predicate(expiresAt=value), "expiresAt must be a string")
 
 
-@pytest.mark.parametrize(
-    "expires", ["2026-11-22T10:00:00Z", "2026-11-22T09:59:59Z", "2020-01-01T00:00:00Z"]
-)
+@pytest.mark.parametrize("expires", ["2026-11-22T10:00:00Z", "2026-11-22T09:59:59Z", "2020-01-01T00:00:00Z"])
 def test_rejects_expiry_not_after_issue(expires: str) -> None:
     rejects(with_predicate(expiresAt=expires), "is not after issuedAt")
 
@@ -526,14 +514,10 @@ def predicate(**changes: Any) -> PluginPredicate:
 
 
 def test_models_sort_their_collections() -> None:
-    p = predicate(
-        tags=["py3-none-win_amd64", "py3-none-any"], permissions=["fs.read:/b", "fs.read:/a"]
-    )
+    p = predicate(tags=["py3-none-win_amd64", "py3-none-any"], permissions=["fs.read:/b", "fs.read:/a"])
     assert p.tags == ("py3-none-any", "py3-none-win_amd64")
     assert p.permissions == ("fs.read:/a", "fs.read:/b")
-    s = Statement(
-        subjects=[Subject(name="b", sha256=DIGEST), Subject(name="a", sha256=DIGEST)], predicate=p
-    )
+    s = Statement(subjects=[Subject(name="b", sha256=DIGEST), Subject(name="a", sha256=DIGEST)], predicate=p)
     assert [x.name for x in s.subjects] == ["a", "b"]
     assert Statement.from_json_bytes(s.to_json_bytes()) == s
 

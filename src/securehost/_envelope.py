@@ -132,8 +132,7 @@ def _check_keyid(keyid: object, limits: EnvelopeLimits) -> str:
         raise EnvelopeFormatError(f"signature keyid must be a string, not {type(keyid).__name__}")
     if not keyid or len(keyid) > limits.max_keyid_length or not keyid.isprintable():
         raise EnvelopeFormatError(
-            f"signature keyid must be 1 to {limits.max_keyid_length} printable characters, "
-            f"got {keyid[:80]!r}"
+            f"signature keyid must be 1 to {limits.max_keyid_length} printable characters, got {keyid[:80]!r}"
         )
     return keyid
 
@@ -149,9 +148,7 @@ class Signature:
     """
 
     keyid: str = attrs.field(validator=_utf8_text)
-    sig: bytes = attrs.field(
-        validator=attrs.validators.instance_of(bytes), repr=lambda s: f"<{len(s)} bytes>"
-    )
+    sig: bytes = attrs.field(validator=attrs.validators.instance_of(bytes), repr=lambda s: f"<{len(s)} bytes>")
 
     @classmethod
     def _from_json(cls, obj: object, limits: EnvelopeLimits) -> Signature:
@@ -163,14 +160,11 @@ class Signature:
         if not isinstance(text, str):
             raise EnvelopeFormatError(f"signature sig must be a string, not {type(text).__name__}")
         if len(text) > 4 * ((limits.max_signature_bytes + 2) // 3):
-            raise EnvelopeFormatError(
-                f"signature by {keyid[:80]!r} is longer than {limits.max_signature_bytes} bytes"
-            )
+            raise EnvelopeFormatError(f"signature by {keyid[:80]!r} is longer than {limits.max_signature_bytes} bytes")
         sig = _b64decode(text, "signature sig")
         if not sig or len(sig) > limits.max_signature_bytes:
             raise EnvelopeFormatError(
-                f"signature by {keyid[:80]!r} must be 1 to {limits.max_signature_bytes} bytes, "
-                f"got {len(sig)}"
+                f"signature by {keyid[:80]!r} must be 1 to {limits.max_signature_bytes} bytes, got {len(sig)}"
             )
         return cls(keyid=keyid, sig=sig)
 
@@ -189,9 +183,7 @@ class Envelope:
         signatures: the signatures, in envelope order.
     """
 
-    payload: bytes = attrs.field(
-        validator=attrs.validators.instance_of(bytes), repr=lambda p: f"<{len(p)} bytes>"
-    )
+    payload: bytes = attrs.field(validator=attrs.validators.instance_of(bytes), repr=lambda p: f"<{len(p)} bytes>")
     payload_type: str = attrs.field(validator=_utf8_text)
     signatures: tuple[Signature, ...] = attrs.field(
         default=(),
@@ -230,30 +222,19 @@ class Envelope:
             obj["signatures"],
         )
         if not isinstance(payload_text, str):
-            raise EnvelopeFormatError(
-                f"envelope payload must be a string, not {type(payload_text).__name__}"
-            )
+            raise EnvelopeFormatError(f"envelope payload must be a string, not {type(payload_text).__name__}")
         if not isinstance(payload_type, str):
-            raise EnvelopeFormatError(
-                f"envelope payloadType must be a string, not {type(payload_type).__name__}"
-            )
-        if (
-            not payload_type
-            or len(payload_type) > limits.max_payload_type_length
-            or not payload_type.isprintable()
-        ):
+            raise EnvelopeFormatError(f"envelope payloadType must be a string, not {type(payload_type).__name__}")
+        if not payload_type or len(payload_type) > limits.max_payload_type_length or not payload_type.isprintable():
             raise EnvelopeFormatError(
                 f"envelope payloadType must be 1 to {limits.max_payload_type_length} printable "
                 f"characters, got {payload_type[:80]!r}"
             )
         if not isinstance(raw_signatures, list):
-            raise EnvelopeFormatError(
-                f"envelope signatures must be an array, not {type(raw_signatures).__name__}"
-            )
+            raise EnvelopeFormatError(f"envelope signatures must be an array, not {type(raw_signatures).__name__}")
         if len(raw_signatures) > limits.max_signatures:
             raise EnvelopeFormatError(
-                f"envelope has {len(raw_signatures)} signatures, "
-                f"more than the limit of {limits.max_signatures}"
+                f"envelope has {len(raw_signatures)} signatures, more than the limit of {limits.max_signatures}"
             )
         signatures = tuple(Signature._from_json(item, limits) for item in raw_signatures)
         payload = _b64decode(payload_text, "envelope payload")
@@ -269,8 +250,7 @@ class Envelope:
                 "payload": base64.b64encode(self.payload).decode("ascii"),
                 "payloadType": self.payload_type,
                 "signatures": [
-                    {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode("ascii")}
-                    for s in self.signatures
+                    {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode("ascii")} for s in self.signatures
                 ],
             }
         )
@@ -318,9 +298,7 @@ class Envelope:
             TypeError: *private_key* is not a :class:`~securehost.PrivateKey`.
         """
         if not isinstance(private_key, PrivateKey):
-            raise TypeError(
-                f"private_key must be a securehost.PrivateKey, not {type(private_key).__name__}"
-            )
+            raise TypeError(f"private_key must be a securehost.PrivateKey, not {type(private_key).__name__}")
         return self.add_signature(private_key.key_id, private_key.sign(self.pae()))
 
     def verify_signature(self, sig: Signature, key: PublicKey) -> bool:
@@ -381,9 +359,7 @@ _STATUS_CODES: Final[dict[str, ReasonCode | None]] = {
 }
 
 
-def check_signatures(
-    envelope: Envelope, lookup: Callable[[str], PublicKey | None]
-) -> tuple[SignatureCheck, ...]:
+def check_signatures(envelope: Envelope, lookup: Callable[[str], PublicKey | None]) -> tuple[SignatureCheck, ...]:
     """Check each signature of *envelope* with the trusted key *lookup* returns for its key id.
 
     No policy is applied: thresholds, key scopes, validity periods and revocation are the trust
@@ -418,9 +394,7 @@ def check_signatures(
             results.append(SignatureCheck(keyid=sig.keyid, status="unknown-key"))
             continue
         if not isinstance(key, PublicKey):
-            raise TypeError(
-                f"lookup must return a securehost.PublicKey or None, not {type(key).__name__}"
-            )
+            raise TypeError(f"lookup must return a securehost.PublicKey or None, not {type(key).__name__}")
         status: SignatureStatus = "valid" if _verify(sig, key, message) else "invalid"
         results.append(SignatureCheck(keyid=sig.keyid, status=status, key=key))
     return tuple(results)

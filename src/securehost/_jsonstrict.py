@@ -133,9 +133,7 @@ def loads_strict(data: bytes, *, max_bytes: int, max_depth: int) -> dict[str, An
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise EnvelopeFormatError(
-            f"JSON document is not valid UTF-8: {exc.reason} at byte {exc.start}"
-        ) from exc
+        raise EnvelopeFormatError(f"JSON document is not valid UTF-8: {exc.reason} at byte {exc.start}") from exc
     try:
         value = _DECODER.decode(text)
     except _StrictJSONError as exc:
@@ -153,9 +151,7 @@ def loads_strict(data: bytes, *, max_bytes: int, max_depth: int) -> dict[str, An
     return value
 
 
-def check_keys(
-    obj: dict[str, Any], expected: frozenset[str], what: str, *, code: ReasonCode
-) -> None:
+def check_keys(obj: dict[str, Any], expected: frozenset[str], what: str, *, code: ReasonCode) -> None:
     """Check that *obj* has exactly the keys *expected*.
 
     Raises:
@@ -165,8 +161,7 @@ def check_keys(
         missing = sorted(expected - obj.keys())
         unknown = sorted(k[:80] for k in obj.keys() - expected)[:8]
         raise EnvelopeFormatError(
-            f"{what} must have exactly the keys {', '.join(sorted(expected))}: "
-            f"missing {missing}, unknown {unknown}",
+            f"{what} must have exactly the keys {', '.join(sorted(expected))}: missing {missing}, unknown {unknown}",
             code=code,
         )
 
@@ -178,6 +173,4 @@ def dumps_canonical(value: Any) -> bytes:
         TypeError: *value* holds something that JSON cannot represent.
         ValueError: *value* holds a non-finite float or a circular reference.
     """
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")

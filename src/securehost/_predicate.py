@@ -36,9 +36,7 @@ _EP_NAME_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 _TIME_RE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 # C0 and C1 controls, DEL, line/paragraph separators, bidirectional controls and the BOM: never in a
 # file name.
-_BAD_PATH_CHARS_RE: Final = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
-)
+_BAD_PATH_CHARS_RE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -155,9 +153,7 @@ def _permissions(_instance: object, _attribute: object, permissions: tuple[str, 
         try:
             parsed = Permission.parse(text)
         except PermissionFormatError as exc:
-            raise EnvelopeFormatError(
-                f"invalid permission in statement: {exc}", code=_MALFORMED
-            ) from exc
+            raise EnvelopeFormatError(f"invalid permission in statement: {exc}", code=_MALFORMED) from exc
         if str(parsed) != text:  # pragma: no cover - Permission.parse keeps the text as given
             fail(f"permission {text[:80]!r} is not in canonical form")
     strictly_sorted(permissions, "predicate permissions")
@@ -170,9 +166,7 @@ def _object_reference(value: str) -> bool:
     return all(p.isascii() and p.isidentifier() and not keyword.iskeyword(p) for p in parts)
 
 
-def _entry_points(
-    _instance: object, _attribute: object, groups: Mapping[str, Mapping[str, str]]
-) -> None:
+def _entry_points(_instance: object, _attribute: object, groups: Mapping[str, Mapping[str, str]]) -> None:
     for group, names in groups.items():
         _check_text(group, "entry point group")
         if not _GROUP_RE.fullmatch(group):
@@ -188,9 +182,7 @@ def _entry_points(
                 fail(f"entry point {name[:80]!r} = {value[:80]!r} is not 'module' or 'module:attr'")
 
 
-def _utc_seconds(
-    _instance: object, attribute: attrs.Attribute[Any], value: dt.datetime | None
-) -> None:
+def _utc_seconds(_instance: object, attribute: attrs.Attribute[Any], value: dt.datetime | None) -> None:
     if value is None and attribute.name == "expires_at":
         return
     if not isinstance(value, dt.datetime):
@@ -203,18 +195,12 @@ def _utc_seconds(
 
 def _after_issue(instance: PluginPredicate, _attribute: object, value: dt.datetime | None) -> None:
     if value is not None and value <= instance.issued_at:
-        fail(
-            f"expiresAt {format_time(value)} is not after "
-            f"issuedAt {format_time(instance.issued_at)}"
-        )
+        fail(f"expiresAt {format_time(value)} is not after issuedAt {format_time(instance.issued_at)}")
 
 
 def format_time(value: dt.datetime) -> str:
     """Format a UTC datetime as RFC 3339 ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-        f"T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
-    )
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}Z"
 
 
 def parse_time(text: str, what: str) -> dt.datetime:
@@ -230,9 +216,7 @@ def parse_time(text: str, what: str) -> dt.datetime:
         year, month, day, hour, minute, second = (int(g) for g in match.groups())
         return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.timezone.utc)
     except ValueError as exc:
-        raise EnvelopeFormatError(
-            f"{what} {text!r} is not a valid date and time", code=_MALFORMED
-        ) from exc
+        raise EnvelopeFormatError(f"{what} {text!r} is not a valid date and time", code=_MALFORMED) from exc
 
 
 # --- converters -----------------------------------------------------------------------------------
@@ -296,13 +280,9 @@ class PluginPredicate:
     version: str = attrs.field(validator=_version)
     tags: tuple[str, ...] = attrs.field(converter=_sorted_strings, validator=_tags)
     permissions: tuple[str, ...] = attrs.field(converter=_sorted_strings, validator=_permissions)
-    entry_points: Mapping[str, Mapping[str, str]] = attrs.field(
-        converter=_freeze_entry_points, validator=_entry_points
-    )
+    entry_points: Mapping[str, Mapping[str, str]] = attrs.field(converter=_freeze_entry_points, validator=_entry_points)
     issued_at: dt.datetime = attrs.field(validator=_utc_seconds)
-    expires_at: dt.datetime | None = attrs.field(
-        default=None, validator=[_utc_seconds, _after_issue]
-    )
+    expires_at: dt.datetime | None = attrs.field(default=None, validator=[_utc_seconds, _after_issue])
 
     def to_json(self) -> dict[str, Any]:
         """Return the predicate as a JSON-serialisable dict."""

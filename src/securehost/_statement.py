@@ -50,9 +50,7 @@ _MALFORMED: Final = ReasonCode.STATEMENT_MALFORMED
 _STATEMENT_KEYS: Final = frozenset({"_type", "subject", "predicateType", "predicate"})
 _SUBJECT_KEYS: Final = frozenset({"name", "digest"})
 _DIGEST_KEYS: Final = frozenset({"sha256"})
-_PREDICATE_KEYS: Final = frozenset(
-    {"name", "version", "tags", "permissions", "entryPoints", "issuedAt"}
-)
+_PREDICATE_KEYS: Final = frozenset({"name", "version", "tags", "permissions", "entryPoints", "issuedAt"})
 
 
 def _sorted_subjects(values: Iterable[Subject]) -> tuple[Subject, ...]:
@@ -82,14 +80,10 @@ class Statement:
     """
 
     subjects: tuple[Subject, ...] = attrs.field(converter=_sorted_subjects, validator=_unique_names)
-    predicate: PluginPredicate = attrs.field(
-        validator=attrs.validators.instance_of(PluginPredicate)
-    )
+    predicate: PluginPredicate = attrs.field(validator=attrs.validators.instance_of(PluginPredicate))
 
     @classmethod
-    def from_json_bytes(
-        cls, payload: bytes, *, limits: EnvelopeLimits = DEFAULT_LIMITS
-    ) -> Statement:
+    def from_json_bytes(cls, payload: bytes, *, limits: EnvelopeLimits = DEFAULT_LIMITS) -> Statement:
         """Parse an untrusted statement payload strictly.
 
         Args:
@@ -107,9 +101,7 @@ class Statement:
                 the canonical JSON of the statement it holds.
         """
         try:
-            obj = loads_strict(
-                payload, max_bytes=limits.max_envelope_bytes, max_depth=limits.max_depth
-            )
+            obj = loads_strict(payload, max_bytes=limits.max_envelope_bytes, max_depth=limits.max_depth)
         except EnvelopeFormatError as exc:
             raise EnvelopeFormatError(f"statement: {exc}", code=_MALFORMED) from exc
         if obj.get("_type") != STATEMENT_TYPE:
@@ -131,16 +123,11 @@ class Statement:
         except (TypeError, ValueError) as exc:  # pragma: no cover
             raise EnvelopeFormatError(f"statement is invalid: {exc}", code=_MALFORMED) from exc
         if statement.to_json_bytes() != payload:
-            fail(
-                "statement payload is not canonical JSON "
-                "(sorted keys, no whitespace, UTF-8, no escapes)"
-            )
+            fail("statement payload is not canonical JSON (sorted keys, no whitespace, UTF-8, no escapes)")
         return statement
 
     @classmethod
-    def from_envelope(
-        cls, envelope: Envelope, *, limits: EnvelopeLimits = DEFAULT_LIMITS
-    ) -> Statement:
+    def from_envelope(cls, envelope: Envelope, *, limits: EnvelopeLimits = DEFAULT_LIMITS) -> Statement:
         """Parse the statement inside *envelope* after checking its payload type.
 
         Raises:
@@ -162,9 +149,7 @@ class Statement:
         return dumps_canonical(
             {
                 "_type": STATEMENT_TYPE,
-                "subject": [
-                    {"name": s.name, "digest": {"sha256": s.sha256}} for s in self.subjects
-                ],
+                "subject": [{"name": s.name, "digest": {"sha256": s.sha256}} for s in self.subjects],
                 "predicateType": PREDICATE_TYPE,
                 "predicate": self.predicate.to_json(),
             }
@@ -222,9 +207,7 @@ def _parse_subjects(value: object, limits: EnvelopeLimits) -> tuple[Subject, ...
         name = _string(entry["name"], "subject name", limits)
         digest = _object(entry["digest"], f"digest of subject {name[:80]!r}")
         check_keys(digest, _DIGEST_KEYS, f"digest of subject {name[:80]!r}", code=_MALFORMED)
-        subjects.append(
-            Subject(name=name, sha256=_string(digest["sha256"], "subject digest", limits))
-        )
+        subjects.append(Subject(name=name, sha256=_string(digest["sha256"], "subject digest", limits)))
     strictly_sorted(tuple(s.name for s in subjects), "subject names")
     return tuple(subjects)
 
@@ -253,9 +236,7 @@ def _parse_predicate(value: object, limits: EnvelopeLimits) -> PluginPredicate:
         name=_string(obj["name"], "predicate name", limits),
         version=_string(obj["version"], "predicate version", limits),
         tags=_string_list(obj["tags"], "predicate tags", limits.max_tags, limits),
-        permissions=_string_list(
-            obj["permissions"], "predicate permissions", limits.max_permissions, limits
-        ),
+        permissions=_string_list(obj["permissions"], "predicate permissions", limits.max_permissions, limits),
         entry_points=entry_points,
         issued_at=parse_time(_string(obj["issuedAt"], "issuedAt", limits), "issuedAt"),
         expires_at=expires,
