@@ -416,6 +416,8 @@ def test_trusted_key_validates_itself() -> None:
         TrustedKey(key=key, label=" a", names=["a"])
     with pytest.raises(TypeError):
         TrustedKey(key="ssh-ed25519 AAAA", label="a", names=["a"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        TrustedKey(key=key, label="a", names=["a"], valid_after="2026-01-01")  # type: ignore[arg-type]
     local = timezone(timedelta(hours=2))
     trusted = TrustedKey(
         key=key, label="a", names=["a"], valid_after=datetime(2026, 1, 1, 2, tzinfo=local)
@@ -437,6 +439,10 @@ def test_store_constructor_validates() -> None:
         TrustStore.from_keys([alice, TrustedKey(key=BOB.public_key, label="a", names=["a"])])
     with pytest.raises(TrustStoreError, match="integer >= 1"):
         Threshold(pattern="a", count=True)
+    with pytest.raises(TrustStoreError, match="not canonical"):
+        Threshold(pattern="Acme", count=1)
+    with pytest.raises(TypeError):
+        TrustStore.from_toml(b"version = 1", source="s")  # type: ignore[arg-type]
     store = TrustStore.from_keys([alice], revoked=[BOB.key_id])
     assert store.find("a") is alice
     assert store.find(ALICE.key_id) is alice
