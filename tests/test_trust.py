@@ -7,6 +7,7 @@ import enum
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from datetime import datetime, timedelta, timezone
@@ -111,6 +112,21 @@ def test_loads_a_complete_store() -> None:
     assert store.source == "store.toml"
 
 
+def test_the_example_in_the_architecture_document_loads() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Trust store") :]
+    start = section.index("```toml\n") + len("```toml\n")
+    example = section[start : section.index("\n```", start)]
+    example = example.replace('revoked = ["<key id>"]', f'revoked = ["{CAROL.key_id}"]')
+    example = example.replace('key_id = "<key id>"', f'key_id = "{ALICE.key_id}"')
+    example = re.sub(
+        r'public_key = "[^"]*"', f'public_key = "{ALICE.public_key.to_openssh()}"', example
+    )
+    store = load(example)
+    assert store.keys[ALICE.key_id].label == "Acme release key"
+    assert store.threshold_for("acme-csv") == 2
+
+
 def test_an_empty_store_is_valid_and_trusts_nothing() -> None:
     store = load("version = 1\n")
     assert not store.keys
@@ -177,8 +193,20 @@ LOAD_ERRORS = {
     ),
     "public key weak rsa": (entry(_RSA_2048, "bob"), BOB_AT_1 + "public_key: RSA key of 2048 bits"),
     "public key pem garbage": (
-        entry("-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----", "bob"),
+        entry("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "bob"),
         BOB_AT_1 + "public_key: not a valid PEM",
+    ),
+    "two pem blocks": (
+        entry(BOB.public_key.to_pem().decode() * 2, "bob"),
+        BOB_AT_1 + "public_key: a PEM value must be exactly one PUBLIC KEY block",
+    ),
+    "pem trailing text": (
+        entry(BOB.public_key.to_pem().decode() + "x", "bob"),
+        BOB_AT_1 + "public_key: a PEM value must be exactly one PUBLIC KEY block",
+    ),
+    "pem private key": (
+        entry(BOB.to_pem().decode(), "bob"),
+        BOB_AT_1 + "public_key: a PEM value must be exactly one PUBLIC KEY block",
     ),
     "key id mismatch": (entry(BOB, "bob", f'key_id = "{"0" * 64}"'), BOB_AT_1 + "key_id: "),
     "duplicate key other encoding": (
@@ -675,6 +703,16 @@ def test_permission_must_be_vouched_by_threshold_many_keys() -> None:
     assert evaluate(store, valid(ALICE), valid(BOB), requested=requested[:1]).accepted
 
 
+def test_a_rejection_for_permissions_also_reports_signature_problems() -> None:
+    alice = trusted(ALICE, "alice")
+    bob = trusted(BOB, "bob", permissions=["db.write"])
+    decision = evaluate(
+        store_of(alice, bob), valid(ALICE), Check(BOB.key_id, "invalid"), requested=["db.write"]
+    )
+    assert codes(decision) == [ReasonCode.SIGNATURE_INVALID, ReasonCode.PERMISSION_NOT_VOUCHED]
+    assert decision.ignored == ()
+
+
 def test_a_key_without_max_permissions_vouches_for_none() -> None:
     store = store_of(trusted(ALICE, "alice"))
     decision = evaluate(store, valid(ALICE), requested=["proc.spawn"])
@@ -725,8 +763,14 @@ def test_evaluate_never_raises_and_is_consistent(
     met = len(decision.counted) >= count
     assert (ReasonCode.THRESHOLD_NOT_MET in codes(decision)) == (not met)
     assert decision.accepted == (met and decision.vouched == requested)
-    if met:
-        assert all(r.code is ReasonCode.PERMISSION_NOT_VOUCHED for r in decision.reasons)
+    assert decision.vouched.permissions <= requested.permissions
+    assert not (decision.reasons and decision.ignored)
+    unvouched = [r.subject for r in decision.reasons if r.code is ReasonCode.PERMISSION_NOT_VOUCHED]
+    assert sorted(unvouched) == sorted(
+        str(p) for p in requested.permissions - decision.vouched.permissions
+    )
+    if decision.accepted:
+        assert decision.counted
 
 
 # --- real keys from ssh-keygen ------------------------------------------------------------------

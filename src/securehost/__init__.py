@@ -5,6 +5,7 @@ The public API is re-exported here; the implementation lives in private modules.
 
 from securehost._keys import KeyType, PrivateKey, PublicKey
 from securehost._permissions import Permission, PermissionSet
+from securehost._trust import SignerDecision, Threshold, TrustedKey, TrustStore
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._version import __version__
 
@@ -16,6 +17,10 @@ __all__ = [
     "PublicKey",
     "Reason",
     "ReasonCode",
+    "SignerDecision",
+    "Threshold",
+    "TrustStore",
+    "TrustedKey",
     "Verdict",
     "__version__",
 ]

@@ -148,7 +148,8 @@ class TrustedKey:
         max_permissions: the most the key may vouch for; empty means no permission at all.
         valid_after: the key counts from this instant on (inclusive, UTC); ``None``: no bound.
         valid_before: the key stops counting at this instant (exclusive, UTC); ``None``: no bound.
-        source: where the entry came from (``store.toml: key[2] ("alice")``, ``signers:7``).
+        source: where the entry came from (``store.toml: key[2] ("alice")``, ``signers:7``);
+            not part of equality.
     """
 
     key: PublicKey = attrs.field(validator=attrs.validators.instance_of(PublicKey))
@@ -159,7 +160,7 @@ class TrustedKey:
     )
     valid_after: datetime | None = attrs.field(default=None, converter=to_utc)
     valid_before: datetime | None = attrs.field(default=None, converter=to_utc)
-    source: str = "<memory>"
+    source: str = attrs.field(default="<memory>", eq=False)
     _name_regexes: tuple[re.Pattern[str], ...] = attrs.field(init=False, repr=False, eq=False)
 
     @_name_regexes.default
@@ -263,7 +264,7 @@ class TrustStore:
         keys: trusted keys by key id, in file order (revoked keys stay; see :meth:`lookup`).
         revoked: key ids that never count, whether or not they are in :attr:`keys`.
         thresholds: per-pattern signature thresholds.
-        source: where the store came from (a path, or ``<memory>``).
+        source: where the store came from (a path, or ``<memory>``); not part of equality.
     """
 
     keys: Mapping[str, TrustedKey] = attrs.field(
@@ -275,7 +276,7 @@ class TrustStore:
     thresholds: tuple[Threshold, ...] = attrs.field(
         default=(), converter=_to_thresholds, validator=_check_thresholds
     )
-    source: str = "<memory>"
+    source: str = attrs.field(default="<memory>", eq=False)
 
     @classmethod
     def from_keys(

@@ -62,8 +62,8 @@ HEADER: Final = (
 
 
 def _semantic(store: TrustStore) -> tuple[object, ...]:
-    keys = tuple((key_id, attrs.evolve(k, source="")) for key_id, k in store.keys.items())
-    return keys, store.revoked, tuple((t.pattern, t.count) for t in store.thresholds)
+    """What an edit must get exactly right: keys in order, revocations, thresholds in order."""
+    return tuple(store.keys.items()), store.revoked, store.thresholds
 
 
 def _new_document() -> tomlkit.TOMLDocument:

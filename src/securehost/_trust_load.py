@@ -49,6 +49,8 @@ _KEY_FIELDS: Final = frozenset(
     {"label", "public_key", "key_id", "names", "max_permissions", "valid_after", "valid_before"}
 )
 _THRESHOLD_FIELDS: Final = frozenset({"pattern", "count"})
+_PEM_BEGIN: Final = "-----BEGIN PUBLIC KEY-----"
+_PEM_END: Final = "-----END PUBLIC KEY-----"
 _HINTS: Final = {
     "public_key_file": " (keys are stored inline, so that the store is one reviewable file: "
     "paste the key into public_key)"
@@ -262,6 +264,11 @@ def _parse_key(entry: dict[str, Any], where: str) -> TrustedKey:
     public_text = entry.get("public_key")
     if not isinstance(public_text, str):
         raise _fail(where, "public_key: missing or not a string")
+    pem = public_text.strip()
+    if "-----" in pem and not (
+        pem.startswith(_PEM_BEGIN) and pem.endswith(_PEM_END) and pem.count("-----BEGIN") == 1
+    ):  # a PEM loader would silently take the first of two blocks, or ignore trailing text
+        raise _fail(where, "public_key: a PEM value must be exactly one PUBLIC KEY block")
     try:
         key = PublicKey.load(public_text.encode("utf-8"))
     except KeyFormatError as exc:

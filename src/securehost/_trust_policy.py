@@ -14,11 +14,11 @@
    valid signatures it made (the others are ``DUPLICATE_SIGNATURE``).
 
 The threshold is the highest ``count`` among the threshold patterns that match the name (default 1).
-If fewer unique keys count, the decision carries every per-signature reason and
-``THRESHOLD_NOT_MET``. If enough count, per-signature problems are only reported as ``ignored``
-(TUF semantics: extra bad signatures do not reject, which also lets a publisher keep signing with a
-rotated-out, revoked key during a transition). Then each requested permission must be covered by the
-``max_permissions`` of at least ``threshold`` counted keys (``PERMISSION_NOT_VOUCHED``).
+Fewer unique counted keys is ``THRESHOLD_NOT_MET``. Each requested permission must be covered by
+the ``max_permissions`` of at least ``threshold`` counted keys (``PERMISSION_NOT_VOUCHED``). A
+rejected decision lists every per-signature reason before these; an accepted one only reports them
+as ``ignored`` (TUF semantics: extra bad signatures do not reject, which also lets a publisher keep
+signing with a rotated-out, revoked key during a transition).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class SignerDecision:
         threshold: how many unique keys were required.
         vouched: the requested permissions that at least ``threshold`` counted keys cover.
         reasons: every reason for rejection; empty when accepted.
-        ignored: problems with signatures that did not matter because the threshold was met.
+        ignored: problems with signatures that did not matter (only when accepted).
     """
 
     name: str
@@ -159,16 +159,11 @@ def evaluate_signers(
             problems.append(Reason(code=code, message=message, subject=keyid))
         else:
             counted.append(keyid)
-    reasons: list[Reason] = []
-    ignored: tuple[Reason, ...] = ()
+    decisive: list[Reason] = []
     if len(counted) < threshold:
-        reasons.extend(problems)
         message = f"{len(counted)} of {threshold} required trusted signatures for {show(canonical)}"
-        reasons.append(
-            Reason(code=ReasonCode.THRESHOLD_NOT_MET, message=message, subject=canonical)
-        )
-    else:
-        ignored = tuple(problems)
+        code = ReasonCode.THRESHOLD_NOT_MET
+        decisive.append(Reason(code=code, message=message, subject=canonical))
     vouched: list[Permission] = []
     # Sorted by text: PermissionSet's own order cannot compare a missing scope with a scope.
     for permission in sorted(requested.permissions, key=str):
@@ -178,12 +173,16 @@ def evaluate_signers(
         else:
             message = f"{permission} is vouched for by {vouchers} of {threshold} required signers"
             code = ReasonCode.PERMISSION_NOT_VOUCHED
-            reasons.append(Reason(code=code, message=message, subject=str(permission)))
+            decisive.append(Reason(code=code, message=message, subject=str(permission)))
+    # A rejection reports every signature problem (one of them may be why a permission lacks
+    # vouchers); an acceptance only lists them as ignored.
+    reasons = (*problems, *decisive) if decisive else ()
+    ignored = () if decisive else tuple(problems)
     return SignerDecision(
         name=canonical,
         counted=tuple(counted),
         threshold=threshold,
         vouched=permission_set(vouched),
-        reasons=tuple(reasons),
+        reasons=reasons,
         ignored=ignored,
     )
