@@ -194,3 +194,15 @@ def test_rejects_ssh_keygen_weak_rsa_and_ecdsa_p521(tmp_path: Path) -> None:
             PrivateKey.load(path.read_bytes())
         with pytest.raises(KeyFormatError):
             PublicKey.load(path.with_suffix(".pub").read_bytes())
+
+
+def test_pem_with_two_blocks_or_trailing_text_rejected() -> None:
+    a = PrivateKey.generate().public_key.to_pem()
+    b = PrivateKey.generate().public_key.to_pem()
+    with pytest.raises(KeyFormatError, match="exactly one PEM block"):
+        PublicKey.from_pem(a + b)
+    with pytest.raises(KeyFormatError, match="exactly one PEM block"):
+        PublicKey.from_pem(a + b"trailing junk")
+    priv = PrivateKey.generate().to_pem()
+    with pytest.raises(KeyFormatError, match="exactly one PEM block"):
+        PrivateKey.from_pem(b"comment\n" + priv)

@@ -3,23 +3,13 @@
 The public API is re-exported here; the implementation lives in private modules.
 """
 
-from securehost._envelope import (
-    Envelope,
-    EnvelopeLimits,
-    Signature,
-    SignatureCheck,
-    check_signatures,
-)
+from securehost._audit import AuditEvent, AuditLog
+from securehost._envelope import Envelope, EnvelopeLimits, Signature, SignatureCheck, check_signatures
 from securehost._keys import KeyType, PrivateKey, PublicKey
 from securehost._permissions import Permission, PermissionSet
-from securehost._statement import (
-    PAYLOAD_TYPE,
-    PREDICATE_TYPE,
-    STATEMENT_TYPE,
-    PluginPredicate,
-    Statement,
-    Subject,
-)
+from securehost._predicate import PluginPredicate, Subject
+from securehost._statement import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, Statement
+from securehost._trust import SignerDecision, Threshold, TrustedKey, TrustStore
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._version import __version__
 
@@ -27,6 +17,8 @@ __all__ = [
     "PAYLOAD_TYPE",
     "PREDICATE_TYPE",
     "STATEMENT_TYPE",
+    "AuditEvent",
+    "AuditLog",
     "Envelope",
     "EnvelopeLimits",
     "KeyType",
@@ -39,8 +31,12 @@ __all__ = [
     "ReasonCode",
     "Signature",
     "SignatureCheck",
+    "SignerDecision",
     "Statement",
     "Subject",
+    "Threshold",
+    "TrustStore",
+    "TrustedKey",
     "Verdict",
     "__version__",
     "check_signatures",

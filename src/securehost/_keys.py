@@ -97,6 +97,13 @@ def key_id_of(key: _CryptoPublic) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def _check_single_pem(data: bytes, what: str) -> None:
+    """Reject PEM input with more than one block or with text around the block (which loaders silently skip)."""
+    body = data.strip()
+    if body.count(b"-----BEGIN ") != 1 or not body.startswith(b"-----BEGIN ") or not body.endswith(b"-----"):
+        raise KeyFormatError(f"{what} must be exactly one PEM block with nothing around it")
+
+
 def _check_size(data: bytes, what: str) -> None:
     if not isinstance(data, bytes):
         raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
@@ -134,6 +141,7 @@ class PublicKey:
             KeyFormatError: the data is not a supported PEM public key.
         """
         _check_size(data, "public key")
+        _check_single_pem(data, "public key")
         try:
             key = serialization.load_pem_public_key(data)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -272,6 +280,7 @@ class PrivateKey:
             KeyFormatError: the data is not a supported key, or the password is wrong or missing.
         """
         _check_size(data, "private key")
+        _check_single_pem(data, "private key")
         try:
             key = serialization.load_pem_private_key(data, password=password)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
