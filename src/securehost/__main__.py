@@ -1,0 +1,7 @@
+"""``python -m securehost``: the command line."""
+
+import sys
+
+from securehost._cli import main
+
+sys.exit(main())
