@@ -163,11 +163,11 @@ def _editable_reason(loc: MetadataLocation) -> Reason | None:
 
 def _metadata_reason(loc: MetadataLocation) -> Reason | None:
     """Check that ``METADATA`` is readable and agrees with the directory name."""
+    if loc.kind != "dist-info":
+        return None  # already rejected as EDITABLE_INSTALL; its metadata format differs
     if loc.version is None:
         msg = f"{loc.path}: the metadata directory name carries no version"
         return Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=loc.path)
-    if loc.kind != "dist-info":
-        return None  # already rejected as EDITABLE_INSTALL; its metadata format differs
     try:
         if os.lstat(os.path.join(loc.path, "METADATA")).st_size > _MAX_METADATA:
             raise OSError(f"METADATA is larger than {_MAX_METADATA} bytes")

@@ -154,7 +154,13 @@ def _build_modules(
             continue
         module_kind = ModuleKind.SOURCE if kind == "source" else ModuleKind.EXTENSION
         table[name] = VerifiedModule(path=site / rel, sha256=files[rel], is_package=is_package, kind=module_kind)
-    for name in sorted(table):
+    dirs = {parent for rel in files for parent in _ancestors(rel) if parent.split("/")[0] != dist_info}
+    names = set(table)
+    for rel_dir in dirs:
+        found = module_for_path(f"{rel_dir}/__init__.py")
+        if found is not None and "__pycache__" not in rel_dir.split("/"):
+            names.add(f"{found[0]}.__dir__")  # a directory: a namespace package unless it has an __init__
+    for name in sorted(names):
         parts = name.split(".")
         for i in range(1, len(parts)):
             prefix = ".".join(parts[:i])

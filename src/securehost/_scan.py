@@ -110,6 +110,8 @@ def _signature(st: os.stat_result) -> _Signature:
 
 
 def _split_stem(stem: str, kind: Kind) -> tuple[str, str | None]:
+    if kind == "egg-link":  # {project name}.egg-link: no version, the name may contain dashes
+        return canonicalize_name(stem), None
     raw, sep, version = stem.partition("-")
     if kind != "dist-info":
         version = version.partition("-")[0]  # foo-1.0-py3.11.egg-info
