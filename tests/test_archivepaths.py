@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import posixpath
 
 import pytest
@@ -106,10 +107,8 @@ def test_mapping_never_escapes_and_raises_only_own_errors(path):
 
 @given(st.text(max_size=60))
 def test_mapping_arbitrary_text(path):
-    try:
+    with contextlib.suppress(WheelFormatError):
         map_archive_path(path, DIST_INFO)
-    except WheelFormatError:
-        pass
 
 
 @given(st.lists(segment, min_size=1, max_size=4).map("/".join))

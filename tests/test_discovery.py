@@ -192,7 +192,7 @@ def test_cache_reuses_unchanged_and_sees_changes(tmp_path, monkeypatch):
     first = discover(GROUP, [tmp_path], cache=cache)
     assert len(cache) == 2  # one listing, one entry_points.txt
     calls = []
-    monkeypatch.setattr("securehost._scan._list_dir", lambda entry: calls.append(entry))
+    monkeypatch.setattr("securehost._scan._list_dir", calls.append)
     assert discover(GROUP, [tmp_path], cache=cache) == first
     assert calls == []  # listing served from the cache
     monkeypatch.undo()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -103,7 +105,5 @@ def test_file_parser_raises_only_its_own_error(text):
 
 @given(st.text(max_size=40), st.text(max_size=40), st.text(max_size=40))
 def test_spec_parse_raises_only_own_errors(value, group, name):
-    try:
+    with contextlib.suppress(EntryPointFormatError):
         EntryPointSpec.parse(value, group=group, name=name)
-    except EntryPointFormatError:
-        pass

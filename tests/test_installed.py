@@ -78,7 +78,7 @@ def test_missing_file(installed):
 
 
 def test_modified_metadata_is_caught_too(installed):
-    site, md, subjects = installed
+    _site, md, subjects = installed
     (md / "METADATA").write_text("Name: acme-csv\nVersion: 1.0\nRequires-Dist: evil\n")
     assert ReasonCode.INSTALLED_FILE_MODIFIED in codes(verify_installed(md, subjects))
 
