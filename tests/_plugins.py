@@ -16,7 +16,7 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-CANARY_TEMPLATE = "open({canary!r}, 'w').write('attacker code ran')\n"
+CANARY_TEMPLATE = "__import__('pathlib').Path({canary!r}).write_text('attacker code ran')\n"
 
 
 def payload(canary: Path) -> str:
