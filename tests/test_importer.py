@@ -3,7 +3,6 @@ from __future__ import annotations
 import importlib
 import json
 import marshal
-import os
 import shutil
 import subprocess
 import sys
@@ -87,7 +86,9 @@ def test_imports_verified_plugin_and_calls_it(tmp_path, make_importer):
         {
             "__init__.py": "from . import helpers\n",
             "helpers.py": "def double(x):\n    return 2 * x\n",
-            "plugin.py": "from .helpers import double\nimport json\n\nclass P:\n    def run(self):\n        return double(21)\n",
+            "plugin.py": (
+                "from .helpers import double\nimport json\n\nclass P:\n    def run(self):\n        return double(21)\n"
+            ),
             "data/table.csv": "a,b\n",
         },
     )
