@@ -29,7 +29,9 @@ GROUP = "demoapp.plugins"
 PLUGIN_FILES = {
     "acme_csv/__init__.py": "from .helpers import parse\n",
     "acme_csv/helpers.py": "def parse(text):\n    return [line.split(',') for line in text.splitlines()]\n",
-    "acme_csv/plugin.py": "from . import parse\n\nclass CsvPlugin:\n    def rows(self, text):\n        return parse(text)\n",
+    "acme_csv/plugin.py": (
+        "from . import parse\n\nclass CsvPlugin:\n    def rows(self, text):\n        return parse(text)\n"
+    ),
 }
 
 
