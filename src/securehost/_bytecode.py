@@ -42,6 +42,27 @@ _MAX_ENTRY: Final = 256 * 1024 * 1024
 _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
+def read_file(path: str, limit: int) -> bytes:
+    """Read a whole regular file with few system calls, without following a final symlink or blocking on a FIFO.
+
+    Raises:
+        OSError: it cannot be opened, is not a regular file, or is larger than *limit*.
+    """
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise OSError(f"{path} is not a regular file of at most {limit} bytes")
+        chunks = [os.read(fd, st.st_size + 1)]
+        while chunks[-1]:
+            if sum(map(len, chunks)) > limit:
+                raise OSError(f"{path} grew beyond {limit} bytes")
+            chunks.append(os.read(fd, 1 << 20))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def default_state_dir() -> Path:
     """Return ``$XDG_CACHE_HOME/securehost`` (or ``~/.cache/securehost``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -152,12 +173,10 @@ class BytecodeCache:
         material = self._material(sha256, filename)
         path = os.path.join(self._dir, hashlib.sha256(material).hexdigest())
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+            blob = read_file(path, _MAX_ENTRY)
         except OSError:
-            pass  # a miss (or a symlink, which is treated as a miss and replaced below)
+            pass  # a miss (or a symlink or an oversized file: treated as a miss and replaced below)
         else:
-            with os.fdopen(fd, "rb") as handle:
-                blob = handle.read(_MAX_ENTRY)
             payload = blob[len(_MAGIC) + _MAC_LEN :]
             mac = hmac.digest(self._key, material + payload, "sha256")
             if blob[: len(_MAGIC)] == _MAGIC and hmac.compare_digest(blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN], mac):

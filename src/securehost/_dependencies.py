@@ -41,6 +41,7 @@ DependencyMode = Literal["signed", "allowlist", "report"]
 _MODES: Final = frozenset({"signed", "allowlist", "report"})
 _STDLIB: Final = frozenset(sys.stdlib_module_names)
 StaticImport = tuple[str, int, tuple[str, ...]]
+_IMPORT_NAME: Final = dis.opmap["IMPORT_NAME"]
 
 
 def static_imports(code: types.CodeType) -> tuple[StaticImport, ...]:
@@ -49,6 +50,9 @@ def static_imports(code: types.CodeType) -> tuple[StaticImport, ...]:
     stack = [code]
     while stack:
         current = stack.pop()
+        stack.extend(const for const in current.co_consts if isinstance(const, types.CodeType))
+        if _IMPORT_NAME not in current.co_code[::2]:  # opcodes sit at even offsets: skip code without imports
+            continue
         consts: list[object] = []
         for instruction in dis.get_instructions(current):
             if instruction.opname == "LOAD_CONST":
@@ -58,7 +62,6 @@ def static_imports(code: types.CodeType) -> tuple[StaticImport, ...]:
                 fromlist = consts[-1] if consts and isinstance(consts[-1], tuple) else ()
                 found.append((str(instruction.argval), level, tuple(str(item) for item in fromlist)))
                 consts.clear()
-        stack.extend(const for const in current.co_consts if isinstance(const, types.CodeType))
     return tuple(dict.fromkeys(found))
 
 

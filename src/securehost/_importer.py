@@ -29,7 +29,6 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
-import stat
 import sys
 import tempfile
 import threading
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 from packaging.utils import canonicalize_name
 
-from securehost._bytecode import BytecodeCache, default_state_dir, private_dir
+from securehost._bytecode import BytecodeCache, default_state_dir, private_dir, read_file
 from securehost._dependencies import DependencyPolicy, StaticImport, resolve_import
 from securehost._entrypoints import parse_entry_point_value
 from securehost._installed import ModuleKind, VerifiedModule
@@ -59,7 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = ["VerifiedImporter"]
 
-_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_MAX_MODULE: Final = 512 * 1024 * 1024
 _IMPORTLIB_FILES: Final = (os.path.dirname(importlib.__file__), "<frozen importlib", __file__)
 
 
@@ -90,11 +89,7 @@ class _VerifiedSpec(importlib.machinery.ModuleSpec):
 def _read_verified(entry: _Entry, audit: AuditLog | None) -> bytes:
     """Read the module file once and check its SHA-256; raise before anything of it can run."""
     try:
-        fd = os.open(entry.path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise OSError("not a regular file")
-            data = handle.read()
+        data = read_file(entry.path, _MAX_MODULE)
     except OSError as exc:
         raise VerificationImportError(
             f"cannot read verified module {entry.name} from {entry.path}: {exc}", name=entry.name, path=entry.path
