@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._dependencies import StaticImport, static_imports
+from securehost._fileio import read_file
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -40,27 +41,6 @@ _MAC_LEN: Final = 32
 _KEY_LEN: Final = 32
 _MAX_ENTRY: Final = 256 * 1024 * 1024
 _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def read_file(path: str, limit: int) -> bytes:
-    """Read a whole regular file with few system calls, without following a final symlink or blocking on a FIFO.
-
-    Raises:
-        OSError: it cannot be opened, is not a regular file, or is larger than *limit*.
-    """
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            raise OSError(f"{path} is not a regular file of at most {limit} bytes")
-        chunks = [os.read(fd, st.st_size + 1)]
-        while chunks[-1]:
-            if sum(map(len, chunks)) > limit:
-                raise OSError(f"{path} grew beyond {limit} bytes")
-            chunks.append(os.read(fd, 1 << 20))
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def default_state_dir() -> Path:

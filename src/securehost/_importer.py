@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 from packaging.utils import canonicalize_name
 
-from securehost._bytecode import BytecodeCache, default_state_dir, private_dir, read_file
+from securehost._bytecode import BytecodeCache, default_state_dir, private_dir
 from securehost._dependencies import DependencyPolicy, StaticImport, resolve_import
 from securehost._entrypoints import parse_entry_point_value
+from securehost._fileio import read_file
 from securehost._installed import ModuleKind, VerifiedModule
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost.exceptions import (

@@ -22,6 +22,7 @@ import importlib_metadata
 from packaging.utils import canonicalize_name
 
 from securehost._entrypoints import parse_entry_points_text
+from securehost._fileio import read_file
 from securehost.exceptions import EntryPointFormatError
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ __all__ = [
 
 MAX_SMALL_FILE: Final = 1024 * 1024
 _RACY_NS: Final = 2_000_000_000
-_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 Kind = Literal["dist-info", "egg-info", "egg-link", "egg", "zip"]
 _Signature = tuple[int, int, int, int, int]
@@ -82,17 +82,12 @@ _NO_LISTING: Final = Listing(locations=(), editable_names=frozenset())
 
 
 def read_small(path: str, limit: int = MAX_SMALL_FILE) -> bytes:
-    """Read a small regular file without following a final symlink.
+    """Read a small regular file without following a final symlink (see :func:`securehost._fileio.read_file`).
 
     Raises:
-        OSError: it cannot be read, is a symlink, or is larger than *limit*.
+        OSError: it cannot be read, is a symlink or special file, or is larger than *limit*.
     """
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise OSError(f"{path} is larger than {limit} bytes")
-    return data
+    return read_file(path, limit)
 
 
 def parse_entry_points_bytes(raw: bytes) -> EntryPointsFile:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from securehost._fileio import OPEN_FLAGS, read_file
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
@@ -35,9 +36,6 @@ __all__ = ["Hashed", "PackageWalker", "RecordIndex", "check_startup_hooks", "has
 
 _R: Final = ReasonCode
 _CHUNK: Final = 1 << 20
-_OPEN_FLAGS: Final = (
-    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-)
 _MAX_RECORD: Final = 64 * 1024 * 1024
 _RECORD_ALGORITHMS: Final = frozenset({"sha256", "sha384", "sha512"})
 PYCACHE_ADVICE: Final = (
@@ -63,23 +61,27 @@ def _unsafe(rel: str, why: str) -> Reason:
 
 def _read_digest(path: str, rel: str, algorithm: str, *, keep: bool) -> Hashed:
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, OPEN_FLAGS)
     except FileNotFoundError:
         return Hashed(problem=Reason(code=_R.INSTALLED_FILE_MISSING, message=f"{rel} is missing", subject=rel))
     except OSError as exc:
         return Hashed(problem=_unsafe(rel, f"cannot be opened safely (symlink?): {exc.strerror}"))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             return Hashed(problem=_unsafe(rel, "is not a regular file"))
         digest = hashlib.new(algorithm)
         chunks: list[bytes] = []
-        try:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-                if keep:
-                    chunks.append(chunk)
-        except OSError as exc:
-            return Hashed(problem=_unsafe(rel, f"cannot be read: {exc.strerror}"))
+        chunk = os.read(fd, min(st.st_size + 1, _CHUNK))
+        while chunk:
+            digest.update(chunk)
+            if keep:
+                chunks.append(chunk)
+            chunk = os.read(fd, _CHUNK)
+    except OSError as exc:
+        return Hashed(problem=_unsafe(rel, f"cannot be read: {exc.strerror}"))
+    finally:
+        os.close(fd)
     return Hashed(digest=digest.hexdigest(), content=b"".join(chunks) if keep else None)
 
 
@@ -126,12 +128,8 @@ class RecordIndex:
         self.error: str | None = None
         path = os.path.join(metadata_dir, "RECORD")
         try:
-            fd = os.open(path, _OPEN_FLAGS)
-            with os.fdopen(fd, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_RECORD:
-                    raise OSError("not a regular file of sensible size")
-                text = handle.read(_MAX_RECORD + 1).decode("utf-8")
+            text = read_file(path, _MAX_RECORD).decode("utf-8")
+            st = os.lstat(path)
             for row in csv.reader(text.splitlines()):
                 if len(row) != 3:
                     raise ValueError(f"row with {len(row)} fields")
@@ -249,9 +247,7 @@ def site_record_hashes(site: str, dist_info_dirs: Collection[str], wanted: Colle
     needles = tuple(wanted)
     for dist_info in dist_info_dirs:
         try:
-            fd = os.open(os.path.join(site, dist_info, "RECORD"), _OPEN_FLAGS)
-            with os.fdopen(fd, "rb") as handle:
-                text = handle.read(_MAX_RECORD).decode("utf-8", "replace")
+            text = read_file(os.path.join(site, dist_info, "RECORD"), _MAX_RECORD).decode("utf-8", "replace")
         except OSError:
             continue
         lines = [line for line in text.splitlines() if line.startswith(needles)]
