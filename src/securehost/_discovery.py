@@ -6,9 +6,9 @@ the group. It does not call :func:`importlib_metadata.distributions`: that consu
 :data:`sys.meta_path` (global state that any imported code can extend), and asking each distribution its name parses
 its whole ``METADATA``, which duplicate detection needs for every distribution. Measured on 400 distributions
 (40 plugins, ``benchmarks/bench_discovery.py``): importlib_metadata 8.8 ms for entry points alone, 23 ms with every
-name; this scan 7.2 ms, 3.5 ms with a warm :class:`DiscoveryCache`. The backport is used where it helps: reading a candidate's ``METADATA``
-(:class:`importlib_metadata.PathDistribution`) and listing distributions inside zip path entries
-(:class:`importlib_metadata.MetadataPathFinder`, called directly).
+name; this scan 7.2 ms, 3.5 ms with a warm :class:`DiscoveryCache`. The backport is used where it helps: reading
+a candidate's ``METADATA`` (:class:`importlib_metadata.PathDistribution`) and listing distributions inside zip path
+entries (:class:`importlib_metadata.MetadataPathFinder`, called directly).
 
 Every candidate carries its reasons; a broken distribution (unreadable file, bad encoding, malformed entry points)
 yields a reason for itself and never stops the scan. Rules, all fail closed:
