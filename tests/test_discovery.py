@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 import zipfile
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from securehost import ReasonCode
 from securehost._discovery import DiscoveryCache, discover
@@ -210,3 +213,18 @@ def test_cache_does_not_store_racily_clean_entries(tmp_path):
     discover(GROUP, [tmp_path], cache=cache)
     assert len(cache) == 0  # everything was modified less than two seconds ago
     cache.clear()
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entry_points=st.binary(max_size=200), metadata=st.binary(max_size=200), direct_url=st.binary(max_size=60))
+def test_broken_metadata_files_never_stop_the_scan(tmp_path, entry_points, metadata, direct_url):
+    site = tmp_path / uuid.uuid4().hex
+    md, _ = install(site)
+    (md / "entry_points.txt").write_bytes(b"[demoapp.plugins]\n" + entry_points)
+    (md / "METADATA").write_bytes(metadata)
+    (md / "direct_url.json").write_bytes(direct_url)
+    install(site, "healthy")
+    by_name = {d.name: d for d in discover(GROUP, [site]).distributions}
+    assert by_name["healthy"].accepted
+    for dist in by_name.values():
+        assert all(isinstance(r.code, ReasonCode) for r in dist.reasons)

@@ -5,6 +5,8 @@ import py_compile
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from securehost import ReasonCode
 from securehost._installed import ModuleKind, check_entry_points, verify_installed
@@ -269,3 +271,18 @@ def test_entry_points_inside_distribution(installed):
     _, md, subjects = installed
     modules = verify_installed(md, subjects).modules
     assert check_entry_points(["acme_csv.plugin:CsvPlugin", "acme_csv"], modules) == ()
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    extra=st.dictionaries(
+        st.text(alphabet=st.sampled_from("ab./_-\\\x00é"), min_size=0, max_size=20),
+        st.one_of(st.text(alphabet="0123456789abcdef", min_size=64, max_size=64), st.text(max_size=5)),
+        max_size=5,
+    )
+)
+def test_arbitrary_subjects_never_raise(installed, extra):
+    _, md, subjects = installed
+    result = verify_installed(md, {**subjects, **extra})
+    assert all(isinstance(r.code, ReasonCode) for r in result.reasons)
+    assert all(str(m.path).startswith(str(md.parent)) for m in result.modules.values())
