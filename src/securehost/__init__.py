@@ -4,7 +4,10 @@ The public API is re-exported here; the implementation lives in private modules.
 """
 
 from securehost._audit import AuditEvent, AuditLog
+from securehost._dependencies import DependencyPolicy
+from securehost._discovery import DiscoveryCache
 from securehost._envelope import Envelope, EnvelopeLimits, Signature, SignatureCheck, check_signatures
+from securehost._importer import VerifiedImporter
 from securehost._keys import KeyType, PrivateKey, PublicKey
 from securehost._permissions import Permission, PermissionSet
 from securehost._predicate import PluginPredicate, Subject
@@ -19,6 +22,8 @@ __all__ = [
     "STATEMENT_TYPE",
     "AuditEvent",
     "AuditLog",
+    "DependencyPolicy",
+    "DiscoveryCache",
     "Envelope",
     "EnvelopeLimits",
     "KeyType",
@@ -38,6 +43,7 @@ __all__ = [
     "TrustStore",
     "TrustedKey",
     "Verdict",
+    "VerifiedImporter",
     "__version__",
     "check_signatures",
 ]

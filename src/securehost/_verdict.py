@@ -83,6 +83,7 @@ class ReasonCode(str, enum.Enum):
     IMPORT_FAILED = "import-failed"
     REGISTRATION_FAILED = "registration-failed"
     DISABLED = "disabled"
+    DISTRIBUTION_METADATA_INVALID = "distribution-metadata-invalid"
 
 
 @attrs.frozen(kw_only=True)

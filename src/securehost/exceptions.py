@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigurationError",
+    "DependencyNotAllowedError",
+    "EntryPointFormatError",
     "EnvelopeFormatError",
     "FormatError",
     "HookError",
@@ -40,6 +42,7 @@ __all__ = [
     "SecurehostError",
     "SigningError",
     "TrustStoreError",
+    "VerificationImportError",
     "WheelFormatError",
 ]
 
@@ -83,6 +86,10 @@ class RecordFormatError(WheelFormatError):
 
 class PermissionFormatError(FormatError):
     """A permission string does not follow the permission grammar."""
+
+
+class EntryPointFormatError(FormatError):
+    """An entry point (its ``module:attr`` value, its name, or the ``entry_points.txt`` file) is malformed."""
 
 
 class TrustStoreError(FormatError):
@@ -141,6 +148,20 @@ class HookError(SecurehostError):
         super().__init__(message)
         self.hook = hook
         self.errors = tuple(errors)
+
+
+class VerificationImportError(SecurehostError, ImportError):
+    """Importing a verified plugin module was refused; none of the module's bytes were executed.
+
+    Raised by the verified importer when the bytes on disk no longer hash to the verified digest (the file changed
+    after verification), when a module below a verified package is not part of the signed distribution, or when a
+    module of a plugin is already imported from elsewhere. It is an :class:`ImportError`, so ``import`` statements
+    and ``importlib`` report it the usual way.
+    """
+
+
+class DependencyNotAllowedError(VerificationImportError):
+    """Plugin code imported a module that the dependency policy does not allow."""
 
 
 # --- configuration and isolation -------------------------------------------------------------------------------

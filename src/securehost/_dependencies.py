@@ -1,0 +1,153 @@
+"""Dependency policy: which modules and distributions a plugin may import or require.
+
+Three modes (the default is ``"signed"``, the fail-closed one):
+
+* ``"signed"``: the standard library, the modules of verified plugins registered with the importer, and the
+  host's allow-list (:attr:`DependencyPolicy.allowed_modules`; ``Requires-Dist`` against
+  :attr:`DependencyPolicy.allowed_distributions` or verified plugin distributions);
+* ``"allowlist"``: the standard library, the plugin's own modules and the host's allow-list only (other plugins are
+  off limits);
+* ``"report"``: everything is allowed; each import or requirement outside ``"signed"`` is an audit event.
+
+Checks happen at two levels. ``Requires-Dist`` of the verified ``METADATA`` (markers evaluated for this interpreter,
+no extras) when a distribution is added. Imports, before a module runs: every ``import`` statement in the verified
+code (``IMPORT_NAME`` instructions of the module and of every function in it, whether or not it would be reached,
+so an ``import`` inside ``try/except ImportError`` counts too), and at run time every import that the finder sees
+coming from plugin code (``importlib.import_module``, ``__import__``) of a module not yet in :data:`sys.modules`.
+A plugin can still reach an already-imported module through another module's attributes; that is the permission
+guard's business, not the importer's.
+"""
+
+from __future__ import annotations
+
+import dis
+import sys
+import types
+from typing import TYPE_CHECKING, Final, Literal, final
+
+import attrs
+from packaging.markers import UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from securehost._verdict import Reason, ReasonCode
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
+
+__all__ = ["DependencyMode", "DependencyPolicy", "resolve_import", "static_imports"]
+
+DependencyMode = Literal["signed", "allowlist", "report"]
+_MODES: Final = frozenset({"signed", "allowlist", "report"})
+_STDLIB: Final = frozenset(sys.stdlib_module_names)
+StaticImport = tuple[str, int, tuple[str, ...]]
+_IMPORT_NAME: Final = dis.opmap["IMPORT_NAME"]
+
+
+def static_imports(code: types.CodeType) -> tuple[StaticImport, ...]:
+    """Return every ``(name, level, fromlist)`` imported by ``import`` statements in *code* and its nested code."""
+    found: list[StaticImport] = []
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        stack.extend(const for const in current.co_consts if isinstance(const, types.CodeType))
+        if _IMPORT_NAME not in current.co_code[::2]:  # opcodes sit at even offsets: skip code without imports
+            continue
+        consts: list[object] = []
+        for instruction in dis.get_instructions(current):
+            if instruction.opname == "LOAD_CONST":
+                consts.append(instruction.argval)
+            elif instruction.opname == "IMPORT_NAME":
+                level = consts[-2] if len(consts) >= 2 and isinstance(consts[-2], int) else 0
+                fromlist = consts[-1] if consts and isinstance(consts[-1], tuple) else ()
+                found.append((str(instruction.argval), level, tuple(str(item) for item in fromlist)))
+                consts.clear()
+    return tuple(dict.fromkeys(found))
+
+
+def resolve_import(name: str, level: int, package: str) -> str | None:
+    """Resolve a (possibly relative) import like :func:`importlib.util.resolve_name`; ``None`` if it cannot be."""
+    if level == 0:
+        return name or None
+    bits = package.rsplit(".", level - 1) if package else []
+    if len(bits) < level:
+        return None
+    base = bits[0]
+    return f"{base}.{name}" if name else base
+
+
+def _prefixes(fullname: str) -> Iterable[str]:
+    parts = fullname.split(".")
+    for i in range(1, len(parts) + 1):
+        yield ".".join(parts[:i])
+
+
+def _canonical_names(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(canonicalize_name(name) for name in names)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class DependencyPolicy:
+    """What plugin code may import and require.
+
+    Attributes:
+        mode: ``"signed"`` (default), ``"allowlist"`` or ``"report"``.
+        allowed_modules: host-provided module names; a name also allows its submodules.
+        allowed_distributions: canonical distribution names that ``Requires-Dist`` may name.
+    """
+
+    mode: DependencyMode = "signed"
+    allowed_modules: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    allowed_distributions: frozenset[str] = attrs.field(default=frozenset(), converter=_canonical_names)
+
+    def __attrs_post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ValueError(f"dependency mode must be one of {sorted(_MODES)}, not {self.mode!r}")
+
+    def module_allowed(self, fullname: str, *, own: Collection[str], verified: Collection[str]) -> bool:
+        """Whether plugin code may import *fullname*, ignoring ``"report"`` (the caller reports).
+
+        Args:
+            fullname: the absolute module name.
+            own: the module names of the importing plugin.
+            verified: the module names of every registered verified plugin.
+        """
+        if fullname.partition(".")[0] in _STDLIB or fullname in own:
+            return True
+        if any(prefix in self.allowed_modules for prefix in _prefixes(fullname)):
+            return True
+        return self.mode == "signed" and fullname in verified
+
+    def check_requirements(self, requires: Iterable[str], *, verified: Collection[str]) -> tuple[Reason, ...]:
+        """Return a ``DEPENDENCY_NOT_ALLOWED`` reason for each requirement the policy does not allow.
+
+        In ``"report"`` mode the caller turns these reasons into audit events instead of a rejection.
+
+        Args:
+            requires: ``Requires-Dist`` lines of the verified ``METADATA``.
+            verified: canonical names of the registered verified distributions.
+
+        Returns:
+            The reasons; ``DISTRIBUTION_METADATA_INVALID`` for a line that does not parse.
+        """
+        reasons: list[Reason] = []
+        for line in requires:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement as exc:
+                msg = f"Requires-Dist {line[:120]!r} does not parse: {exc}"
+                reasons.append(Reason(code=ReasonCode.DISTRIBUTION_METADATA_INVALID, message=msg, subject=line[:200]))
+                continue
+            try:
+                applies = requirement.marker is None or requirement.marker.evaluate({"extra": ""})
+            except UndefinedEnvironmentName:
+                applies = True  # fail closed: an unevaluable marker counts
+            name = canonicalize_name(requirement.name)
+            if not applies or name in self.allowed_distributions:
+                continue
+            if self.mode == "signed" and name in verified:
+                continue
+            msg = f"requires {name}, which the {self.mode!r} dependency policy does not allow"
+            reasons.append(Reason(code=ReasonCode.DEPENDENCY_NOT_ALLOWED, message=msg, subject=name))
+        return tuple(reasons)

@@ -1,0 +1,42 @@
+"""Reading small untrusted files safely and cheaply.
+
+``read_file`` opens with ``O_NOFOLLOW | O_NONBLOCK`` (a final symlink fails, a FIFO cannot block), checks with
+``fstat`` that it is a regular file within the size limit, and reads it with one ``os.read`` of the known size.
+(``BufferedReader.read(limit)`` allocates ``limit`` bytes up front: with a 256 MiB limit that alone cost 150 us per
+call.)
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Final
+
+__all__ = ["OPEN_FLAGS", "read_file"]
+
+OPEN_FLAGS: Final = (
+    os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def read_file(path: str, limit: int) -> bytes:
+    """Read a whole regular file without following a final symlink or blocking on a FIFO.
+
+    Raises:
+        OSError: it cannot be opened, is not a regular file, or is (or grows) larger than *limit*.
+    """
+    fd = os.open(path, OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise OSError(f"{path} is not a regular file of at most {limit} bytes")
+        chunks = [os.read(fd, st.st_size + 1)]
+        total = len(chunks[0])
+        while chunks[-1]:
+            if total > limit:
+                raise OSError(f"{path} grew beyond {limit} bytes")
+            chunks.append(os.read(fd, 1 << 16))
+            total += len(chunks[-1])
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
