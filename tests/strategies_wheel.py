@@ -1,0 +1,106 @@
+"""Hypothesis strategies for archives, wheels and their metadata files."""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+import zipfile
+
+from hypothesis import strategies as st
+
+from tests import wheelmaker as wm
+
+_SEGMENT_ALPHABET = st.sampled_from(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.éßΩж"
+)
+
+
+def _key(name: str) -> str:
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+@st.composite
+def safe_names(draw: st.DrawFn) -> str:
+    """A safe relative member name: 1-3 segments, none empty, '.', '..', or ending in a dot."""
+    segments = draw(
+        st.lists(
+            st.text(_SEGMENT_ALPHABET, min_size=1, max_size=12).filter(
+                lambda s: s not in (".", "..") and not s.endswith(".")
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    return "/".join(segments)
+
+
+def _consistent(names: list[str]) -> bool:
+    keys = [_key(n) for n in names]
+    parents = {k[:i] for k in keys for i, c in enumerate(k) if c == "/"}
+    return len(set(keys)) == len(keys) and not parents & set(keys)
+
+
+contents = st.one_of(
+    st.binary(max_size=3000),
+    st.builds(lambda word, n: word * n, st.binary(min_size=1, max_size=20), st.integers(1, 200)),
+)
+
+
+@st.composite
+def member_sets(draw: st.DrawFn, *, max_size: int = 8) -> dict[str, bytes]:
+    """Distinct, non-colliding names with their contents."""
+    names = draw(st.lists(safe_names(), max_size=max_size, unique_by=_key).filter(_consistent))
+    return {name: draw(contents) for name in names}
+
+
+@st.composite
+def forged_archives(draw: st.DrawFn) -> tuple[bytes, dict[str, bytes]]:
+    """A valid archive built by :mod:`tests.wheelmaker`, random methods and data descriptors."""
+    members = draw(member_sets())
+    entries = [
+        wm.Entry(
+            name,
+            data,
+            method=draw(st.sampled_from([0, 8])),
+            descriptor=draw(st.sampled_from([None, "signed", "unsigned"])),
+        )
+        for name, data in members.items()
+    ]
+    comment = draw(st.binary(max_size=30).filter(lambda c: b"PK" not in c))
+    return wm.build(entries, comment=comment), members
+
+
+@st.composite
+def zipfile_archives(draw: st.DrawFn) -> tuple[bytes, dict[str, bytes]]:
+    """A valid archive written by :mod:`zipfile`."""
+    members = draw(member_sets())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(
+                name,
+                data,
+                compress_type=draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])),
+            )
+    return buffer.getvalue(), members
+
+
+@st.composite
+def mutated_archives(draw: st.DrawFn) -> bytes:
+    """A valid archive with a few bytes overwritten, inserted or removed."""
+    data, _ = draw(forged_archives())
+    buffer = bytearray(data)
+    for _ in range(draw(st.integers(1, 4))):
+        if not buffer:
+            break
+        at = draw(st.integers(0, len(buffer) - 1))
+        action = draw(st.sampled_from(["set", "insert", "delete", "truncate"]))
+        if action == "set":
+            buffer[at] = draw(st.integers(0, 255))
+        elif action == "insert":
+            buffer[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif action == "delete":
+            del buffer[at : at + draw(st.integers(1, 8))]
+        else:
+            del buffer[at:]
+    return bytes(buffer)
