@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import struct
 import tracemalloc
 import zipfile
@@ -657,6 +658,33 @@ def test_capture_predicate_and_size_are_honoured() -> None:
     assert scan.read("pkg/mod.py") == GOOD["pkg/mod.py"]
 
 
+@pytest.mark.parametrize("as_path", [False, True])
+def test_thread_count_does_not_change_the_outcome(tmp_path: Path, as_path: bool) -> None:
+    entries = [
+        Entry(f"pkg/m{i}.py", bytes([i]) * (1000 + 37 * i), method=i % 2 * 8) for i in range(40)
+    ]
+    entries[7].crc, entries[7].local_crc = 1, 1
+    entries[20].payload = wm.deflate(b"abc") + b"junk"
+    entries += [
+        Entry("x-1.dist-info/METADATA", b"Name: x\n"),
+        Entry("big.bin", os.urandom(3 << 20)),
+    ]
+    data = build(entries)
+    source: Path | bytes = data
+    if as_path:
+        source = tmp_path / "a.zip"
+        source.write_bytes(data)
+    one = read_archive(source, threads=1)
+    many = read_archive(source, threads=3)
+    auto = read_archive(source)
+    assert one == many == auto
+    assert one.members
+    assert one.reasons
+    assert many.read("x-1.dist-info/METADATA") == b"Name: x\n"
+    with pytest.raises(ValueError, match="threads"):
+        read_archive(data, threads=0)
+
+
 def test_source_errors() -> None:
     with pytest.raises(TypeError):
         read_archive(123)  # type: ignore[arg-type]
@@ -726,10 +754,12 @@ def test_accepted_mutations_read_the_same_in_zipfile(data: bytes) -> None:
             assert hashlib.sha256(archive.read(info)).hexdigest() == member.sha256
 
 
-@given(sw.forged_archives())
-def test_forged_valid_archives_round_trip(archive: tuple[bytes, dict[str, bytes]]) -> None:
+@given(sw.forged_archives(), st.sampled_from([1, 3]))
+def test_forged_valid_archives_round_trip(
+    archive: tuple[bytes, dict[str, bytes]], threads: int
+) -> None:
     data, members = archive
-    scan = read_archive(data)
+    scan = read_archive(data, threads=threads)
     assert scan.ok, scan.reasons
     assert {m.name: m.sha256 for m in scan.members} == {
         name: hashlib.sha256(content).hexdigest() for name, content in members.items()

@@ -168,6 +168,7 @@ def read_archive(
     *,
     limits: ZipLimits = _DEFAULT_LIMITS,
     capture: Callable[[str], bool] = is_dist_info_file,
+    threads: int | None = None,
 ) -> ArchiveScan:
     """Verify a zip archive and hash its members in one streaming pass.
 
@@ -180,6 +181,9 @@ def read_archive(
             ``limits.capture_size`` bytes are kept in memory, so that :meth:`ArchiveScan.read`
             does not read them again. By default, the files directly in a top-level
             ``*.dist-info`` directory.
+        threads: how many threads hash members at once. ``None`` decides: up to 4 (and no more
+            than the CPUs) for archives with at least 2 MiB of compressed data, else 1. Threads
+            only read the source; the outcome does not depend on their number.
 
     Returns:
         The scan: the verified members and every reason found. It never raises for malformed
@@ -187,8 +191,11 @@ def read_archive(
 
     Raises:
         TypeError: *source* is neither a path nor bytes.
+        ValueError: *threads* is less than 1.
         WheelFormatError: the file cannot be opened or read (an I/O error, not a content problem).
     """
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     kept: Path | bytes
     src: zs.Source
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -200,7 +207,7 @@ def read_archive(
     else:
         raise TypeError(f"source must be a path or bytes, not {type(source).__name__}")
     try:
-        scanner = Scanner(src, limits=limits, capture=capture)
+        scanner = Scanner(src, limits=limits, capture=capture, threads=threads)
         scanner.run()
     finally:
         src.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
-from typing import TYPE_CHECKING, final
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from securehost._zipcentral import Entry, ZipLimits
 
 __all__ = ["MemberInfo", "Scanner"]
+
+#: with automatic threading, archives with less compressed data than this are hashed in one thread
+_THREADING_THRESHOLD: Final = 2 << 20
+_MAX_THREADS: Final = 4
 
 
 @attrs.frozen(kw_only=True)
@@ -55,13 +61,20 @@ class Scanner:
     """
 
     def __init__(
-        self, src: zs.Source, *, limits: ZipLimits, capture: Callable[[str], bool]
+        self,
+        src: zs.Source,
+        *,
+        limits: ZipLimits,
+        capture: Callable[[str], bool],
+        threads: int | None = None,
     ) -> None:
         self._src = src
         self._limits = limits
         self._capture = capture
+        self._threads = threads
         self._report = Report()
         self._inflate = True
+        self._jobs: list[tuple[Entry, int, bool]] = []
         self.members: list[MemberInfo] = []
         self.captured: dict[str, bytes] = {}
 
@@ -85,6 +98,7 @@ class Scanner:
         entries, cd_offset = parsed
         self._inflate = check_entries(entries, self._limits, self._report)
         self._walk(entries, cd_offset)
+        self._hash_all()
         self.members = [e.member for e in entries if e.member is not None and not e.failed]
 
     def _walk(self, entries: list[Entry], cd_offset: int) -> None:
@@ -156,7 +170,13 @@ class Scanner:
                 f"has a local header that disagrees with the central one on {', '.join(wrong)}",
             )
         if self._inflate and not entry.failed:
-            self._stream(entry, data_at)
+            assert entry.name is not None  # entries with undecodable names have failed
+            keep = (
+                not entry.is_dir
+                and entry.size <= self._limits.capture_size
+                and self._capture(entry.name)
+            )
+            self._jobs.append((entry, data_at, keep))
         if deferred:
             return data_end + self._descriptor(entry, data_end, cd_offset)
         return data_end
@@ -175,17 +195,53 @@ class Scanner:
         )
         return 16 if signed else 12
 
-    def _stream(self, entry: Entry, data_at: int) -> None:
-        """Inflate, hash and CRC one member, never inflating past its declared size + 1."""
-        assert entry.name is not None  # entries with undecodable names have failed
-        fail = self._report.fail
+    def _hash_all(self) -> None:
+        """Hash every queued member, in a few threads when it pays, and record the outcomes."""
+        jobs = self._jobs
+        threads = self._threads
+        if threads is None:
+            packed = sum(job[0].compressed_size for job in jobs)
+            threads = (
+                min(_MAX_THREADS, os.cpu_count() or 1) if packed >= _THREADING_THRESHOLD else 1
+            )
+        if threads > 1 and len(jobs) > 1 and self._src.concurrent:
+            # largest first balances the threads; outcomes are still applied in offset order
+            order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].compressed_size)
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                done = dict(
+                    zip(order, pool.map(lambda i: self._hash(*jobs[i]), order), strict=True)
+                )
+            outcomes = [done[i] for i in range(len(jobs))]
+        else:
+            outcomes = [self._hash(*job) for job in jobs]
+        for (entry, _, _), outcome in zip(jobs, outcomes, strict=True):
+            self._apply(entry, outcome)
+
+    def _apply(self, entry: Entry, outcome: _Outcome) -> None:
+        for code, message in outcome.failures:
+            self._report.fail(entry, code, message)
+        if entry.failed or entry.is_dir or entry.name is None:
+            return
+        entry.member = MemberInfo(
+            name=entry.name,
+            sha256=outcome.sha256,
+            size=entry.size,
+            compressed_size=entry.compressed_size,
+            method=entry.method,
+            crc32=entry.crc,
+            offset=entry.offset,
+        )
+        if outcome.content is not None:
+            self.captured[entry.name] = outcome.content
+
+    def _hash(self, entry: Entry, data_at: int, keep: bool) -> _Outcome:
+        """Inflate, hash and CRC one member, never inflating past its declared size + 1.
+
+        Runs in worker threads: it only reads the source and returns what it found.
+        """
+        failures: list[tuple[ReasonCode, str]] = []
         sha = hashlib.sha256()
         crc = 0
-        keep = (
-            not entry.is_dir
-            and entry.size <= self._limits.capture_size
-            and self._capture(entry.name)
-        )
         parts: list[bytes] = []
         chunks = self._src.chunks(data_at, entry.compressed_size)
         if entry.method == 0:
@@ -204,35 +260,39 @@ class Scanner:
                     if keep:
                         parts.append(out)
             except zlib.error:
-                fail(entry, ReasonCode.ZIP_UNREADABLE, "has corrupt deflate data")
-                return
+                return _Outcome([(ReasonCode.ZIP_UNREADABLE, "has corrupt deflate data")])
             produced = inflater.produced
             if produced > entry.size:
-                fail(entry, ReasonCode.ZIP_HEADER_MISMATCH, f"inflates past {entry.size} bytes")
-                return
+                return _Outcome(
+                    [(ReasonCode.ZIP_HEADER_MISMATCH, f"inflates past {entry.size} bytes")]
+                )
             if not inflater.eof:
-                fail(entry, ReasonCode.ZIP_UNREADABLE, "has a truncated deflate stream")
-                return
+                return _Outcome([(ReasonCode.ZIP_UNREADABLE, "has a truncated deflate stream")])
             if inflater.leftover:
-                fail(
-                    entry,
-                    ReasonCode.ZIP_EXTRA_DATA,
-                    f"hides {inflater.leftover} bytes after its deflate stream",
+                failures.append(
+                    (ReasonCode.ZIP_EXTRA_DATA, f"hides {inflater.leftover} bytes after its data")
                 )
         if produced != entry.size:
-            fail(entry, ReasonCode.ZIP_HEADER_MISMATCH, f"inflates to {produced}, not {entry.size}")
+            failures.append(
+                (ReasonCode.ZIP_HEADER_MISMATCH, f"inflates to {produced}, not {entry.size}")
+            )
         if crc != entry.crc:
-            fail(entry, ReasonCode.ZIP_CRC_MISMATCH, "does not match its CRC-32")
-        if entry.failed or entry.is_dir:
-            return
-        entry.member = MemberInfo(
-            name=entry.name,
-            sha256=sha.hexdigest(),
-            size=produced,
-            compressed_size=entry.compressed_size,
-            method=entry.method,
-            crc32=crc,
-            offset=entry.offset,
-        )
-        if keep:
-            self.captured[entry.name] = b"".join(parts)
+            failures.append((ReasonCode.ZIP_CRC_MISMATCH, "does not match its CRC-32"))
+        return _Outcome(failures, sha.hexdigest(), b"".join(parts) if keep else None)
+
+
+@final
+class _Outcome:
+    """What hashing one member found."""
+
+    __slots__ = ("content", "failures", "sha256")
+
+    def __init__(
+        self,
+        failures: list[tuple[ReasonCode, str]],
+        sha256: str = "",
+        content: bytes | None = None,
+    ) -> None:
+        self.failures = failures
+        self.sha256 = sha256
+        self.content = content

@@ -71,6 +71,7 @@ EXTRA_AES: Final = 0x9901
 
 #: largest piece read from a file, and largest piece of inflated output
 CHUNK: Final = 1 << 20
+_HAS_PREADV: Final = hasattr(os, "preadv")
 #: compressed bytes per inflate call: bounds the copy zlib makes of its unconsumed input
 FEED: Final = 256 * 1024
 
@@ -98,9 +99,15 @@ def extra_field_ids(extra: bytes | memoryview) -> list[int] | None:
 
 
 class Source:
-    """A positional, read-only byte source of known size."""
+    """A positional, read-only byte source of known size.
+
+    Attributes:
+        size: the number of bytes.
+        concurrent: whether several threads may call :meth:`chunks` at once.
+    """
 
     size: int
+    concurrent: bool = True
 
     def read(self, offset: int, length: int) -> bytes | memoryview:
         """Return up to *length* bytes at *offset* (fewer only at the end of the source).
@@ -146,44 +153,64 @@ class BytesSource(Source):
 
 @final
 class FileSource(Source):
-    """A source over an open file; pieces are read into one reused buffer."""
+    """A source over an open file, read with positional reads.
+
+    Where the platform has ``os.pread``, pieces are read without moving a shared file offset, so
+    several threads may read at once (:attr:`concurrent`); elsewhere reads are serialised.
+    """
 
     def __init__(self, path: os.PathLike[str] | str) -> None:
         try:
             self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise WheelFormatError(f"cannot open {os.fspath(path)!r}: {exc.strerror}") from exc
+        self._fd = self._file.fileno()
         try:
-            self.size = os.fstat(self._file.fileno()).st_size
-        except OSError as exc:
+            self.size = os.fstat(self._fd).st_size
+        except OSError as exc:  # pragma: no cover - fstat on an open file does not fail
             self._file.close()
             raise WheelFormatError(f"cannot stat {os.fspath(path)!r}: {exc.strerror}") from exc
-        self._buffer = bytearray(CHUNK)
+        self.concurrent = hasattr(os, "pread")
+
+    def _pread(self, buffer: memoryview, offset: int) -> int:
+        if _HAS_PREADV:
+            return os.preadv(self._fd, [buffer], offset)
+        if self.concurrent:  # pragma: no cover - platforms with pread but not preadv
+            data = os.pread(self._fd, len(buffer), offset)
+        else:  # pragma: no cover - Windows
+            self._file.seek(offset)
+            data = self._file.read(len(buffer)) or b""
+        buffer[: len(data)] = data
+        return len(data)
 
     def read(self, offset: int, length: int) -> bytes:
+        buffer = bytearray(max(0, min(length, self.size - offset)))
+        view = memoryview(buffer)
+        done = 0
         try:
-            self._file.seek(offset)
-            data = self._file.read(length)
-        except OSError as exc:
-            raise WheelFormatError(f"cannot read the archive: {exc.strerror}") from exc
-        return data or b""
-
-    def chunks(self, offset: int, length: int) -> Iterator[memoryview]:
-        view = memoryview(self._buffer)
-        try:
-            self._file.seek(offset)
-            while length > 0:
-                n = self._file.readinto(view[: min(length, CHUNK)])
-                if not n:
-                    raise WheelFormatError(
-                        "the archive ended early (was it truncated while reading?)"
-                    )
-                length -= n
-                yield view[:n]
+            while done < len(buffer):
+                n = self._pread(view[done:], offset + done)
+                if n <= 0:
+                    break
+                done += n
         except OSError as exc:
             raise WheelFormatError(f"cannot read the archive: {exc.strerror}") from exc
         finally:
             view.release()
+        return bytes(buffer[:done])
+
+    def chunks(self, offset: int, length: int) -> Iterator[memoryview]:
+        view = memoryview(bytearray(min(length, CHUNK)))
+        try:
+            while length > 0:
+                n = self._pread(view[: min(length, CHUNK)], offset)
+                if n <= 0:
+                    raise WheelFormatError("the archive ended early (did it change while read?)")
+                offset += n
+                length -= n
+                yield view[:n]
+        except OSError as exc:
+            raise WheelFormatError(f"cannot read the archive: {exc.strerror}") from exc
 
     def close(self) -> None:
         self._file.close()
