@@ -205,16 +205,26 @@ class Scanner:
                 min(_MAX_THREADS, os.cpu_count() or 1) if packed >= _THREADING_THRESHOLD else 1
             )
         if threads > 1 and len(jobs) > 1 and self._src.concurrent:
-            # largest first balances the threads; outcomes are still applied in offset order
-            order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].compressed_size)
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                done = dict(
-                    zip(order, pool.map(lambda i: self._hash(*jobs[i]), order), strict=True)
-                )
-            outcomes = [done[i] for i in range(len(jobs))]
+            # one batch per thread, balanced by size (largest first into the lightest batch)
+            batches: list[list[int]] = [[] for _ in range(min(threads, len(jobs)))]
+            loads = [0] * len(batches)
+            for i in sorted(range(len(jobs)), key=lambda i: -jobs[i][0].compressed_size):
+                lightest = loads.index(min(loads))
+                batches[lightest].append(i)
+                loads[lightest] += jobs[i][0].compressed_size + zs.LOCAL.size
+            outcomes: list[_Outcome | None] = [None] * len(jobs)
+
+            def work(batch: list[int]) -> None:
+                for i in batch:
+                    outcomes[i] = self._hash(*jobs[i])
+
+            with ThreadPoolExecutor(max_workers=len(batches)) as pool:
+                for future in [pool.submit(work, batch) for batch in batches]:
+                    future.result()
         else:
             outcomes = [self._hash(*job) for job in jobs]
         for (entry, _, _), outcome in zip(jobs, outcomes, strict=True):
+            assert outcome is not None  # every batch ran to completion
             self._apply(entry, outcome)
 
     def _apply(self, entry: Entry, outcome: _Outcome) -> None:
