@@ -8,6 +8,7 @@ import zipfile
 
 from hypothesis import strategies as st
 
+from securehost._record import HASH_ALGORITHMS, Record, RecordEntry
 from tests import wheelmaker as wm
 
 _SEGMENT_ALPHABET = st.sampled_from(
@@ -104,3 +105,33 @@ def mutated_archives(draw: st.DrawFn) -> bytes:
         else:
             del buffer[at:]
     return bytes(buffer)
+
+
+_RECORD_PATH_CHARS = st.characters(
+    blacklist_categories=("Cs",),
+    blacklist_characters=[chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))],
+)
+
+
+@st.composite
+def record_entries(draw: st.DrawFn) -> RecordEntry:
+    """A valid RECORD row: any printable path (commas and quotes included), any accepted hash."""
+    path = draw(st.text(_RECORD_PATH_CHARS, min_size=1, max_size=40))
+    if draw(st.booleans()):
+        return RecordEntry(path=path)
+    algorithm = draw(st.sampled_from(sorted(HASH_ALGORITHMS)))
+    digest = draw(
+        st.binary(min_size=HASH_ALGORITHMS[algorithm], max_size=HASH_ALGORITHMS[algorithm])
+    )
+    size = draw(st.integers(0, 10**20 - 1))
+    return RecordEntry(path=path, algorithm=algorithm, digest=digest, size=size)
+
+
+records = st.lists(record_entries(), max_size=10, unique_by=lambda e: e.path).map(
+    lambda entries: Record(entries=entries)
+)
+
+#: text that looks like RECORD lines, to reach deep into the parser
+record_like_bytes = st.text(
+    st.sampled_from(list('ab/,"\n\r=sha256384512-_+/=0123456789 \x00é')), max_size=200
+).map(lambda t: t.encode("utf-8"))
