@@ -135,3 +135,45 @@ records = st.lists(record_entries(), max_size=10, unique_by=lambda e: e.path).ma
 record_like_bytes = st.text(
     st.sampled_from(list('ab/,"\n\r=sha256384512-_+/=0123456789 \x00é')), max_size=200
 ).map(lambda t: t.encode("utf-8"))
+
+
+_IDENT = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)
+_DOTTED = st.lists(_IDENT, min_size=1, max_size=3).map(".".join)
+_SPACE = st.sampled_from(["", " ", "  ", "\t"])
+
+
+@st.composite
+def entry_point_values(draw: st.DrawFn) -> str:
+    """A value: module[:attr][extras], with random spacing."""
+    value = draw(_DOTTED)
+    if draw(st.booleans()):
+        value += draw(_SPACE) + ":" + draw(_SPACE) + draw(_DOTTED)
+    if draw(st.integers(0, 4)) == 0:
+        extras = draw(
+            st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,4}[a-z0-9]", fullmatch=True), max_size=2)
+        )
+        value += draw(_SPACE) + "[" + ", ".join(extras) + "]"
+    return value
+
+
+@st.composite
+def entry_point_texts(draw: st.DrawFn) -> bytes:
+    """entry_points.txt-like files: mostly valid, with random layout and the odd corruption."""
+    lines: list[str] = []
+    for group in draw(
+        st.lists(st.from_regex(r"[a-z][a-z0-9_.-]{0,8}", fullmatch=True), max_size=3)
+    ):
+        lines.append(f"[{group}]")
+        for _ in range(draw(st.integers(0, 3))):
+            name = draw(
+                st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_. -]{0,6}[A-Za-z0-9_]", fullmatch=True)
+            )
+            lines.append(f"{name}{draw(_SPACE)}={draw(_SPACE)}{draw(entry_point_values())}")
+        if draw(st.integers(0, 3)) == 0:
+            lines.append(
+                draw(st.sampled_from(["", "# comment", "; comment", "  indented = a:b", "x: y"]))
+            )
+    if lines and draw(st.integers(0, 4)) == 0:  # duplicate a random line
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.sampled_from(lines)))
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    return end.join(lines).encode()

@@ -2,8 +2,9 @@
 
 Decisions:
 
-* The file name is parsed by :func:`packaging.utils.parse_wheel_filename`, and every component must
-  also be plain ASCII from ``[A-Za-z0-9_.!+]`` (``packaging`` lets tags like ``any!`` through).
+* The file name is parsed by :func:`packaging.utils.parse_wheel_filename`, and its components must
+  also be plain ASCII: ``[A-Za-z0-9_.]``, plus ``!`` and ``+`` in the version (``packaging`` lets
+  tags like ``any!`` through).
 * Exactly one top-level ``*.dist-info`` directory, ``{name}-{version}.dist-info``, whose name and
   version equal the file name's after canonicalisation (stricter than pip's prefix check). The only
   top-level ``*.data`` directory allowed is the matching ``{name}-{version}.data``, and under it
@@ -55,7 +56,14 @@ __all__ = [
 
 SCHEMES: Final = frozenset({"purelib", "platlib", "scripts", "headers", "data"})
 _MAX_HEADER_FILE: Final = 1 << 20
-_COMPONENT_RE: Final = re.compile(r"[A-Za-z0-9_.!+]+")
+_PLAIN_RE: Final = re.compile(r"[A-Za-z0-9_.]+")
+_VERSION_PART_RE: Final = re.compile(r"[A-Za-z0-9_.!+]+")
+_BUILD_RE: Final = re.compile(r"[0-9][A-Za-z0-9_.]*")
+#: name-version[-build]-python-abi-platform, by number of parts
+_FILENAME_PATTERNS: Final = {
+    5: (_PLAIN_RE, _VERSION_PART_RE, _PLAIN_RE, _PLAIN_RE, _PLAIN_RE),
+    6: (_PLAIN_RE, _VERSION_PART_RE, _BUILD_RE, _PLAIN_RE, _PLAIN_RE, _PLAIN_RE),
+}
 _TAG_RE: Final = re.compile(r"[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+")
 _NAME_RE: Final = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 _METADATA_VERSION_RE: Final = re.compile(r"[12]\.[0-9]+")
@@ -94,9 +102,9 @@ class WheelFilename:
         Raises:
             WheelFormatError: the name is not a valid wheel file name.
         """
-        if not filename.endswith(".whl") or not all(
-            _COMPONENT_RE.fullmatch(part) for part in filename[:-4].split("-")
-        ):
+        parts = filename[:-4].split("-") if filename.endswith(".whl") else []
+        patterns = _FILENAME_PATTERNS.get(len(parts), ())
+        if not patterns or not all(p.fullmatch(x) for p, x in zip(patterns, parts, strict=True)):
             raise WheelFormatError(f"{filename!r} is not a valid wheel file name")
         try:
             name, version, build, tags = parse_wheel_filename(filename)
