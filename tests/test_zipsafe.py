@@ -685,6 +685,20 @@ def test_thread_count_does_not_change_the_outcome(tmp_path: Path, as_path: bool)
         read_archive(data, threads=0)
 
 
+def test_file_shrinking_during_the_scan_is_an_error_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.zip"
+    path.write_bytes(build(good_entries()))
+    real_fstat = os.fstat
+    # the scan believes the file is larger than it is, as if it shrank after the size was taken
+    monkeypatch.setattr(
+        os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10**4, 0, 0, 0))
+    )
+    with pytest.raises(WheelFormatError, match="ended early"):
+        read_archive(path)
+
+
 def test_source_errors() -> None:
     with pytest.raises(TypeError):
         read_archive(123)  # type: ignore[arg-type]

@@ -197,7 +197,9 @@ class FileSource(Source):
             raise WheelFormatError(f"cannot read the archive: {exc.strerror}") from exc
         finally:
             view.release()
-        return bytes(buffer[:done])
+        if done < len(buffer):
+            raise WheelFormatError("the archive ended early (did it change while read?)")
+        return bytes(buffer)
 
     def chunks(self, offset: int, length: int) -> Iterator[memoryview]:
         view = memoryview(bytearray(min(length, CHUNK)))
