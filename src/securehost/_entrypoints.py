@@ -17,9 +17,14 @@ from typing import Final, final
 
 import attrs
 
-from securehost.exceptions import EntryPointFormatError
+from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
-__all__ = ["EntryPointSpec", "parse_entry_point_value", "parse_entry_points_text"]
+__all__ = ["EntryPointSpec", "parse_entry_point_value", "parse_entry_points", "parse_entry_points_text"]
+
+_MAX_FILE_SIZE: Final = 1 << 20
+_SECTION_RE: Final = re.compile(r"\[[A-Za-z0-9_.-]+\]")
+#: characters that split lines for str.splitlines but not for configparser or importlib.metadata (and NUL, BOM)
+_SEPARATORS_RE: Final = re.compile("\r(?!\n)|[\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ufeff]")
 
 MAX_VALUE_LENGTH: Final = 512
 MAX_NAME_LENGTH: Final = 200
@@ -193,3 +198,54 @@ class EntryPointSpec:
         check_entry_point_name(name)
         module, attr, extras = parse_entry_point_value(value)
         return cls(group=group, name=name, value=value.strip(), module=module, attr=attr, extras=extras)
+
+
+def _check_unambiguous_lines(text: str) -> None:
+    """Reject lines that different ``entry_points.txt`` readers (configparser, importlib.metadata) read differently."""
+    if _SEPARATORS_RE.search(text):
+        raise EntryPointFormatError("entry_points.txt contains an ambiguous line separator or NUL")
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if line[0].isspace():
+            raise EntryPointFormatError(f"entry_points.txt line {number} is indented")
+        if stripped.startswith(";"):
+            raise EntryPointFormatError(f"entry_points.txt line {number} starts with ';'")
+        if stripped.startswith("[") and not _SECTION_RE.fullmatch(stripped):
+            raise EntryPointFormatError(f"entry_points.txt line {number} is not a valid [group]")
+
+
+def parse_entry_points(data: bytes, *, max_size: int = _MAX_FILE_SIZE) -> dict[str, dict[str, str]]:
+    """Parse a wheel's ``entry_points.txt`` strictly: structure, every value, and no reader-dependent lines.
+
+    This is the strict reading used to verify wheels: unlike :func:`parse_entry_points_text` (discovery, which
+    tolerates a bad value in an unrelated group), every value of every group must be valid.
+
+    Args:
+        data: the file's bytes (untrusted).
+        max_size: reject larger files.
+
+    Returns:
+        ``{group: {name: value}}`` in file order; values are stripped of surrounding whitespace.
+
+    Raises:
+        TypeError: *data* is not bytes.
+        WheelFormatError: the file is malformed, ambiguous, too large, or repeats a group or name.
+    """
+    if not isinstance(data, bytes):
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    if len(data) > max_size:
+        raise WheelFormatError(f"entry_points.txt is {len(data)} bytes, more than {max_size}")
+    try:
+        text = data.decode("utf-8")
+        _check_unambiguous_lines(text)
+        groups = parse_entry_points_text(text)
+        for entries in groups.values():
+            for _name, value in entries:
+                parse_entry_point_value(value)
+    except UnicodeDecodeError as exc:
+        raise WheelFormatError("entry_points.txt is not UTF-8") from exc
+    except EntryPointFormatError as exc:
+        raise WheelFormatError(f"entry_points.txt is malformed: {exc}") from exc
+    return {group: dict(entries) for group, entries in groups.items()}

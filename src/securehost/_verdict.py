@@ -34,6 +34,8 @@ class ReasonCode(str, enum.Enum):
     ZIP_ENCRYPTED = "zip-encrypted"
     ZIP_UNSUPPORTED = "zip-unsupported"
     ZIP_EXTRA_DATA = "zip-extra-data"
+    ZIP_OVERLAPPING_ENTRIES = "zip-overlapping-entries"
+    ZIP_CRC_MISMATCH = "zip-crc-mismatch"
     # wheel metadata
     WHEEL_FILENAME_INVALID = "wheel-filename-invalid"
     WHEEL_METADATA_INVALID = "wheel-metadata-invalid"
