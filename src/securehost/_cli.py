@@ -139,9 +139,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from securehost._wheel import inspect_wheel  # noqa: PLC0415
+    from securehost._wheel import describe_wheel  # noqa: PLC0415
 
-    info = inspect_wheel(Path(args.wheel))
+    info = describe_wheel(Path(args.wheel))
     if args.json:
         _print_json(info)
         return EXIT_OK
