@@ -2,7 +2,7 @@
 
 Anchor, measured side by side in each round: ``hashlib.sha256`` over the same wheel file. Reported:
 
-* throughput ratio ``raw / verify`` for 10 MiB signed wheels of three kinds of content (target ≥ 0.6×);
+* throughput ratio ``raw / verify`` for 10 MiB signed wheels of three kinds of content (target ≥ 0.6x);
 * per-wheel overhead beside hashing for a small plugin wheel: ``verify_wheel`` minus SHA-256 of the member contents
   (target ≤ 1 ms): parsing, RECORD, the envelope, the statement and the Ed25519 signature check.
 """
