@@ -1,0 +1,468 @@
+"""The Host: discover → verify → import verified bytes → register, one plugin at a time, never all-or-nothing.
+
+For each distribution that exposes entry points in the host's group, and **before importing anything of it**, the
+host reads the DSSE envelope from its ``.dist-info``, verifies it against the trust store, re-hashes every installed
+file the statement lists and walks the plugin's package directories for unsigned files, checks that its entry points
+target its own signed modules, refuses rollbacks and statements that expired, and holds back plugins that ask for
+permissions the host has not granted. Only then are its modules imported — from the bytes that were hashed — and its
+entry points registered with a :class:`~securehost.SecurePluginManager`. Every decision is an audit event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+import pluggy
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from securehost._audit import AuditLog
+from securehost._dependencies import DependencyPolicy
+from securehost._discovery import DiscoveredDistribution, DiscoveryCache, discover
+from securehost._fileio import read_file
+from securehost._importer import VerifiedImporter
+from securehost._installed import InstalledDistribution, check_entry_points, verify_installed
+from securehost._manager import SecurePluginManager
+from securehost._permissions import PermissionSet
+from securehost._report import LoadReport, PluginReport, PluginStatus
+from securehost._state import HostState
+from securehost._trust import TrustStore
+from securehost._verdict import Reason, ReasonCode, Verdict
+from securehost._verify import ENVELOPE_FILENAME, StatementCheck, check_statement
+from securehost.exceptions import DependencyNotAllowedError, PluginRejectedError, VerificationImportError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+__all__ = ["Host", "list_plugins"]
+
+_MAX_ENVELOPE_FILE: Final = 8 * 1024 * 1024
+_R = ReasonCode
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _parse_grants(grants: Mapping[str, Iterable[str]] | None) -> tuple[tuple[str, PermissionSet], ...]:
+    if grants is None:
+        return ()
+    parsed = []
+    for pattern, permissions in grants.items():
+        if isinstance(permissions, str):
+            raise TypeError(f"grants[{pattern!r}] must be a list of permissions, not a single string")
+        canonical = "*" if pattern == "*" else "*".join(canonicalize_name(p) if p else "" for p in pattern.split("*"))
+        parsed.append((canonical, PermissionSet.parse(permissions)))
+    return tuple(parsed)
+
+
+@final
+class Host:
+    """A plugin host for one entry-point group.
+
+    Args:
+        project: the host's project name (pluggy's project name for its markers).
+        group: the entry-point group plugins register under.
+        trust_store: a :class:`TrustStore` or the path of a trust-store TOML file.
+        hookspecs: a module or class (or a sequence of them) with the host's hook specifications.
+        grants: the permissions the host gives, by canonical distribution-name glob (``{"acme-*": ["db.write"]}``).
+            A plugin that requests a permission no matching grant covers is held back.
+        path: where to look for plugins (default: :data:`sys.path` at load time).
+        state_dir: where rollback state and the bytecode cache live (default: ``$XDG_STATE_HOME/securehost/<project>``).
+        pins: distribution name → version that is accepted even if a higher version was accepted before (a
+            deliberate downgrade).
+        dependency_policy: what plugin code may import (default: ``"signed"`` mode, with ``pluggy`` allowed).
+        audit: an :class:`AuditLog`; default one that logs to ``securehost.audit`` and, with *audit_sink*, to a file.
+        audit_sink: path of an append-only JSON-lines audit file (ignored when *audit* is given).
+        max_statement_age: reject statements issued longer ago than this (freeze protection), if given.
+        isolate: isolate hook errors by default (see :class:`SecurePluginManager`).
+        quarantine_after: consecutive failures that quarantine an implementation (``None``: never).
+        guard: install the runtime permission guard.
+        clock: returns the current UTC time (for tests).
+        discovery_cache: reuse entry-point scans across loads.
+
+    Raises:
+        TrustStoreError: the trust-store file is malformed.
+        PermissionFormatError: a granted permission is malformed.
+        ConfigurationError: the state directory or the audit sink is unusable.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        group: str,
+        trust_store: TrustStore | str | os.PathLike[str],
+        hookspecs: object | Sequence[object] | None = None,
+        grants: Mapping[str, Iterable[str]] | None = None,
+        path: Sequence[str | os.PathLike[str]] | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        pins: Mapping[str, str] | None = None,
+        dependency_policy: DependencyPolicy | None = None,
+        audit: AuditLog | None = None,
+        audit_sink: str | os.PathLike[str] | None = None,
+        max_statement_age: dt.timedelta | None = None,
+        isolate: bool = False,
+        quarantine_after: int | None = None,
+        guard: bool = True,
+        clock: Callable[[], dt.datetime] | None = None,
+        discovery_cache: DiscoveryCache | None = None,
+    ) -> None:
+        self.project = project
+        self.group = group
+        self.store = trust_store if isinstance(trust_store, TrustStore) else TrustStore.load(trust_store)
+        self._grants = _parse_grants(grants)
+        self.path = None if path is None else tuple(os.fspath(p) for p in path)
+        base = Path(state_dir) if state_dir is not None else _default_state_root() / canonicalize_name(project)
+        self.state_dir = base
+        self._state = HostState(base)
+        self._pins = {canonicalize_name(k): v for k, v in (pins or {}).items()}
+        self.audit = audit if audit is not None else AuditLog(Path(audit_sink) if audit_sink is not None else None)
+        policy = dependency_policy or DependencyPolicy(allowed_modules={"pluggy"}, allowed_distributions={"pluggy"})
+        self.importer = VerifiedImporter(
+            base / "bytecode", base / "bytecode.key", self.audit, dependency_policy=policy, extension_dir=base / "ext"
+        )
+        self.manager = SecurePluginManager(
+            project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
+        )
+        for spec in hookspecs if isinstance(hookspecs, (list, tuple)) else ([hookspecs] if hookspecs else []):
+            self.manager.add_hookspecs(spec)
+        self._max_age = max_statement_age
+        self._clock = clock or _utcnow
+        self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
+        self._lock = threading.RLock()
+        self._loaded: dict[str, PluginReport] = {}
+
+    # --- public API ---------------------------------------------------------------------------------------------
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """The hook relay: ``host.hook.name(**kwargs)``."""
+        return self.manager.hook
+
+    @property
+    def ahook(self) -> Any:
+        """The async hook relay: ``await host.ahook.name(**kwargs)``."""
+        return self.manager.ahook
+
+    @property
+    def plugins(self) -> Mapping[str, PluginReport]:
+        """Reports of the currently loaded plugins, by distribution name."""
+        return dict(self._loaded)
+
+    def load(self) -> LoadReport:
+        """Discover, verify, import and register every plugin of the group; one bad plugin never stops the others.
+
+        Plugins already loaded are reported as they are and not verified again (use :meth:`reload`).
+
+        Returns:
+            One report per candidate distribution.
+        """
+        return self._run(import_plugins=True)
+
+    def check(self) -> LoadReport:
+        """Verify every plugin of the group like :meth:`load` does, without importing or registering anything."""
+        return self._run(import_plugins=False)
+
+    def unload(self, name: str) -> bool:
+        """Unregister a loaded plugin and forget its modules; return whether it was loaded."""
+        canonical = canonicalize_name(name)
+        with self._lock:
+            report = self._loaded.pop(canonical, None)
+            if report is None:
+                return False
+            for plugin_name in report.plugins:
+                self.manager.unregister(name=plugin_name)
+            self.importer.remove_distribution(canonical)
+            self.audit.emit("plugin.unloaded", plugin=canonical, version=report.version)
+            return True
+
+    def reload(self, name: str) -> PluginReport:
+        """Unload *name* if loaded, then discover, verify and load it again.
+
+        Raises:
+            KeyError: no distribution of that name exposes entry points in the group.
+        """
+        canonical = canonicalize_name(name)
+        with self._lock:
+            self.unload(canonical)
+            for dist in discover(self.group, self.path, cache=self._cache).distributions:
+                if dist.name == canonical:
+                    return self._process(dist, self._clock(), import_plugins=True)
+        raise KeyError(f"no distribution {canonical!r} in entry-point group {self.group!r}")
+
+    def disable(self, name: str) -> None:
+        """Disable *name* (persistently) and unload it if loaded."""
+        canonical = canonicalize_name(name)
+        with self._lock:
+            self._state.set_disabled(canonical, True)
+            self.unload(canonical)
+            self.audit.emit("plugin.disabled", plugin=canonical)
+
+    def enable(self, name: str) -> None:
+        """Enable *name* again (persistently); it is loaded by the next :meth:`load` or :meth:`reload`."""
+        canonical = canonicalize_name(name)
+        with self._lock:
+            self._state.set_disabled(canonical, False)
+            self.audit.emit("plugin.enabled", plugin=canonical)
+
+    def implementations(self, hook_name: str) -> list[str]:
+        """Return the names of the plugins that implement *hook_name*, in call order (first called first)."""
+        caller = getattr(self.manager.hook, hook_name, None)
+        if caller is None:
+            return []
+        return [impl.plugin_name for impl in reversed(caller.get_hookimpls())]
+
+    def close(self) -> None:
+        """Unload every plugin, remove the importer from :data:`sys.meta_path` and close the audit sink."""
+        with self._lock:
+            for name in list(self._loaded):
+                self.unload(name)
+            self.importer.uninstall()
+            self.audit.close()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the pipeline -------------------------------------------------------------------------------------------
+
+    def _run(self, *, import_plugins: bool) -> LoadReport:
+        with self._lock:
+            now = self._clock()
+            reports = []
+            for dist in discover(self.group, self.path, cache=self._cache).distributions:
+                loaded = self._loaded.get(dist.name)
+                if loaded is not None and loaded.location == str(dist.metadata_dir):
+                    reports.append(loaded)
+                    continue
+                reports.append(self._process(dist, now, import_plugins=import_plugins))
+            return LoadReport(group=self.group, plugins=tuple(reports))
+
+    def _process(self, dist: DiscoveredDistribution, now: dt.datetime, *, import_plugins: bool) -> PluginReport:
+        name = dist.name
+        if self._state.is_disabled(name):
+            verdict = Verdict(
+                subject=name,
+                name=name,
+                version=dist.version,
+                reasons=(Reason(code=_R.DISABLED, message=f"{name} is disabled by the host"),),
+            )
+            return self._finish(dist, "disabled", verdict, ())
+        check, installed, reasons, effective = self._judge(dist, now)
+        predicate = check.statement.predicate if check.statement is not None else None
+        verdict = Verdict(
+            subject=name,
+            name=name,
+            version=dist.version,
+            signers=check.signers,
+            permissions=predicate.permissions if predicate is not None else (),
+            reasons=tuple(reasons),
+            evidence={**check.evidence, **(installed.evidence if installed is not None else {})},
+        )
+        if reasons:
+            held = all(r.code is _R.PERMISSION_NOT_GRANTED for r in reasons)
+            return self._finish(dist, "held" if held else "rejected", verdict, ())
+        if not import_plugins:
+            return self._finish(dist, "verified", verdict, effective.strings())
+        assert installed is not None  # noqa: S101 - no reasons means the installed check ran
+        return self._import(dist, verdict, installed, effective)
+
+    def _judge(
+        self, dist: DiscoveredDistribution, now: dt.datetime
+    ) -> tuple[StatementCheck, InstalledDistribution | None, list[Reason], PermissionSet]:
+        reasons = list(dist.reasons)
+        check = check_statement(_read_envelope(dist.metadata_dir, reasons), self.store, now=now)
+        reasons.extend(check.reasons)
+        if check.statement is None:
+            return check, None, reasons, PermissionSet()
+        predicate = check.statement.predicate
+        if predicate.name != dist.name:
+            reasons.append(
+                Reason(code=_R.NAME_MISMATCH, message=f"statement is for {predicate.name}, installed is {dist.name}")
+            )
+        if not _same_version(predicate.version, dist.version):
+            reasons.append(
+                Reason(
+                    code=_R.VERSION_MISMATCH,
+                    message=f"statement is for {predicate.version}, installed is {dist.version}",
+                )
+            )
+        signed_eps = dict(predicate.entry_points.get(self.group, {}))
+        installed_eps = {ep.name: ep.value for ep in dist.entry_points}
+        if signed_eps != installed_eps:
+            reasons.append(
+                Reason(
+                    code=_R.ENTRY_POINTS_MISMATCH,
+                    message=f"installed entry points {installed_eps} differ from the signed {signed_eps}",
+                )
+            )
+        installed = verify_installed(dist.metadata_dir, check.statement.subject_map())
+        reasons.extend(installed.reasons)
+        reasons.extend(check_entry_points(dist.entry_points, installed.modules))
+        reasons.extend(self._rollback(dist.name, predicate.version))
+        if self._max_age is not None and predicate.issued_at + self._max_age < now:
+            reasons.append(
+                Reason(
+                    code=_R.STATEMENT_EXPIRED,
+                    message=f"statement issued {predicate.issued_at} is older than the host's limit of {self._max_age}",
+                )
+            )
+        requested = PermissionSet.parse(predicate.permissions)
+        granted = self._granted(dist.name)
+        for permission in requested:
+            if not granted.covers(permission):
+                reasons.append(
+                    Reason(
+                        code=_R.PERMISSION_NOT_GRANTED,
+                        message=f"requests {permission}, which the host has not granted to {dist.name}",
+                        subject=str(permission),
+                    )
+                )
+        return check, installed, reasons, requested.restrict(granted, check.vouched)
+
+    def _rollback(self, name: str, version: str) -> list[Reason]:
+        highest = self._state.highest(name)
+        if highest is None or Version(version) >= Version(highest) or self._pins.get(name) == version:
+            return []
+        return [
+            Reason(
+                code=_R.ROLLBACK,
+                message=f"version {version} is older than {highest}, accepted before (pin it to allow a downgrade)",
+                subject=version,
+            )
+        ]
+
+    def _granted(self, name: str) -> PermissionSet:
+        merged = [p for pattern, perms in self._grants if fnmatch.fnmatchcase(name, pattern) for p in perms]
+        return PermissionSet(frozenset(merged))
+
+    def _import(
+        self, dist: DiscoveredDistribution, verdict: Verdict, installed: InstalledDistribution, effective: PermissionSet
+    ) -> PluginReport:
+        name = dist.name
+        registered: list[str] = []
+        try:
+            self.importer.add_distribution(name, installed.modules, requires=installed.requires)
+        except PluginRejectedError as exc:
+            return self._finish(dist, "rejected", verdict.with_reasons(exc.verdict.reasons), ())
+        try:
+            for ep in dist.entry_points:
+                plugin_name = name if len(dist.entry_points) == 1 else f"{name}:{ep.name}"
+                with self.manager.plugin_context(plugin_name, effective):
+                    obj = self.importer.load_entry_point(ep.value)
+                self.manager.register(obj, name=plugin_name, permissions=effective)
+                registered.append(plugin_name)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a hostile or broken plugin must not stop the host
+            for plugin_name in registered:
+                self.manager.unregister(name=plugin_name)
+            self.importer.remove_distribution(name)
+            return self._finish(dist, "rejected", verdict.with_reasons([_import_reason(exc)]), ())
+        self._state.record(name, installed.version or verdict.version or "0")
+        report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered))
+        self._loaded[name] = report
+        return report
+
+    def _finish(
+        self,
+        dist: DiscoveredDistribution,
+        status: PluginStatus,
+        verdict: Verdict,
+        granted: tuple[str, ...],
+        plugins: tuple[str, ...] = (),
+    ) -> PluginReport:
+        report = PluginReport(
+            name=dist.name,
+            version=dist.version,
+            status=status,
+            verdict=verdict,
+            granted=granted,
+            plugins=plugins,
+            location=str(dist.metadata_dir),
+        )
+        self.audit.emit(
+            f"plugin.{status}",
+            plugin=dist.name,
+            version=dist.version,
+            signers=list(verdict.signers),
+            requested=list(verdict.permissions),
+            granted=list(granted),
+            reasons=[r.to_json() for r in verdict.reasons],
+            location=str(dist.metadata_dir),
+        )
+        return report
+
+
+def _default_state_root() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "securehost"
+
+
+def _same_version(signed: str, installed: str | None) -> bool:
+    if installed is None:
+        return False
+    try:
+        return Version(signed) == Version(installed)
+    except InvalidVersion:
+        return False
+
+
+def _read_envelope(metadata_dir: Path, reasons: list[Reason]) -> bytes | None:
+    path = metadata_dir / ENVELOPE_FILENAME
+    try:
+        return read_file(str(path), _MAX_ENVELOPE_FILE)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        reasons.append(Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {path.name}: {exc}"))
+        return b""
+
+
+def _import_reason(exc: BaseException) -> Reason:
+    if isinstance(exc, DependencyNotAllowedError):
+        return Reason(code=_R.DEPENDENCY_NOT_ALLOWED, message=str(exc))
+    if isinstance(exc, VerificationImportError):
+        return Reason(code=_R.IMPORT_FAILED, message=str(exc))
+    if isinstance(exc, (pluggy.PluginValidationError, ValueError)):
+        return Reason(code=_R.REGISTRATION_FAILED, message=f"{type(exc).__name__}: {exc}")
+    return Reason(code=_R.IMPORT_FAILED, message=f"the plugin raised {type(exc).__name__} while loading: {exc}")
+
+
+def list_plugins(
+    *,
+    group: str,
+    store: TrustStore | str | os.PathLike[str],
+    path: Sequence[str | os.PathLike[str]] | None = None,
+    grants: Mapping[str, Iterable[str]] | None = None,
+    state_dir: str | os.PathLike[str] | None = None,
+) -> LoadReport:
+    """Verify the installed plugins of *group* without importing any (what ``securehost list`` shows).
+
+    Without *state_dir*, rollback protection has no history to compare with (a scratch directory is used).
+
+    Raises:
+        TrustStoreError: the trust store is malformed.
+        ConfigurationError: the state directory is unusable.
+    """
+    with tempfile.TemporaryDirectory(prefix="securehost-list-") as scratch:
+        host = Host(
+            project="securehost-list",
+            group=group,
+            trust_store=store,
+            grants=grants,
+            path=path,
+            state_dir=state_dir if state_dir is not None else scratch,
+            guard=False,
+        )
+        try:
+            return host.check()
+        finally:
+            host.audit.close()

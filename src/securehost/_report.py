@@ -1,0 +1,114 @@
+"""Load reports: for every candidate plugin, the decision with every reason, signers, version and permissions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, final
+
+import attrs
+
+from securehost._verdict import Verdict
+
+__all__ = ["LoadReport", "PluginReport", "PluginStatus"]
+
+PluginStatus = Literal["accepted", "rejected", "held", "disabled", "verified"]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class PluginReport:
+    """The decision about one installed distribution.
+
+    Attributes:
+        name: the canonical distribution name.
+        version: its installed version, when known.
+        status: ``accepted`` (imported and registered), ``verified`` (passed every check; nothing imported, as in
+            :meth:`Host.check`), ``held`` (trusted, but it asks for permissions the host has not granted),
+            ``rejected`` or ``disabled``.
+        verdict: the verdict with every reason, the signers and the requested permissions.
+        granted: the effective permissions the plugin runs with (empty unless accepted).
+        plugins: the names under which its entry points were registered with the plugin manager.
+        location: its ``.dist-info`` directory.
+    """
+
+    name: str
+    version: str | None
+    status: PluginStatus
+    verdict: Verdict
+    granted: tuple[str, ...] = ()
+    plugins: tuple[str, ...] = ()
+    location: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """``True`` when the plugin passed every check (``accepted`` or ``verified``)."""
+        return self.status in ("accepted", "verified")
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "status": self.status,
+            "signers": list(self.verdict.signers),
+            "requested": list(self.verdict.permissions),
+            "granted": list(self.granted),
+            "plugins": list(self.plugins),
+            "location": self.location,
+            "reasons": [r.to_json() for r in self.verdict.reasons],
+        }
+
+    def summary(self) -> str:
+        """Return a short human-readable block."""
+        head = f"{self.name} {self.version or '?'}: {self.status.upper()}"
+        lines = [head]
+        if self.verdict.signers:
+            lines.append(f"  signed by: {', '.join(s[:16] for s in self.verdict.signers)}")
+        if self.verdict.permissions:
+            lines.append(f"  requests:  {', '.join(self.verdict.permissions)}")
+        if self.granted:
+            lines.append(f"  granted:   {', '.join(self.granted)}")
+        lines.extend(f"  - {r}" for r in self.verdict.reasons)
+        return "\n".join(lines)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class LoadReport:
+    """The outcome of :meth:`Host.load` or :meth:`Host.check`: one :class:`PluginReport` per candidate."""
+
+    group: str
+    plugins: tuple[PluginReport, ...] = ()
+
+    @property
+    def accepted(self) -> tuple[PluginReport, ...]:
+        """Reports of plugins that passed every check."""
+        return tuple(p for p in self.plugins if p.accepted)
+
+    @property
+    def rejected(self) -> tuple[PluginReport, ...]:
+        """Reports of plugins that were rejected or held."""
+        return tuple(p for p in self.plugins if p.status in ("rejected", "held"))
+
+    @property
+    def all_accepted(self) -> bool:
+        """``True`` when no candidate was rejected or held (disabled ones do not count against)."""
+        return not self.rejected
+
+    def __getitem__(self, name: str) -> PluginReport:
+        for plugin in self.plugins:
+            if plugin.name == name:
+                return plugin
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(p.name == name for p in self.plugins)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        return {"group": self.group, "plugins": [p.to_json() for p in self.plugins]}
+
+    def summary(self) -> str:
+        """Return a human-readable report."""
+        if not self.plugins:
+            return f"no plugins found for entry-point group {self.group!r}"
+        return "\n".join(p.summary() for p in self.plugins)
