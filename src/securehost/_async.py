@@ -18,7 +18,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from time import perf_counter_ns as _now
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
-from securehost._callers import OLD_WRAPPER, PLAIN, Entry, Teardown, _hook_error, _missing, _old_style_wrapper
+from securehost._callers import (
+    OLD_WRAPPER,
+    PLAIN,
+    Entry,
+    Teardown,
+    _hook_error,
+    _missing,
+    _old_style_wrapper,
+    run_teardowns,
+)
 from securehost._callers import _raise_wrapfail as _wrapfail
 from securehost._context import CURRENT
 
@@ -84,7 +93,7 @@ class AsyncHookCaller:
         if hook.is_historic():
             raise TypeError(f"historic hook {hook.name!r} cannot be awaited; use pm.hook.{hook.name}.call_historic()")
         plan = hook._plan or hook._build_plan()
-        if not kwargs.keys() >= plan.spec_args:
+        if not kwargs.keys() >= frozenset(plan.spec_args):
             hook._verify_all_args_are_provided(kwargs)
         return await acall(hook.name, plan.entries, kwargs, plan.firstresult, plan.isolate)
 
@@ -175,44 +184,8 @@ async def acall(
         except BaseException as exc:
             exception = exc
     finally:
-        try:
-            result: Any = (results[0] if results else None) if firstresult else results
-            for teardown, context, append, setup_ns, impl in reversed(teardowns):
-                incoming = exception
-                _cv_set(outer if context is None else context)
-                t0 = _now()
-                try:
-                    if exception is not None:
-                        try:
-                            teardown.throw(exception)
-                        except RuntimeError as re:
-                            if isinstance(exception, StopIteration) and re.__cause__ is exception:
-                                teardown.close()
-                                append(setup_ns + _now() - t0)
-                                continue
-                            raise
-                    else:
-                        teardown.send(result)
-                    teardown.close()
-                except StopIteration as si:
-                    append(setup_ns + _now() - t0)
-                    result = si.value
-                    exception = None
-                    continue
-                except BaseException as e:
-                    append(setup_ns + _now() - t0)
-                    if e is not incoming and isinstance(e, Exception):
-                        if context is not None:
-                            context.failed()
-                        if errors is not None:
-                            errors.append((impl.plugin_name, e))
-                            continue
-                    exception = e
-                    continue
-                append(setup_ns + _now() - t0)
-                _wrapfail(teardown, "has second yield")
-        finally:
-            _cv_set(outer)
+        result: Any = (results[0] if results else None) if firstresult else results
+        result, exception = run_teardowns(teardowns, result, exception, errors, outer)
     if exception is not None:
         raise exception
     if errors:

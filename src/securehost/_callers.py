@@ -30,7 +30,17 @@ if TYPE_CHECKING:
 
     from securehost._context import PluginContext
 
-__all__ = ["OLD_WRAPPER", "PLAIN", "WRAPPER", "Entry", "call_general", "call_plain", "make_entry", "multicall"]
+__all__ = [
+    "OLD_WRAPPER",
+    "PLAIN",
+    "WRAPPER",
+    "Entry",
+    "call_general",
+    "teardown_one",
+    "make_entry",
+    "multicall",
+    "run_teardowns",
+]
 
 PLAIN: Final = 0
 WRAPPER: Final = 1
@@ -65,45 +75,6 @@ def _missing(impl: HookImpl, kwargs: Mapping[str, object]) -> HookCallError:
         if argname not in kwargs:
             return HookCallError(f"hook call must provide argument {argname!r}")
     return HookCallError("hook call is missing an argument")  # pragma: no cover - KeyError implies one is missing
-
-
-def call_plain(entries: Sequence[Entry], kwargs: Mapping[str, object], firstresult: bool) -> Any:
-    """Call non-wrapper implementations in order; the first error propagates (pluggy's default)."""
-    __tracebackhide__ = True
-    results: list[object] = []
-    outer = _cv_get()
-    arg: Any = None
-    try:
-        for function, arity, getter, context, append, _kind, impl in entries:
-            try:
-                if arity == 1:
-                    arg = kwargs[getter]
-                elif arity:
-                    arg = getter(kwargs)
-            except KeyError as exc:
-                raise _missing(impl, kwargs) from exc
-            _cv_set(context)
-            t0 = _now()
-            try:
-                res = function(arg) if arity == 1 else function(*arg) if arity else function()
-            except Exception:
-                append(_now() - t0)
-                if context is not None:
-                    context.failed()
-                raise
-            except BaseException:
-                append(_now() - t0)
-                raise
-            append(_now() - t0)
-            if res is not None:
-                results.append(res)
-                if firstresult:
-                    break
-    finally:
-        _cv_set(outer)
-    if firstresult:
-        return results[0] if results else None
-    return results
 
 
 def call_general(
@@ -158,18 +129,18 @@ def call_general(
                         if firstresult:  # halt further impl calls
                             break
                     continue
-                gen: Teardown | None = None
+                gen: Any = None
                 try:
                     if kind == OLD_WRAPPER:
                         gen = _old_style_wrapper(function, args, hook_name, impl)
                     else:
-                        gen = cast(Teardown, function(*args))
+                        gen = function(*args)
                     next(gen)  # first yield
                 except StopIteration:
                     append(_now() - t0)
                     if context is not None:
                         context.failed()
-                    _raise_wrapfail(cast(Teardown, gen), "did not yield")
+                    _raise_wrapfail(gen, "did not yield")
                 except Exception as exc:
                     append(_now() - t0)
                     if context is not None:
@@ -185,53 +156,83 @@ def call_general(
         except BaseException as exc:
             exception = exc
     finally:
-        try:
-            result: Any = (results[0] if results else None) if firstresult else results
-            # run all wrapper post-yield blocks
-            for teardown, context, append, setup_ns, impl in reversed(teardowns):
-                incoming = exception
-                _cv_set(outer if context is None else context)
-                t0 = _now()
-                try:
-                    if exception is not None:
-                        try:
-                            teardown.throw(exception)
-                        except RuntimeError as re:
-                            # StopIteration from generator causes RuntimeError even for coroutine usage (#544)
-                            if isinstance(exception, StopIteration) and re.__cause__ is exception:
-                                teardown.close()
-                                append(setup_ns + _now() - t0)
-                                continue
-                            raise
-                    else:
-                        teardown.send(result)
-                    # Following is unreachable for a well behaved hook wrapper.
-                    teardown.close()
-                except StopIteration as si:
-                    append(setup_ns + _now() - t0)
-                    result = si.value
-                    exception = None
-                    continue
-                except BaseException as e:
-                    append(setup_ns + _now() - t0)
-                    if e is not incoming and isinstance(e, Exception):
-                        if context is not None:
-                            context.failed()
-                        if errors is not None:
-                            errors.append((impl.plugin_name, e))
-                            continue
-                    exception = e
-                    continue
-                append(setup_ns + _now() - t0)
-                _raise_wrapfail(teardown, "has second yield")
-        finally:
-            _cv_set(outer)
-
+        result: Any = (results[0] if results else None) if firstresult else results
+        result, exception = run_teardowns(teardowns, result, exception, errors, outer)
     if exception is not None:
         raise exception
     if errors:
         raise _hook_error(hook_name, errors, result)
     return result
+
+
+def teardown_one(
+    teardown: Teardown,
+    ident: PluginContext | None,
+    context: PluginContext | None,
+    append: Callable[[int], object],
+    setup_ns: int,
+    result: Any,
+    exception: BaseException | None,
+) -> tuple[Any, BaseException | None]:
+    """Run one wrapper's post-yield block (one turn of pluggy's teardown loop); return the new outcome."""
+    __tracebackhide__ = True
+    _cv_set(ident)
+    t0 = _now()
+    try:
+        if exception is not None:
+            try:
+                teardown.throw(exception)
+            except RuntimeError as re:
+                # StopIteration from generator causes RuntimeError even for coroutine usage (#544)
+                if isinstance(exception, StopIteration) and re.__cause__ is exception:
+                    teardown.close()
+                    append(setup_ns + _now() - t0)
+                    return result, exception
+                raise
+        else:
+            teardown.send(result)
+        # Following is unreachable for a well behaved hook wrapper.
+        teardown.close()
+    except StopIteration as si:
+        append(setup_ns + _now() - t0)
+        return si.value, None
+    except BaseException as e:
+        append(setup_ns + _now() - t0)
+        if e is not exception and isinstance(e, Exception) and context is not None:
+            context.failed()
+        return result, e
+    append(setup_ns + _now() - t0)
+    _raise_wrapfail(teardown, "has second yield")
+
+
+def run_teardowns(
+    teardowns: list[tuple[Teardown, PluginContext | None, Callable[[int], object], int, HookImpl]],
+    result: Any,
+    exception: BaseException | None,
+    errors: list[tuple[str, BaseException]] | None,
+    outer: PluginContext | None,
+) -> tuple[Any, BaseException | None]:
+    """Run the wrappers' post-yield blocks in reverse; restore *outer* as the identity.
+
+    With *errors* (isolation), a new exception from a wrapper is recorded there and the incoming outcome kept.
+    """
+    __tracebackhide__ = True
+    try:
+        for teardown, context, append, setup_ns, impl in reversed(teardowns):
+            ident = outer if context is None else context
+            new_result, new_exception = teardown_one(teardown, ident, context, append, setup_ns, result, exception)
+            if (
+                errors is not None
+                and new_exception is not None
+                and new_exception is not exception
+                and isinstance(new_exception, Exception)
+            ):
+                errors.append((impl.plugin_name, new_exception))
+                continue
+            result, exception = new_result, new_exception
+    finally:
+        _cv_set(outer)
+    return result, exception
 
 
 def _hook_error(hook_name: str, errors: list[tuple[str, BaseException]], result: object) -> HookError:

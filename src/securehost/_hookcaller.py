@@ -11,18 +11,20 @@ instrumented ``_multicall`` replacement, so counters, identity and isolation app
 
 from __future__ import annotations
 
+import functools
 import itertools
 import warnings
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from pluggy import HookCaller
 
-from securehost._callers import PLAIN, Entry, call_general, call_plain
+from securehost._callers import PLAIN, Entry, call_general, external_stacklevel
 from securehost._markers import SpecExtras, spec_extras
+from securehost._plan import MAX_COMPILED, compile_plan
 from securehost._stats import FLUSH_MASK
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from pluggy import HookImpl, HookspecOpts
 
@@ -43,29 +45,80 @@ class PlanSource(Protocol):
 
 @final
 class Plan:
-    """An immutable call plan."""
+    """An immutable call plan and the function that runs it (``None`` for historic hooks)."""
 
-    __slots__ = ("cells", "direct", "entries", "firstresult", "isolate", "simple", "spec_args")
+    __slots__ = ("cells", "entries", "firstresult", "isolate", "run", "spec_args")
 
-    def __init__(self, entries: tuple[Entry, ...], *, firstresult: bool, isolate: bool, historic: bool, spec_args: frozenset[str]) -> None:
+    def __init__(
+        self,
+        hook: SecureHookCaller,
+        entries: tuple[Entry, ...],
+        *,
+        firstresult: bool,
+        isolate: bool,
+        spec_args: tuple[str, ...],
+    ) -> None:
         self.entries: Final = entries
         self.firstresult: Final = firstresult
         self.isolate: Final = isolate
-        self.direct: Final = not historic
         self.spec_args: Final = spec_args
-        self.simple: Final = not isolate and all(e[5] == PLAIN and e[3] is not None for e in entries)
         self.cells: Final[tuple[Cell, ...]] = tuple(e[3]._cell for e in entries if e[3] is not None)
+        self.run: Final = None if hook.is_historic() else self._runner(hook)
 
     def flush(self) -> None:
         """Fold pending latency samples of every implementation into its counters."""
         for cell in self.cells:
             cell.flush()
 
+    def _runner(self, hook: SecureHookCaller) -> Callable[..., Any]:
+        entries, verify = self.entries, hook._verify_all_args_are_provided
+        split = next((i for i, e in enumerate(entries) if e[5] == PLAIN), len(entries))
+        wrappers, plain = entries[:split], entries[split:]
+        if not self.isolate and len(entries) <= MAX_COMPILED and all(e[5] == PLAIN for e in plain):
+            return compile_plan(
+                hook.name,
+                wrappers,
+                plain,
+                firstresult=self.firstresult,
+                spec_args=self.spec_args,
+                verify=verify,
+                flush=self.flush,
+            )
+        # isolation, very many implementations, or wrappers interleaved with plain ones (only possible by hand)
+        return _prologue(
+            self, verify, functools.partial(_general, hook.name, entries, self.firstresult, self.isolate)
+        )
+
+
+def _general(
+    hook_name: str, entries: tuple[Entry, ...], firstresult: bool, isolate: bool, kwargs: Mapping[str, object]
+) -> Any:
+    __tracebackhide__ = True
+    return call_general(hook_name, entries, kwargs, firstresult, isolate)
+
+
+def _prologue(
+    plan: Plan,
+    verify: Callable[[Mapping[str, object]], None],
+    body: Callable[[Mapping[str, object]], Any],
+) -> Callable[..., Any]:
+    spec_args, flush, tick = frozenset(plan.spec_args), plan.flush, itertools.count(1)
+
+    def __call__(self: object, **kwargs: object) -> Any:  # noqa: N807
+        __tracebackhide__ = True
+        if not kwargs.keys() >= spec_args:
+            verify(kwargs)
+        if not next(tick) & FLUSH_MASK:
+            flush()
+        return body(kwargs)
+
+    return __call__
+
 
 class SecureHookCaller(HookCaller):
     """A :class:`pluggy.HookCaller` whose calls run through securehost's precomputed, instrumented plan."""
 
-    __slots__ = ("_pm", "_plan", "_tick")
+    __slots__ = ("_pm", "_plan")
 
     def __init__(
         self,
@@ -78,30 +131,31 @@ class SecureHookCaller(HookCaller):
         """:meta private:"""
         self._pm: Final = manager
         self._plan: Plan | None = None
-        self._tick = itertools.count(1)
         super().__init__(name, hook_execute, specmodule_or_class, spec_opts)
 
     def invalidate(self) -> None:
         """Drop the call plan; the next call builds a new one."""
         self._plan = None
+        if type(self) is not SecureHookCaller:
+            self.__class__ = SecureHookCaller
 
     def set_specification(self, specmodule_or_class: Any, spec_opts: HookspecOpts) -> None:  # noqa: D102
         super().set_specification(specmodule_or_class, spec_opts)
-        self._plan = None
+        self.invalidate()
 
     def _add_hookimpl(self, hookimpl: HookImpl) -> None:
         super()._add_hookimpl(hookimpl)
-        self._plan = None
+        self.invalidate()
 
     def _remove_plugin(self, plugin: object) -> None:
         try:
             super()._remove_plugin(plugin)
         finally:
-            self._plan = None
+            self.invalidate()
 
     def _remove_hookimpl(self, hookimpl: HookImpl) -> None:
         self._hookimpls.remove(hookimpl)
-        self._plan = None
+        self.invalidate()
 
     @property
     def extras(self) -> SpecExtras:
@@ -116,11 +170,11 @@ class SecureHookCaller(HookCaller):
                 entries.append(entry)
         spec = self.spec
         plan = Plan(
+            self,
             tuple(entries),
             firstresult=bool(spec.opts.get("firstresult", False)) if spec is not None else False,
             isolate=self._pm._isolate_for(self.extras),
-            historic=self.is_historic(),
-            spec_args=frozenset(spec.argnames) if spec is not None else frozenset(),
+            spec_args=tuple(spec.argnames) if spec is not None else (),
         )
         self._plan = plan
         return plan
@@ -133,20 +187,23 @@ class SecureHookCaller(HookCaller):
                     notincall = ", ".join(repr(a) for a in self.spec.argnames if a not in kwargs.keys())
                     warnings.warn(
                         f"Argument(s) {notincall} which are declared in the hookspec cannot be found in this hook call",
-                        stacklevel=3,
+                        stacklevel=external_stacklevel(),
                     )
                     break
 
     def __call__(self, **kwargs: object) -> Any:
-        """Call the hook (keyword arguments only); see :meth:`pluggy.HookCaller.__call__`."""
+        """Call the hook (keyword arguments only); see :meth:`pluggy.HookCaller.__call__`.
+
+        The first call after a change builds the plan and specialises this caller: its class becomes a subclass
+        whose ``__call__`` is the compiled plan, so later calls go straight there.
+        """
         __tracebackhide__ = True
-        plan = self._plan or self._build_plan()
-        if plan.direct and self._pm._direct:
-            if not kwargs.keys() >= plan.spec_args:
-                self._verify_all_args_are_provided(kwargs)
-            if not next(self._tick) & FLUSH_MASK:
-                plan.flush()
-            if plan.simple:
-                return call_plain(plan.entries, kwargs, plan.firstresult)
-            return call_general(self.name, plan.entries, kwargs, plan.firstresult, plan.isolate)
-        return super().__call__(**kwargs)
+        run = (self._plan or self._build_plan()).run
+        if run is not None and self._pm._direct:
+            self.__class__ = _specialised(run)
+            return run(self, **kwargs)
+        return HookCaller.__call__(self, **kwargs)
+
+
+def _specialised(call: Callable[..., Any]) -> type[SecureHookCaller]:
+    return type("SecureHookCaller", (SecureHookCaller,), {"__slots__": (), "__call__": call})

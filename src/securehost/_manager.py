@@ -117,7 +117,12 @@ class SecurePluginManager(pluggy.PluginManager):
     @_inner_hookexec.setter
     def _inner_hookexec(self, value: Callable[[str, Sequence[HookImpl], Mapping[str, object], bool], object]) -> None:
         self.__inner_hookexec = value
-        self._direct = value is self._default_exec
+        direct = value is self._default_exec
+        if direct != self._direct:
+            self._direct = direct
+            for hook in vars(self.hook).values():  # leave (or return to) the specialised fast path
+                if isinstance(hook, SecureHookCaller):
+                    hook.invalidate()
 
     # --- registration -------------------------------------------------------------------------------------------
 
