@@ -24,7 +24,7 @@ from securehost._callers import (
     Entry,
     Teardown,
     _hook_error,
-    _missing,
+    call_args,
     _old_style_wrapper,
     run_teardowns,
 )
@@ -126,15 +126,12 @@ async def acall(
     try:
         try:
             for function, _arity, _getter, context, append, kind, impl in entries:
-                try:
-                    args = [kwargs[argname] for argname in impl.argnames]
-                except KeyError as exc:
-                    raise _missing(impl, kwargs) from exc
+                args, kw = call_args(impl, kwargs)
                 _cv_set(outer if context is None else context)
                 t0 = _now()
                 if kind == PLAIN:
                     try:
-                        res = await _await_if_needed(function(*args))
+                        res = await _await_if_needed(function(*args, **kw))
                     except Exception as exc:
                         append(_now() - t0)
                         if context is not None:
@@ -155,9 +152,9 @@ async def acall(
                 gen: Any = None
                 try:
                     if kind == OLD_WRAPPER:
-                        gen = _old_style_wrapper(function, args, hook_name, impl)
+                        gen = _old_style_wrapper(function, args, hook_name, impl, kw)
                     else:
-                        gen = function(*args)
+                        gen = function(*args, **kw)
                         if inspect.isasyncgen(gen):
                             raise TypeError(
                                 f"async generator wrapper {impl.plugin_name}:{hook_name} is not supported; "

@@ -21,6 +21,7 @@ from time import perf_counter_ns as _now
 from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 from pluggy import HookCallError, PluggyTeardownRaisedWarning, Result
+from pluggy._hooks import HookSpec
 
 from securehost._context import CURRENT
 from securehost.exceptions import HookError
@@ -51,6 +52,8 @@ Entry = tuple[
 ]
 Teardown = Generator[None, object, object]
 
+#: pluggy >= 1.7 passes an implementation's keyword parameters (those with defaults) from the call when present.
+IMPL_KWARGS: Final = "kwargdefaults" in getattr(HookSpec, "__slots__", ())
 _cv_get = CURRENT.get
 _cv_set = CURRENT.set
 _INTERNAL: Final = ("securehost.", "pluggy.")
@@ -68,6 +71,21 @@ def make_entry(impl: HookImpl, context: PluginContext | None) -> Entry:
     kind = OLD_WRAPPER if impl.hookwrapper else WRAPPER if impl.wrapper else PLAIN
     append = context._cell.append if context is not None else _discard
     return (impl.function, arity, getter, context, append, kind, impl)
+
+
+def call_args(impl: HookImpl, kwargs: Mapping[str, object]) -> tuple[list[object], dict[str, object]]:
+    """Return the positional and keyword arguments of *impl* for a call with *kwargs* (pluggy's rules).
+
+    Raises:
+        HookCallError: the call does not provide a positional argument of *impl*.
+    """
+    try:
+        args = [kwargs[argname] for argname in impl.argnames]
+    except KeyError as exc:
+        raise _missing(impl, kwargs) from exc
+    if IMPL_KWARGS and impl.kwargnames:
+        return args, {name: kwargs[name] for name in impl.kwargnames if name in kwargs}
+    return args, {}
 
 
 def _missing(impl: HookImpl, kwargs: Mapping[str, object]) -> HookCallError:
@@ -103,15 +121,12 @@ def call_general(
     try:
         try:  # run impl and wrapper setup functions in a loop
             for function, _arity, _getter, context, append, kind, impl in entries:
-                try:
-                    args = [kwargs[argname] for argname in impl.argnames]
-                except KeyError as exc:
-                    raise _missing(impl, kwargs) from exc
+                args, kw = call_args(impl, kwargs)
                 _cv_set(outer if context is None else context)  # foreign code runs as its caller
                 t0 = _now()
                 if kind == PLAIN:
                     try:
-                        res = function(*args)
+                        res = function(*args, **kw)
                     except Exception as exc:
                         append(_now() - t0)
                         if context is not None:
@@ -132,9 +147,9 @@ def call_general(
                 gen: Any = None
                 try:
                     if kind == OLD_WRAPPER:
-                        gen = _old_style_wrapper(function, args, hook_name, impl)
+                        gen = _old_style_wrapper(function, args, hook_name, impl, kw)
                     else:
-                        gen = function(*args)
+                        gen = function(*args, **kw)
                     next(gen)  # first yield
                 except StopIteration:
                     append(_now() - t0)
@@ -260,9 +275,13 @@ def multicall(
 
 
 def _old_style_wrapper(
-    function: Callable[..., object], args: Sequence[object], hook_name: str, impl: HookImpl
+    function: Callable[..., object],
+    args: Sequence[object],
+    hook_name: str,
+    impl: HookImpl,
+    kwargs: Mapping[str, object] | None = None,
 ) -> Teardown:
-    teardown = cast(Teardown, function(*args))
+    teardown = cast(Teardown, function(*args, **kwargs) if kwargs else function(*args))
     try:
         next(teardown)
     except StopIteration:

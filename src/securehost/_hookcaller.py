@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from pluggy import HookCaller
 
-from securehost._callers import PLAIN, Entry, call_general, external_stacklevel
+from securehost._callers import IMPL_KWARGS, PLAIN, Entry, call_general, external_stacklevel
 from securehost._markers import SpecExtras, spec_extras
 from securehost._plan import MAX_COMPILED, compile_plan
 from securehost._stats import FLUSH_MASK
@@ -40,6 +40,8 @@ class PlanSource(Protocol):
 
     def _entry_for(self, impl: HookImpl) -> Entry | None: ...
 
+    def _admit(self, hook: SecureHookCaller, hookimpl: HookImpl, *, recheck: bool = False) -> bool: ...
+
     def _isolate_for(self, extras: SpecExtras) -> bool: ...
 
 
@@ -47,7 +49,7 @@ class PlanSource(Protocol):
 class Plan:
     """An immutable call plan and the function that runs it (``None`` for historic hooks)."""
 
-    __slots__ = ("cells", "entries", "firstresult", "isolate", "run", "spec_args")
+    __slots__ = ("cells", "defaults", "entries", "firstresult", "isolate", "run", "spec_args")
 
     def __init__(
         self,
@@ -57,8 +59,10 @@ class Plan:
         firstresult: bool,
         isolate: bool,
         spec_args: tuple[str, ...],
+        defaults: Mapping[str, object],
     ) -> None:
         self.entries: Final = entries
+        self.defaults: Final = dict(defaults)
         self.firstresult: Final = firstresult
         self.isolate: Final = isolate
         self.spec_args: Final = spec_args
@@ -74,17 +78,20 @@ class Plan:
         entries, verify = self.entries, hook._verify_all_args_are_provided
         split = next((i for i, e in enumerate(entries) if e[5] == PLAIN), len(entries))
         wrappers, plain = entries[:split], entries[split:]
-        if not self.isolate and len(entries) <= MAX_COMPILED and all(e[5] == PLAIN for e in plain):
+        compilable = not IMPL_KWARGS or not any(e[6].kwargnames for e in entries)
+        if not self.isolate and compilable and len(entries) <= MAX_COMPILED and all(e[5] == PLAIN for e in plain):
             return compile_plan(
                 hook.name,
                 wrappers,
                 plain,
                 firstresult=self.firstresult,
                 spec_args=self.spec_args,
+                defaults=self.defaults,
                 verify=verify,
                 flush=self.flush,
             )
-        # isolation, very many implementations, or wrappers interleaved with plain ones (only possible by hand)
+        # isolation, very many implementations, implementations with keyword parameters (pluggy >= 1.7), or
+        # wrappers interleaved with plain ones (only possible by hand): the generic loop
         return _prologue(
             self, verify, functools.partial(_general, hook.name, entries, self.firstresult, self.isolate)
         )
@@ -102,10 +109,12 @@ def _prologue(
     verify: Callable[[Mapping[str, object]], None],
     body: Callable[[Mapping[str, object]], Any],
 ) -> Callable[..., Any]:
-    spec_args, flush, tick = frozenset(plan.spec_args), plan.flush, itertools.count(1)
+    spec_args, flush, tick, defaults = frozenset(plan.spec_args), plan.flush, itertools.count(1), plan.defaults
 
     def __call__(self: object, **kwargs: object) -> Any:  # noqa: N807
         __tracebackhide__ = True
+        if defaults:
+            kwargs = {**defaults, **kwargs}
         if not kwargs.keys() >= spec_args:
             verify(kwargs)
         if not next(tick) & FLUSH_MASK:
@@ -119,19 +128,20 @@ class SecureHookCaller(HookCaller):
     """A :class:`pluggy.HookCaller` whose calls run through securehost's precomputed, instrumented plan."""
 
     __slots__ = ("_pm", "_plan")
+    _pm: PlanSource
+    _plan: Plan | None
 
-    def __init__(
-        self,
-        name: str,
-        hook_execute: Any,
-        manager: PlanSource,
-        specmodule_or_class: Any = None,
-        spec_opts: HookspecOpts | None = None,
-    ) -> None:
-        """:meta private:"""
-        self._pm: Final = manager
-        self._plan: Plan | None = None
-        super().__init__(name, hook_execute, specmodule_or_class, spec_opts)
+    @classmethod
+    def adopt(cls, hook: HookCaller, manager: PlanSource) -> SecureHookCaller:
+        """Return a securehost hook caller with the state (name, spec, implementations, history) of *hook*."""
+        adopted = cls.__new__(cls)
+        for klass in type(hook).__mro__:
+            for slot in getattr(klass, "__slots__", ()):
+                if slot not in ("__dict__", "__weakref__") and hasattr(hook, slot):
+                    object.__setattr__(adopted, slot, getattr(hook, slot))
+        object.__setattr__(adopted, "_pm", manager)
+        adopted._plan = None
+        return adopted
 
     def invalidate(self) -> None:
         """Drop the call plan; the next call builds a new one."""
@@ -144,8 +154,13 @@ class SecureHookCaller(HookCaller):
         self.invalidate()
 
     def _add_hookimpl(self, hookimpl: HookImpl) -> None:
-        super()._add_hookimpl(hookimpl)
-        self.invalidate()
+        if self._pm._admit(self, hookimpl):
+            super()._add_hookimpl(hookimpl)
+            self.invalidate()
+
+    def _maybe_apply_history(self, method: HookImpl) -> None:
+        if self._pm._admit(self, method):
+            super()._maybe_apply_history(method)
 
     def _remove_plugin(self, plugin: object) -> None:
         try:
@@ -175,6 +190,7 @@ class SecureHookCaller(HookCaller):
             firstresult=bool(spec.opts.get("firstresult", False)) if spec is not None else False,
             isolate=self._pm._isolate_for(self.extras),
             spec_args=tuple(spec.argnames) if spec is not None else (),
+            defaults=getattr(spec, "kwargdefaults", None) or {},  # pluggy >= 1.7: spec argument defaults
         )
         self._plan = plan
         return plan

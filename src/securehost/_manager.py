@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, final
 
 import attrs
 import pluggy
-from pluggy._hooks import HookImpl, normalize_hookimpl_opts
 
 from securehost._async import AsyncHookRelay
 from securehost._audit import AuditLog
@@ -19,6 +18,8 @@ from securehost._stats import StatsRegistry, StatsSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from pluggy import HookImpl
 
     from securehost._markers import SpecExtras
 
@@ -101,6 +102,7 @@ class SecurePluginManager(pluggy.PluginManager):
         self._permissions: dict[str, PermissionSet] = {}
         self._entries: dict[HookImpl, Entry] = {}
         self._skipped: list[SkippedImpl] = []
+        self._refused: set[HookImpl] = set()
         self._trip_lock = threading.Lock()
         #: The async hook relay: ``await pm.ahook.name(**kwargs)``.
         self.ahook = AsyncHookRelay(self)
@@ -135,6 +137,9 @@ class SecurePluginManager(pluggy.PluginManager):
     ) -> str | None:
         """Register a plugin with its effective permissions and return its name (``None`` if the name is blocked).
 
+        Registration itself is pluggy's (:meth:`pluggy.PluginManager.register`); securehost adds the permissions,
+        leaves out implementations of hooks that require more than the plugin has, and precomputes call entries.
+
         Args:
             plugin: the plugin object (module, class instance, ...).
             name: the name to register it under (default: pluggy's canonical name).
@@ -148,40 +153,21 @@ class SecurePluginManager(pluggy.PluginManager):
             pluggy.PluginValidationError: an implementation does not match its specification.
         """
         effective = _as_permission_set(permissions)
-        plugin_name = name or self.get_canonical_name(plugin)
-        if plugin_name in self._name2plugin:
-            if self._name2plugin.get(plugin_name, -1) is None:
-                return None  # blocked plugin, return None to indicate no registration
-            raise ValueError(f"Plugin name already registered: {plugin_name}={plugin}\n{self._name2plugin}")
-        if plugin in self._name2plugin.values():
-            raise ValueError(
-                f"Plugin already registered under a different name: {plugin_name}={plugin}\n{self._name2plugin}"
-            )
-        self._name2plugin[plugin_name] = plugin
-        self._permissions[plugin_name] = effective
-        for attr in dir(plugin):
-            hookimpl_opts = self.parse_hookimpl_opts(plugin, attr)
-            if hookimpl_opts is None:
-                continue
-            normalize_hookimpl_opts(hookimpl_opts)
-            method = getattr(plugin, attr)
-            hookimpl = HookImpl(plugin, plugin_name, method, hookimpl_opts)
-            hook_name = hookimpl_opts.get("specname") or attr
-            hook: SecureHookCaller | None = getattr(self.hook, hook_name, None)
-            if hook is None:
-                hook = SecureHookCaller(hook_name, self._hookexec, self)
-                setattr(self.hook, hook_name, hook)
-                self._attach(hook, hookimpl)
-            elif hook.has_spec():
-                if not self._permitted(hook, hookimpl):
-                    continue
-                self._verify_hook(hook, hookimpl)
-                self._attach(hook, hookimpl)
-                hook._maybe_apply_history(hookimpl)
-            else:
-                self._attach(hook, hookimpl)
-            hook._add_hookimpl(hookimpl)
-        return plugin_name
+        plugin_name = name or (self.get_canonical_name(plugin) if plugin is not None else None)
+        added = plugin_name is not None and plugin_name not in self._name2plugin
+        if added:
+            self._permissions[plugin_name] = effective
+        try:
+            registered = super().register(plugin, name)
+        except BaseException:
+            if added:
+                self._permissions.pop(plugin_name, None)
+            raise
+        finally:
+            self._adopt_hook_callers()
+        if registered is None and added:
+            self._permissions.pop(plugin_name, None)
+        return registered
 
     def add_hookspecs(self, module_or_class: Any) -> None:
         """Add hook specifications (see :meth:`pluggy.PluginManager.add_hookspecs`).
@@ -192,31 +178,33 @@ class SecurePluginManager(pluggy.PluginManager):
             ValueError: no specification was found, or a hook already has one.
             pluggy.PluginValidationError: an earlier implementation does not match its new specification.
         """
-        names = []
-        for name in dir(module_or_class):
-            spec_opts = self.parse_hookspec_opts(module_or_class, name)
-            if spec_opts is None:
+        before = {name: hook.spec for name, hook in vars(self.hook).items() if isinstance(hook, pluggy.HookCaller)}
+        try:
+            super().add_hookspecs(module_or_class)
+        finally:
+            self._adopt_hook_callers()
+        for hook_name, hook in vars(self.hook).items():
+            if not isinstance(hook, SecureHookCaller) or hook.spec is None or before.get(hook_name) is hook.spec:
                 continue
-            hc: SecureHookCaller | None = getattr(self.hook, name, None)
-            if hc is None:
-                hc = SecureHookCaller(name, self._hookexec, self, module_or_class, spec_opts)
-                setattr(self.hook, name, hc)
-            else:
-                # Plugins registered this hook without knowing the spec.
-                hc.set_specification(module_or_class, spec_opts)
-                threshold = self._threshold_for(hc.extras)
-                for hookimpl in hc.get_hookimpls():
-                    if not self._permitted(hc, hookimpl):
-                        hc._remove_hookimpl(hookimpl)
-                        self._entries.pop(hookimpl, None)
-                        continue
-                    self._verify_hook(hc, hookimpl)
-                    entry = self._entries.get(hookimpl)
-                    if entry is not None and entry[3] is not None:
-                        entry[3].threshold = threshold
-            names.append(name)
-        if not names:
-            raise ValueError(f"did not find any {self.project_name!r} hooks in {module_or_class!r}")
+            threshold = self._threshold_for(hook.extras)
+            for hookimpl in hook.get_hookimpls():
+                if not self._admit(hook, hookimpl, recheck=True):
+                    hook._remove_hookimpl(hookimpl)
+                    continue
+                entry = self._entries.get(hookimpl)
+                if entry is not None and entry[3] is not None:
+                    entry[3].threshold = threshold
+            hook.invalidate()
+
+    def _adopt_hook_callers(self) -> None:
+        """Turn the plain hook callers that pluggy just created into securehost ones."""
+        for hook_name, hook in list(vars(self.hook).items()):
+            if type(hook) is pluggy.HookCaller:
+                adopted = SecureHookCaller.adopt(hook, self)
+                setattr(self.hook, hook_name, adopted)
+                for hookimpl in adopted.get_hookimpls():
+                    if not self._admit(adopted, hookimpl):
+                        adopted._remove_hookimpl(hookimpl)
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
         """Unregister a plugin and all of its implementations (see :meth:`pluggy.PluginManager.unregister`)."""
@@ -230,6 +218,23 @@ class SecurePluginManager(pluggy.PluginManager):
                 self._permissions.pop(name, None)
                 self._skipped = [s for s in self._skipped if s.plugin != name]
         return removed
+
+    def _admit(self, hook: SecureHookCaller, hookimpl: HookImpl, *, recheck: bool = False) -> bool:
+        """Decide (once per implementation, again on *recheck*) whether *hookimpl* may join *hook*."""
+        if self._name2plugin.get(hookimpl.plugin_name) is not hookimpl.plugin:
+            return True  # not a registered plugin's (a bare HookImpl added by host code): runs as its caller
+        if not recheck:
+            if hookimpl in self._entries:
+                return True
+            if hookimpl in self._refused:
+                return False
+        if not self._permitted(hook, hookimpl):
+            self._entries.pop(hookimpl, None)
+            self._refused.add(hookimpl)
+            return False
+        if hookimpl not in self._entries:
+            self._attach(hook, hookimpl)
+        return True
 
     def _permitted(self, hook: SecureHookCaller, hookimpl: HookImpl) -> bool:
         required = hook.extras.requires

@@ -37,9 +37,15 @@ _counter = itertools.count()
 _NAME: Final = "securehost._plan"
 
 
-def _generic(hook_name: str, entries: tuple[Entry, ...], firstresult: bool, kwargs: Mapping[str, object]) -> Any:
+def _generic(
+    hook_name: str,
+    entries: tuple[Entry, ...],
+    firstresult: bool,
+    defaults: dict[str, object],
+    kwargs: Mapping[str, object],
+) -> Any:
     __tracebackhide__ = True
-    return call_general(hook_name, entries, kwargs, firstresult, False)
+    return call_general(hook_name, entries, {**defaults, **kwargs} if defaults else kwargs, firstresult, False)
 
 
 class _Source:
@@ -58,6 +64,7 @@ def compile_plan(
     *,
     firstresult: bool,
     spec_args: tuple[str, ...],
+    defaults: Mapping[str, object],
     verify: Callable[[Mapping[str, object]], None],
     flush: Callable[[], None],
 ) -> Callable[..., Any]:
@@ -65,6 +72,7 @@ def compile_plan(
 
     It checks that the call provides the specification's arguments (warning through *verify* otherwise),
     drains latency samples every 1024 calls through *flush*, and has pluggy's result and error semantics.
+    Arguments missing from the call take their *defaults* (pluggy >= 1.7 hook specification defaults).
     """
     entries = (*wrappers, *plain)
     ns: dict[str, Any] = {
@@ -78,24 +86,32 @@ def compile_plan(
         "_old": _old_style_wrapper,
         "_wrapfail": _raise_wrapfail,
         "_teardown": teardown_one,
-        "_fallback": functools.partial(_generic, hook_name, entries, firstresult),
+        "_fallback": functools.partial(_generic, hook_name, entries, firstresult, dict(defaults)),
         "HOOK": hook_name,
     }
     emit = _Source(depth=1)
     emit(0, "def __call__(self, **kwargs):")
     emit(1, "__tracebackhide__ = True")
-    if spec_args:
-        emit(1, f"if not ({' and '.join(f'{name!r} in kwargs' for name in spec_args)}):")
+    checked = [name for name in spec_args if name not in defaults]
+    if checked:
+        emit(1, f"if not ({' and '.join(f'{name!r} in kwargs' for name in checked)}):")
         emit(2, "_verify(kwargs)")
     emit(1, f"if not _next(_tick) & {FLUSH_MASK}:")
     emit(2, "_flush()")
     names = list(dict.fromkeys(name for entry in entries for name in entry[6].argnames))
     index = {name: j for j, name in enumerate(names)}
-    if names:  # read every argument once; if one is missing, the generic loop raises HookCallError in order
+    for j, n in enumerate(names):
+        if n in defaults:
+            ns[f"d{j}"] = defaults[n]
+    required = [f"v{j} = kwargs[{n!r}]" for j, n in enumerate(names) if n not in defaults]
+    if required:  # read every argument once; if one is missing, the generic loop raises HookCallError in order
         emit(1, "try:")
-        emit(2, "; ".join(f"v{j} = kwargs[{n!r}]" for j, n in enumerate(names)))
+        emit(2, "; ".join(required))
         emit(1, "except KeyError:")
         emit(2, "return _fallback(kwargs)")
+    for j, n in enumerate(names):
+        if n in defaults:
+            emit(1, f"v{j} = kwargs.get({n!r}, d{j})")
     emit(1, "outer = _get()")
 
     def args_of(entry: Entry) -> str:
