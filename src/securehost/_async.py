@@ -1,10 +1,15 @@
 """Async hook calls: ``await pm.ahook.name(**kwargs)``.
 
-Implementations may be coroutine functions or plain functions; a plain function that returns an awaitable has it
-awaited too. They run one after the other in call order, with pluggy's semantics (``firstresult``, ``tryfirst`` /
-``trylast``, old- and new-style wrappers written as *synchronous* generators around the awaited inner calls), the
-same counters (latency includes the time an implementation spends suspended) and the same identity: the plugin's
-context is set in the calling task while its implementation runs, so tasks and callbacks that it schedules inherit
+Implementations may be coroutine functions or plain functions; a plain function that returns an
+awaitable has it
+awaited too. They run one after the other in call order, with pluggy's semantics (``firstresult``,
+``tryfirst`` /
+``trylast``, old- and new-style wrappers written as *synchronous* generators around the awaited
+inner calls), the
+same counters (latency includes the time an implementation spends suspended) and the same identity:
+the plugin's
+context is set in the calling task while its implementation runs, so tasks and callbacks that it
+schedules inherit
 it, and other tasks never see it.
 
 Async generator wrappers are rejected (an async generator cannot ``return`` the result). Tracing and
@@ -24,8 +29,8 @@ from securehost._callers import (
     Entry,
     Teardown,
     _hook_error,
-    call_args,
     _old_style_wrapper,
+    call_args,
     run_teardowns,
 )
 from securehost._callers import _raise_wrapfail as _wrapfail
@@ -46,7 +51,7 @@ _cv_set = CURRENT.set
 
 @final
 class AsyncHookRelay:
-    """``pm.ahook``: attribute access returns an :class:`AsyncHookCaller` for the hook of that name."""
+    """``pm.ahook``: attribute access returns the :class:`AsyncHookCaller` of that hook."""
 
     __slots__ = ("_callers", "_pm")
 
@@ -59,7 +64,9 @@ class AsyncHookRelay:
             raise AttributeError(name)
         caller = self._callers.get(name)
         if caller is None:
-            hook = getattr(self._pm.hook, name)  # AttributeError for an unknown hook, as pm.hook does
+            hook = getattr(
+                self._pm.hook, name
+            )  # AttributeError for an unknown hook, as pm.hook does
             caller = self._callers[name] = AsyncHookCaller(hook)
         return caller
 
@@ -91,7 +98,10 @@ class AsyncHookCaller:
         __tracebackhide__ = True
         hook = self._hook
         if hook.is_historic():
-            raise TypeError(f"historic hook {hook.name!r} cannot be awaited; use pm.hook.{hook.name}.call_historic()")
+            raise TypeError(
+                f"historic hook {hook.name!r} cannot be awaited; "
+                f"use pm.hook.{hook.name}.call_historic()"
+            )
         plan = hook._plan or hook._build_plan()
         if not kwargs.keys() >= frozenset(plan.spec_args):
             hook._verify_all_args_are_provided(kwargs)
@@ -121,7 +131,9 @@ async def acall(
     results: list[object] = []
     exception: BaseException | None = None
     errors: list[tuple[str, BaseException]] | None = [] if isolate else None
-    teardowns: list[tuple[Teardown, PluginContext | None, Callable[[int], object], int, HookImpl]] = []
+    teardowns: list[
+        tuple[Teardown, PluginContext | None, Callable[[int], object], int, HookImpl]
+    ] = []
     outer = _cv_get()
     try:
         try:
@@ -157,7 +169,8 @@ async def acall(
                         gen = function(*args, **kw)
                         if inspect.isasyncgen(gen):
                             raise TypeError(
-                                f"async generator wrapper {impl.plugin_name}:{hook_name} is not supported; "
+                                f"async generator wrapper {impl.plugin_name}:{hook_name} "
+                                "is not supported; "
                                 "write wrappers as plain generators"
                             )
                     next(gen)
@@ -178,7 +191,7 @@ async def acall(
                     append(_now() - t0)
                     raise
                 teardowns.append((gen, context, append, _now() - t0, impl))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - pluggy's semantics: wrappers see every exception
             exception = exc
     finally:
         result: Any = (results[0] if results else None) if firstresult else results

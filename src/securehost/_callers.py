@@ -1,13 +1,18 @@
-"""The instrumented call loops: pluggy's ``_multicall`` semantics, plus identity, counters and error isolation.
+"""The instrumented call loops: pluggy's ``_multicall`` plus identity, counters and isolation.
 
 An implementation is described by a precomputed *entry* (a tuple, built once at registration):
-``(function, arity, getter, context, append, kind, hookimpl)``. ``arity`` is 0, 1 or 2 (two or more arguments);
-``getter`` is the argument name (arity 1) or an :func:`operator.itemgetter` (arity 2); ``context`` is the plugin's
-:class:`~securehost.PluginContext` (``None`` for host code such as ``call_extra`` functions); ``append`` records one
+``(function, arity, getter, context, append, kind, hookimpl)``. ``arity`` is 0, 1 or 2 (two or more
+arguments);
+``getter`` is the argument name (arity 1) or an :func:`operator.itemgetter` (arity 2); ``context``
+is the plugin's
+:class:`~securehost.PluginContext` (``None`` for host code such as ``call_extra`` functions);
+``append`` records one
 latency sample; ``kind`` is :data:`PLAIN`, :data:`WRAPPER` or :data:`OLD_WRAPPER`.
 
-:func:`call_plain` handles the common case (no wrappers, first error propagates) with the least work per
-implementation; :func:`call_general` handles everything else and mirrors ``pluggy._callers._multicall`` line by line.
+:func:`call_plain` handles the common case (no wrappers, first error propagates) with the least work
+per
+implementation; :func:`call_general` handles everything else and mirrors
+``pluggy._callers._multicall`` line by line.
 """
 
 from __future__ import annotations
@@ -37,10 +42,10 @@ __all__ = [
     "WRAPPER",
     "Entry",
     "call_general",
-    "teardown_one",
     "make_entry",
     "multicall",
     "run_teardowns",
+    "teardown_one",
 ]
 
 PLAIN: Final = 0
@@ -52,7 +57,8 @@ Entry = tuple[
 ]
 Teardown = Generator[None, object, object]
 
-#: pluggy >= 1.7 passes an implementation's keyword parameters (those with defaults) from the call when present.
+#: pluggy >= 1.7 passes an implementation's keyword parameters (those with defaults) from the call
+# when present.
 IMPL_KWARGS: Final = "kwargdefaults" in getattr(HookSpec, "__slots__", ())
 _cv_get = CURRENT.get
 _cv_set = CURRENT.set
@@ -60,7 +66,7 @@ _INTERNAL: Final = ("securehost.", "pluggy.")
 
 
 def _discard(_sample: int) -> None:
-    """Latency sink for implementations that belong to no plugin (``call_extra`` functions, bare HookImpls)."""
+    """Latency sink of code that belongs to no plugin (``call_extra`` functions, bare HookImpls)."""
 
 
 def make_entry(impl: HookImpl, context: PluginContext | None) -> Entry:
@@ -73,8 +79,10 @@ def make_entry(impl: HookImpl, context: PluginContext | None) -> Entry:
     return (impl.function, arity, getter, context, append, kind, impl)
 
 
-def call_args(impl: HookImpl, kwargs: Mapping[str, object]) -> tuple[list[object], dict[str, object]]:
-    """Return the positional and keyword arguments of *impl* for a call with *kwargs* (pluggy's rules).
+def call_args(
+    impl: HookImpl, kwargs: Mapping[str, object]
+) -> tuple[list[object], dict[str, object]]:
+    """Return the positional and keyword arguments of *impl* for *kwargs* (pluggy's rules).
 
     Raises:
         HookCallError: the call does not provide a positional argument of *impl*.
@@ -92,7 +100,9 @@ def _missing(impl: HookImpl, kwargs: Mapping[str, object]) -> HookCallError:
     for argname in impl.argnames:
         if argname not in kwargs:
             return HookCallError(f"hook call must provide argument {argname!r}")
-    return HookCallError("hook call is missing an argument")  # pragma: no cover - KeyError implies one is missing
+    return HookCallError(
+        "hook call is missing an argument"
+    )  # pragma: no cover - KeyError implies one is missing
 
 
 def call_general(
@@ -104,9 +114,12 @@ def call_general(
 ) -> Any:
     """Call implementations, wrappers included, with pluggy's semantics; optionally isolate errors.
 
-    With *isolate*, an :class:`Exception` raised by an implementation (a plain call, a wrapper's setup, or a new
-    exception from a wrapper's teardown) is recorded and the call goes on as if that implementation were absent;
-    at the end one :class:`~securehost.exceptions.HookError` lists every failure and carries the result.
+    With *isolate*, an :class:`Exception` raised by an implementation (a plain call, a wrapper's
+    setup, or a new
+    exception from a wrapper's teardown) is recorded and the call goes on as if that implementation
+    were absent;
+    at the end one :class:`~securehost.exceptions.HookError` lists every failure and carries the
+    result.
 
     Raises:
         HookError: with *isolate*, when at least one implementation failed.
@@ -116,7 +129,9 @@ def call_general(
     results: list[object] = []
     exception: BaseException | None = None
     errors: list[tuple[str, BaseException]] | None = [] if isolate else None
-    teardowns: list[tuple[Teardown, PluginContext | None, Callable[[int], object], int, HookImpl]] = []
+    teardowns: list[
+        tuple[Teardown, PluginContext | None, Callable[[int], object], int, HookImpl]
+    ] = []
     outer = _cv_get()
     try:
         try:  # run impl and wrapper setup functions in a loop
@@ -168,7 +183,7 @@ def call_general(
                     append(_now() - t0)
                     raise
                 teardowns.append((gen, context, append, _now() - t0, impl))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - pluggy's semantics: wrappers see every exception
             exception = exc
     finally:
         result: Any = (results[0] if results else None) if firstresult else results
@@ -180,7 +195,7 @@ def call_general(
     return result
 
 
-def teardown_one(
+def teardown_one(  # noqa: PLR0917 - called positionally from generated code
     teardown: Teardown,
     ident: PluginContext | None,
     context: PluginContext | None,
@@ -189,7 +204,7 @@ def teardown_one(
     result: Any,
     exception: BaseException | None,
 ) -> tuple[Any, BaseException | None]:
-    """Run one wrapper's post-yield block (one turn of pluggy's teardown loop); return the new outcome."""
+    """Run one wrapper's post-yield block (a turn of pluggy's teardown loop); return the outcome."""
     __tracebackhide__ = True
     _cv_set(ident)
     t0 = _now()
@@ -211,13 +226,13 @@ def teardown_one(
     except StopIteration as si:
         append(setup_ns + _now() - t0)
         return si.value, None
-    except BaseException as e:
+    except BaseException as e:  # noqa: BLE001 - becomes the outcome, as in pluggy
         append(setup_ns + _now() - t0)
         if e is not exception and isinstance(e, Exception) and context is not None:
             context.failed()
         return result, e
     append(setup_ns + _now() - t0)
-    _raise_wrapfail(teardown, "has second yield")
+    raise _wrapfail_error(teardown, "has second yield")
 
 
 def run_teardowns(
@@ -229,13 +244,16 @@ def run_teardowns(
 ) -> tuple[Any, BaseException | None]:
     """Run the wrappers' post-yield blocks in reverse; restore *outer* as the identity.
 
-    With *errors* (isolation), a new exception from a wrapper is recorded there and the incoming outcome kept.
+    With *errors* (isolation), a new exception from a wrapper is recorded there and the incoming
+    outcome kept.
     """
     __tracebackhide__ = True
     try:
         for teardown, context, append, setup_ns, impl in reversed(teardowns):
             ident = outer if context is None else context
-            new_result, new_exception = teardown_one(teardown, ident, context, append, setup_ns, result, exception)
+            new_result, new_exception = teardown_one(
+                teardown, ident, context, append, setup_ns, result, exception
+            )
             if (
                 errors is not None
                 and new_exception is not None
@@ -250,7 +268,9 @@ def run_teardowns(
     return result, exception
 
 
-def _hook_error(hook_name: str, errors: list[tuple[str, BaseException]], result: object) -> HookError:
+def _hook_error(
+    hook_name: str, errors: list[tuple[str, BaseException]], result: object
+) -> HookError:
     names = ", ".join(sorted({plugin for plugin, _ in errors}))
     message = f"{len(errors)} implementation(s) of hook {hook_name!r} failed ({names})"
     error = HookError(message, hook=hook_name, errors=errors, results=result)
@@ -268,10 +288,14 @@ def multicall(
     """Drop-in replacement for ``pluggy._callers._multicall`` (implementations run as host code)."""
     __tracebackhide__ = True
     entries = [make_entry(impl, None) for impl in reversed(hook_impls)]
-    return call_general(hook_name, entries, caller_kwargs, firstresult, False)
+    result: object | list[object] = call_general(
+        hook_name, entries, caller_kwargs, firstresult, False
+    )
+    return result
 
 
-# --- old-style hook wrappers (pluggy's run_old_style_hookwrapper, with the warning pointing at the caller) -------
+# --- old-style hook wrappers (pluggy's run_old_style_hookwrapper, with the warning pointing at the
+# caller) -------
 
 
 def _old_style_wrapper(
@@ -289,7 +313,7 @@ def _old_style_wrapper(
     try:
         res = yield
         result: Result[object] = Result(res, None)
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - becomes the Result, as in pluggy
         result = Result(None, exc)
     try:
         teardown.send(result)
@@ -305,16 +329,24 @@ def _old_style_wrapper(
     return result.get_result()
 
 
+def _wrapfail_error(wrap_controller: Teardown, msg: str) -> RuntimeError:
+    co = wrap_controller.gi_code  # type: ignore[attr-defined]
+    return RuntimeError(
+        f"wrap_controller at {co.co_name!r} {co.co_filename}:{co.co_firstlineno} {msg}"
+    )
+
+
 def _raise_wrapfail(wrap_controller: Teardown, msg: str) -> NoReturn:
-    co = wrap_controller.gi_code
-    raise RuntimeError(f"wrap_controller at {co.co_name!r} {co.co_filename}:{co.co_firstlineno} {msg}")
+    raise _wrapfail_error(wrap_controller, msg)
 
 
 def external_stacklevel() -> int:
-    """Return the ``stacklevel`` that makes a warning point at the first frame outside securehost and pluggy."""
+    """Return the ``stacklevel`` of the first frame outside securehost and pluggy."""
     frame = sys._getframe(1)
     level = 1
-    while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).startswith(_INTERNAL):
+    while frame.f_back is not None and str(frame.f_globals.get("__name__", "")).startswith(
+        _INTERNAL
+    ):
         frame = frame.f_back
         level += 1
     return level

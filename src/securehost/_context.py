@@ -1,8 +1,11 @@
 """Who is running: the plugin context of the implementation that runs in this thread or task.
 
-While an implementation runs, the dispatcher stores its :class:`PluginContext` in a :class:`contextvars.ContextVar`.
-A context variable (not a thread-local) is what makes the identity follow the work: asyncio tasks and callbacks
-scheduled by a plugin copy it, and the guard hands it to threads that the plugin starts. Host code runs with
+While an implementation runs, the dispatcher stores its :class:`PluginContext` in a
+:class:`contextvars.ContextVar`.
+A context variable (not a thread-local) is what makes the identity follow the work: asyncio tasks
+and callbacks
+scheduled by a plugin copy it, and the guard hands it to threads that the plugin starts. Host code
+runs with
 ``None``.
 """
 
@@ -31,12 +34,12 @@ _get = CURRENT.get
 
 
 def current_plugin() -> PluginContext | None:
-    """Return the context of the plugin implementation running in this thread or task, or ``None`` in host code."""
+    """Return the context of the plugin implementation running here (``None`` in host code)."""
     return _get()
 
 
 def run_as_host(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """Call *function* with no plugin identity (for securehost's own bookkeeping: audit events, logging)."""
+    """Call *function* with no plugin identity (securehost's own bookkeeping: audit, logging)."""
     token = CURRENT.set(None)
     try:
         return function(*args, **kwargs)
@@ -53,7 +56,8 @@ def _as_permission(item: str | Permission) -> Permission:
 class PluginContext:
     """What a plugin implementation may do, and who it is, while it runs.
 
-    One context exists per (plugin, hook) pair; it is created when the implementation is registered. Plugins get
+    One context exists per (plugin, hook) pair; it is created when the implementation is registered.
+    Plugins get
     theirs with :func:`securehost.current_plugin`.
 
     Attributes:
@@ -62,7 +66,16 @@ class PluginContext:
         permissions: the plugin's effective permissions.
     """
 
-    __slots__ = ("_audit", "_cell", "_on_trip", "hook", "permissions", "plugin", "quarantined", "threshold")
+    __slots__ = (
+        "_audit",
+        "_cell",
+        "_on_trip",
+        "hook",
+        "permissions",
+        "plugin",
+        "quarantined",
+        "threshold",
+    )
 
     def __init__(
         self,
@@ -88,13 +101,14 @@ class PluginContext:
         return f"<PluginContext plugin={self.plugin!r} hook={self.hook!r}>"
 
     def allows(self, kind: str, value: str | None = None) -> bool:
-        """Return whether the plugin's permissions allow *kind* for the concrete *value* (``None``: unscoped)."""
+        """Return whether the permissions allow *kind* for *value* (``None``: unscoped use)."""
         return self.permissions.allows(kind, value)
 
     def require(self, *permissions: str | Permission) -> None:
         """Raise unless every one of *permissions* is covered by the plugin's effective permissions.
 
-        A denial is counted for the running (plugin, hook) pair and recorded as a ``hook.denied`` audit event.
+        A denial is counted for the running (plugin, hook) pair and recorded as a ``hook.denied``
+        audit event.
 
         Raises:
             PermissionFormatError: a permission string is malformed.
@@ -114,7 +128,12 @@ class PluginContext:
         self._cell.record_denial()
         event = "guard.denied" if source == "guard" else "hook.denied"
         run_as_host(
-            self._audit.emit, event, plugin=self.plugin, hook=self.hook, permission=permission, detail=detail
+            self._audit.emit,
+            event,
+            plugin=self.plugin,
+            hook=self.hook,
+            permission=permission,
+            detail=detail,
         )
         where = f" ({detail})" if detail else ""
         raise PermissionDeniedError(
@@ -124,6 +143,10 @@ class PluginContext:
         )
 
     def failed(self) -> None:
-        """Count an error of the call that just ended; trip the circuit breaker after enough in a row."""
-        if self._cell.record_error(self.threshold) and self._on_trip is not None and not self.quarantined:
+        """Count an error of the call that just ended; trip the breaker after enough in a row."""
+        if (
+            self._cell.record_error(self.threshold)
+            and self._on_trip is not None
+            and not self.quarantined
+        ):
             self._on_trip(self)

@@ -1,14 +1,21 @@
-"""The runtime guard: a PEP 578 audit hook that denies what a running plugin implementation may not do.
+"""The runtime guard: a PEP 578 audit hook that denies what a running plugin may not do.
 
-This is a tripwire, not a sandbox. CPython's documentation says it plainly: audit hooks cannot be used to build a
-sandbox, because code in the same process can reach around them. The guard stops mistakes and casual abuse (a
-plugin that opens a file, connects, or spawns a program it was not granted) and leaves a ``guard.denied`` audit
+This is a tripwire, not a sandbox. CPython's documentation says it plainly: audit hooks cannot be
+used to build a
+sandbox, because code in the same process can reach around them. The guard stops mistakes and casual
+abuse (a
+plugin that opens a file, connects, or spawns a program it was not granted) and leaves a
+``guard.denied`` audit
 event; process isolation is the boundary. ``docs/threat-model.md`` lists what is and is not covered.
 
-The hook costs host code one Python call and one context-variable read per audited event: when no plugin
-implementation is running in the current thread or task, it returns at once. Installation also wraps the thread
-start functions (so that a thread started by a plugin keeps the plugin's identity) and ``socket.getaddrinfo`` (so
-that a connection to an address that a granted host name resolved to is recognised). Installation is process-wide,
+The hook costs host code one Python call and one context-variable read per audited event: when no
+plugin
+implementation is running in the current thread or task, it returns at once. Installation also wraps
+the thread
+start functions (so that a thread started by a plugin keeps the plugin's identity) and
+``socket.getaddrinfo`` (so
+that a connection to an address that a granted host name resolved to is recognised). Installation is
+process-wide,
 idempotent and irreversible (audit hooks cannot be removed).
 """
 
@@ -53,30 +60,46 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
         check_native(context, event)
 
 
-# --- threads: a thread started by a plugin runs as that plugin -------------------------------------------------
+# --- threads: a thread started by a plugin runs as that plugin
+# -------------------------------------------------
 
 
-def _child_entry(context: PluginContext, function: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+def _child_entry(
+    context: PluginContext,
+    function: Callable[..., object],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> object:
     CURRENT.set(context)
     return function(*args, **kwargs)
 
 
-def _guarded_start_new_thread(function: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> int:
+def _guarded_start_new_thread(
+    function: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
+) -> int:
     context = _cv_get()
     if context is None:
-        return _orig_start_new_thread(function, args) if kwargs is None else _orig_start_new_thread(function, args, kwargs)
+        return (
+            _orig_start_new_thread(function, args)
+            if kwargs is None
+            else _orig_start_new_thread(function, args, kwargs)
+        )
     if not isinstance(args, tuple):
         raise TypeError("2nd arg must be a tuple")
     if kwargs is not None and not isinstance(kwargs, dict):
         raise TypeError("optional 3rd arg must be a dictionary")
-    return _orig_start_new_thread(functools.partial(_child_entry, context, function, args, kwargs or {}), ())
+    return _orig_start_new_thread(
+        functools.partial(_child_entry, context, function, args, kwargs or {}), ()
+    )
 
 
-def _guarded_start_joinable_thread(function: Callable[..., object], handle: Any = None, daemon: bool = True) -> Any:
+def _guarded_start_joinable_thread(
+    function: Callable[..., object], handle: Any = None, daemon: bool = True
+) -> Any:
     context = _cv_get()
     if context is not None:
         function = functools.partial(_child_entry, context, function, (), {})
-    assert _orig_start_joinable is not None  # noqa: S101 - only installed where it exists
+    assert _orig_start_joinable is not None
     return _orig_start_joinable(function, handle=handle, daemon=daemon)
 
 
@@ -90,14 +113,22 @@ def _check_thread_start(context: PluginContext, args: tuple[Any, ...]) -> None:
         and function.args[0] is context
     ):
         return
-    context.deny("thread.start", source="guard", detail="a thread started without the plugin's identity")
+    context.deny(
+        "thread.start", source="guard", detail="a thread started without the plugin's identity"
+    )
 
 
-# --- name resolution: remember which names resolved to which addresses -----------------------------------------
+# --- name resolution: remember which names resolved to which addresses
+# -----------------------------------------
 
 
-def _recording_getaddrinfo(
-    host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0  # noqa: A002
+def _recording_getaddrinfo(  # noqa: PLR0917 - socket.getaddrinfo's signature
+    host: Any,
+    port: Any,
+    family: int = 0,
+    type: int = 0,
+    proto: int = 0,
+    flags: int = 0,
 ) -> list[Any]:
     infos = _orig_getaddrinfo(host, port, family, type, proto, flags)
     if host:
@@ -111,7 +142,8 @@ functools.update_wrapper(_recording_getaddrinfo, _orig_getaddrinfo)
 def install_guard() -> None:
     """Install the runtime guard in this process (idempotent; it cannot be removed).
 
-    Install it before plugins are imported, so that references they take to thread-start functions are the
+    Install it before plugins are imported, so that references they take to thread-start functions
+    are the
     guarded ones.
     """
     global _installed  # noqa: PLW0603
@@ -120,7 +152,7 @@ def install_guard() -> None:
             return
         _thread.start_new_thread = _guarded_start_new_thread
         if hasattr(_thread, "start_new"):
-            _thread.start_new = _guarded_start_new_thread  # type: ignore[attr-defined]
+            _thread.start_new = _guarded_start_new_thread
         if getattr(threading, "_start_new_thread", None) is _orig_start_new_thread:
             threading._start_new_thread = _guarded_start_new_thread  # type: ignore[attr-defined]
         if _orig_start_joinable is not None:

@@ -1,9 +1,13 @@
-"""What the guard checks, event by event: audited event -> permission -> allow, or deny inside the plugin.
+"""What the guard checks: audited event -> permission -> allow, or deny inside the plugin.
 
-Every handler receives the running plugin's context and the event arguments and either returns (allowed) or calls
-:meth:`PluginContext.deny`, which counts the denial, records a ``guard.denied`` audit event and raises
-:class:`~securehost.exceptions.PermissionDeniedError` into the plugin. Anything that cannot be judged with
-certainty (an unknown socket family, a path-like object whose ``__fspath__`` could lie, a relative ``os.open``
+Every handler receives the running plugin's context and the event arguments and either returns
+(allowed) or calls
+:meth:`PluginContext.deny`, which counts the denial, records a ``guard.denied`` audit event and
+raises
+:class:`~securehost.exceptions.PermissionDeniedError` into the plugin. Anything that cannot be
+judged with
+certainty (an unknown socket family, a path-like object whose ``__fspath__`` could lie, a relative
+``os.open``
 whose ``dir_fd`` the event does not carry) is denied.
 """
 
@@ -36,7 +40,7 @@ _MAX_RESOLVED: Final = 4096
 
 
 def _library_roots() -> tuple[str, ...]:
-    """Directories of the interpreter's own library and installed packages: readable so that lazy imports work."""
+    """The interpreter's library and package directories: readable, so that lazy imports work."""
     roots = set()
     paths = sysconfig.get_paths()
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
@@ -54,11 +58,12 @@ def _deny(context: PluginContext, permission: str, detail: str) -> None:
     context.deny(permission, source="guard", detail=detail)
 
 
-# --- paths -----------------------------------------------------------------------------------------------------
+# --- paths
+# --------------------------------------------------------------------------------------------------
 
 
 def _trusted_path(context: PluginContext, event: str, value: object) -> str | None:
-    """Return the path that *value* names, ``None`` for a file descriptor; deny untrusted path-like objects."""
+    """Return the path *value* names (``None`` for a descriptor); deny untrusted path-likes."""
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
@@ -87,7 +92,8 @@ def _base_dir(dir_fd: object) -> str:
 def _resolve(path: str, dir_fd: object = None, *, follow: bool = True) -> str:
     """Make *path* absolute (against *dir_fd* or the working directory) and resolve its symlinks.
 
-    With ``follow=False`` the last component is kept as it is (the operation acts on a link, not its target).
+    With ``follow=False`` the last component is kept as it is (the operation acts on a link, not its
+    target).
     """
     if not os.path.isabs(path):
         path = os.path.join(_base_dir(dir_fd), path)
@@ -103,7 +109,8 @@ def _check_path(context: PluginContext, kind: str, resolved: str, event: str) ->
     if context.permissions.allows(kind, resolved):
         return
     if kind == "fs.read" and (
-        resolved in _DEV_READ or any(resolved == r or resolved.startswith(r + "/") for r in _READ_ROOTS)
+        resolved in _DEV_READ
+        or any(resolved == r or resolved.startswith(r + "/") for r in _READ_ROOTS)
     ):
         return
     if kind == "fs.write" and resolved in _DEV_WRITE:
@@ -112,8 +119,10 @@ def _check_path(context: PluginContext, kind: str, resolved: str, event: str) ->
 
 
 def _dir_fd_from_caller() -> object:
-    """The ``dir_fd`` of a relative ``os.open`` made by a known stdlib tree walker, read from its frame."""
-    frame = sys._getframe(3)  # _dir_fd_from_caller <- _on_open <- _audit_hook <- the caller of os.open
+    """The ``dir_fd`` of a relative ``os.open`` by a known stdlib tree walker, from its frame."""
+    frame = sys._getframe(
+        3
+    )  # _dir_fd_from_caller <- _on_open <- _audit_hook <- the caller of os.open
     wanted = _WALKERS.get(frame.f_code)
     return frame.f_locals.get(wanted) if wanted else None
 
@@ -140,7 +149,11 @@ def _on_open(context: PluginContext, args: tuple[Any, ...]) -> None:
     if mode is None and not os.path.isabs(path):
         dir_fd = _dir_fd_from_caller()
         if dir_fd is None:
-            _deny(context, f"fs.read:{path}", "open: relative os.open path (its dir_fd is not audited)")
+            _deny(
+                context,
+                f"fs.read:{path}",
+                "open: relative os.open path (its dir_fd is not audited)",
+            )
     resolved = _resolve(path, dir_fd)
     access = flags & _O_ACCMODE
     if access != os.O_WRONLY:
@@ -157,7 +170,9 @@ def _path_handler(
         path = "." if value is None else _trusted_path(context, event, value)
         if path is None:
             return
-        dir_fd = args[dir_fd_index] if dir_fd_index is not None and len(args) > dir_fd_index else None
+        dir_fd = (
+            args[dir_fd_index] if dir_fd_index is not None and len(args) > dir_fd_index else None
+        )
         _check_path(context, kind, _resolve(path, dir_fd, follow=follow), event)
 
     return handler
@@ -168,18 +183,29 @@ def _both_paths(follow_src: bool) -> Callable[[PluginContext, tuple[Any, ...]], 
         src = _trusted_path(context, "link/rename", args[0])
         dst = _trusted_path(context, "link/rename", args[1])
         if src is not None:
-            _check_path(context, "fs.write", _resolve(src, args[2], follow=follow_src), "link/rename source")
+            _check_path(
+                context, "fs.write", _resolve(src, args[2], follow=follow_src), "link/rename source"
+            )
         if dst is not None:
-            _check_path(context, "fs.write", _resolve(dst, args[3], follow=False), "link/rename target")
+            _check_path(
+                context, "fs.write", _resolve(dst, args[3], follow=False), "link/rename target"
+            )
 
     return handler
 
 
-# --- programs, processes, environment --------------------------------------------------------------------------
+# --- programs, processes, environment
+# --------------------------------------------------------------------------
 
 
-def _check_program(context: PluginContext, program: object, event: str, *, cwd: object = None, env: object = None) -> None:
-    name = os.fsdecode(program) if isinstance(program, (str, bytes)) else _trusted_path(context, event, program)
+def _check_program(
+    context: PluginContext, program: object, event: str, *, cwd: object = None, env: object = None
+) -> None:
+    name = (
+        os.fsdecode(program)
+        if isinstance(program, (str, bytes))
+        else _trusted_path(context, event, program)
+    )
     if not name:
         _deny(context, "proc.spawn", f"{event}: no program")
         return
@@ -187,7 +213,9 @@ def _check_program(context: PluginContext, program: object, event: str, *, cwd: 
         base = _trusted_path(context, event, cwd) if cwd is not None else None
         resolved = os.path.realpath(os.path.join(base or os.getcwd(), name))
     else:
-        search = env.get("PATH", env.get(b"PATH")) if isinstance(env, dict) else os.environ.get("PATH")
+        search = (
+            env.get("PATH", env.get(b"PATH")) if isinstance(env, dict) else os.environ.get("PATH")
+        )
         found = shutil.which(name, path=os.fsdecode(search) if search is not None else None)
         if found is None:
             _deny(context, f"proc.spawn:{name}", f"{event}: program not found on PATH")
@@ -242,7 +270,11 @@ def _on_sqlite_connect(context: PluginContext, args: tuple[Any, ...]) -> None:
     database = args[0]
     if isinstance(database, bytes):
         database = os.fsdecode(database)
-    path = database if isinstance(database, str) else _trusted_path(context, "sqlite3.connect", database)
+    path = (
+        database
+        if isinstance(database, str)
+        else _trusted_path(context, "sqlite3.connect", database)
+    )
     if path is None:
         return
     if path.startswith("file:"):
@@ -252,7 +284,8 @@ def _on_sqlite_connect(context: PluginContext, args: tuple[Any, ...]) -> None:
     _check_path(context, "fs.write", _resolve(path), "sqlite3.connect")
 
 
-# --- network ---------------------------------------------------------------------------------------------------
+# --- network
+# --------------------------------------------------------------------------------------------------
 
 
 def _normal_ip(text: str) -> str | None:
@@ -288,14 +321,20 @@ def _host_value(host: str, port: object) -> str:
     return f"{shown}:{port}" if isinstance(port, int) and not isinstance(port, bool) else shown
 
 
-def _check_address(context: PluginContext, kind: str, address: object, event: str, sock: object = None) -> None:
-    if isinstance(address, (str, bytes)) and getattr(sock, "family", None) == getattr(socket, "AF_UNIX", object()):
+def _check_address(
+    context: PluginContext, kind: str, address: object, event: str, sock: object = None
+) -> None:
+    if isinstance(address, (str, bytes)) and getattr(sock, "family", None) == getattr(
+        socket, "AF_UNIX", object()
+    ):
         path = os.fsdecode(address)
         if not path or path.startswith("\x00"):
             _deny(context, f"{kind}:(abstract unix socket)", event)
         _check_path(context, "fs.write", _resolve(path), event)
         return
-    if not (isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], (str, bytes))):
+    if not (
+        isinstance(address, tuple) and len(address) >= 2 and isinstance(address[0], (str, bytes))
+    ):
         _deny(context, f"{kind}:{address!r}"[:200], f"{event}: unsupported address")
         return
     host = os.fsdecode(address[0])
@@ -308,7 +347,9 @@ def _check_address(context: PluginContext, kind: str, address: object, event: st
             names = _resolved.get(ip, frozenset())
         port = address[1]
         for name in sorted(names):
-            if context.permissions.allows(kind, f"{name}:{port}" if isinstance(port, int) else name):
+            if context.permissions.allows(
+                kind, f"{name}:{port}" if isinstance(port, int) else name
+            ):
                 return
     _deny(context, f"{kind}:{value}", event)
 
@@ -331,7 +372,9 @@ def _on_lookup(context: PluginContext, args: tuple[Any, ...]) -> None:
         return
     port = args[1] if len(args) > 1 else None
     value = _host_value(os.fsdecode(host), port)
-    if context.permissions.allows("net.connect", value) or context.permissions.allows("net.bind", value):
+    if context.permissions.allows("net.connect", value) or context.permissions.allows(
+        "net.bind", value
+    ):
         return
     _deny(context, f"net.connect:{value}", "name look-up")
 
@@ -365,7 +408,9 @@ HANDLERS: Final[dict[str, Callable[[PluginContext, tuple[Any, ...]], None]]] = {
     "shutil.rmtree": _path_handler("shutil.rmtree", "fs.write", follow=False),
     "sqlite3.connect": _on_sqlite_connect,
     "sqlite3.connect/handle": lambda context, args: None,
-    "sqlite3.enable_load_extension": lambda context, args: check_native(context, "sqlite3.enable_load_extension"),
+    "sqlite3.enable_load_extension": lambda context, args: check_native(
+        context, "sqlite3.enable_load_extension"
+    ),
     "sqlite3.load_extension": lambda context, args: check_native(context, "sqlite3.load_extension"),
     "subprocess.Popen": _on_popen,
     "os.system": _on_system,
@@ -390,5 +435,5 @@ HANDLERS: Final[dict[str, Callable[[PluginContext, tuple[Any, ...]], None]]] = {
     "socket.gethostbyname_ex": _on_lookup,
     "socket.gethostbyaddr": _on_reverse_lookup,
     "socket.getnameinfo": _on_reverse_lookup,
-    **{event: _always_denied for event in _ALWAYS_DENIED},
+    **dict.fromkeys(_ALWAYS_DENIED, _always_denied),
 }

@@ -1,11 +1,15 @@
-"""The hook caller: pluggy's :class:`~pluggy.HookCaller` with a call plan precomputed at registration.
+"""The hook caller: pluggy's :class:`~pluggy.HookCaller` with a precomputed call plan.
 
-A plan is an immutable tuple of call entries in call order (quarantined implementations left out), built the first
-time a hook is called after its implementations or specification changed. Calls take the current plan and never
+A plan is an immutable tuple of call entries in call order (quarantined implementations left out),
+built the first
+time a hook is called after its implementations or specification changed. Calls take the current
+plan and never
 copy a list, so a plugin registered during a call (pluggy #438) joins from the next call on.
 
-A call goes straight to the instrumented loop unless the manager's ``_inner_hookexec`` has been replaced (tracing,
-``add_hookcall_monitoring``) or the hook is historic; then it takes pluggy's own path, which ends in the manager's
+A call goes straight to the instrumented loop unless the manager's ``_inner_hookexec`` has been
+replaced (tracing,
+``add_hookcall_monitoring``) or the hook is historic; then it takes pluggy's own path, which ends in
+the manager's
 instrumented ``_multicall`` replacement, so counters, identity and isolation apply on every path.
 """
 
@@ -40,7 +44,9 @@ class PlanSource(Protocol):
 
     def _entry_for(self, impl: HookImpl) -> Entry | None: ...
 
-    def _admit(self, hook: SecureHookCaller, hookimpl: HookImpl, *, recheck: bool = False) -> bool: ...
+    def _admit(
+        self, hook: SecureHookCaller, hookimpl: HookImpl, *, recheck: bool = False
+    ) -> bool: ...
 
     def _isolate_for(self, extras: SpecExtras) -> bool: ...
 
@@ -79,7 +85,12 @@ class Plan:
         split = next((i for i, e in enumerate(entries) if e[5] == PLAIN), len(entries))
         wrappers, plain = entries[:split], entries[split:]
         compilable = not IMPL_KWARGS or not any(e[6].kwargnames for e in entries)
-        if not self.isolate and compilable and len(entries) <= MAX_COMPILED and all(e[5] == PLAIN for e in plain):
+        if (
+            not self.isolate
+            and compilable
+            and len(entries) <= MAX_COMPILED
+            and all(e[5] == PLAIN for e in plain)
+        ):
             return compile_plan(
                 hook.name,
                 wrappers,
@@ -90,15 +101,22 @@ class Plan:
                 verify=verify,
                 flush=self.flush,
             )
-        # isolation, very many implementations, implementations with keyword parameters (pluggy >= 1.7), or
+        # isolation, very many implementations, implementations with keyword parameters (pluggy >=
+        # 1.7), or
         # wrappers interleaved with plain ones (only possible by hand): the generic loop
         return _prologue(
-            self, verify, functools.partial(_general, hook.name, entries, self.firstresult, self.isolate)
+            self,
+            verify,
+            functools.partial(_general, hook.name, entries, self.firstresult, self.isolate),
         )
 
 
 def _general(
-    hook_name: str, entries: tuple[Entry, ...], firstresult: bool, isolate: bool, kwargs: Mapping[str, object]
+    hook_name: str,
+    entries: tuple[Entry, ...],
+    firstresult: bool,
+    isolate: bool,
+    kwargs: Mapping[str, object],
 ) -> Any:
     __tracebackhide__ = True
     return call_general(hook_name, entries, kwargs, firstresult, isolate)
@@ -109,7 +127,12 @@ def _prologue(
     verify: Callable[[Mapping[str, object]], None],
     body: Callable[[Mapping[str, object]], Any],
 ) -> Callable[..., Any]:
-    spec_args, flush, tick, defaults = frozenset(plan.spec_args), plan.flush, itertools.count(1), plan.defaults
+    spec_args, flush, tick, defaults = (
+        frozenset(plan.spec_args),
+        plan.flush,
+        itertools.count(1),
+        plan.defaults,
+    )
 
     def __call__(self: object, **kwargs: object) -> Any:  # noqa: N807
         __tracebackhide__ = True
@@ -125,15 +148,15 @@ def _prologue(
 
 
 class SecureHookCaller(HookCaller):
-    """A :class:`pluggy.HookCaller` whose calls run through securehost's precomputed, instrumented plan."""
+    """A :class:`pluggy.HookCaller` whose calls run through a precomputed, instrumented plan."""
 
-    __slots__ = ("_pm", "_plan")
+    __slots__ = ("_plan", "_pm")
     _pm: PlanSource
     _plan: Plan | None
 
     @classmethod
     def adopt(cls, hook: HookCaller, manager: PlanSource) -> SecureHookCaller:
-        """Return a securehost hook caller with the state (name, spec, implementations, history) of *hook*."""
+        """Return a securehost hook caller with the state (spec, implementations, ...) of *hook*."""
         adopted = cls.__new__(cls)
         for klass in type(hook).__mro__:
             for slot in getattr(klass, "__slots__", ()):
@@ -149,7 +172,7 @@ class SecureHookCaller(HookCaller):
         if type(self) is not SecureHookCaller:
             self.__class__ = SecureHookCaller
 
-    def set_specification(self, specmodule_or_class: Any, spec_opts: HookspecOpts) -> None:  # noqa: D102
+    def set_specification(self, specmodule_or_class: Any, spec_opts: HookspecOpts) -> None:
         super().set_specification(specmodule_or_class, spec_opts)
         self.invalidate()
 
@@ -190,7 +213,8 @@ class SecureHookCaller(HookCaller):
             firstresult=bool(spec.opts.get("firstresult", False)) if spec is not None else False,
             isolate=self._pm._isolate_for(self.extras),
             spec_args=tuple(spec.argnames) if spec is not None else (),
-            defaults=getattr(spec, "kwargdefaults", None) or {},  # pluggy >= 1.7: spec argument defaults
+            defaults=getattr(spec, "kwargdefaults", None)
+            or {},  # pluggy >= 1.7: spec argument defaults
         )
         self._plan = plan
         return plan
@@ -200,9 +224,10 @@ class SecureHookCaller(HookCaller):
         if self.spec:
             for argname in self.spec.argnames:
                 if argname not in kwargs:
-                    notincall = ", ".join(repr(a) for a in self.spec.argnames if a not in kwargs.keys())
+                    notincall = ", ".join(repr(a) for a in self.spec.argnames if a not in kwargs)
                     warnings.warn(
-                        f"Argument(s) {notincall} which are declared in the hookspec cannot be found in this hook call",
+                        f"Argument(s) {notincall} which are declared in the hookspec "
+                        "cannot be found in this hook call",
                         stacklevel=external_stacklevel(),
                     )
                     break
@@ -210,7 +235,8 @@ class SecureHookCaller(HookCaller):
     def __call__(self, **kwargs: object) -> Any:
         """Call the hook (keyword arguments only); see :meth:`pluggy.HookCaller.__call__`.
 
-        The first call after a change builds the plan and specialises this caller: its class becomes a subclass
+        The first call after a change builds the plan and specialises this caller: its class becomes
+        a subclass
         whose ``__call__`` is the compiled plan, so later calls go straight there.
         """
         __tracebackhide__ = True

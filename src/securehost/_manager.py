@@ -1,4 +1,4 @@
-"""The plugin manager: :class:`pluggy.PluginManager` with permissions, counters, isolation and quarantine."""
+"""The plugin manager: pluggy's, with permissions, counters, isolation and quarantine."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from securehost._async import AsyncHookRelay
 from securehost._audit import AuditLog
 from securehost._callers import Entry, call_general, make_entry
 from securehost._context import PluginContext
+from securehost._guard import install_guard
 from securehost._hookcaller import SecureHookCaller
 from securehost._permissions import Permission, PermissionSet
 from securehost._stats import StatsRegistry, StatsSnapshot
@@ -29,7 +30,7 @@ __all__ = ["SecurePluginManager", "SkippedImpl"]
 @final
 @attrs.frozen(kw_only=True)
 class SkippedImpl:
-    """An implementation that was not registered because the plugin lacks a permission the hook requires.
+    """An implementation left out because its plugin lacks a permission that the hook requires.
 
     Attributes:
         plugin: the plugin name.
@@ -42,37 +43,50 @@ class SkippedImpl:
     missing: PermissionSet
 
 
-def _as_permission_set(permissions: PermissionSet | Iterable[str | Permission] | None) -> PermissionSet:
+def _as_permission_set(
+    permissions: PermissionSet | Iterable[str | Permission] | None,
+) -> PermissionSet:
     if permissions is None:
         return PermissionSet()
     if isinstance(permissions, PermissionSet):
         return permissions
     if isinstance(permissions, str):
-        raise TypeError("permissions takes a PermissionSet or an iterable of permissions, not one string")
-    return PermissionSet(frozenset(p if isinstance(p, Permission) else Permission.parse(p) for p in permissions))
+        raise TypeError(
+            "permissions takes a PermissionSet or an iterable of permissions, not one string"
+        )
+    return PermissionSet(
+        frozenset(p if isinstance(p, Permission) else Permission.parse(p) for p in permissions)
+    )
 
 
 class SecurePluginManager(pluggy.PluginManager):
-    """A :class:`pluggy.PluginManager` that dispatches with permissions, per-plugin counters and error isolation.
+    """A :class:`pluggy.PluginManager` with permissions, per-plugin counters and error isolation.
 
-    pluggy's semantics are unchanged (``firstresult``, old- and new-style wrappers, ``tryfirst``/``trylast``,
+    pluggy's semantics are unchanged (``firstresult``, old- and new-style wrappers,
+    ``tryfirst``/``trylast``,
     historic hooks, tracing, subset callers). On top:
 
-    * :meth:`register` takes the plugin's effective ``permissions``; without them a plugin has none. A hook whose
-      specification ``requires`` permissions does not get the implementations of plugins that lack them; each
+    * :meth:`register` takes the plugin's effective ``permissions``; without them a plugin has none.
+      A hook whose
+      specification ``requires`` permissions does not get the implementations of plugins that lack
+      them; each
       skip is recorded (:meth:`skipped_impls`) and audited (``hook.impl_skipped``).
     * While an implementation runs, its :class:`~securehost.PluginContext` is current (see
-      :func:`securehost.current_plugin`), and the runtime guard, when installed, checks what it does.
+      :func:`securehost.current_plugin`), and the runtime guard, when installed, checks what it
+      does.
     * Every (plugin, hook) pair has counters (:meth:`stats`, :meth:`reset_stats`).
-    * Errors either propagate (pluggy's behaviour, the default) or are isolated per hook or manager-wide; a circuit
-      breaker quarantines an implementation after consecutive failures (:meth:`quarantine`, :meth:`restore`).
+    * Errors either propagate (pluggy's behaviour, the default) or are isolated per hook or
+      manager-wide; a circuit
+      breaker quarantines an implementation after consecutive failures (:meth:`quarantine`,
+      :meth:`restore`).
     * ``await pm.ahook.name(...)`` calls coroutine (and plain) implementations from async code.
 
     Args:
         project_name: the project name, as for pluggy.
         audit: where security events go (a default :class:`~securehost._audit.AuditLog` logs them).
         isolate: default error isolation for hooks whose specification does not say.
-        quarantine_after: default number of consecutive failures that quarantine an implementation (``None`` or
+        quarantine_after: default number of consecutive failures that quarantine an implementation
+            (``None`` or
             ``0``: never).
         guard: install the runtime permission guard (process-wide, idempotent, irreversible).
 
@@ -107,17 +121,20 @@ class SecurePluginManager(pluggy.PluginManager):
         #: The async hook relay: ``await pm.ahook.name(**kwargs)``.
         self.ahook = AsyncHookRelay(self)
         if guard:
-            from securehost._guard import install_guard
-
             install_guard()
 
-    # ``_inner_hookexec`` is replaced by tracing and monitoring; the fast path is taken only while it is ours.
+    # ``_inner_hookexec`` is replaced by tracing and monitoring; the fast path is taken only while
+    # it is ours.
     @property
-    def _inner_hookexec(self) -> Callable[[str, Sequence[HookImpl], Mapping[str, object], bool], object]:
+    def _inner_hookexec(
+        self,
+    ) -> Callable[[str, Sequence[HookImpl], Mapping[str, object], bool], object]:
         return self.__inner_hookexec
 
     @_inner_hookexec.setter
-    def _inner_hookexec(self, value: Callable[[str, Sequence[HookImpl], Mapping[str, object], bool], object]) -> None:
+    def _inner_hookexec(
+        self, value: Callable[[str, Sequence[HookImpl], Mapping[str, object], bool], object]
+    ) -> None:
         self.__inner_hookexec = value
         direct = value is self._default_exec
         if direct != self._direct:
@@ -126,7 +143,8 @@ class SecurePluginManager(pluggy.PluginManager):
                 if isinstance(hook, SecureHookCaller):
                     hook.invalidate()
 
-    # --- registration -------------------------------------------------------------------------------------------
+    # --- registration
+    # -------------------------------------------------------------------------------------------
 
     def register(
         self,
@@ -135,15 +153,18 @@ class SecurePluginManager(pluggy.PluginManager):
         *,
         permissions: PermissionSet | Iterable[str | Permission] | None = None,
     ) -> str | None:
-        """Register a plugin with its effective permissions and return its name (``None`` if the name is blocked).
+        """Register a plugin with its effective permissions; return its name (``None``: blocked).
 
-        Registration itself is pluggy's (:meth:`pluggy.PluginManager.register`); securehost adds the permissions,
-        leaves out implementations of hooks that require more than the plugin has, and precomputes call entries.
+        Registration itself is pluggy's (:meth:`pluggy.PluginManager.register`); securehost adds the
+        permissions,
+        leaves out implementations of hooks that require more than the plugin has, and precomputes
+        call entries.
 
         Args:
             plugin: the plugin object (module, class instance, ...).
             name: the name to register it under (default: pluggy's canonical name).
-            permissions: the plugin's effective permissions (requested ∩ granted ∩ vouched for, computed by the
+            permissions: the plugin's effective permissions (requested ∩ granted ∩ vouched for,
+                computed by the
                 host); ``None`` means none.
 
         Raises:
@@ -153,8 +174,8 @@ class SecurePluginManager(pluggy.PluginManager):
             pluggy.PluginValidationError: an implementation does not match its specification.
         """
         effective = _as_permission_set(permissions)
-        plugin_name = name or (self.get_canonical_name(plugin) if plugin is not None else None)
-        added = plugin_name is not None and plugin_name not in self._name2plugin
+        plugin_name = name or (self.get_canonical_name(plugin) if plugin is not None else "")
+        added = bool(plugin_name) and plugin_name not in self._name2plugin
         if added:
             self._permissions[plugin_name] = effective
         try:
@@ -172,19 +193,29 @@ class SecurePluginManager(pluggy.PluginManager):
     def add_hookspecs(self, module_or_class: Any) -> None:
         """Add hook specifications (see :meth:`pluggy.PluginManager.add_hookspecs`).
 
-        Implementations registered earlier whose plugin lacks a newly required permission are removed and reported.
+        Implementations registered earlier whose plugin lacks a newly required permission are
+        removed and reported.
 
         Raises:
             ValueError: no specification was found, or a hook already has one.
-            pluggy.PluginValidationError: an earlier implementation does not match its new specification.
+            pluggy.PluginValidationError: an earlier implementation does not match its new
+                specification.
         """
-        before = {name: hook.spec for name, hook in vars(self.hook).items() if isinstance(hook, pluggy.HookCaller)}
+        before = {
+            name: hook.spec
+            for name, hook in vars(self.hook).items()
+            if isinstance(hook, pluggy.HookCaller)
+        }
         try:
             super().add_hookspecs(module_or_class)
         finally:
             self._adopt_hook_callers()
         for hook_name, hook in vars(self.hook).items():
-            if not isinstance(hook, SecureHookCaller) or hook.spec is None or before.get(hook_name) is hook.spec:
+            if (
+                not isinstance(hook, SecureHookCaller)
+                or hook.spec is None
+                or before.get(hook_name) is hook.spec
+            ):
                 continue
             threshold = self._threshold_for(hook.extras)
             for hookimpl in hook.get_hookimpls():
@@ -207,7 +238,7 @@ class SecurePluginManager(pluggy.PluginManager):
                         adopted._remove_hookimpl(hookimpl)
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
-        """Unregister a plugin and all of its implementations (see :meth:`pluggy.PluginManager.unregister`)."""
+        """Unregister a plugin and its implementations (see pluggy's ``unregister``)."""
         if name is None and plugin is not None:
             name = self.get_name(plugin)
         removed = super().unregister(plugin=plugin, name=name)
@@ -220,9 +251,9 @@ class SecurePluginManager(pluggy.PluginManager):
         return removed
 
     def _admit(self, hook: SecureHookCaller, hookimpl: HookImpl, *, recheck: bool = False) -> bool:
-        """Decide (once per implementation, again on *recheck*) whether *hookimpl* may join *hook*."""
+        """Decide (once, again on *recheck*) whether *hookimpl* may join *hook*."""
         if self._name2plugin.get(hookimpl.plugin_name) is not hookimpl.plugin:
-            return True  # not a registered plugin's (a bare HookImpl added by host code): runs as its caller
+            return True  # a bare HookImpl added by host code: runs as its caller
         if not recheck:
             if hookimpl in self._entries:
                 return True
@@ -243,9 +274,14 @@ class SecurePluginManager(pluggy.PluginManager):
         missing = self._permissions.get(hookimpl.plugin_name, PermissionSet()).missing(required)
         if not missing:
             return True
-        self._skipped.append(SkippedImpl(plugin=hookimpl.plugin_name, hook=hook.name, missing=missing))
+        self._skipped.append(
+            SkippedImpl(plugin=hookimpl.plugin_name, hook=hook.name, missing=missing)
+        )
         self._audit.emit(
-            "hook.impl_skipped", plugin=hookimpl.plugin_name, hook=hook.name, missing=list(missing.strings())
+            "hook.impl_skipped",
+            plugin=hookimpl.plugin_name,
+            hook=hook.name,
+            missing=list(missing.strings()),
         )
         return False
 
@@ -262,12 +298,15 @@ class SecurePluginManager(pluggy.PluginManager):
         )
         self._entries[hookimpl] = make_entry(hookimpl, context)
 
-    # --- what hook callers ask ----------------------------------------------------------------------------------
+    # --- what hook callers ask
+    # ----------------------------------------------------------------------------------
 
     def _entry_for(self, impl: HookImpl) -> Entry | None:
         entry = self._entries.get(impl)
         if entry is None:
-            return make_entry(impl, None)  # not registered through us: runs with its caller's identity
+            return make_entry(
+                impl, None
+            )  # not registered through us: runs with its caller's identity
         context = entry[3]
         return None if context is not None and context.quarantined else entry
 
@@ -275,23 +314,35 @@ class SecurePluginManager(pluggy.PluginManager):
         return self._isolate if extras.isolate is None else extras.isolate
 
     def _threshold_for(self, extras: SpecExtras) -> int | None:
-        value = self._quarantine_after if extras.quarantine_after is None else extras.quarantine_after
+        value = (
+            self._quarantine_after if extras.quarantine_after is None else extras.quarantine_after
+        )
         return value or None
 
     def _secure_multicall(
-        self, hook_name: str, hook_impls: Sequence[HookImpl], caller_kwargs: Mapping[str, object], firstresult: bool
+        self,
+        hook_name: str,
+        hook_impls: Sequence[HookImpl],
+        caller_kwargs: Mapping[str, object],
+        firstresult: bool,
     ) -> object | list[object]:
         """The manager's ``_inner_hookexec``: pluggy's generic path, instrumented."""
         __tracebackhide__ = True
         hook: SecureHookCaller | None = getattr(self.hook, hook_name, None)
-        isolate = self._isolate_for(hook.extras) if isinstance(hook, SecureHookCaller) else self._isolate
+        isolate = (
+            self._isolate_for(hook.extras) if isinstance(hook, SecureHookCaller) else self._isolate
+        )
         entries = [e for e in map(self._entry_for, reversed(hook_impls)) if e is not None]
-        return call_general(hook_name, entries, caller_kwargs, firstresult, isolate)
+        result: object | list[object] = call_general(
+            hook_name, entries, caller_kwargs, firstresult, isolate
+        )
+        return result
 
-    # --- permissions, counters, quarantine ----------------------------------------------------------------------
+    # --- permissions, counters, quarantine
+    # ----------------------------------------------------------------------
 
     def get_permissions(self, name: str) -> PermissionSet | None:
-        """Return the effective permissions of the plugin registered as *name*, or ``None`` if there is none."""
+        """Return the effective permissions of the plugin registered as *name* (``None``: none)."""
         return self._permissions.get(name)
 
     def skipped_impls(self) -> tuple[SkippedImpl, ...]:
@@ -299,7 +350,7 @@ class SecurePluginManager(pluggy.PluginManager):
         return tuple(self._skipped)
 
     def stats(self) -> StatsSnapshot:
-        """Return the counters of every (plugin, hook) pair that has been called, failed or denied."""
+        """Return the counters of every (plugin, hook) pair that was called, failed or denied."""
         return self._stats.snapshot()
 
     def reset_stats(self, plugin: str | None = None, hook: str | None = None) -> None:
@@ -308,7 +359,9 @@ class SecurePluginManager(pluggy.PluginManager):
 
     def _contexts(self, plugin: str, hook: str) -> list[PluginContext]:
         return [
-            e[3] for i, e in self._entries.items() if e[3] is not None and e[3].plugin == plugin and e[3].hook == hook
+            e[3]
+            for i, e in self._entries.items()
+            if e[3] is not None and e[3].plugin == plugin and e[3].hook == hook
         ]
 
     def _trip(self, context: PluginContext) -> None:
@@ -317,10 +370,12 @@ class SecurePluginManager(pluggy.PluginManager):
                 return
             context.quarantined = True
         self._invalidate(context.hook)
-        self._audit.emit("hook.quarantined", plugin=context.plugin, hook=context.hook, after=context.threshold)
+        self._audit.emit(
+            "hook.quarantined", plugin=context.plugin, hook=context.hook, after=context.threshold
+        )
 
     def quarantine(self, plugin: str, hook: str) -> bool:
-        """Take *plugin*'s implementation of *hook* out of every call; return ``False`` if there is none to take."""
+        """Take *plugin*'s implementation of *hook* out of every call (``False``: none taken)."""
         changed = False
         for context in self._contexts(plugin, hook):
             with self._trip_lock:
@@ -346,7 +401,15 @@ class SecurePluginManager(pluggy.PluginManager):
 
     def quarantined(self) -> tuple[tuple[str, str], ...]:
         """Return the quarantined (plugin, hook) pairs, sorted."""
-        return tuple(sorted({(e[3].plugin, e[3].hook) for e in self._entries.values() if e[3] and e[3].quarantined}))
+        return tuple(
+            sorted(
+                {
+                    (e[3].plugin, e[3].hook)
+                    for e in self._entries.values()
+                    if e[3] and e[3].quarantined
+                }
+            )
+        )
 
     def _invalidate(self, hook_name: str) -> None:
         hook = getattr(self.hook, hook_name, None)

@@ -1,14 +1,18 @@
-"""Hook specification markers: pluggy's options plus permission requirements, isolation and a circuit breaker.
+"""Hook specification markers: pluggy's options plus requirements, isolation and a breaker.
 
-:class:`HookspecMarker` writes the same ``<project>_spec`` attribute as :class:`pluggy.HookspecMarker`, with three
+:class:`HookspecMarker` writes the same ``<project>_spec`` attribute as
+:class:`pluggy.HookspecMarker`, with three
 more keys that :class:`securehost.SecurePluginManager` reads (and that plain pluggy ignores):
 
-* ``requires``: a :class:`~securehost.PermissionSet`; an implementation is registered only if the plugin's effective
+* ``requires``: a :class:`~securehost.PermissionSet`; an implementation is registered only if the
+  plugin's effective
   permissions cover every one of them.
 * ``isolate``: ``True`` to run every implementation even if some fail and raise one
-  :class:`~securehost.exceptions.HookError` at the end; ``False`` for pluggy's behaviour (the first error
+  :class:`~securehost.exceptions.HookError` at the end; ``False`` for pluggy's behaviour (the first
+  error
   propagates); ``None`` to use the manager's default.
-* ``quarantine_after``: quarantine a plugin's implementation of this hook after that many consecutive failures
+* ``quarantine_after``: quarantine a plugin's implementation of this hook after that many
+  consecutive failures
   (``None``: the manager's default; ``0``: never).
 """
 
@@ -34,7 +38,7 @@ _NO_EXTRAS: Final = None
 class SpecExtras:
     """The securehost-specific options of one hook specification."""
 
-    requires: PermissionSet = PermissionSet()
+    requires: PermissionSet = attrs.field(factory=PermissionSet)
     isolate: bool | None = None
     quarantine_after: int | None = None
 
@@ -51,20 +55,28 @@ def spec_extras(opts: Mapping[str, object] | None) -> SpecExtras:
 
 
 def _validate(
-    requires: Iterable[str | Permission] | PermissionSet, isolate: bool | None, quarantine_after: int | None
+    requires: Iterable[str | Permission] | PermissionSet,
+    isolate: bool | None,
+    quarantine_after: int | None,
 ) -> SpecExtras:
     if isinstance(requires, str):
         raise TypeError("requires takes an iterable of permissions, not one string")
     if isinstance(requires, PermissionSet):
         required = requires
     else:
-        required = PermissionSet(frozenset(p if isinstance(p, Permission) else Permission.parse(p) for p in requires))
+        required = PermissionSet(
+            frozenset(p if isinstance(p, Permission) else Permission.parse(p) for p in requires)
+        )
     if isolate is not None and not isinstance(isolate, bool):
         raise TypeError(f"isolate must be a bool or None, not {type(isolate).__name__}")
     if quarantine_after is not None and (
-        not isinstance(quarantine_after, int) or isinstance(quarantine_after, bool) or quarantine_after < 0
+        not isinstance(quarantine_after, int)
+        or isinstance(quarantine_after, bool)
+        or quarantine_after < 0
     ):
-        raise ValueError(f"quarantine_after must be a non-negative int or None, got {quarantine_after!r}")
+        raise ValueError(
+            f"quarantine_after must be a non-negative int or None, got {quarantine_after!r}"
+        )
     return SpecExtras(requires=required, isolate=isolate, quarantine_after=quarantine_after)
 
 
@@ -72,7 +84,8 @@ def _validate(
 class HookspecMarker:
     """Decorator for hook specifications, compatible with :class:`pluggy.HookspecMarker`.
 
-    Instantiate it with the project name of the plugin manager, then decorate the specification functions.
+    Instantiate it with the project name of the plugin manager, then decorate the specification
+    functions.
     """
 
     __slots__ = ("project_name",)
@@ -136,7 +149,8 @@ class HookspecMarker:
 
         Raises:
             TypeError: *requires* is a single string, or *isolate* is not a bool.
-            ValueError: *historic* and *firstresult* are both set, or *quarantine_after* is negative.
+            ValueError: *historic* and *firstresult* are both set, or *quarantine_after* is
+                negative.
             PermissionFormatError: a required permission is malformed.
         """
         extras = _validate(requires, isolate, quarantine_after)

@@ -1,39 +1,62 @@
-"""Permissions: a small grammar, and matching rules under which a scope never matches more than it says.
+"""Permissions: a small grammar, and matching under which a scope never matches more than it says.
 
-A permission is ``KIND`` or ``KIND:SCOPE``. ``KIND`` is a dotted lowercase name. These kinds are built in:
+A permission is ``KIND`` or ``KIND:SCOPE``. ``KIND`` is a dotted lowercase name. These kinds are
+built in:
 
-==================  ===============================  ==============================================================
+==================  ===============================
+==============================================================
 kind                scope                            matches
-==================  ===============================  ==============================================================
-``fs.read``         absolute path glob (required)    files and directories opened or listed for reading
-``fs.write``        absolute path glob (required)    files opened for writing, created, removed, renamed, linked
+==================  ===============================
+==============================================================
+``fs.read``         absolute path glob (required)    files and directories opened or listed for
+reading
+``fs.write``        absolute path glob (required)    files opened for writing, created, removed,
+renamed, linked
 ``net.connect``     ``HOST`` or ``HOST:PORT``        outgoing connections and name look-ups
 ``net.bind``        ``HOST`` or ``HOST:PORT``        sockets bound to a local address
-``proc.spawn``      none, or an absolute path glob   new programs (``subprocess``, ``os.system``, ``exec*``); the
-                                                     unscoped form also allows ``fork`` and signalling processes
-``env.read``        variable-name glob (required)    reads of environment variables (advisory in-process)
-``env.write``       variable-name glob (required)    ``os.putenv`` / ``os.unsetenv`` (``os.environ[...] = ...``)
-``sys.native``      none                             loading and calling native code through :mod:`ctypes`
-==================  ===============================  ==============================================================
+``proc.spawn``      none, or an absolute path glob   new programs (``subprocess``, ``os.system``,
+``exec*``); the
+                                                     unscoped form also allows ``fork`` and
+                                                     signalling processes
+``env.read``        variable-name glob (required)    reads of environment variables (advisory
+in-process)
+``env.write``       variable-name glob (required)    ``os.putenv`` / ``os.unsetenv``
+(``os.environ[...] = ...``)
+``sys.native``      none                             loading and calling native code through
+:mod:`ctypes`
+==================  ===============================
+==============================================================
 
-Any other kind (``agent.control``, ``db.write``) is defined by the host; its scope is optional and compared as a
+Any other kind (``agent.control``, ``db.write``) is defined by the host; its scope is optional and
+compared as a
 single glob in which ``*`` matches any run of characters.
 
-Path globs: ``*`` matches any run of characters within one path segment (never ``/``); ``**`` as a whole segment
-matches any number of segments, including none (``/srv/data/**`` matches ``/srv/data`` and everything below it).
-There is no ``?`` and no ``[...]``. A path scope must be absolute and normalised: ``.`` and ``..`` segments, empty
-segments and a trailing ``/`` are rejected, so ``..`` can never widen a grant. :meth:`Permission.matches` refuses
-any value that is not an absolute, normalised path; the runtime guard resolves symlinks before matching, so a link
+Path globs: ``*`` matches any run of characters within one path segment (never ``/``); ``**`` as a
+whole segment
+matches any number of segments, including none (``/srv/data/**`` matches ``/srv/data`` and
+everything below it).
+There is no ``?`` and no ``[...]``. A path scope must be absolute and normalised: ``.`` and ``..``
+segments, empty
+segments and a trailing ``/`` are rejected, so ``..`` can never widen a grant.
+:meth:`Permission.matches` refuses
+any value that is not an absolute, normalised path; the runtime guard resolves symlinks before
+matching, so a link
 inside a granted directory that points outside it is outside.
 
-Hosts: ``example.com`` matches that name only (case-insensitively, with or without one trailing dot);
-``*.example.com`` matches every name below it (any depth) but not ``example.com``; ``*`` matches every host. IPv4
-addresses are written in canonical dotted-quad form; IPv6 addresses in brackets, in canonical compressed form
-(``[::1]:8080``). Numeric host names that are not canonical addresses (``127.1``, ``0x7f.1``) are rejected, because
-the resolver would read them as addresses. A missing port matches every port; a port matches that port only. A
+Hosts: ``example.com`` matches that name only (case-insensitively, with or without one trailing
+dot);
+``*.example.com`` matches every name below it (any depth) but not ``example.com``; ``*`` matches
+every host. IPv4
+addresses are written in canonical dotted-quad form; IPv6 addresses in brackets, in canonical
+compressed form
+(``[::1]:8080``). Numeric host names that are not canonical addresses (``127.1``, ``0x7f.1``) are
+rejected, because
+the resolver would read them as addresses. A missing port matches every port; a port matches that
+port only. A
 concrete value without a port (a name look-up) is matched by the host part alone.
 
-:meth:`Permission.covers` decides whether a *grant* covers a *request* (itself possibly a glob). It is sound: it
+:meth:`Permission.covers` decides whether a *grant* covers a *request* (itself possibly a glob). It
+is sound: it
 answers ``True`` only if every concrete value that the request matches is also matched by the grant.
 """
 
@@ -55,12 +78,23 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN_KINDS", "Permission", "PermissionSet"]
 
 BUILTIN_KINDS: Final = frozenset(
-    {"fs.read", "fs.write", "net.connect", "net.bind", "proc.spawn", "env.read", "env.write", "sys.native"}
+    {
+        "fs.read",
+        "fs.write",
+        "net.connect",
+        "net.bind",
+        "proc.spawn",
+        "env.read",
+        "env.write",
+        "sys.native",
+    }
 )
 _PATH_KINDS: Final = frozenset({"fs.read", "fs.write", "proc.spawn"})
 _HOST_KINDS: Final = frozenset({"net.connect", "net.bind"})
 _NAME_KINDS: Final = frozenset({"env.read", "env.write"})
-_SCOPE_REQUIRED: Final = frozenset({"fs.read", "fs.write", "net.connect", "net.bind", "env.read", "env.write"})
+_SCOPE_REQUIRED: Final = frozenset(
+    {"fs.read", "fs.write", "net.connect", "net.bind", "env.read", "env.write"}
+)
 _SCOPE_FORBIDDEN: Final = frozenset({"sys.native"})
 _KIND_RE: Final = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
 _HOST_LABEL_RE: Final = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -90,11 +124,17 @@ def _check_path_glob(text: str, kind: str) -> None:
     if text != "/":
         for segment in text[1:].split("/"):
             if segment in ("", ".", ".."):
-                raise PermissionFormatError(f"{kind} scope {text[:80]!r} has an empty, '.' or '..' segment")
+                raise PermissionFormatError(
+                    f"{kind} scope {text[:80]!r} has an empty, '.' or '..' segment"
+                )
             if "**" in segment and segment != "**":
-                raise PermissionFormatError(f"{kind} scope {text[:80]!r}: '**' must be a whole segment")
+                raise PermissionFormatError(
+                    f"{kind} scope {text[:80]!r}: '**' must be a whole segment"
+                )
     if any(c in text for c in "?[]\x00\\"):
-        raise PermissionFormatError(f"{kind} scope {text[:80]!r} contains a character that is not allowed")
+        raise PermissionFormatError(
+            f"{kind} scope {text[:80]!r} contains a character that is not allowed"
+        )
 
 
 def _split_host(text: str) -> tuple[str, str]:
@@ -112,15 +152,21 @@ def _check_host(text: str, kind: str) -> None:
     host, port = _split_host(text)
     if text.startswith("[") and port == "" and not text.endswith("]"):
         raise PermissionFormatError(f"{kind} host {text[:80]!r} is malformed")
-    if port or text.endswith(":"):
-        if not port.isascii() or not port.isdigit() or port != str(int(port)) or not 0 < int(port) < 65536:
-            raise PermissionFormatError(f"{kind} port must be 1-65535, got {port[:80]!r}")
+    if (port or text.endswith(":")) and (
+        not port.isascii()
+        or not port.isdigit()
+        or port != str(int(port))
+        or not 0 < int(port) < 65536
+    ):
+        raise PermissionFormatError(f"{kind} port must be 1-65535, got {port[:80]!r}")
     if _canonical_host(host) != host:
-        raise PermissionFormatError(f"{kind} host {host[:80]!r} is not a canonical host name or address")
+        raise PermissionFormatError(
+            f"{kind} host {host[:80]!r} is not a canonical host name or address"
+        )
 
 
 def _canonical_host(host: str) -> str | None:
-    """Return the canonical spelling of a grant or request host, or ``None`` if it is not a valid host."""
+    """Return the canonical spelling of a grant or request host (``None``: not a valid host)."""
     if host == "*":
         return host
     if host.startswith("[") and host.endswith("]"):
@@ -146,7 +192,7 @@ def _canonical_host(host: str) -> str | None:
 
 
 def _normalise_concrete_host(value: str) -> tuple[str, str] | None:
-    """Normalise a concrete ``host[:port]`` seen at run time; ``None`` if it is ambiguous or malformed."""
+    """Normalise a concrete ``host[:port]``; ``None`` if it is ambiguous or malformed."""
     host, port = _split_host(value)
     if port and (not port.isascii() or not port.isdigit() or not 0 <= int(port) < 65536):
         return None
@@ -182,7 +228,8 @@ class Permission:
 
         Raises:
             TypeError: *text* is not a :class:`str`.
-            PermissionFormatError: the text does not follow the grammar (see the module documentation).
+            PermissionFormatError: the text does not follow the grammar (see the module
+                documentation).
         """
         if not isinstance(text, str):
             raise TypeError(f"permission must be a str, not {type(text).__name__}")
@@ -206,15 +253,20 @@ class Permission:
         return _glob_regex(self.scope, segmented=segmented).fullmatch(subject) is not None
 
     def matches(self, value: str) -> bool:
-        """Return whether this permission allows the concrete *value* (a path, ``host:port``, a name).
+        """Return whether this permission allows the concrete *value* (path, ``host:port``, name).
 
-        Paths must be absolute and normalised (resolve symlinks first); any other path is refused. Characters such as
+        Paths must be absolute and normalised (resolve symlinks first); any other path is refused.
+        Characters such as
         ``*`` in a value are literal characters, never wildcards.
         """
         if not isinstance(value, str) or "\x00" in value or not value:
             return False
         if self.kind in _PATH_KINDS:
-            if not value.startswith("/") or posixpath.normpath(value) != value or value.startswith("//"):
+            if (
+                not value.startswith("/")
+                or posixpath.normpath(value) != value
+                or value.startswith("//")
+            ):
                 return False
         elif self.kind in _HOST_KINDS:
             concrete = _normalise_concrete_host(value)
@@ -252,7 +304,9 @@ def _parse_cached(text: str) -> Permission:
         if not _ENV_RE.fullmatch(scope):
             raise PermissionFormatError(f"{kind} scope {scope[:80]!r} is not a variable-name glob")
     elif not _CUSTOM_SCOPE_RE.fullmatch(scope) or "**" in scope:
-        raise PermissionFormatError(f"scope {scope[:80]!r} of {kind} contains a character that is not allowed")
+        raise PermissionFormatError(
+            f"scope {scope[:80]!r} of {kind} contains a character that is not allowed"
+        )
     return Permission(kind, scope)
 
 
@@ -283,13 +337,19 @@ def _host_covers(grant: str, request: str) -> bool:
     return grant_host == request_host
 
 
+def _frozen(items: Iterable[Permission]) -> frozenset[Permission]:
+    return frozenset(items)
+
+
 @final
 @attrs.frozen
 class PermissionSet:
     """An immutable set of permissions with coverage queries."""
 
-    permissions: frozenset[Permission] = attrs.field(factory=frozenset, converter=frozenset)
-    _by_kind: dict[str, tuple[Permission, ...]] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    permissions: frozenset[Permission] = attrs.field(factory=frozenset, converter=_frozen)
+    _by_kind: dict[str, tuple[Permission, ...]] = attrs.field(
+        init=False, eq=False, repr=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         by_kind: dict[str, list[Permission]] = {}
@@ -327,7 +387,7 @@ class PermissionSet:
         return PermissionSet(frozenset(r for r in requests if not self.covers(r)))
 
     def allows(self, kind: str, value: str | None = None) -> bool:
-        """Return whether some permission of *kind* allows the concrete *value* (``None`` for unscoped uses)."""
+        """Return whether a permission of *kind* allows *value* (``None``: an unscoped use)."""
         for p in self._by_kind.get(kind, ()):
             if value is None:
                 if p.scope is None:
@@ -338,7 +398,9 @@ class PermissionSet:
 
     def restrict(self, *grants: PermissionSet) -> PermissionSet:
         """Return the permissions of this (requested) set that every one of *grants* covers."""
-        return PermissionSet(frozenset(p for p in self.permissions if all(g.covers(p) for g in grants)))
+        return PermissionSet(
+            frozenset(p for p in self.permissions if all(g.covers(p) for g in grants))
+        )
 
     def strings(self) -> tuple[str, ...]:
         """Return the permissions as sorted strings."""

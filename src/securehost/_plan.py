@@ -1,17 +1,25 @@
-"""Compiled call plans: one straight-line Python function per hook, generated when its implementations change.
+"""Compiled call plans: one straight-line function per hook, regenerated when it changes.
 
-pluggy's generic loop pays, per implementation and per call, for a list comprehension that collects arguments,
-attribute lookups on the ``HookImpl`` and branches on wrapper flags. A compiled plan pays none of that: every
-argument is read once from the call's keyword dict, and each implementation becomes a few lines with its function,
-context and counter bound as constants. That leaves room for what securehost adds (switching the plugin identity,
+pluggy's generic loop pays, per implementation and per call, for a list comprehension that collects
+arguments,
+attribute lookups on the ``HookImpl`` and branches on wrapper flags. A compiled plan pays none of
+that: every
+argument is read once from the call's keyword dict, and each implementation becomes a few lines with
+its function,
+context and counter bound as constants. That leaves room for what securehost adds (switching the
+plugin identity,
 clock reads, one counter append per implementation) while staying faster than pluggy.
 
-Timing shares clock reads between neighbours: the latency of a non-wrapper implementation runs from its start to
-the start of the next one, so it includes the next identity switch (about 0.05 µs); a wrapper's latency is its
+Timing shares clock reads between neighbours: the latency of a non-wrapper implementation runs from
+its start to
+the start of the next one, so it includes the next identity switch (about 0.05 µs); a wrapper's
+latency is its
 setup plus its teardown, each measured on its own.
 
-The generated source depends only on argument names (Python identifiers from ``inspect.signature``, embedded with
-``repr``) and positions; plugin names and objects are bound through the namespace, never spliced into code.
+The generated source depends only on argument names (Python identifiers from ``inspect.signature``,
+embedded with
+``repr``) and positions; plugin names and objects are bound through the namespace, never spliced
+into code.
 """
 
 from __future__ import annotations
@@ -21,7 +29,13 @@ import itertools
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Final
 
-from securehost._callers import OLD_WRAPPER, _old_style_wrapper, _raise_wrapfail, call_general, teardown_one
+from securehost._callers import (
+    OLD_WRAPPER,
+    _old_style_wrapper,
+    _raise_wrapfail,
+    call_general,
+    teardown_one,
+)
 from securehost._context import CURRENT
 from securehost._stats import FLUSH_MASK
 
@@ -45,7 +59,9 @@ def _generic(
     kwargs: Mapping[str, object],
 ) -> Any:
     __tracebackhide__ = True
-    return call_general(hook_name, entries, {**defaults, **kwargs} if defaults else kwargs, firstresult, False)
+    return call_general(
+        hook_name, entries, {**defaults, **kwargs} if defaults else kwargs, firstresult, False
+    )
 
 
 class _Source:
@@ -68,11 +84,14 @@ def compile_plan(
     verify: Callable[[Mapping[str, object]], None],
     flush: Callable[[], None],
 ) -> Callable[..., Any]:
-    """Return ``__call__(self, **kwargs)``: set up *wrappers*, call *plain* implementations, tear wrappers down.
+    """Return ``__call__(self, **kwargs)``: set up *wrappers*, call *plain*, tear wrappers down.
 
-    It checks that the call provides the specification's arguments (warning through *verify* otherwise),
-    drains latency samples every 1024 calls through *flush*, and has pluggy's result and error semantics.
-    Arguments missing from the call take their *defaults* (pluggy >= 1.7 hook specification defaults).
+    It checks that the call provides the specification's arguments (warning through *verify*
+    otherwise),
+    drains latency samples every 1024 calls through *flush*, and has pluggy's result and error
+    semantics.
+    Arguments missing from the call take their *defaults* (pluggy >= 1.7 hook specification
+    defaults).
     """
     entries = (*wrappers, *plain)
     ns: dict[str, Any] = {
@@ -104,7 +123,8 @@ def compile_plan(
         if n in defaults:
             ns[f"d{j}"] = defaults[n]
     required = [f"v{j} = kwargs[{n!r}]" for j, n in enumerate(names) if n not in defaults]
-    if required:  # read every argument once; if one is missing, the generic loop raises HookCallError in order
+    # read every argument once; if one is missing, the generic loop raises HookCallError in order
+    if required:
         emit(1, "try:")
         emit(2, "; ".join(required))
         emit(1, "except KeyError:")
@@ -156,7 +176,12 @@ def compile_plan(
         if not firstresult:
             emit(1, "results = []")
         emit(1, "try:")
-        plain_calls(2, on_result="if r is not None: return r" if firstresult else "if r is not None: results.append(r)")
+        plain_calls(
+            2,
+            on_result="if r is not None: return r"
+            if firstresult
+            else "if r is not None: results.append(r)",
+        )
         emit(1, "finally:")
         emit(2, "_set(outer)")
         emit(1, "return None" if firstresult else "return results")
@@ -172,8 +197,8 @@ def compile_plan(
             emit(3, f"_set({ident(w, entry)})")
             emit(3, "t = _now()")
             emit(3, "try:")
-            call = f"_old(f{w}, ({args_of(entry)}{',' if entry[6].argnames else ''}), HOOK, i{w})"
-            emit(4, f"g{w} = {call if entry[5] == OLD_WRAPPER else f'f{w}({args_of(entry)})'}")
+            old = f"_old(f{w}, ({args_of(entry)}{',' if entry[6].argnames else ''}), HOOK, i{w})"
+            emit(4, f"g{w} = {old if entry[5] == OLD_WRAPPER else f'f{w}({args_of(entry)})'}")
             emit(4, f"next(g{w})")
             emit(3, "except StopIteration:")
             failed(4, w, entry, count=True)
@@ -203,14 +228,18 @@ def compile_plan(
         for w in reversed(range(len(wrappers))):
             entry = wrappers[w]
             emit(3, f"if n > {w}:")
-            emit(4, f"result, exc = _teardown(g{w}, {ident(w, entry)}, c{w}, a{w}, s{w}, result, exc)")
+            emit(
+                4,
+                f"result, exc = _teardown(g{w}, {ident(w, entry)}, c{w}, a{w}, s{w}, result, exc)",
+            )
         emit(2, "finally:")
         emit(3, "_set(outer)")
         emit(1, "if exc is not None:")
         emit(2, "raise exc")
         emit(1, "return result")
     emit.lines.append("    return __call__")
-    # constants become closure variables of ``make`` (fast to load); only the module name stays global
+    # constants become closure variables of ``make`` (fast to load); only the module name stays
+    # global
     names_bound = sorted(ns)
     source = f"def make({', '.join(names_bound)}):\n" + "\n".join(emit.lines) + "\n"
     filename = f"<securehost plan {hook_name} #{next(_counter)}>"

@@ -1,14 +1,21 @@
 """Per-plugin, per-hook counters: calls, errors, denials, latency (total, min, max, histogram).
 
-The hot path does one thing per implementation call: it appends the measured latency (integer nanoseconds) to the
-cell's sample list. ``list.append`` is a single C operation, so appends from many threads never lose a sample (on
-GIL builds because the GIL serialises it, on free-threaded builds because the list locks itself). Aggregation runs
-under the cell's lock, off the hot path: every 1024 calls of a hook, on every error, and before each snapshot. A
-drain takes exactly the first ``n`` samples (``chunk = samples[:n]; del samples[:n]``), so a sample appended while
-the drain runs stays for the next one. Counts are therefore exact: after all calls have returned, the sum of
+The hot path does one thing per implementation call: it appends the measured latency (integer
+nanoseconds) to the
+cell's sample list. ``list.append`` is a single C operation, so appends from many threads never lose
+a sample (on
+GIL builds because the GIL serialises it, on free-threaded builds because the list locks itself).
+Aggregation runs
+under the cell's lock, off the hot path: every 1024 calls of a hook, on every error, and before each
+snapshot. A
+drain takes exactly the first ``n`` samples (``chunk = samples[:n]; del samples[:n]``), so a sample
+appended while
+the drain runs stays for the next one. Counts are therefore exact: after all calls have returned,
+the sum of
 ``calls`` over a snapshot equals the number of implementation calls made.
 
-Histogram: bucket ``i`` counts latencies ``d`` with ``2**(i-1) < d <= 2**i`` nanoseconds (bucket 0: ``d <= 1``).
+Histogram: bucket ``i`` counts latencies ``d`` with ``2**(i-1) < d <= 2**i`` nanoseconds (bucket 0:
+``d <= 1``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ _minus_one = (-1).__add__
 
 
 def bucket_upper_bounds_ns() -> tuple[int, ...]:
-    """Return the inclusive upper bound, in nanoseconds, of every histogram bucket (``1, 2, 4, ... 2**63``)."""
+    """Return the inclusive upper bound (ns) of every histogram bucket: ``1, 2, 4, ... 2**63``."""
     return tuple(1 << i for i in range(BUCKETS))
 
 
@@ -64,7 +71,7 @@ class HookStats:
         return self.total_ns / self.calls if self.calls else None
 
     def to_json(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict (histogram as ``{upper_bound_ns: count}`` for non-empty buckets)."""
+        """Return a JSON-serialisable dict (histogram: ``{upper_bound_ns: count}``, non-empty)."""
         return {
             "plugin": self.plugin,
             "hook": self.hook,
@@ -108,7 +115,7 @@ class StatsSnapshot:
 
 @final
 class Cell:
-    """Counters of one (plugin, hook) pair. ``append`` is the hot-path entry point; everything else takes the lock."""
+    """Counters of one (plugin, hook) pair; ``append`` is the lock-free hot-path entry point."""
 
     __slots__ = (
         "_lock",
@@ -175,7 +182,7 @@ class Cell:
             self._drain()
 
     def record_error(self, threshold: int | None) -> bool:
-        """Count an error of the call whose sample was just appended; return whether the breaker must trip."""
+        """Count an error of the call just recorded; return whether the breaker must trip."""
         with self._lock:
             self._drain()
             self.errors += 1
@@ -244,7 +251,7 @@ class StatsRegistry:
         return StatsSnapshot(entries=tuple(s for s in stats if s.calls or s.errors or s.denials))
 
     def reset(self, plugin: str | None = None, hook: str | None = None) -> None:
-        """Zero the counters of every cell that matches *plugin* and *hook* (``None`` matches all)."""
+        """Zero the counters of the cells matching *plugin* and *hook* (``None`` matches all)."""
         with self._lock:
             cells = list(self._cells.items())
         for (p, h), cell in cells:

@@ -111,7 +111,9 @@ class PermissionDeniedError(SecurehostError, PermissionError):
         permission: the permission that would have been needed, as a string.
     """
 
-    def __init__(self, message: str, *, plugin: str | None = None, permission: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, plugin: str | None = None, permission: str | None = None
+    ) -> None:
         super().__init__(message)
         self.plugin = plugin
         self.permission = permission
@@ -128,7 +130,12 @@ class HookError(SecurehostError):
     """
 
     def __init__(
-        self, message: str, *, hook: str, errors: Sequence[tuple[str, BaseException]], results: Any = None
+        self,
+        message: str,
+        *,
+        hook: str,
+        errors: Sequence[tuple[str, BaseException]],
+        results: Any = None,
     ) -> None:
         super().__init__(message)
         self.hook = hook

@@ -1,15 +1,21 @@
 """Run pluggy's own test suite against securehost's manager.
 
-The ``pluggy_compat`` nox session copies this file next to the ``testing/`` directory of the pluggy sdist that matches
-the installed pluggy, and sets ``SECUREHOST_PLUGGY_COMPAT=1``. Before any test module is imported, this conftest
+The ``pluggy_compat`` nox session copies this file next to the ``testing/`` directory of the pluggy
+sdist that matches
+the installed pluggy, and sets ``SECUREHOST_PLUGGY_COMPAT=1``. Before any test module is imported,
+this conftest
 substitutes:
 
-* :class:`securehost.SecurePluginManager` for ``pluggy.PluginManager`` (every ``PluginManager(...)`` in the tests,
-  and subclasses such as ``MyPluginManager`` in ``test_details.py``, become securehost managers, guard installed);
+* :class:`securehost.SecurePluginManager` for ``pluggy.PluginManager`` (every ``PluginManager(...)``
+  in the tests,
+  and subclasses such as ``MyPluginManager`` in ``test_details.py``, become securehost managers,
+  guard installed);
 * :class:`securehost.HookspecMarker` for ``pluggy.HookspecMarker``;
-* securehost's call loop for ``pluggy._callers._multicall`` (``test_multicall.py`` calls it directly).
+* securehost's call loop for ``pluggy._callers._multicall`` (``test_multicall.py`` calls it
+  directly).
 
-Without the environment variable (for instance when securehost's own suite collects this directory) it does nothing.
+Without the environment variable (for instance when securehost's own suite collects this directory)
+it does nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import os
 import pytest
 
 SKIPPED: dict[str, str] = {
-    # test id -> why it cannot pass with a substituted manager (keep this list empty unless unavoidable)
+    # test id -> why it cannot pass with a substituted manager (keep this list empty unless
+    # unavoidable)
 }
 
 if os.environ.get("SECUREHOST_PLUGGY_COMPAT") == "1":
@@ -44,6 +51,7 @@ if os.environ.get("SECUREHOST_PLUGGY_COMPAT") == "1":
                 item.add_marker(pytest.mark.skip(reason=reason))
 
     def pytest_report_header() -> str:
-        return f"securehost {securehost.__version__}: pluggy.PluginManager is securehost.SecurePluginManager"
+        version = securehost.__version__
+        return f"securehost {version}: pluggy.PluginManager is securehost.SecurePluginManager"
 else:
     collect_ignore_glob = ["*"]
