@@ -31,7 +31,7 @@ class Spec:
     def isolated(self, x: int, log: list[str]) -> Any: ...
 
 
-# --- differential: random plugin line-ups behave as in bare pluggy -----------------------------------
+# --- differential: random plugin line-ups behave as in bare pluggy --------------------------------
 
 IMPL = st.fixed_dictionaries(
     {
@@ -125,12 +125,16 @@ def test_multicall_replacement_matches_pluggy() -> None:
         return [*(yield), "w"]
 
     impls = [pluggy.HookImpl(None, "<temp>", fn, fn.demo_impl) for fn in (f, w)]  # type: ignore[attr-defined]
-    assert multicall("h", impls, {"x": 1}, False) == _multicall("h", impls, {"x": 1}, False) == [2, "w"]
+    assert (
+        multicall("h", impls, {"x": 1}, False)
+        == _multicall("h", impls, {"x": 1}, False)
+        == [2, "w"]
+    )
     with pytest.raises(pluggy.HookCallError):
         multicall("h", impls, {}, False)
 
 
-# --- identity ------------------------------------------------------------------------------------
+# --- identity -------------------------------------------------------------------------------------
 
 
 class Recorder:
@@ -234,7 +238,7 @@ def test_call_extra_functions_run_with_the_callers_identity() -> None:
     assert seen == [None, "caller"]
 
 
-# --- isolation -----------------------------------------------------------------------------------
+# --- isolation ------------------------------------------------------------------------------------
 
 
 def _plugin(name: str, behaviour: str) -> object:
@@ -329,7 +333,7 @@ def test_isolated_wrapper_errors_are_collected() -> None:
     assert info.value.results == ["a"]
 
 
-# --- plans ---------------------------------------------------------------------------------------
+# --- plans ----------------------------------------------------------------------------------------
 
 
 def test_more_implementations_than_a_compiled_plan_holds() -> None:
@@ -365,7 +369,10 @@ def test_missing_argument_raises_hook_call_error_after_earlier_implementations()
 
     manager.register(NeedsA(), name="needs-a")
     manager.register(NeedsB(), name="needs-b")
-    with pytest.warns(UserWarning, match="'b'") as record, pytest.raises(pluggy.HookCallError, match="'b'"):
+    with (
+        pytest.warns(UserWarning, match="'b'") as record,
+        pytest.raises(pluggy.HookCallError, match="'b'"),
+    ):
         manager.hook.loose(a=1)
     assert calls == ["a"]
     assert record[0].filename == __file__

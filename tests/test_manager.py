@@ -8,7 +8,13 @@ from typing import Any
 import pluggy
 import pytest
 
-from securehost import HookspecMarker, Permission, PermissionSet, SecurePluginManager, current_plugin
+from securehost import (
+    HookspecMarker,
+    Permission,
+    PermissionSet,
+    SecurePluginManager,
+    current_plugin,
+)
 from securehost._audit import AUDIT_LOGGER_NAME, AuditLog
 from securehost.exceptions import PermissionDeniedError, PermissionFormatError
 
@@ -175,7 +181,10 @@ def test_plugin_context_reports_permissions_and_require(events: list[dict[str, A
             context = current_plugin()
             assert context is not None
             seen["context"] = (context.plugin, context.hook, context.permissions)
-            seen["allows"] = context.allows("fs.read", "/srv/data/x"), context.allows("fs.read", "/etc/x")
+            seen["allows"] = (
+                context.allows("fs.read", "/srv/data/x"),
+                context.allows("fs.read", "/etc/x"),
+            )
             context.require("fs.read:/srv/data/*", Permission.parse("db.write"))
             context.require(key)
             return "done"
@@ -197,19 +206,21 @@ def test_plugin_context_reports_permissions_and_require(events: list[dict[str, A
     assert current_plugin() is None
 
 
-def test_circuit_breaker_quarantines_after_consecutive_failures(events: list[dict[str, Any]]) -> None:
+def test_circuit_breaker_quarantines_after_consecutive_failures(
+    events: list[dict[str, Any]],
+) -> None:
     manager = _manager()
     manager.register(Plugin(), name="flaky")
     manager.register(Plugin(), name="steady")
     for fail in (True, True, False, True, True):  # a success resets the streak
-        with pytest.raises(ValueError) if fail else _nothing():
+        with pytest.raises(ValueError, match="flaky") if fail else _nothing():
             manager.hook.flaky(fail=fail)
     assert manager.quarantined() == ()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="flaky"):
         manager.hook.flaky(fail=True)  # third in a row: trips
     assert manager.quarantined() == (("steady", "flaky"),)
     # "steady" runs first (registered last); once quarantined, "flaky" is called
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="flaky"):
         manager.hook.flaky(fail=True)
     assert [e["plugin"] for e in events if e["event"] == "hook.quarantined"] == ["steady"]
     assert manager.restore("steady", "flaky")

@@ -371,10 +371,11 @@ def _on_lookup(context: PluginContext, args: tuple[Any, ...]) -> None:
         _deny(context, "net.connect", "name look-up of a non-string host")
         return
     port = args[1] if len(args) > 1 else None
+    if _normal_ip(os.fsdecode(host)) is not None:
+        return  # an address literal: no name is looked up; the connection itself is checked
     value = _host_value(os.fsdecode(host), port)
-    if context.permissions.allows("net.connect", value) or context.permissions.allows(
-        "net.bind", value
-    ):
+    allows = context.permissions.allows
+    if allows("net.connect", value) or allows("net.bind", value):
         return
     _deny(context, f"net.connect:{value}", "name look-up")
 

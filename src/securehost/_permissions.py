@@ -108,12 +108,16 @@ _DSTAR: Final = "\x00"  # stands for a request's "**" so that a grant's single "
 def _glob_regex(pattern: str, *, segmented: bool) -> re.Pattern[str]:
     """Compile a grant glob; ``*`` never crosses ``/`` (when *segmented*) nor a request's ``**``."""
     if segmented:
+        if pattern == "/":
+            return re.compile("/")
         out: list[str] = []
-        for segment in pattern.split("/")[1:] if pattern != "/" else [""]:
+        for segment in pattern.split("/")[1:]:
             if segment == "**":
                 out.append("(?:/.*)?")  # any number of whole segments, including none
             else:
-                out.append("/" + "[^/\x00]*".join(re.escape(part) for part in segment.split("*")))
+                # a segment is never empty in a normalised path: "/*" does not match "/"
+                body = "[^/\x00]*".join(re.escape(part) for part in segment.split("*"))
+                out.append("/(?=[^/\x00])" + body)
         return re.compile("".join(out), re.DOTALL)
     return re.compile("[^\x00]*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
 
