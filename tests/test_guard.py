@@ -489,3 +489,18 @@ def test_gap_work_handed_to_threads_the_host_started(tree: Path) -> None:
 def test_gap_environment_reads_are_not_audited(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECUREHOST_TEST_SECRET", "s3cret")
     assert run_as([], lambda: os.environ["SECUREHOST_TEST_SECRET"]) == "s3cret"
+
+
+def test_rmtree_of_a_granted_tree_works(tree: Path) -> None:
+    nested = tree / "granted" / "a" / "b"
+    nested.mkdir(parents=True)
+    (nested / "f").write_text("1")
+    (tree / "granted" / "a" / "escape").symlink_to(tree / "secret")
+    run_as(
+        [f"fs.read:{tree}/granted/**", f"fs.write:{tree}/granted/**"],
+        lambda: shutil.rmtree(tree / "granted" / "a"),
+    )
+    assert not (tree / "granted" / "a").exists()
+    assert (
+        tree / "secret" / "key.txt"
+    ).read_text() == "key"  # the symlink was removed, not followed

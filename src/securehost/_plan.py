@@ -56,9 +56,11 @@ def _generic(
     entries: tuple[Entry, ...],
     firstresult: bool,
     defaults: dict[str, object],
+    verify: Callable[[Mapping[str, object]], None],
     kwargs: Mapping[str, object],
 ) -> Any:
     __tracebackhide__ = True
+    verify({**defaults, **kwargs} if defaults else kwargs)
     return call_general(
         hook_name, entries, {**defaults, **kwargs} if defaults else kwargs, firstresult, False
     )
@@ -86,44 +88,39 @@ def compile_plan(
 ) -> Callable[..., Any]:
     """Return ``__call__(self, **kwargs)``: set up *wrappers*, call *plain*, tear wrappers down.
 
-    It checks that the call provides the specification's arguments (warning through *verify*
-    otherwise),
-    drains latency samples every 1024 calls through *flush*, and has pluggy's result and error
-    semantics.
-    Arguments missing from the call take their *defaults* (pluggy >= 1.7 hook specification
-    defaults).
+    The function reads every argument that the specification or an implementation names once; if
+    one is missing it hands the call to the generic loop, which warns through *verify* about missing
+    specification arguments and raises :class:`pluggy.HookCallError` in pluggy's order. Arguments
+    with specification *defaults* (pluggy >= 1.7) are optional. Every 1024 calls it drains latency
+    samples through *flush*.
     """
     entries = (*wrappers, *plain)
     ns: dict[str, Any] = {
         "_get": CURRENT.get,
         "_set": CURRENT.set,
         "_now": perf_counter_ns,
-        "_next": next,
-        "_tick": itertools.count(1),
+        "_tick": itertools.count(1).__next__,
         "_flush": flush,
-        "_verify": verify,
         "_old": _old_style_wrapper,
         "_wrapfail": _raise_wrapfail,
         "_teardown": teardown_one,
-        "_fallback": functools.partial(_generic, hook_name, entries, firstresult, dict(defaults)),
+        "_fallback": functools.partial(
+            _generic, hook_name, entries, firstresult, dict(defaults), verify
+        ),
         "HOOK": hook_name,
     }
     emit = _Source(depth=1)
     emit(0, "def __call__(self, **kwargs):")
     emit(1, "__tracebackhide__ = True")
-    checked = [name for name in spec_args if name not in defaults]
-    if checked:
-        emit(1, f"if not ({' and '.join(f'{name!r} in kwargs' for name in checked)}):")
-        emit(2, "_verify(kwargs)")
-    emit(1, f"if not _next(_tick) & {FLUSH_MASK}:")
+    emit(1, f"if not _tick() & {FLUSH_MASK}:")
     emit(2, "_flush()")
-    names = list(dict.fromkeys(name for entry in entries for name in entry[6].argnames))
+    used = [name for entry in entries for name in entry[6].argnames]
+    names = list(dict.fromkeys([*used, *spec_args]))
     index = {name: j for j, name in enumerate(names)}
     for j, n in enumerate(names):
         if n in defaults:
             ns[f"d{j}"] = defaults[n]
     required = [f"v{j} = kwargs[{n!r}]" for j, n in enumerate(names) if n not in defaults]
-    # read every argument once; if one is missing, the generic loop raises HookCallError in order
     if required:
         emit(1, "try:")
         emit(2, "; ".join(required))
