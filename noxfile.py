@@ -27,6 +27,8 @@ TEST_DEPS = [
     "build>=1.2",
     "installer>=0.7",
     "securesystemslib>=1.0",
+    "opentelemetry-sdk>=1.20",  # tests/test_metrics.py reads the OpenTelemetry export back
+    "prometheus-client>=0.20",  # tests/test_metrics.py parses the Prometheus exposition
 ]
 
 

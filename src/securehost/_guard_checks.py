@@ -132,8 +132,13 @@ def _walkers() -> dict[Any, str]:
     for owner, name in ((shutil, "_rmtree_safe_fd"), (os, "_fwalk")):
         function = getattr(owner, name, None)
         code = getattr(function, "__code__", None)
-        if code is not None and "topfd" in code.co_varnames:
+        if code is None:
+            continue
+        # Python <= 3.12 pass the parameter ``topfd`` as dir_fd; 3.13 walks a stack with ``dirfd``
+        if code.co_argcount and code.co_varnames[0] == "topfd":
             walkers[code] = "topfd"
+        elif "dirfd" in code.co_varnames:
+            walkers[code] = "dirfd"
     return walkers
 
 
