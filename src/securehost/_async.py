@@ -1,16 +1,12 @@
 """Async hook calls: ``await pm.ahook.name(**kwargs)``.
 
 Implementations may be coroutine functions or plain functions; a plain function that returns an
-awaitable has it
-awaited too. They run one after the other in call order, with pluggy's semantics (``firstresult``,
-``tryfirst`` /
-``trylast``, old- and new-style wrappers written as *synchronous* generators around the awaited
-inner calls), the
-same counters (latency includes the time an implementation spends suspended) and the same identity:
-the plugin's
-context is set in the calling task while its implementation runs, so tasks and callbacks that it
-schedules inherit
-it, and other tasks never see it.
+awaitable has it awaited too. They run one after the other in call order, with pluggy's semantics
+(``firstresult``, ``tryfirst`` / ``trylast``, old- and new-style wrappers written as *synchronous*
+generators around the awaited inner calls), the same counters (latency includes the time an
+implementation spends suspended) and the same identity: the plugin's context is set in the calling
+task while its implementation runs, so tasks and callbacks that it schedules inherit it, and other
+tasks never see it.
 
 Async generator wrappers are rejected (an async generator cannot ``return`` the result). Tracing and
 ``add_hookcall_monitoring`` do not see async calls; historic hooks cannot be awaited.

@@ -2,17 +2,14 @@
 
 An implementation is described by a precomputed *entry* (a tuple, built once at registration):
 ``(function, arity, getter, context, append, kind, hookimpl)``. ``arity`` is 0, 1 or 2 (two or more
-arguments);
-``getter`` is the argument name (arity 1) or an :func:`operator.itemgetter` (arity 2); ``context``
-is the plugin's
-:class:`~securehost.PluginContext` (``None`` for host code such as ``call_extra`` functions);
-``append`` records one
-latency sample; ``kind`` is :data:`PLAIN`, :data:`WRAPPER` or :data:`OLD_WRAPPER`.
+arguments); ``getter`` is the argument name (arity 1) or an :func:`operator.itemgetter` (arity 2);
+``context`` is the plugin's :class:`~securehost.PluginContext` (``None`` for code of no registered
+plugin, such as ``call_extra`` functions, which runs with the identity of its caller); ``append``
+records one latency sample; ``kind`` is :data:`PLAIN`, :data:`WRAPPER` or :data:`OLD_WRAPPER`.
 
-:func:`call_plain` handles the common case (no wrappers, first error propagates) with the least work
-per
-implementation; :func:`call_general` handles everything else and mirrors
-``pluggy._callers._multicall`` line by line.
+Compiled plans (:mod:`securehost._plan`) run the common cases. :func:`call_general` runs everything
+else (isolation, tracing and monitoring, historic calls, very many implementations) and mirrors
+``pluggy._callers._multicall`` line by line; :func:`multicall` is a drop-in replacement for it.
 """
 
 from __future__ import annotations
@@ -115,11 +112,9 @@ def call_general(
     """Call implementations, wrappers included, with pluggy's semantics; optionally isolate errors.
 
     With *isolate*, an :class:`Exception` raised by an implementation (a plain call, a wrapper's
-    setup, or a new
-    exception from a wrapper's teardown) is recorded and the call goes on as if that implementation
-    were absent;
-    at the end one :class:`~securehost.exceptions.HookError` lists every failure and carries the
-    result.
+    setup, or a new exception from a wrapper's teardown) is recorded and the call goes on as if that
+    implementation were absent; at the end one :class:`~securehost.exceptions.HookError` lists every
+    failure and carries the result.
 
     Raises:
         HookError: with *isolate*, when at least one implementation failed.
@@ -294,8 +289,7 @@ def multicall(
     return result
 
 
-# --- old-style hook wrappers (pluggy's run_old_style_hookwrapper, with the warning pointing at the
-# caller) -------
+# --- old-style hook wrappers (pluggy's, with the warning pointing at the caller) -------------------
 
 
 def _old_style_wrapper(

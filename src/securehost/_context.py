@@ -1,12 +1,9 @@
 """Who is running: the plugin context of the implementation that runs in this thread or task.
 
 While an implementation runs, the dispatcher stores its :class:`PluginContext` in a
-:class:`contextvars.ContextVar`.
-A context variable (not a thread-local) is what makes the identity follow the work: asyncio tasks
-and callbacks
-scheduled by a plugin copy it, and the guard hands it to threads that the plugin starts. Host code
-runs with
-``None``.
+:class:`contextvars.ContextVar`. A context variable (not a thread-local) is what makes the identity
+follow the work: asyncio tasks and callbacks scheduled by a plugin copy it, and the guard hands it
+to threads that the plugin starts. Host code runs with ``None``.
 """
 
 from __future__ import annotations
@@ -57,8 +54,7 @@ class PluginContext:
     """What a plugin implementation may do, and who it is, while it runs.
 
     One context exists per (plugin, hook) pair; it is created when the implementation is registered.
-    Plugins get
-    theirs with :func:`securehost.current_plugin`.
+    Plugins get theirs with :func:`securehost.current_plugin`.
 
     Attributes:
         plugin: the name the plugin was registered under.

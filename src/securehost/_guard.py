@@ -1,22 +1,17 @@
 """The runtime guard: a PEP 578 audit hook that denies what a running plugin may not do.
 
 This is a tripwire, not a sandbox. CPython's documentation says it plainly: audit hooks cannot be
-used to build a
-sandbox, because code in the same process can reach around them. The guard stops mistakes and casual
-abuse (a
-plugin that opens a file, connects, or spawns a program it was not granted) and leaves a
-``guard.denied`` audit
-event; process isolation is the boundary. ``docs/threat-model.md`` lists what is and is not covered.
+used to build a sandbox, because code in the same process can reach around them. The guard stops
+mistakes and casual abuse (a plugin that opens a file, connects, or spawns a program it was not
+granted) and leaves a ``guard.denied`` audit event; process isolation is the boundary.
+``docs/threat-model.md`` lists what is and is not covered.
 
 The hook costs host code one Python call and one context-variable read per audited event: when no
-plugin
-implementation is running in the current thread or task, it returns at once. Installation also wraps
-the thread
-start functions (so that a thread started by a plugin keeps the plugin's identity) and
-``socket.getaddrinfo`` (so
-that a connection to an address that a granted host name resolved to is recognised). Installation is
-process-wide,
-idempotent and irreversible (audit hooks cannot be removed).
+plugin implementation is running in the current thread or task, it returns at once. Installation
+also wraps the thread start functions (so that a thread started by a plugin keeps the plugin's
+identity) and ``socket.getaddrinfo`` (so that a connection to an address that a granted host name
+resolved to is recognised). Installation is process-wide, idempotent and irreversible (audit hooks
+cannot be removed).
 """
 
 from __future__ import annotations
@@ -60,8 +55,7 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
         check_native(context, event)
 
 
-# --- threads: a thread started by a plugin runs as that plugin
-# -------------------------------------------------
+# --- threads: a thread started by a plugin runs as that plugin ----------------------------------
 
 
 def _child_entry(
@@ -118,8 +112,7 @@ def _check_thread_start(context: PluginContext, args: tuple[Any, ...]) -> None:
     )
 
 
-# --- name resolution: remember which names resolved to which addresses
-# -----------------------------------------
+# --- name resolution: remember which names resolved to which addresses --------------------------
 
 
 def _recording_getaddrinfo(  # noqa: PLR0917 - socket.getaddrinfo's signature
@@ -143,8 +136,7 @@ def install_guard() -> None:
     """Install the runtime guard in this process (idempotent; it cannot be removed).
 
     Install it before plugins are imported, so that references they take to thread-start functions
-    are the
-    guarded ones.
+    are the guarded ones.
     """
     global _installed  # noqa: PLW0603
     with _install_lock:

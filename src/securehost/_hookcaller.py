@@ -1,16 +1,15 @@
 """The hook caller: pluggy's :class:`~pluggy.HookCaller` with a precomputed call plan.
 
 A plan is an immutable tuple of call entries in call order (quarantined implementations left out),
-built the first
-time a hook is called after its implementations or specification changed. Calls take the current
-plan and never
-copy a list, so a plugin registered during a call (pluggy #438) joins from the next call on.
+built the first time a hook is called after its implementations or specification changed. Calls take
+the current plan and never copy a list, so a plugin registered during a call (pluggy #438) joins
+from the next call on.
 
-A call goes straight to the instrumented loop unless the manager's ``_inner_hookexec`` has been
-replaced (tracing,
-``add_hookcall_monitoring``) or the hook is historic; then it takes pluggy's own path, which ends in
-the manager's
-instrumented ``_multicall`` replacement, so counters, identity and isolation apply on every path.
+The first call after a change builds the plan and specialises the hook caller: its class becomes a
+subclass whose ``__call__`` is the plan's compiled function, so later calls go straight there. While
+the manager's ``_inner_hookexec`` is replaced (tracing, ``add_hookcall_monitoring``), and for
+historic hooks, calls take pluggy's own path, which ends in the manager's instrumented
+``_multicall`` replacement: counters, identity and isolation apply on every path.
 """
 
 from __future__ import annotations
@@ -236,8 +235,7 @@ class SecureHookCaller(HookCaller):
         """Call the hook (keyword arguments only); see :meth:`pluggy.HookCaller.__call__`.
 
         The first call after a change builds the plan and specialises this caller: its class becomes
-        a subclass
-        whose ``__call__`` is the compiled plan, so later calls go straight there.
+        a subclass whose ``__call__`` is the compiled plan, so later calls go straight there.
         """
         __tracebackhide__ = True
         run = (self._plan or self._build_plan()).run

@@ -63,22 +63,19 @@ class SecurePluginManager(pluggy.PluginManager):
     """A :class:`pluggy.PluginManager` with permissions, per-plugin counters and error isolation.
 
     pluggy's semantics are unchanged (``firstresult``, old- and new-style wrappers,
-    ``tryfirst``/``trylast``,
-    historic hooks, tracing, subset callers). On top:
+    ``tryfirst``/``trylast``, historic hooks, tracing, subset callers). On top:
 
     * :meth:`register` takes the plugin's effective ``permissions``; without them a plugin has none.
-      A hook whose
-      specification ``requires`` permissions does not get the implementations of plugins that lack
-      them; each
-      skip is recorded (:meth:`skipped_impls`) and audited (``hook.impl_skipped``).
+      A hook whose specification ``requires`` permissions does not get the implementations of
+      plugins that lack them; each skip is recorded (:meth:`skipped_impls`) and audited
+      (``hook.impl_skipped``).
     * While an implementation runs, its :class:`~securehost.PluginContext` is current (see
       :func:`securehost.current_plugin`), and the runtime guard, when installed, checks what it
       does.
     * Every (plugin, hook) pair has counters (:meth:`stats`, :meth:`reset_stats`).
     * Errors either propagate (pluggy's behaviour, the default) or are isolated per hook or
-      manager-wide; a circuit
-      breaker quarantines an implementation after consecutive failures (:meth:`quarantine`,
-      :meth:`restore`).
+      manager-wide; a circuit breaker quarantines an implementation after consecutive failures
+      (:meth:`quarantine`, :meth:`restore`).
     * ``await pm.ahook.name(...)`` calls coroutine (and plain) implementations from async code.
 
     Args:
@@ -86,8 +83,7 @@ class SecurePluginManager(pluggy.PluginManager):
         audit: where security events go (a default :class:`~securehost._audit.AuditLog` logs them).
         isolate: default error isolation for hooks whose specification does not say.
         quarantine_after: default number of consecutive failures that quarantine an implementation
-            (``None`` or
-            ``0``: never).
+            (``None`` or ``0``: never).
         guard: install the runtime permission guard (process-wide, idempotent, irreversible).
 
     Raises:
@@ -143,8 +139,7 @@ class SecurePluginManager(pluggy.PluginManager):
                 if isinstance(hook, SecureHookCaller):
                     hook.invalidate()
 
-    # --- registration
-    # -------------------------------------------------------------------------------------------
+    # --- registration ----------------------------------------------------------------------------
 
     def register(
         self,
@@ -156,16 +151,14 @@ class SecurePluginManager(pluggy.PluginManager):
         """Register a plugin with its effective permissions; return its name (``None``: blocked).
 
         Registration itself is pluggy's (:meth:`pluggy.PluginManager.register`); securehost adds the
-        permissions,
-        leaves out implementations of hooks that require more than the plugin has, and precomputes
-        call entries.
+        permissions, leaves out implementations of hooks that require more than the plugin has, and
+        precomputes call entries.
 
         Args:
             plugin: the plugin object (module, class instance, ...).
             name: the name to register it under (default: pluggy's canonical name).
             permissions: the plugin's effective permissions (requested ∩ granted ∩ vouched for,
-                computed by the
-                host); ``None`` means none.
+                computed by the host); ``None`` means none.
 
         Raises:
             ValueError: the name or the plugin is already registered.
@@ -298,8 +291,7 @@ class SecurePluginManager(pluggy.PluginManager):
         )
         self._entries[hookimpl] = make_entry(hookimpl, context)
 
-    # --- what hook callers ask
-    # ----------------------------------------------------------------------------------
+    # --- what hook callers ask -------------------------------------------------------------------
 
     def _entry_for(self, impl: HookImpl) -> Entry | None:
         entry = self._entries.get(impl)
@@ -338,8 +330,7 @@ class SecurePluginManager(pluggy.PluginManager):
         )
         return result
 
-    # --- permissions, counters, quarantine
-    # ----------------------------------------------------------------------
+    # --- permissions, counters, quarantine -------------------------------------------------------
 
     def get_permissions(self, name: str) -> PermissionSet | None:
         """Return the effective permissions of the plugin registered as *name* (``None``: none)."""

@@ -1,19 +1,16 @@
 """Hook specification markers: pluggy's options plus requirements, isolation and a breaker.
 
 :class:`HookspecMarker` writes the same ``<project>_spec`` attribute as
-:class:`pluggy.HookspecMarker`, with three
-more keys that :class:`securehost.SecurePluginManager` reads (and that plain pluggy ignores):
+:class:`pluggy.HookspecMarker`, with three more keys that :class:`securehost.SecurePluginManager`
+reads (and that plain pluggy ignores):
 
 * ``requires``: a :class:`~securehost.PermissionSet`; an implementation is registered only if the
-  plugin's effective
-  permissions cover every one of them.
+  plugin's effective permissions cover every one of them.
 * ``isolate``: ``True`` to run every implementation even if some fail and raise one
   :class:`~securehost.exceptions.HookError` at the end; ``False`` for pluggy's behaviour (the first
-  error
-  propagates); ``None`` to use the manager's default.
+  error propagates); ``None`` to use the manager's default.
 * ``quarantine_after``: quarantine a plugin's implementation of this hook after that many
-  consecutive failures
-  (``None``: the manager's default; ``0``: never).
+  consecutive failures (``None``: the manager's default; ``0``: never).
 """
 
 from __future__ import annotations

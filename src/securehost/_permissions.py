@@ -3,61 +3,40 @@
 A permission is ``KIND`` or ``KIND:SCOPE``. ``KIND`` is a dotted lowercase name. These kinds are
 built in:
 
-==================  ===============================
-==============================================================
-kind                scope                            matches
-==================  ===============================
-==============================================================
-``fs.read``         absolute path glob (required)    files and directories opened or listed for
-reading
-``fs.write``        absolute path glob (required)    files opened for writing, created, removed,
-renamed, linked
-``net.connect``     ``HOST`` or ``HOST:PORT``        outgoing connections and name look-ups
-``net.bind``        ``HOST`` or ``HOST:PORT``        sockets bound to a local address
-``proc.spawn``      none, or an absolute path glob   new programs (``subprocess``, ``os.system``,
-``exec*``); the
-                                                     unscoped form also allows ``fork`` and
-                                                     signalling processes
-``env.read``        variable-name glob (required)    reads of environment variables (advisory
-in-process)
-``env.write``       variable-name glob (required)    ``os.putenv`` / ``os.unsetenv``
-(``os.environ[...] = ...``)
-``sys.native``      none                             loading and calling native code through
-:mod:`ctypes`
-==================  ===============================
-==============================================================
+* ``fs.read:PATH-GLOB`` (scope required): files and directories opened or listed for reading.
+* ``fs.write:PATH-GLOB`` (scope required): files opened for writing, created, removed, renamed,
+  linked.
+* ``net.connect:HOST[:PORT]`` (scope required): outgoing connections and name look-ups.
+* ``net.bind:HOST[:PORT]`` (scope required): sockets bound to a local address.
+* ``proc.spawn`` or ``proc.spawn:PATH-GLOB``: new programs (``subprocess``, ``os.system``,
+  ``exec*``); only the unscoped form also allows ``fork`` and signalling processes.
+* ``env.read:NAME-GLOB`` (scope required): reads of environment variables (advisory in-process).
+* ``env.write:NAME-GLOB`` (scope required): ``os.putenv`` / ``os.unsetenv``
+  (``os.environ[...] = ...``).
+* ``sys.native`` (no scope): loading and calling native code through :mod:`ctypes`.
 
 Any other kind (``agent.control``, ``db.write``) is defined by the host; its scope is optional and
-compared as a
-single glob in which ``*`` matches any run of characters.
+compared as a single glob in which ``*`` matches any run of characters.
 
 Path globs: ``*`` matches any run of characters within one path segment (never ``/``); ``**`` as a
-whole segment
-matches any number of segments, including none (``/srv/data/**`` matches ``/srv/data`` and
-everything below it).
-There is no ``?`` and no ``[...]``. A path scope must be absolute and normalised: ``.`` and ``..``
-segments, empty
-segments and a trailing ``/`` are rejected, so ``..`` can never widen a grant.
-:meth:`Permission.matches` refuses
-any value that is not an absolute, normalised path; the runtime guard resolves symlinks before
-matching, so a link
-inside a granted directory that points outside it is outside.
+whole segment matches any number of segments, including none (``/srv/data/**`` matches ``/srv/data``
+and everything below it). There is no ``?`` and no ``[...]``. A path scope must be absolute and
+normalised: ``.`` and ``..`` segments, empty segments and a trailing ``/`` are rejected, so ``..``
+can never widen a grant. :meth:`Permission.matches` refuses any value that is not an absolute,
+normalised path; the runtime guard resolves symlinks before matching, so a link inside a granted
+directory that points outside it is outside.
 
 Hosts: ``example.com`` matches that name only (case-insensitively, with or without one trailing
-dot);
-``*.example.com`` matches every name below it (any depth) but not ``example.com``; ``*`` matches
-every host. IPv4
-addresses are written in canonical dotted-quad form; IPv6 addresses in brackets, in canonical
-compressed form
-(``[::1]:8080``). Numeric host names that are not canonical addresses (``127.1``, ``0x7f.1``) are
-rejected, because
-the resolver would read them as addresses. A missing port matches every port; a port matches that
-port only. A
-concrete value without a port (a name look-up) is matched by the host part alone.
+dot); ``*.example.com`` matches every name below it (any depth) but not ``example.com``; ``*``
+matches every host. IPv4 addresses are written in canonical dotted-quad form; IPv6 addresses in
+brackets, in canonical compressed form (``[::1]:8080``). Numeric host names that are not canonical
+addresses (``127.1``, ``0x7f.1``) are rejected, because the resolver would read them as addresses. A
+missing port matches every port; a port matches that port only. A concrete value without a port (a
+name look-up) is matched by the host part alone.
 
 :meth:`Permission.covers` decides whether a *grant* covers a *request* (itself possibly a glob). It
-is sound: it
-answers ``True`` only if every concrete value that the request matches is also matched by the grant.
+is sound: it answers ``True`` only if every concrete value that the request matches is also matched
+by the grant.
 """
 
 from __future__ import annotations
@@ -260,8 +239,7 @@ class Permission:
         """Return whether this permission allows the concrete *value* (path, ``host:port``, name).
 
         Paths must be absolute and normalised (resolve symlinks first); any other path is refused.
-        Characters such as
-        ``*`` in a value are literal characters, never wildcards.
+        Characters such as ``*`` in a value are literal characters, never wildcards.
         """
         if not isinstance(value, str) or "\x00" in value or not value:
             return False

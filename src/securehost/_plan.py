@@ -1,25 +1,19 @@
 """Compiled call plans: one straight-line function per hook, regenerated when it changes.
 
 pluggy's generic loop pays, per implementation and per call, for a list comprehension that collects
-arguments,
-attribute lookups on the ``HookImpl`` and branches on wrapper flags. A compiled plan pays none of
-that: every
-argument is read once from the call's keyword dict, and each implementation becomes a few lines with
-its function,
-context and counter bound as constants. That leaves room for what securehost adds (switching the
-plugin identity,
-clock reads, one counter append per implementation) while staying faster than pluggy.
+arguments, attribute lookups on the ``HookImpl`` and branches on wrapper flags. A compiled plan pays
+none of that: every argument is read once from the call's keyword dict, and each implementation
+becomes a few lines with its function, context and counter bound as constants. That leaves room for
+what securehost adds (switching the plugin identity, clock reads, one counter append per
+implementation) while staying faster than pluggy.
 
 Timing shares clock reads between neighbours: the latency of a non-wrapper implementation runs from
-its start to
-the start of the next one, so it includes the next identity switch (about 0.05 µs); a wrapper's
-latency is its
-setup plus its teardown, each measured on its own.
+its start to the start of the next one, so it includes the next identity switch (about 0.05 µs); a
+wrapper's latency is its setup plus its teardown, each measured on its own.
 
 The generated source depends only on argument names (Python identifiers from ``inspect.signature``,
-embedded with
-``repr``) and positions; plugin names and objects are bound through the namespace, never spliced
-into code.
+embedded with ``repr``) and positions; plugin names and objects are bound through the namespace,
+never spliced into code.
 """
 
 from __future__ import annotations
@@ -51,7 +45,7 @@ _counter = itertools.count()
 _NAME: Final = "securehost._plan"
 
 
-def _generic(
+def _generic(  # noqa: PLR0917 - bound with functools.partial
     hook_name: str,
     entries: tuple[Entry, ...],
     firstresult: bool,
@@ -88,8 +82,8 @@ def compile_plan(
 ) -> Callable[..., Any]:
     """Return ``__call__(self, **kwargs)``: set up *wrappers*, call *plain*, tear wrappers down.
 
-    The function reads every argument that the specification or an implementation names once; if
-    one is missing it hands the call to the generic loop, which warns through *verify* about missing
+    The function reads every argument that the specification or an implementation names once; if one
+    is missing it hands the call to the generic loop, which warns through *verify* about missing
     specification arguments and raises :class:`pluggy.HookCallError` in pluggy's order. Arguments
     with specification *defaults* (pluggy >= 1.7) are optional. Every 1024 calls it drains latency
     samples through *flush*.

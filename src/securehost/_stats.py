@@ -1,17 +1,12 @@
 """Per-plugin, per-hook counters: calls, errors, denials, latency (total, min, max, histogram).
 
 The hot path does one thing per implementation call: it appends the measured latency (integer
-nanoseconds) to the
-cell's sample list. ``list.append`` is a single C operation, so appends from many threads never lose
-a sample (on
-GIL builds because the GIL serialises it, on free-threaded builds because the list locks itself).
-Aggregation runs
-under the cell's lock, off the hot path: every 1024 calls of a hook, on every error, and before each
-snapshot. A
-drain takes exactly the first ``n`` samples (``chunk = samples[:n]; del samples[:n]``), so a sample
-appended while
-the drain runs stays for the next one. Counts are therefore exact: after all calls have returned,
-the sum of
+nanoseconds) to the cell's sample list. ``list.append`` is a single C operation, so appends from
+many threads never lose a sample (on GIL builds because the GIL serialises it, on free-threaded
+builds because the list locks itself). Aggregation runs under the cell's lock, off the hot path:
+every 1024 calls of a hook, on every error, and before each snapshot. A drain takes exactly the
+first ``n`` samples (``chunk = samples[:n]; del samples[:n]``), so a sample appended while the drain
+runs stays for the next one. Counts are therefore exact: after all calls have returned, the sum of
 ``calls`` over a snapshot equals the number of implementation calls made.
 
 Histogram: bucket ``i`` counts latencies ``d`` with ``2**(i-1) < d <= 2**i`` nanoseconds (bucket 0:
