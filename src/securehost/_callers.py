@@ -289,7 +289,7 @@ def multicall(
     return result
 
 
-# --- old-style hook wrappers (pluggy's, with the warning pointing at the caller) -------------------
+# --- old-style hook wrappers (pluggy's, with the warning pointing at the caller) ------------------
 
 
 def _old_style_wrapper(
