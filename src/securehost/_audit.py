@@ -26,14 +26,7 @@ __all__ = ["AUDIT_LOGGER_NAME", "AuditEvent", "AuditLog"]
 AUDIT_LOGGER_NAME: Final = "securehost.audit"
 _logger = logging.getLogger(AUDIT_LOGGER_NAME)
 _WARNING_EVENTS: Final = frozenset(
-    {
-        "plugin.rejected",
-        "plugin.held",
-        "hook.denied",
-        "hook.quarantined",
-        "guard.denied",
-        "plugin.import_failed",
-    }
+    {"plugin.rejected", "plugin.held", "hook.denied", "hook.quarantined", "guard.denied", "plugin.import_failed"}
 )
 
 
@@ -73,12 +66,7 @@ class AuditEvent:
 
     def to_json(self) -> dict[str, Any]:
         """Return the event as a JSON-serialisable dict."""
-        return {
-            "event": self.event,
-            "time": self.time.isoformat(),
-            "plugin": self.plugin,
-            **_jsonable(self.data),
-        }
+        return {"event": self.event, "time": self.time.isoformat(), "plugin": self.plugin, **_jsonable(self.data)}
 
 
 @final
@@ -100,11 +88,7 @@ class AuditLog:
         self._fd: int | None = None
         if sink is not None:
             try:
-                self._fd = os.open(
-                    sink,
-                    os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                    0o600,
-                )
+                self._fd = os.open(sink, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
             except OSError as exc:
                 raise ConfigurationError(f"cannot open audit sink {sink}: {exc}") from exc
 
@@ -113,9 +97,7 @@ class AuditLog:
 
         A failure to write the sink is logged at ERROR level on the audit logger; it never raises into the host.
         """
-        record = AuditEvent(
-            event=event, time=dt.datetime.now(dt.timezone.utc), plugin=plugin, data=data
-        )
+        record = AuditEvent(event=event, time=dt.datetime.now(dt.timezone.utc), plugin=plugin, data=data)
         payload = record.to_json()
         level = logging.WARNING if event in _WARNING_EVENTS else logging.INFO
         _logger.log(level, "%s %s", event, plugin or "-", extra={"securehost_event": payload})

@@ -36,9 +36,7 @@ __all__ = ["KeyType", "PrivateKey", "PublicKey", "key_id_of"]
 MIN_RSA_BITS: Final = 3072
 MAX_KEY_FILE_BYTES: Final = 64 * 1024
 
-_CryptoPrivate: TypeAlias = (
-    "ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey"
-)
+_CryptoPrivate: TypeAlias = "ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey"
 _CryptoPublic: TypeAlias = "ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey"
 
 
@@ -53,9 +51,7 @@ class KeyType(str, enum.Enum):
     @property
     def sslib_keytype(self) -> str:
         """The securesystemslib ``keytype`` for this key type."""
-        return {"ed25519": "ed25519", "ecdsa-p256": "ecdsa", "ecdsa-p384": "ecdsa", "rsa": "rsa"}[
-            self.value
-        ]
+        return {"ed25519": "ed25519", "ecdsa-p256": "ecdsa", "ecdsa-p384": "ecdsa", "rsa": "rsa"}[self.value]
 
     @property
     def sslib_scheme(self) -> str:
@@ -69,13 +65,7 @@ class KeyType(str, enum.Enum):
 
 
 GenerateType = Literal["ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096"]
-GENERATE_TYPES: Final[tuple[str, ...]] = (
-    "ed25519",
-    "ecdsa-p256",
-    "ecdsa-p384",
-    "rsa-3072",
-    "rsa-4096",
-)
+GENERATE_TYPES: Final[tuple[str, ...]] = ("ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096")
 _PSS: Final = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 _MAX_SIGNATURE_BYTES: Final = 1024
 
@@ -96,18 +86,14 @@ def _classify(key: _CryptoPublic) -> KeyType:
         raise KeyFormatError(f"unsupported elliptic curve {key.curve.name!r} (use P-256 or P-384)")
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
-            raise KeyFormatError(
-                f"RSA key of {key.key_size} bits is too weak (at least {MIN_RSA_BITS} required)"
-            )
+            raise KeyFormatError(f"RSA key of {key.key_size} bits is too weak (at least {MIN_RSA_BITS} required)")
         return KeyType.RSA
     raise KeyFormatError(f"unsupported key algorithm {type(key).__name__}")
 
 
 def key_id_of(key: _CryptoPublic) -> str:
     """Return the key id (hex SHA-256 of the DER SubjectPublicKeyInfo) of a ``cryptography`` public key."""
-    der = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
 
 
@@ -216,15 +202,11 @@ class PublicKey:
 
     def to_pem(self) -> bytes:
         """Return the key as a PEM SubjectPublicKeyInfo block."""
-        return self._key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def to_openssh(self, comment: str = "") -> str:
         """Return the key as an OpenSSH public-key line, with an optional comment."""
-        line = self._key.public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        ).decode()
+        line = self._key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
         return f"{line} {comment}".rstrip()
 
     @property
@@ -279,9 +261,7 @@ class PrivateKey:
         elif key_type in ("rsa-3072", "rsa-4096"):
             key = rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[4:]))
         else:
-            raise ValueError(
-                f"unknown key type {key_type!r}; choose one of {', '.join(GENERATE_TYPES)}"
-            )
+            raise ValueError(f"unknown key type {key_type!r}; choose one of {', '.join(GENERATE_TYPES)}")
         return cls.from_crypto(key)
 
     @classmethod
@@ -349,13 +329,9 @@ class PrivateKey:
     def to_pem(self, password: bytes | None = None) -> bytes:
         """Return the key as PKCS#8 PEM, encrypted with *password* if given."""
         encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password)
-            if password
-            else serialization.NoEncryption()
+            serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
         )
-        return self._key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        )
+        return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
     @property
     def crypto_key(self) -> _CryptoPrivate:

@@ -111,9 +111,7 @@ class PermissionDeniedError(SecurehostError, PermissionError):
         permission: the permission that would have been needed, as a string.
     """
 
-    def __init__(
-        self, message: str, *, plugin: str | None = None, permission: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, plugin: str | None = None, permission: str | None = None) -> None:
         super().__init__(message)
         self.plugin = plugin
         self.permission = permission
@@ -125,7 +123,7 @@ class HookError(SecurehostError):
     Attributes:
         hook: the hook name.
         errors: ``(plugin name, exception)`` pairs in call order.
-        results: what the call returned from the implementations that did not fail (a list, or one value for a
+        results: what the implementations that did not fail returned (a list, or one value for a
             ``firstresult`` hook).
     """
 
