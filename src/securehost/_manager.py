@@ -238,6 +238,7 @@ class SecurePluginManager(pluggy.PluginManager):
         if removed is not None:
             for impl in [i for i in self._entries if i.plugin is removed]:
                 del self._entries[impl]
+            self._refused = {i for i in self._refused if i.plugin is not removed}
             if name is not None:
                 self._permissions.pop(name, None)
                 self._skipped = [s for s in self._skipped if s.plugin != name]
