@@ -8,7 +8,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import securehost
@@ -99,7 +99,6 @@ def _run(manager: pluggy.PluginManager, hook: str) -> tuple[list[str], str]:
     return log, f"returned {result!r}"
 
 
-@settings(max_examples=150)
 @given(st.lists(IMPL, max_size=7), st.sampled_from(["work", "first"]))
 def test_same_behaviour_as_pluggy(impls: list[dict[str, str]], hook: str) -> None:
     outcomes = []
