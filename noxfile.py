@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 import nox
@@ -26,6 +27,8 @@ TEST_DEPS = [
     "build>=1.2",
     "installer>=0.7",
     "securesystemslib>=1.0",
+    "opentelemetry-sdk>=1.20",  # tests/test_metrics.py reads the OpenTelemetry export back
+    "prometheus-client>=0.20",  # tests/test_metrics.py parses the Prometheus exposition
 ]
 
 
@@ -91,3 +94,60 @@ def changelog(session: nox.Session) -> None:
     """Preview the changelog that towncrier would write."""
     session.install("towncrier")
     session.run("towncrier", "build", "--draft", "--version", "next")
+
+
+@nox.session(python="3.11")
+def pluggy_compat(session: nox.Session) -> None:
+    """pluggy's own test suite (from its sdist) with SecurePluginManager substituted."""
+    session.install("build", "pytest>=8")
+    _install_built_wheel(session)
+    # the wheel's version does not change between edits: test the tree as it is now
+    (wheel,) = (Path(session.create_tmp()) / "dist").glob("securehost-*.whl")
+    session.install("--force-reinstall", "--no-deps", str(wheel))
+    version = session.run("python", "-c", "import pluggy; print(pluggy.__version__)", silent=True)
+    version = str(version).strip()
+    work = Path(session.create_tmp()) / "pluggy-compat"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    session.run(
+        "python",
+        "-m",
+        "pip",
+        "download",
+        "--no-binary",
+        ":all:",
+        "--no-deps",
+        f"pluggy=={version}",
+        "--dest",
+        str(work),
+        silent=True,
+    )
+    (sdist,) = work.glob("pluggy-*.tar.gz")
+    prefix = f"{sdist.name[: -len('.tar.gz')]}/testing/"
+    with tarfile.open(sdist) as tar:
+        for member in tar.getmembers():
+            if not member.name.startswith(prefix) or not member.isfile() or ".." in member.name.split("/"):
+                continue
+            target = work / "testing" / member.name[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            assert source is not None
+            target.write_bytes(source.read())
+    shutil.copy(ROOT / "tests" / "pluggy_compat" / "conftest.py", work / "conftest.py")
+    # pluggy's own pytest settings (tox.ini [pytest]); securehost's configuration must not apply
+    (work / "pytest.ini").write_text(
+        "[pytest]\nminversion = 8.0\ntestpaths = testing\naddopts = -r a\nfilterwarnings =\n    error\n"
+    )
+    session.chdir(work)
+    # "-p no:securehost": the pytest11 entry point of securehost itself is not under test here
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:securehost",
+        *session.posargs,
+        env={"SECUREHOST_PLUGGY_COMPAT": "1"},
+    )

@@ -50,7 +50,7 @@ def expect(condition: bool, what: str) -> None:
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "securehost", *args], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "securehost", *args], check=False, capture_output=True, text=True)
     for line in (result.stdout + result.stderr).strip().splitlines():
         print(f"    {line}")
     if check and result.returncode != 0:
@@ -155,7 +155,9 @@ def run(work: Path) -> None:
     bad = tamper(wheels["csv"], work / "tampered")
     result = cli("verify", str(bad), "--store", str(store), "--json", check=False)
     codes = {r["code"] for v in json.loads(result.stdout) for r in v["reasons"]}
-    expect(result.returncode == 1 and "digest-mismatch" in codes, f"tampered wheel rejected ({', '.join(sorted(codes))})")
+    expect(
+        result.returncode == 1 and "digest-mismatch" in codes, f"tampered wheel rejected ({', '.join(sorted(codes))})"
+    )
 
     step("4. Install with installer into a plugin directory, next to an unsigned look-alike")
     site = work / "plugins" / "site-packages"
@@ -192,7 +194,8 @@ def run(work: Path) -> None:
     table = host.hook.load_table(path=str(data_dir / "people.csv"))
     expect(table is not None and len(table) == 3, f"csv plugin reads a granted file ({len(table or [])} rows)")
     print(f"  run_skill(calc) -> {host.hook.run_skill(name='calc', arguments={'expression': '6*7'})}")
-    print(f"  handle_event -> {host.hook.handle_event(event={'type': 'issues.opened', 'repository': 'acme/app', 'number': 7, 'title': 'Crash'})}")  # noqa: E501
+    event = {"type": "issues.opened", "repository": "acme/app", "number": 7, "title": "Crash"}
+    print(f"  handle_event -> {host.hook.handle_event(event=event)}")
     try:
         host.hook.load_table(path="/etc/passwd.csv")
         expect(False, "a read outside the grant is denied")
@@ -207,7 +210,10 @@ def run(work: Path) -> None:
     for s in host.manager.stats().entries:
         if s.calls:
             mean = (s.mean_ns or 0) / 1e3
-            print(f"    {s.plugin:<27} {s.hook:<16} calls={s.calls} errors={s.errors} denials={s.denials} mean={mean:.1f}us")
+            print(
+                f"    {s.plugin:<27} {s.hook:<16} calls={s.calls} errors={s.errors} "
+                f"denials={s.denials} mean={mean:.1f}us"
+            )
     denials = sum(s.denials for s in host.manager.stats().entries)
     expect(denials == 2, f"both denials counted ({denials})")
 

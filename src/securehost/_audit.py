@@ -26,7 +26,18 @@ __all__ = ["AUDIT_LOGGER_NAME", "AuditEvent", "AuditLog"]
 AUDIT_LOGGER_NAME: Final = "securehost.audit"
 _logger = logging.getLogger(AUDIT_LOGGER_NAME)
 _WARNING_EVENTS: Final = frozenset(
-    {"plugin.rejected", "plugin.held", "hook.denied", "hook.quarantined", "guard.denied", "plugin.import_failed"}
+    {
+        "plugin.rejected",
+        "plugin.held",
+        "hook.denied",
+        "hook.quarantined",
+        "hook.impl_skipped",
+        "guard.denied",
+        "bytecode.tampered",
+        "import.verification_failed",
+        "import.dependency_denied",
+        "import.dependency_reported",
+    }
 )
 
 

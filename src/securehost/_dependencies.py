@@ -86,6 +86,10 @@ def _canonical_names(names: Iterable[str]) -> frozenset[str]:
     return frozenset(canonicalize_name(name) for name in names)
 
 
+def _module_names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 @final
 @attrs.frozen(kw_only=True)
 class DependencyPolicy:
@@ -98,7 +102,7 @@ class DependencyPolicy:
     """
 
     mode: DependencyMode = "signed"
-    allowed_modules: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    allowed_modules: frozenset[str] = attrs.field(default=frozenset(), converter=_module_names)
     allowed_distributions: frozenset[str] = attrs.field(default=frozenset(), converter=_canonical_names)
 
     def __attrs_post_init__(self) -> None:

@@ -122,9 +122,9 @@ class Host:
         base = Path(state_dir) if state_dir is not None else _default_state_root() / canonicalize_name(project)
         self.state_dir = base
         self._state = HostState(base)
-        self._pins = {canonicalize_name(k): v for k, v in (pins or {}).items()}
+        self._pins: dict[str, str] = {canonicalize_name(k): v for k, v in (pins or {}).items()}
         self.audit = audit if audit is not None else AuditLog(Path(audit_sink) if audit_sink is not None else None)
-        policy = dependency_policy or DependencyPolicy(allowed_modules={"pluggy"}, allowed_distributions={"pluggy"})
+        policy = dependency_policy or DependencyPolicy(allowed_modules=["pluggy"], allowed_distributions=["pluggy"])
         self.importer = VerifiedImporter(
             base / "bytecode", base / "bytecode.key", self.audit, dependency_policy=policy, extension_dir=base / "ext"
         )
@@ -273,7 +273,7 @@ class Host:
             return self._finish(dist, "held" if held else "rejected", verdict, ())
         if not import_plugins:
             return self._finish(dist, "verified", verdict, effective.strings())
-        assert installed is not None  # noqa: S101 - no reasons means the installed check ran
+        assert installed is not None  # no reasons means the installed check ran
         return self._import(dist, verdict, installed, effective)
 
     def _judge(

@@ -1,35 +1,49 @@
-"""Permissions: a small grammar, and matching rules under which a scope never matches more than it says.
+"""Permissions: a small grammar, and matching under which a scope never matches more than it says.
 
-A permission is ``KIND`` or ``KIND:SCOPE``. ``KIND`` is a dotted lowercase name. Five kinds are built in:
+A permission is ``KIND`` or ``KIND:SCOPE``. ``KIND`` is a dotted lowercase name. These kinds are
+built in:
 
-==================  ===============================  ==============================================================
-kind                scope                            matches
-==================  ===============================  ==============================================================
-``fs.read``         absolute path glob (required)    files opened for reading
-``fs.write``        absolute path glob (required)    files opened for writing, created, removed, renamed
-``net.connect``     ``HOST`` or ``HOST:PORT``        outgoing connections and name look-ups
-``proc.spawn``      none, or an absolute path glob   new processes (``subprocess``, ``os.system``, ``exec*``, ...)
-``env.read``        variable-name glob (required)    reads of environment variables
-==================  ===============================  ==============================================================
+* ``fs.read:PATH-GLOB`` (scope required): files and directories opened or listed for reading.
+* ``fs.write:PATH-GLOB`` (scope required): files opened for writing, created, removed, renamed,
+  linked.
+* ``net.connect:HOST[:PORT]`` (scope required): outgoing connections and name look-ups.
+* ``net.bind:HOST[:PORT]`` (scope required): sockets bound to a local address.
+* ``proc.spawn`` or ``proc.spawn:PATH-GLOB``: new programs (``subprocess``, ``os.system``,
+  ``exec*``); only the unscoped form also allows ``fork`` and signalling processes.
+* ``env.read:NAME-GLOB`` (scope required): reads of environment variables (advisory in-process).
+* ``env.write:NAME-GLOB`` (scope required): ``os.putenv`` / ``os.unsetenv``
+  (``os.environ[...] = ...``).
+* ``sys.native`` (no scope): loading and calling native code through :mod:`ctypes`.
 
-Any other kind (``agent.control``, ``db.write``) is defined by the host; its scope is optional and compared as a
-single-segment glob.
+Any other kind (``agent.control``, ``db.write``) is defined by the host; its scope is optional and
+compared as a single glob in which ``*`` matches any run of characters.
 
-Globs: ``*`` matches any run of characters within one path segment (never ``/``), ``**`` as a whole segment matches
-any number of segments. There is no ``?`` and no ``[...]``. A path scope must be absolute and normalised: ``.`` and
-``..`` segments, empty segments and a trailing ``/`` are rejected, so ``..`` can never widen a grant. At run time the
-guard resolves symlinks before matching, so a link inside a granted directory that points outside it is outside.
+Path globs: ``*`` matches any run of characters within one path segment (never ``/``); ``**`` as a
+whole segment matches any number of segments, including none (``/srv/data/**`` matches ``/srv/data``
+and everything below it). There is no ``?`` and no ``[...]``. A path scope must be absolute and
+normalised: ``.`` and ``..`` segments, empty segments and a trailing ``/`` are rejected, so ``..``
+can never widen a grant. :meth:`Permission.matches` refuses any value that is not an absolute,
+normalised path; the runtime guard resolves symlinks before matching, so a link inside a granted
+directory that points outside it is outside.
 
-Hosts: ``example.com`` matches that name only; ``*.example.com`` matches every name below it (any depth) but not
-``example.com``; ``*`` matches every host. A missing port matches every port; a port matches that port only.
+Hosts: ``example.com`` matches that name only (case-insensitively, with or without one trailing
+dot); ``*.example.com`` matches every name below it (any depth) but not ``example.com``; ``*``
+matches every host. IPv4 addresses are written in canonical dotted-quad form; IPv6 addresses in
+brackets, in canonical compressed form (``[::1]:8080``). Numeric host names that are not canonical
+addresses (``127.1``, ``0x7f.1``) are rejected, because the resolver would read them as addresses. A
+missing port matches every port; a port matches that port only. A concrete value without a port (a
+name look-up) is matched by the host part alone.
 
-:meth:`Permission.covers` decides whether a *grant* covers a *request* (itself possibly a glob). It is sound: it
-answers ``True`` only if every concrete value that the request matches is also matched by the grant.
+:meth:`Permission.covers` decides whether a *grant* covers a *request* (itself possibly a glob). It
+is sound: it answers ``True`` only if every concrete value that the request matches is also matched
+by the grant.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
+import posixpath
 import re
 from typing import TYPE_CHECKING, Final, final
 
@@ -42,9 +56,23 @@ if TYPE_CHECKING:
 
 __all__ = ["BUILTIN_KINDS", "Permission", "PermissionSet"]
 
-BUILTIN_KINDS: Final = frozenset({"fs.read", "fs.write", "net.connect", "proc.spawn", "env.read"})
+BUILTIN_KINDS: Final = frozenset(
+    {
+        "fs.read",
+        "fs.write",
+        "net.connect",
+        "net.bind",
+        "proc.spawn",
+        "env.read",
+        "env.write",
+        "sys.native",
+    }
+)
 _PATH_KINDS: Final = frozenset({"fs.read", "fs.write", "proc.spawn"})
-_SCOPE_REQUIRED: Final = frozenset({"fs.read", "fs.write", "net.connect", "env.read"})
+_HOST_KINDS: Final = frozenset({"net.connect", "net.bind"})
+_NAME_KINDS: Final = frozenset({"env.read", "env.write"})
+_SCOPE_REQUIRED: Final = frozenset({"fs.read", "fs.write", "net.connect", "net.bind", "env.read", "env.write"})
+_SCOPE_FORBIDDEN: Final = frozenset({"sys.native"})
 _KIND_RE: Final = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
 _HOST_LABEL_RE: Final = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _ENV_RE: Final = re.compile(r"[A-Za-z0-9_*]+")
@@ -56,49 +84,104 @@ _DSTAR: Final = "\x00"  # stands for a request's "**" so that a grant's single "
 @functools.lru_cache(maxsize=4096)
 def _glob_regex(pattern: str, *, segmented: bool) -> re.Pattern[str]:
     """Compile a grant glob; ``*`` never crosses ``/`` (when *segmented*) nor a request's ``**``."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**", i) and segmented:
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append(r"[^/\x00]*" if segmented else r"[^\x00]*")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out), re.DOTALL)
+    if segmented:
+        if pattern == "/":
+            return re.compile("/")
+        out: list[str] = []
+        for segment in pattern.split("/")[1:]:
+            if segment == "**":
+                out.append("(?:/.*)?")  # any number of whole segments, including none
+            else:
+                # a segment is never empty in a normalised path: "/*" does not match "/"
+                body = "[^/\x00]*".join(re.escape(part) for part in segment.split("*"))
+                out.append("/(?=[^/\x00])" + body)
+        return re.compile("".join(out), re.DOTALL)
+    return re.compile("[^\x00]*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
 
 
 def _check_path_glob(text: str, kind: str) -> None:
     if not text.startswith("/"):
-        raise PermissionFormatError(f"{kind} scope must be an absolute path, got {text!r}")
+        raise PermissionFormatError(f"{kind} scope must be an absolute path, got {text[:80]!r}")
     if text != "/":
-        segments = text[1:].split("/")
-        for segment in segments:
+        for segment in text[1:].split("/"):
             if segment in ("", ".", ".."):
-                raise PermissionFormatError(f"{kind} scope {text!r} has an empty, '.' or '..' segment")
+                raise PermissionFormatError(f"{kind} scope {text[:80]!r} has an empty, '.' or '..' segment")
             if "**" in segment and segment != "**":
-                raise PermissionFormatError(f"{kind} scope {text!r}: '**' must be a whole segment")
+                raise PermissionFormatError(f"{kind} scope {text[:80]!r}: '**' must be a whole segment")
     if any(c in text for c in "?[]\x00\\"):
-        raise PermissionFormatError(f"{kind} scope {text!r} contains a character that is not allowed")
+        raise PermissionFormatError(f"{kind} scope {text[:80]!r} contains a character that is not allowed")
 
 
-def _check_host(text: str) -> None:
+def _split_host(text: str) -> tuple[str, str]:
+    """Split ``HOST[:PORT]`` (``HOST`` may be a bracketed IPv6 address); no validation."""
+    if text.startswith("["):
+        host, sep, rest = text.partition("]")
+        if not sep:
+            return text, ""
+        return host + "]", rest[1:] if rest.startswith(":") else rest
     host, _, port = text.partition(":")
-    if port:
-        if not port.isdigit() or not 0 < int(port) < 65536 or port != str(int(port)):
-            raise PermissionFormatError(f"net.connect port must be 1-65535, got {port!r}")
+    return host, port
+
+
+def _check_host(text: str, kind: str) -> None:
+    host, port = _split_host(text)
+    if text.startswith("[") and port == "" and not text.endswith("]"):
+        raise PermissionFormatError(f"{kind} host {text[:80]!r} is malformed")
+    if (port or text.endswith(":")) and (
+        not port.isascii() or not port.isdigit() or port != str(int(port)) or not 0 < int(port) < 65536
+    ):
+        raise PermissionFormatError(f"{kind} port must be 1-65535, got {port[:80]!r}")
+    if _canonical_host(host) != host:
+        raise PermissionFormatError(f"{kind} host {host[:80]!r} is not a canonical host name or address")
+
+
+def _canonical_host(host: str) -> str | None:
+    """Return the canonical spelling of a grant or request host (``None``: not a valid host)."""
     if host == "*":
-        return
+        return host
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            addr = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return None
+        return f"[{addr.compressed}]" if addr.scope_id is None else None
     labels = host.split(".")
     if labels[0] == "*":
         labels = labels[1:]
         if not labels:
-            raise PermissionFormatError("net.connect host '*.' has no domain")
+            return None
     if not all(_HOST_LABEL_RE.fullmatch(label) for label in labels):
-        raise PermissionFormatError(f"net.connect host {host!r} is not a lowercase host name or IPv4 address")
+        return None
+    if all(label.isdigit() for label in labels) or labels[-1].isdigit():
+        # numeric names are addresses to the resolver: only canonical dotted quads are allowed
+        try:
+            return host if str(ipaddress.IPv4Address(host)) == host else None
+        except ValueError:
+            return None
+    return host
+
+
+def _normalise_concrete_host(value: str) -> tuple[str, str] | None:
+    """Normalise a concrete ``host[:port]``; ``None`` if it is ambiguous or malformed."""
+    host, port = _split_host(value)
+    if port and (not port.isascii() or not port.isdigit() or not 0 <= int(port) < 65536):
+        return None
+    if port:
+        port = str(int(port))
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            addr = ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return None
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped), port
+        return f"[{addr.compressed}]", port
+    host = host.lower()
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]
+    if host == "*" or host.startswith("*.") or _canonical_host(host) != host:
+        return None
+    return host, port
 
 
 @final
@@ -114,31 +197,13 @@ class Permission:
         """Parse ``KIND`` or ``KIND:SCOPE``.
 
         Raises:
-            PermissionFormatError: the text does not follow the grammar (see the module documentation).
+            TypeError: *text* is not a :class:`str`.
+            PermissionFormatError: the text does not follow the grammar (see the module
+                documentation).
         """
         if not isinstance(text, str):
             raise TypeError(f"permission must be a str, not {type(text).__name__}")
-        if not text or len(text) > _MAX_LEN or text != text.strip():
-            raise PermissionFormatError(f"invalid permission {text[:80]!r}")
-        kind, sep, scope = text.partition(":")
-        if not _KIND_RE.fullmatch(kind):
-            raise PermissionFormatError(f"invalid permission kind {kind[:80]!r}")
-        if sep and not scope:
-            raise PermissionFormatError(f"permission {text!r} has an empty scope")
-        if not sep:
-            if kind in _SCOPE_REQUIRED:
-                raise PermissionFormatError(f"{kind} requires a scope ({kind}:...)")
-            return cls(kind)
-        if kind in _PATH_KINDS:
-            _check_path_glob(scope, kind)
-        elif kind == "net.connect":
-            _check_host(scope)
-        elif kind == "env.read":
-            if not _ENV_RE.fullmatch(scope):
-                raise PermissionFormatError(f"env.read scope {scope!r} is not a variable-name glob")
-        elif not _CUSTOM_SCOPE_RE.fullmatch(scope) or "**" in scope:
-            raise PermissionFormatError(f"scope {scope!r} of {kind} contains a character that is not allowed")
-        return cls(kind, scope)
+        return _parse_cached(text)
 
     def __str__(self) -> str:
         return self.kind if self.scope is None else f"{self.kind}:{self.scope}"
@@ -151,33 +216,78 @@ class Permission:
             return True
         if request.scope is None:
             return False
-        if self.kind == "net.connect":
+        if self.kind in _HOST_KINDS:
             return _host_covers(self.scope, request.scope)
         segmented = self.kind in _PATH_KINDS
         subject = request.scope.replace("**", _DSTAR) if segmented else request.scope
         return _glob_regex(self.scope, segmented=segmented).fullmatch(subject) is not None
 
     def matches(self, value: str) -> bool:
-        """Return whether this permission allows the concrete *value* (a path, ``host:port``, a name).
+        """Return whether this permission allows the concrete *value* (path, ``host:port``, name).
 
-        Paths must already be absolute and resolved (symlinks followed); anything with a ``..`` segment is refused.
+        Paths must be absolute and normalised (resolve symlinks first); any other path is refused.
+        Characters such as ``*`` in a value are literal characters, never wildcards.
         """
+        if not isinstance(value, str) or "\x00" in value or not value:
+            return False
+        if self.kind in _PATH_KINDS:
+            if not value.startswith("/") or posixpath.normpath(value) != value or value.startswith("//"):
+                return False
+        elif self.kind in _HOST_KINDS:
+            concrete = _normalise_concrete_host(value)
+            if concrete is None:
+                return False
+            if self.scope is None:
+                return True
+            return _host_matches(self.scope, *concrete)
         if self.scope is None:
             return True
-        if self.kind in _PATH_KINDS and ("/../" in f"{value}/" or "\x00" in value):
-            return False
-        if "*" in value:
-            return False
-        try:
-            concrete = Permission(self.kind, value)
-        except (TypeError, ValueError):  # pragma: no cover - attrs does no validation here
-            return False
-        return self.covers(concrete)
+        segmented = self.kind in _PATH_KINDS
+        return _glob_regex(self.scope, segmented=segmented).fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> Permission:
+    if not text or len(text) > _MAX_LEN or text != text.strip():
+        raise PermissionFormatError(f"invalid permission {text[:80]!r}")
+    kind, sep, scope = text.partition(":")
+    if not _KIND_RE.fullmatch(kind):
+        raise PermissionFormatError(f"invalid permission kind {kind[:80]!r}")
+    if sep and not scope:
+        raise PermissionFormatError(f"permission {text[:80]!r} has an empty scope")
+    if not sep:
+        if kind in _SCOPE_REQUIRED:
+            raise PermissionFormatError(f"{kind} requires a scope ({kind}:...)")
+        return Permission(kind)
+    if kind in _SCOPE_FORBIDDEN:
+        raise PermissionFormatError(f"{kind} takes no scope")
+    if kind in _PATH_KINDS:
+        _check_path_glob(scope, kind)
+    elif kind in _HOST_KINDS:
+        _check_host(scope, kind)
+    elif kind in _NAME_KINDS:
+        if not _ENV_RE.fullmatch(scope):
+            raise PermissionFormatError(f"{kind} scope {scope[:80]!r} is not a variable-name glob")
+    elif not _CUSTOM_SCOPE_RE.fullmatch(scope) or "**" in scope:
+        raise PermissionFormatError(f"scope {scope[:80]!r} of {kind} contains a character that is not allowed")
+    return Permission(kind, scope)
+
+
+def _host_matches(grant: str, host: str, port: str) -> bool:
+    grant_host, grant_port = _split_host(grant)
+    if grant_port and port and grant_port != port:
+        return False
+    if grant_host == "*":
+        return True
+    if grant_host.startswith("*."):
+        suffix = grant_host[1:]
+        return not host.startswith("[") and host.endswith(suffix) and len(host) > len(suffix)
+    return grant_host == host
 
 
 def _host_covers(grant: str, request: str) -> bool:
-    grant_host, _, grant_port = grant.partition(":")
-    request_host, _, request_port = request.partition(":")
+    grant_host, grant_port = _split_host(grant)
+    request_host, request_port = _split_host(request)
     if grant_port and grant_port != request_port:
         return False
     if grant_host == "*":
@@ -190,20 +300,34 @@ def _host_covers(grant: str, request: str) -> bool:
     return grant_host == request_host
 
 
+def _frozen(items: Iterable[Permission]) -> frozenset[Permission]:
+    return frozenset(items)
+
+
 @final
 @attrs.frozen
 class PermissionSet:
     """An immutable set of permissions with coverage queries."""
 
-    permissions: frozenset[Permission] = attrs.field(factory=frozenset, converter=frozenset)
+    permissions: frozenset[Permission] = attrs.field(factory=frozenset, converter=_frozen)
+    _by_kind: dict[str, tuple[Permission, ...]] = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        by_kind: dict[str, list[Permission]] = {}
+        for p in sorted(self.permissions):
+            by_kind.setdefault(p.kind, []).append(p)
+        object.__setattr__(self, "_by_kind", {k: tuple(v) for k, v in by_kind.items()})
 
     @classmethod
     def parse(cls, texts: Iterable[str]) -> PermissionSet:
         """Parse every string in *texts*.
 
         Raises:
+            TypeError: *texts* is a single string, or holds something that is not a string.
             PermissionFormatError: one of the strings is not a valid permission.
         """
+        if isinstance(texts, str):
+            raise TypeError("PermissionSet.parse() takes an iterable of strings, not one string")
         return cls(frozenset(Permission.parse(t) for t in texts))
 
     def __iter__(self) -> Iterator[Permission]:
@@ -217,13 +341,15 @@ class PermissionSet:
 
     def covers(self, request: Permission) -> bool:
         """Return whether some permission in this set covers *request*."""
-        return any(p.covers(request) for p in self.permissions)
+        return any(p.covers(request) for p in self._by_kind.get(request.kind, ()))
+
+    def missing(self, requests: Iterable[Permission]) -> PermissionSet:
+        """Return the permissions among *requests* that this set does not cover."""
+        return PermissionSet(frozenset(r for r in requests if not self.covers(r)))
 
     def allows(self, kind: str, value: str | None = None) -> bool:
-        """Return whether some permission of *kind* allows the concrete *value* (``None`` for unscoped uses)."""
-        for p in self.permissions:
-            if p.kind != kind:
-                continue
+        """Return whether a permission of *kind* allows *value* (``None``: an unscoped use)."""
+        for p in self._by_kind.get(kind, ()):
             if value is None:
                 if p.scope is None:
                     return True

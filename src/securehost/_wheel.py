@@ -103,7 +103,7 @@ def sign_wheel(
         OSError: the wheel cannot be read or the output written.
     """
     path = Path(wheel)
-    key_list = [keys] if not isinstance(keys, (list, tuple)) else list(keys)
+    key_list: list[PrivateKey] = list(keys) if isinstance(keys, (list, tuple)) else [keys]  # type: ignore[list-item]
     if not key_list:
         raise ValueError("at least one signing key is required")
     requested = PermissionSet.parse(permissions).strings()

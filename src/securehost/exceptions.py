@@ -142,12 +142,22 @@ class HookError(SecurehostError):
     Attributes:
         hook: the hook name.
         errors: ``(plugin name, exception)`` pairs in call order.
+        results: what the implementations that did not fail returned (a list, or one value for a
+            ``firstresult`` hook).
     """
 
-    def __init__(self, message: str, *, hook: str, errors: Sequence[tuple[str, BaseException]]) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hook: str,
+        errors: Sequence[tuple[str, BaseException]],
+        results: Any = None,
+    ) -> None:
         super().__init__(message)
         self.hook = hook
         self.errors = tuple(errors)
+        self.results = results
 
 
 class VerificationImportError(SecurehostError, ImportError):

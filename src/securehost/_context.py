@@ -1,0 +1,144 @@
+"""Who is running: the plugin context of the implementation that runs in this thread or task.
+
+While an implementation runs, the dispatcher stores its :class:`PluginContext` in a
+:class:`contextvars.ContextVar`. A context variable (not a thread-local) is what makes the identity
+follow the work: asyncio tasks and callbacks scheduled by a plugin copy it, and the guard hands it
+to threads that the plugin starts. Host code runs with ``None``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+from typing import TYPE_CHECKING, Any, Final, final
+
+from securehost._permissions import Permission
+from securehost.exceptions import PermissionDeniedError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from securehost._audit import AuditLog
+    from securehost._permissions import PermissionSet
+    from securehost._stats import Cell
+
+__all__ = ["PluginContext", "current_plugin"]
+
+CURRENT: Final[contextvars.ContextVar[PluginContext | None]] = contextvars.ContextVar(
+    "securehost_current_plugin", default=None
+)
+_get = CURRENT.get
+
+
+def current_plugin() -> PluginContext | None:
+    """Return the context of the plugin implementation running here (``None`` in host code)."""
+    return _get()
+
+
+def run_as_host(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Call *function* with no plugin identity (securehost's own bookkeeping: audit, logging)."""
+    token = CURRENT.set(None)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        CURRENT.reset(token)
+
+
+@functools.lru_cache(maxsize=1024)
+def _as_permission(item: str | Permission) -> Permission:
+    return item if isinstance(item, Permission) else Permission.parse(item)
+
+
+@final
+class PluginContext:
+    """What a plugin implementation may do, and who it is, while it runs.
+
+    One context exists per (plugin, hook) pair; it is created when the implementation is registered.
+    Plugins get theirs with :func:`securehost.current_plugin`.
+
+    Attributes:
+        plugin: the name the plugin was registered under.
+        hook: the hook whose implementation is running.
+        permissions: the plugin's effective permissions.
+    """
+
+    __slots__ = (
+        "_audit",
+        "_cell",
+        "_on_trip",
+        "hook",
+        "permissions",
+        "plugin",
+        "quarantined",
+        "threshold",
+    )
+
+    def __init__(
+        self,
+        *,
+        plugin: str,
+        hook: str,
+        permissions: PermissionSet,
+        cell: Cell,
+        audit: AuditLog,
+        threshold: int | None = None,
+        on_trip: Callable[[PluginContext], None] | None = None,
+    ) -> None:
+        self.plugin: Final = plugin
+        self.hook: Final = hook
+        self.permissions: Final = permissions
+        self._cell: Final = cell
+        self._audit: Final = audit
+        self.threshold = threshold
+        self._on_trip = on_trip
+        self.quarantined = False
+
+    def __repr__(self) -> str:
+        return f"<PluginContext plugin={self.plugin!r} hook={self.hook!r}>"
+
+    def allows(self, kind: str, value: str | None = None) -> bool:
+        """Return whether the permissions allow *kind* for *value* (``None``: unscoped use)."""
+        return self.permissions.allows(kind, value)
+
+    def require(self, *permissions: str | Permission) -> None:
+        """Raise unless every one of *permissions* is covered by the plugin's effective permissions.
+
+        A denial is counted for the running (plugin, hook) pair and recorded as a ``hook.denied``
+        audit event.
+
+        Raises:
+            PermissionFormatError: a permission string is malformed.
+            PermissionDeniedError: a permission is not covered.
+        """
+        for item in permissions:
+            wanted = _as_permission(item)
+            if not self.permissions.covers(wanted):
+                self.deny(str(wanted), source="require")
+
+    def deny(self, permission: str, *, source: str, detail: str | None = None) -> None:
+        """Count and audit a denial of *permission*, then raise it.
+
+        Raises:
+            PermissionDeniedError: always.
+        """
+        self._cell.record_denial()
+        event = "guard.denied" if source == "guard" else "hook.denied"
+        run_as_host(
+            self._audit.emit,
+            event,
+            plugin=self.plugin,
+            hook=self.hook,
+            permission=permission,
+            detail=detail,
+        )
+        where = f" ({detail})" if detail else ""
+        raise PermissionDeniedError(
+            f"plugin {self.plugin!r} (hook {self.hook!r}) lacks permission {permission!r}{where}",
+            plugin=self.plugin,
+            permission=permission,
+        )
+
+    def failed(self) -> None:
+        """Count an error of the call that just ended; trip the breaker after enough in a row."""
+        if self._cell.record_error(self.threshold) and self._on_trip is not None and not self.quarantined:
+            self._on_trip(self)

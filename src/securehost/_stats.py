@@ -1,0 +1,254 @@
+"""Per-plugin, per-hook counters: calls, errors, denials, latency (total, min, max, histogram).
+
+The hot path does one thing per implementation call: it appends the measured latency (integer
+nanoseconds) to the cell's sample list. ``list.append`` is a single C operation, so appends from
+many threads never lose a sample (on GIL builds because the GIL serialises it, on free-threaded
+builds because the list locks itself). Aggregation runs under the cell's lock, off the hot path:
+every 1024 calls of a hook, on every error, and before each snapshot. A drain takes exactly the
+first ``n`` samples (``chunk = samples[:n]; del samples[:n]``), so a sample appended while the drain
+runs stays for the next one. Counts are therefore exact: after all calls have returned, the sum of
+``calls`` over a snapshot equals the number of implementation calls made.
+
+Histogram: bucket ``i`` counts latencies ``d`` with ``2**(i-1) < d <= 2**i`` nanoseconds (bucket 0:
+``d <= 1``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any, Final, final
+
+import attrs
+
+__all__ = ["BUCKETS", "HookStats", "StatsRegistry", "StatsSnapshot", "bucket_upper_bounds_ns"]
+
+BUCKETS: Final = 64
+FLUSH_MASK: Final = 1023  # drain every 1024 hook calls
+_minus_one = (-1).__add__
+
+
+def bucket_upper_bounds_ns() -> tuple[int, ...]:
+    """Return the inclusive upper bound (ns) of every histogram bucket: ``1, 2, 4, ... 2**63``."""
+    return tuple(1 << i for i in range(BUCKETS))
+
+
+@final
+@attrs.frozen(kw_only=True)
+class HookStats:
+    """Counters of one plugin's implementation of one hook.
+
+    Attributes:
+        plugin: the plugin name.
+        hook: the hook name.
+        calls: completed calls (successful or not).
+        errors: calls that raised.
+        denials: permission denials (guard or ``require``) while the implementation ran.
+        total_ns: sum of latencies.
+        min_ns: smallest latency, ``None`` before the first call.
+        max_ns: largest latency, ``None`` before the first call.
+        buckets: latency histogram, :data:`BUCKETS` counts (see :func:`bucket_upper_bounds_ns`).
+    """
+
+    plugin: str
+    hook: str
+    calls: int = 0
+    errors: int = 0
+    denials: int = 0
+    total_ns: int = 0
+    min_ns: int | None = None
+    max_ns: int | None = None
+    buckets: tuple[int, ...] = (0,) * BUCKETS
+
+    @property
+    def mean_ns(self) -> float | None:
+        """Mean latency, ``None`` before the first call."""
+        return self.total_ns / self.calls if self.calls else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (histogram: ``{upper_bound_ns: count}``, non-empty)."""
+        return {
+            "plugin": self.plugin,
+            "hook": self.hook,
+            "calls": self.calls,
+            "errors": self.errors,
+            "denials": self.denials,
+            "total_ns": self.total_ns,
+            "min_ns": self.min_ns,
+            "max_ns": self.max_ns,
+            "histogram": {str(1 << i): c for i, c in enumerate(self.buckets) if c},
+        }
+
+
+@final
+@attrs.frozen(kw_only=True)
+class StatsSnapshot:
+    """Counters of every (plugin, hook) pair at one moment, sorted by plugin then hook."""
+
+    entries: tuple[HookStats, ...] = ()
+
+    def get(self, plugin: str, hook: str) -> HookStats | None:
+        """Return the counters of *plugin*'s implementation of *hook*, if it has any."""
+        for entry in self.entries:
+            if entry.plugin == plugin and entry.hook == hook:
+                return entry
+        return None
+
+    def for_plugin(self, plugin: str) -> tuple[HookStats, ...]:
+        """Return the counters of every hook that *plugin* implements."""
+        return tuple(e for e in self.entries if e.plugin == plugin)
+
+    @property
+    def calls(self) -> int:
+        """Total calls over every entry."""
+        return sum(e.calls for e in self.entries)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """Return a JSON-serialisable list."""
+        return [e.to_json() for e in self.entries]
+
+
+@final
+class Cell:
+    """Counters of one (plugin, hook) pair; ``append`` is the lock-free hot-path entry point."""
+
+    __slots__ = (
+        "_lock",
+        "_streak",
+        "_streak_at",
+        "append",
+        "buckets",
+        "calls",
+        "denials",
+        "errors",
+        "hook",
+        "max_ns",
+        "min_ns",
+        "plugin",
+        "samples",
+        "total_ns",
+    )
+
+    def __init__(self, plugin: str, hook: str) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        self.samples: list[int] = []
+        self.append = self.samples.append
+        self._lock = threading.Lock()
+        self._streak = 0
+        self._streak_at = -1
+        self._zero()
+
+    def _zero(self) -> None:
+        self.calls = 0
+        self.errors = 0
+        self.denials = 0
+        self.total_ns = 0
+        self.min_ns: int | None = None
+        self.max_ns: int | None = None
+        self.buckets = [0] * BUCKETS
+
+    def _drain(self) -> None:
+        """Fold pending samples into the aggregates; the caller holds the lock."""
+        samples = self.samples
+        n = len(samples)
+        if not n:
+            return
+        chunk = samples[:n]
+        del samples[:n]
+        self.calls += n
+        self.total_ns += sum(chunk)
+        low, high = min(chunk), max(chunk)
+        if self.min_ns is None or low < self.min_ns:
+            self.min_ns = low
+        if self.max_ns is None or high > self.max_ns:
+            self.max_ns = high
+        buckets = self.buckets
+        for index, count in Counter(map(int.bit_length, map(_minus_one, chunk))).items():
+            buckets[index] += count
+        if low <= 0:  # (0 - 1).bit_length() == 1, but a 0 ns sample belongs to bucket 0
+            zeros = chunk.count(0)
+            buckets[1] -= zeros
+            buckets[0] += zeros
+
+    def flush(self) -> None:
+        """Fold pending samples into the aggregates."""
+        with self._lock:
+            self._drain()
+
+    def record_error(self, threshold: int | None) -> bool:
+        """Count an error of the call just recorded; return whether the breaker must trip."""
+        with self._lock:
+            self._drain()
+            self.errors += 1
+            self._streak = self._streak + 1 if self._streak_at == self.calls - 1 else 1
+            self._streak_at = self.calls
+            return threshold is not None and self._streak >= threshold
+
+    def record_denial(self) -> None:
+        """Count one permission denial."""
+        with self._lock:
+            self.denials += 1
+
+    def clear_streak(self) -> None:
+        """Forget consecutive failures (when a quarantined implementation is restored)."""
+        with self._lock:
+            self._streak = 0
+            self._streak_at = -1
+
+    def snapshot(self) -> HookStats:
+        """Return the current counters (pending samples included)."""
+        with self._lock:
+            self._drain()
+            return HookStats(
+                plugin=self.plugin,
+                hook=self.hook,
+                calls=self.calls,
+                errors=self.errors,
+                denials=self.denials,
+                total_ns=self.total_ns,
+                min_ns=self.min_ns,
+                max_ns=self.max_ns,
+                buckets=tuple(self.buckets),
+            )
+
+    def reset(self) -> None:
+        """Zero every counter and drop pending samples."""
+        with self._lock:
+            del self.samples[: len(self.samples)]
+            self._zero()
+
+
+@final
+class StatsRegistry:
+    """All cells of one plugin manager, keyed by (plugin, hook)."""
+
+    __slots__ = ("_cells", "_lock")
+
+    def __init__(self) -> None:
+        self._cells: dict[tuple[str, str], Cell] = {}
+        self._lock = threading.Lock()
+
+    def cell(self, plugin: str, hook: str) -> Cell:
+        """Return the cell of (*plugin*, *hook*), creating it on first use."""
+        key = (plugin, hook)
+        with self._lock:
+            cell = self._cells.get(key)
+            if cell is None:
+                cell = self._cells[key] = Cell(plugin, hook)
+            return cell
+
+    def snapshot(self) -> StatsSnapshot:
+        """Return the counters of every cell that has seen a call, an error or a denial."""
+        with self._lock:
+            cells = sorted(self._cells.items())
+        stats = (cell.snapshot() for _, cell in cells)
+        return StatsSnapshot(entries=tuple(s for s in stats if s.calls or s.errors or s.denials))
+
+    def reset(self, plugin: str | None = None, hook: str | None = None) -> None:
+        """Zero the counters of the cells matching *plugin* and *hook* (``None`` matches all)."""
+        with self._lock:
+            cells = list(self._cells.items())
+        for (p, h), cell in cells:
+            if (plugin is None or p == plugin) and (hook is None or h == hook):
+                cell.reset()

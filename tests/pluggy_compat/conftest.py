@@ -1,0 +1,57 @@
+"""Run pluggy's own test suite against securehost's manager.
+
+The ``pluggy_compat`` nox session copies this file next to the ``testing/`` directory of the pluggy
+sdist that matches
+the installed pluggy, and sets ``SECUREHOST_PLUGGY_COMPAT=1``. Before any test module is imported,
+this conftest
+substitutes:
+
+* :class:`securehost.SecurePluginManager` for ``pluggy.PluginManager`` (every ``PluginManager(...)``
+  in the tests,
+  and subclasses such as ``MyPluginManager`` in ``test_details.py``, become securehost managers,
+  guard installed);
+* :class:`securehost.HookspecMarker` for ``pluggy.HookspecMarker``;
+* securehost's call loop for ``pluggy._callers._multicall`` (``test_multicall.py`` calls it
+  directly).
+
+Without the environment variable (for instance when securehost's own suite collects this directory)
+it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+SKIPPED: dict[str, str] = {
+    # test id -> why it cannot pass with a substituted manager (keep this list empty unless
+    # unavoidable)
+}
+
+if os.environ.get("SECUREHOST_PLUGGY_COMPAT") == "1":
+    import pluggy
+    import pluggy._callers
+    import pluggy._hooks
+    import pluggy._manager
+
+    import securehost
+    from securehost._callers import multicall
+
+    pluggy.PluginManager = securehost.SecurePluginManager  # type: ignore[misc]
+    pluggy._manager.PluginManager = securehost.SecurePluginManager  # type: ignore[misc]
+    pluggy.HookspecMarker = securehost.HookspecMarker  # type: ignore[misc]
+    pluggy._hooks.HookspecMarker = securehost.HookspecMarker  # type: ignore[misc]
+    pluggy._callers._multicall = multicall
+
+    def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+        for item in items:
+            reason = SKIPPED.get(item.nodeid.split("::", 1)[-1])
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+    def pytest_report_header() -> str:
+        version = securehost.__version__
+        return f"securehost {version}: pluggy.PluginManager is securehost.SecurePluginManager"
+else:
+    collect_ignore_glob = ["*"]
