@@ -151,6 +151,42 @@ def test_encrypted_key_signs_with_password_env(tmp_path: Path, wheel: Path) -> N
     assert main(["sign", str(wheel), "--key", str(key), "--password-file", str(secret)]) == 0
 
 
+def test_keygen_force_replaces_a_symlink_instead_of_writing_through_it(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("do not touch\n")
+    key = tmp_path / "k"
+    key.symlink_to(victim)
+    assert main(["keygen", str(key), "--force"]) == 0
+    assert victim.read_text() == "do not touch\n"
+    assert not key.is_symlink()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_keygen_refuses_a_dangling_symlink(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    key.symlink_to(tmp_path / "elsewhere")
+    usage_error(cli("keygen", key), str(key))
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_keygen_force_never_writes_the_key_into_a_readable_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "k"
+    key.write_text("old\n")
+    key.chmod(0o644)
+    real_fdopen = os.fdopen
+    modes: list[int] = []
+
+    def fdopen(fd: int, *args: object, **kwargs: object) -> object:
+        modes.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        return real_fdopen(fd, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    assert main(["keygen", str(key), "--force"]) == 0
+    assert modes == [0o600]
+
+
 def test_keygen_refuses_an_empty_passphrase(tmp_path: Path) -> None:
     usage_error(cli("keygen", tmp_path / "k", "--password-env", "SH_PASS", env={"SH_PASS": ""}), "empty")
     assert not (tmp_path / "k").exists()
@@ -308,6 +344,26 @@ def test_threshold_revocation_and_second_signature(tmp_path: Path, wheel: Path, 
     result = cli("verify", wheel, "--store", store, "--json")
     assert result.returncode == 1
     assert codes(verdicts(result)[0]) == {"key-revoked", "threshold-not-met"}
+
+
+def test_fractional_expiry_is_a_usage_error_not_a_crash(wheel: Path, keyfile: Path) -> None:
+    usage_error(cli("sign", wheel, "--key", keyfile, "--expires", "2030-01-01T00:00:00.5Z"), "whole seconds")
+
+
+def test_trust_add_with_a_validity_window(
+    wheel: Path, keyfile: Path, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    public = f"{keyfile}.pub"
+    args = ["trust", "add", "--store", str(store), public, "--names", "demo-*", "--max-permission", "fs.read:/srv/**"]
+    assert main([*args, "--valid-after", "2020-01-01T00:00:00Z", "--valid-before", "2021-01-01T00:00:00+01:00"]) == 0
+    listing = json.loads(ok(cli("trust", "list", "--store", store, "--json")))
+    assert listing["keys"][0]["valid_before"] == "2020-12-31T23:00:00+00:00"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1583020800")  # 2020-03-01, inside the window
+    assert main(["sign", str(wheel), "--key", str(keyfile)]) == 0
+    result = cli("verify", wheel, "--store", store, "--json")
+    assert result.returncode == 1
+    assert codes(verdicts(result)[0]) == {"key-expired", "threshold-not-met"}
+    ok(cli("verify", wheel, "--store", store, "--now", "2020-06-01T00:00:00Z"))
 
 
 def test_sign_with_several_keys_at_once(tmp_path: Path, wheel: Path, keyfile: Path) -> None:

@@ -105,6 +105,28 @@ def test_issued_at_defaults_to_source_date_epoch(unsigned: Path, monkeypatch: py
     assert statement_of(unsigned).predicate.issued_at == dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
+@pytest.mark.parametrize("value", ["soon", "-1", "1.5", "99999999999999999999", "\u0661"])
+def test_invalid_source_date_epoch_is_refused(unsigned: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    with pytest.raises(SigningError, match="SOURCE_DATE_EPOCH"):
+        sign_wheel(unsigned, KEY)
+    sign_wheel(unsigned, KEY, issued_at=ISSUED)  # an explicit time does not read it
+
+
+@pytest.mark.parametrize(
+    ("issued_at", "expires_at"),
+    [
+        (ISSUED.replace(microsecond=5), None),
+        (ISSUED, ISSUED.replace(microsecond=5) + dt.timedelta(days=1)),
+        (ISSUED, dt.datetime(2027, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))),
+        (ISSUED, dt.datetime(2027, 1, 1)),  # naive on purpose
+    ],
+)
+def test_times_must_be_utc_whole_seconds(unsigned: Path, issued_at: dt.datetime, expires_at: dt.datetime) -> None:
+    with pytest.raises(SigningError, match="cannot build the statement"):
+        sign_wheel(unsigned, KEY, issued_at=issued_at, expires_at=expires_at)
+
+
 def test_issued_at_defaults_to_now_in_whole_seconds(unsigned: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)

@@ -104,9 +104,12 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
             raise _UsageError(f"{path} exists (use --force to overwrite)")
     key = PrivateKey.generate(args.type)
     password = _read_password(args)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    pem = key.to_pem(password)
+    if args.force:  # a fresh file: never write a secret through an old file's mode or a symlink
+        target.unlink(missing_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(key.to_pem(password))
+        handle.write(pem)
     os.chmod(target, 0o600)
     comment = args.comment or target.name
     public.write_text(key.public_key.to_openssh(comment) + "\n", encoding="ascii")

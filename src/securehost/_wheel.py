@@ -56,10 +56,20 @@ def _subjects(scan: ArchiveScan, info: WheelInfo) -> tuple[Subject, ...]:
 
 
 def _default_issued_at() -> dt.datetime:
+    """Return ``SOURCE_DATE_EPOCH`` when it is set (and not empty), else now, in whole seconds.
+
+    Raises:
+        SigningError: ``SOURCE_DATE_EPOCH`` is not a decimal number of seconds that is a valid time.
+    """
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is not None and epoch.isdigit():
+    if not epoch:
+        return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    try:
+        if not (epoch.isascii() and epoch.isdigit()):
+            raise ValueError(epoch)
         return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise SigningError(f"SOURCE_DATE_EPOCH={epoch[:40]!r} is not a number of seconds since 1970") from exc
 
 
 # --- signing ---------------------------------------------------------------------------------------------------
@@ -89,8 +99,8 @@ def sign_wheel(
         permissions: the permissions the plugin requests.
         output: where to write the signed wheel (default: replace *wheel*): a directory (one that exists, or a path
             ending in a separator, created as needed) or a file path that keeps the wheel's file name.
-        issued_at: the statement's issue time (UTC).
-        expires_at: the statement's expiry, if any.
+        issued_at: the statement's issue time (UTC, whole seconds).
+        expires_at: the statement's expiry (UTC, whole seconds), if any.
         replace_statement: make a new statement even if the wheel is signed already.
         limits: limits for reading the archive.
 
@@ -100,8 +110,9 @@ def sign_wheel(
     Raises:
         SigningError: the archive is unsound, its files do not match its own ``RECORD``, the existing envelope or
             statement is malformed or does not describe the wheel, the permissions or expiry would change without
-            *replace_statement*, the statement cannot be built, or *output* renames the wheel (the message says
-            why).
+            *replace_statement*, the statement cannot be built (for instance, *expires_at* is not after
+            *issued_at*, a time is not UTC in whole seconds, or ``SOURCE_DATE_EPOCH`` is invalid), or *output*
+            renames the wheel (the message says why).
         PermissionFormatError: a permission is malformed.
         TypeError: *permissions* is a single string.
         ValueError: *keys* is empty.
@@ -154,7 +165,7 @@ def sign_wheel(
                 expires_at=expires_at,
             )
             envelope = Statement(subjects=subjects, predicate=predicate).to_envelope()
-        except (EnvelopeFormatError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # EnvelopeFormatError is a ValueError
             raise SigningError(f"{path.name}: cannot build the statement: {exc}") from exc
     for key in key_list:
         envelope = envelope.sign(key)
