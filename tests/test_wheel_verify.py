@@ -8,13 +8,13 @@ the one under test.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from securehost import PAYLOAD_TYPE, EnvelopeLimits, ReasonCode, Signature, TrustStore, Verdict
+from securehost._record import Record
 from securehost._verify import MAX_CLOCK_SKEW
 from securehost._wheel import describe_wheel, require_verified_wheel, sign_wheel, verify_wheel
 from securehost._zipsafe import ZipLimits, read_archive
@@ -55,12 +56,12 @@ STRANGER = private_key("ed25519", 1)
 PERMISSION = "fs.read:/srv/data/**"
 
 
-def verify(wheel: Path, store: object, **kwargs: object) -> Verdict:
+def verify(wheel: Path, store: TrustStore, **kwargs: Any) -> Verdict:
     kwargs.setdefault("now", NOW)
-    return verify_wheel(wheel, store, **kwargs)  # type: ignore[arg-type]
+    return verify_wheel(wheel, store, **kwargs)
 
 
-def rejected(wheel: Path, store: object, *codes: ReasonCode, **kwargs: object) -> Verdict:
+def rejected(wheel: Path, store: TrustStore, *codes: ReasonCode, **kwargs: Any) -> Verdict:
     """Verify, and check that the verdict is falsy with exactly *codes*."""
     verdict = verify(wheel, store, **kwargs)
     assert not verdict
@@ -313,8 +314,7 @@ def test_record_listing_a_file_that_is_not_there_is_a_record_mismatch(signed: Pa
 
 def test_unparsable_record_is_record_invalid(signed: Path) -> None:
     rewrite(signed, {RECORD: b"demo_plugin/plugin.py,md5=abc,3\n"}, update_record=False)
-    assert R.RECORD_INVALID in verify(signed, trust(KEY)).codes
-    assert not verify(signed, trust(KEY))
+    rejected(signed, trust(KEY), R.RECORD_INVALID)
 
 
 @pytest.mark.parametrize(
@@ -349,7 +349,7 @@ def test_renamed_wheel_is_rejected(signed: Path) -> None:
     rejected(renamed, trust(KEY), R.WHEEL_FILENAME_INVALID)
     other = signed.with_name("other_plugin-1.0-py3-none-any.whl")
     shutil.copy(signed, other)
-    assert R.WHEEL_METADATA_INVALID in verify(other, trust(KEY)).codes
+    rejected(other, trust(KEY), R.WHEEL_METADATA_INVALID)
 
 
 # --- signatures and keys ------------------------------------------------------------------------
@@ -532,12 +532,14 @@ def test_symlink_member_is_rejected(signed: Path) -> None:
 def test_unreadable_file_is_zip_unreadable(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "demo_plugin-1.0-py3-none-any.whl"
     path.write_bytes(content)
-    assert not verify(path, trust(KEY))
-    assert R.ZIP_UNREADABLE in verify(path, trust(KEY)).codes
+    # The archive gave nothing, so there is no .dist-info either.
+    rejected(path, trust(KEY), R.ZIP_UNREADABLE, R.WHEEL_METADATA_INVALID)
 
 
-def test_missing_file_is_zip_unreadable(tmp_path: Path) -> None:
+def test_missing_file_or_directory_is_zip_unreadable(tmp_path: Path) -> None:
     rejected(tmp_path / "demo_plugin-1.0-py3-none-any.whl", trust(KEY), R.ZIP_UNREADABLE)
+    (tmp_path / "dir-1.0-py3-none-any.whl").mkdir()
+    rejected(tmp_path / "dir-1.0-py3-none-any.whl", trust(KEY), R.ZIP_UNREADABLE)
 
 
 def test_envelope_changed_on_disk_after_the_scan_is_a_verdict_not_an_exception(
@@ -624,22 +626,51 @@ def test_template_is_accepted(template: tuple[bytes, dict[str, bytes]]) -> None:
         assert verify(_scratch(template[0], directory), STORE)
 
 
+def _flip(data: st.DataObject, content: bytes) -> bytes:
+    flipped = bytearray(content)
+    at = data.draw(st.integers(0, len(content) - 1), label="offset")
+    flipped[at] ^= data.draw(st.integers(1, 255), label="xor")
+    return bytes(flipped)
+
+
 @_PROPERTY
 @given(data=st.data(), update_record=st.booleans())
-def test_flipping_any_byte_of_any_member_is_rejected(
+def test_flipping_any_byte_of_any_signed_member_is_rejected(
     template: tuple[bytes, dict[str, bytes]], data: st.DataObject, update_record: bool
 ) -> None:
+    """Every member but RECORD is signed (the envelope by its signatures), with or without a RECORD to match."""
     raw, members = template
-    name = data.draw(st.sampled_from(sorted(n for n, d in members.items() if d)), label="member")
-    content = bytearray(members[name])
-    at = data.draw(st.integers(0, len(content) - 1), label="offset")
-    content[at] ^= data.draw(st.integers(1, 255), label="xor")
+    name = data.draw(st.sampled_from(sorted(n for n, d in members.items() if d and n != RECORD)), label="member")
     with tempfile.TemporaryDirectory() as directory:
         wheel = _scratch(raw, directory)
-        rewrite(wheel, {name: bytes(content)}, update_record=update_record and name != RECORD)
+        rewrite(wheel, {name: _flip(data, members[name])}, update_record=update_record)
         verdict = verify(wheel, STORE)
     assert not verdict
     assert verdict.reasons
+
+
+@_PROPERTY
+@given(data=st.data())
+def test_flipping_a_byte_of_record_is_rejected_unless_it_reads_the_same(
+    template: tuple[bytes, dict[str, bytes]], data: st.DataObject
+) -> None:
+    """RECORD cannot be signed (it lists the envelope's hash); it is checked against the members instead."""
+    raw, members = template
+    flipped = _flip(data, members[RECORD])
+    with tempfile.TemporaryDirectory() as directory:
+        wheel = rewrite(_scratch(raw, directory), {RECORD: flipped}, update_record=False)
+        verdict = verify(wheel, STORE)
+    if verdict:
+        assert Record.from_bytes(flipped) == Record.from_bytes(members[RECORD])
+
+
+@pytest.mark.xfail(
+    strict=True, reason="_record reads a lone CR as a line end; its documentation promises LF and CRLF only (reported)"
+)
+def test_record_with_a_lone_carriage_return_is_rejected(signed: Path) -> None:
+    record = read_members(signed)[RECORD]
+    rewrite(signed, {RECORD: record[:-1] + b"\r"}, update_record=False)
+    rejected(signed, trust(KEY), R.RECORD_INVALID)
 
 
 @_PROPERTY
@@ -648,11 +679,8 @@ def test_flipping_any_byte_of_the_envelope_is_rejected_even_with_a_fixed_record(
     template: tuple[bytes, dict[str, bytes]], data: st.DataObject
 ) -> None:
     raw, members = template
-    envelope = bytearray(members[ENVELOPE])
-    at = data.draw(st.integers(0, len(envelope) - 1), label="offset")
-    envelope[at] ^= data.draw(st.integers(1, 255), label="xor")
     with tempfile.TemporaryDirectory() as directory:
-        wheel = inject_envelope(_scratch(raw, directory), bytes(envelope))
+        wheel = inject_envelope(_scratch(raw, directory), _flip(data, members[ENVELOPE]))
         verdict = verify(wheel, STORE)
     assert not verdict
     assert verdict.codes & {
@@ -679,11 +707,8 @@ def test_flipping_a_byte_anywhere_in_the_file_never_accepts_other_content(
     reads back byte-identical to what was signed.
     """
     raw, members = template
-    at = data.draw(st.integers(0, len(raw) - 1), label="offset")
-    flipped = bytearray(raw)
-    flipped[at] ^= data.draw(st.integers(1, 255), label="xor")
     with tempfile.TemporaryDirectory() as directory:
-        wheel = _scratch(bytes(flipped), directory)
+        wheel = _scratch(_flip(data, raw), directory)
         verdict = verify(wheel, STORE)  # never raises
         if verdict:
             assert _content(wheel) == members
@@ -699,12 +724,19 @@ def test_signature_bytes_are_checked_with_the_stored_key_type(signed: Path, kind
     rejected(signed, trust(claimed), R.SIGNATURE_INVALID, R.THRESHOLD_NOT_MET)
 
 
-def test_base64_of_a_valid_signature_in_another_alphabet_is_malformed(signed: Path) -> None:
+@pytest.mark.parametrize(
+    "recode",
+    [
+        lambda text: text.rstrip("="),
+        lambda text: "-" + text[1:],
+        lambda text: text[:10] + "\n" + text[10:],
+        lambda text: text + "==",
+    ],
+    ids=["unpadded", "url-safe-character", "line-break", "extra-padding"],
+)
+def test_signature_in_another_base64_form_is_malformed(signed: Path, recode: object) -> None:
     doc = json.loads(read_members(signed)[ENVELOPE])
-    raw = base64.b64decode(doc["signatures"][0]["sig"])
-    doc["signatures"][0]["sig"] = base64.urlsafe_b64encode(raw).decode()
-    if doc["signatures"][0]["sig"] == base64.b64encode(raw).decode():  # pragma: no cover - no '+' or '/' in it
-        doc["signatures"][0]["sig"] = base64.b64encode(raw).decode().rstrip("=")
+    doc["signatures"][0]["sig"] = recode(doc["signatures"][0]["sig"])  # type: ignore[operator]
     inject_envelope(signed, json.dumps(doc).encode())
     rejected(signed, trust(KEY), R.ENVELOPE_MALFORMED)
 
