@@ -8,6 +8,7 @@ the one under test.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -26,7 +27,8 @@ from securehost._record import Record
 from securehost._verify import MAX_CLOCK_SKEW
 from securehost._wheel import describe_wheel, require_verified_wheel, sign_wheel, verify_wheel
 from securehost._zipsafe import ZipLimits, read_archive
-from securehost.exceptions import EnvelopeFormatError, PluginRejectedError, WheelFormatError
+from securehost.exceptions import EnvelopeFormatError, PluginRejectedError, SigningError, WheelFormatError
+from tests import strategies_wheel as sw
 from tests import wheelmaker as wm
 from tests.strategies_envelope import private_key
 from tests.wheelfactory import (
@@ -712,6 +714,29 @@ def test_flipping_a_byte_anywhere_in_the_file_never_accepts_other_content(
         verdict = verify(wheel, STORE)  # never raises
         if verdict:
             assert _content(wheel) == members
+
+
+@given(
+    content=st.one_of(
+        st.binary(max_size=2000),
+        sw.mutated_archives(),
+        st.builds(lambda files: wm.build_wheel(wm.wheel_files(files=files)), sw.member_sets(max_size=3)),
+    )
+)
+def test_arbitrary_bytes_give_a_verdict_and_only_securehost_errors(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        wheel = _scratch(content, directory)
+        verdict = verify(wheel, STORE)
+        assert not verdict  # nothing here carries a trusted signature
+        assert verdict.reasons
+        with contextlib.suppress(WheelFormatError, EnvelopeFormatError):
+            describe_wheel(wheel)
+        try:
+            sign_wheel(wheel, KEY, issued_at=ISSUED)
+        except SigningError:
+            pass
+        else:  # only a sound wheel can be signed, and then it verifies
+            assert verify(wheel, trust(KEY))
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa-p384"])
