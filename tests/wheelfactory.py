@@ -141,7 +141,8 @@ def rewrite(
 ) -> Path:
     """Change (``bytes``), add (``bytes``) or delete (``None``) members; rewrite ``RECORD`` unless told not to.
 
-    New members go just before ``RECORD``, which stays last. Returns the written wheel (*output* or *wheel*).
+    New members go just before ``RECORD``, which stays last. A new ``RECORD`` given in *changes* is written as is
+    only with ``update_record=False``. Returns the written wheel (*output* or *wheel*).
     """
     members = read_members(wheel)
     record_path = f"{dist_info_of(members)}/RECORD"
