@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(scope="session")
+def example_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The example plugins in ``example_plugins/``, built once per session by ``python -m build --no-isolation``.
+
+    Keys are ``csv``, ``skill`` and ``github``. The files are shared: copy one before changing it
+    (``tests.wheelfactory.copy_wheel``).
+    """
+    pytest.importorskip("hatchling")
+    from tests.wheelfactory import build_examples  # here: keeps collection light
+
+    return build_examples(tmp_path_factory.mktemp("example-wheels"))

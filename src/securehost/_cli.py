@@ -57,9 +57,14 @@ def _read_password(args: argparse.Namespace) -> bytes | None:
         value = os.environ.get(args.password_env)
         if value is None:
             raise _UsageError(f"environment variable {args.password_env} is not set")
+        if not value:  # an empty passphrase would silently write (or expect) an unencrypted key
+            raise _UsageError(f"environment variable {args.password_env} is empty")
         return value.encode()
     if args.password_file:
-        return Path(args.password_file).read_bytes().rstrip(b"\r\n")
+        password = Path(args.password_file).read_bytes().rstrip(b"\r\n")
+        if not password:
+            raise _UsageError(f"password file {args.password_file} is empty")
+        return password
     return None
 
 
@@ -67,11 +72,21 @@ def _load_private_key(args: argparse.Namespace, path: str) -> PrivateKey:
     data = Path(path).read_bytes()
     password = _read_password(args)
     try:
-        return PrivateKey.load(data, password)
-    except KeyFormatError:
-        if password is None and sys.stdin.isatty():
-            return PrivateKey.load(data, getpass.getpass(f"passphrase for {path}: ").encode())
-        raise
+        try:
+            return PrivateKey.load(data, password)
+        except KeyFormatError:
+            if password is None and sys.stdin.isatty():
+                return PrivateKey.load(data, getpass.getpass(f"passphrase for {path}: ").encode())
+            raise
+    except KeyFormatError as exc:
+        raise KeyFormatError(f"{path}: {exc}") from exc
+
+
+def _load_public_key(path: str) -> PublicKey:
+    try:
+        return PublicKey.load(Path(path).read_bytes())
+    except KeyFormatError as exc:
+        raise KeyFormatError(f"{path}: {exc}") from exc
 
 
 def _print_json(value: Any) -> None:
@@ -89,9 +104,12 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
             raise _UsageError(f"{path} exists (use --force to overwrite)")
     key = PrivateKey.generate(args.type)
     password = _read_password(args)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    pem = key.to_pem(password)
+    if args.force:  # a fresh file: never write a secret through an old file's mode or a symlink
+        target.unlink(missing_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(key.to_pem(password))
+        handle.write(pem)
     os.chmod(target, 0o600)
     comment = args.comment or target.name
     public.write_text(key.public_key.to_openssh(comment) + "\n", encoding="ascii")
@@ -113,7 +131,7 @@ def _cmd_sign(args: argparse.Namespace) -> int:
         Path(args.wheel),
         keys,
         permissions=args.permission,
-        output=Path(args.output) if args.output else None,
+        output=args.output,  # a string: a trailing separator means "into this directory"
         expires_at=args.expires,
         replace_statement=args.replace_statement,
     )
@@ -158,6 +176,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print(f"  files:       {len(info['subjects'])} signed")
     for signer in info["signatures"]:
         print(f"  signature:   key {signer}")
+    for problem in info["problems"]:
+        print(f"  problem:     [{problem['code']}] {problem['message']}")
     return EXIT_OK
 
 
@@ -170,7 +190,7 @@ def _key_json(key: TrustedKey, revoked: bool) -> dict[str, Any]:
         "label": key.label,
         "type": key.key.key_type.value,
         "names": list(key.names),
-        "max_permissions": list(key.max_permissions.strings()),
+        "max_permissions": sorted(str(p) for p in key.max_permissions.permissions),
         "valid_after": key.valid_after.isoformat() if key.valid_after else None,
         "valid_before": key.valid_before.isoformat() if key.valid_before else None,
         "revoked": revoked,
@@ -183,7 +203,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
 
     store_path = Path(args.store)
     if args.trust_command == "add":
-        public = PublicKey.load(Path(args.public_key).read_bytes())
+        public = _load_public_key(args.public_key)
         label = args.label or Path(args.public_key).name.removesuffix(".pub")
         key = _trust_edit.add_key(
             store_path,

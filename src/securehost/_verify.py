@@ -1,9 +1,9 @@
 """Verifying a signed statement: the part shared by wheel verification and installed-distribution verification.
 
 Order of checks, following the DSSE protocol: parse the envelope; verify its signatures against the trust store
-(pure cryptography, keys and algorithms from the store); parse the payload **only** if at least one trusted key
-verified it; then apply trust policy (revocation, validity windows, name scopes, thresholds, permission vouching)
-and time (expiry, issue date not in the future).
+(pure cryptography, keys and algorithms from the store); parse the payload **only** if at least one trusted,
+unrevoked key verified it; then apply trust policy (revocation, validity windows, name scopes, thresholds,
+permission vouching) and time (expiry, issue date not in the future).
 """
 
 from __future__ import annotations
@@ -93,11 +93,14 @@ def check_statement(
         return StatementCheck(statement=None, envelope=None, reasons=(Reason(code=exc.code, message=str(exc)),))
     evidence: dict[str, Any] = {"payload_sha256": hashlib.sha256(envelope.payload).hexdigest()}
     checks = check_signatures(envelope, store.lookup)
-    if not any(check.valid for check in checks):
+    # A revoked key never counts and may be in an attacker's hands: its signature does not unlock the parser.
+    if not any(check.valid and check.keyid not in store.revoked for check in checks):
         reasons = [
             Reason(
-                code=c.reason_code or ReasonCode.SIGNATURE_INVALID,
-                message=_describe(c.keyid, c.status),
+                code=ReasonCode.KEY_REVOKED
+                if c.keyid in store.revoked
+                else c.reason_code or ReasonCode.SIGNATURE_INVALID,
+                message=_describe(c.keyid, "revoked" if c.keyid in store.revoked else c.status),
                 subject=c.keyid,
             )
             for c in checks
@@ -158,4 +161,5 @@ def _describe(keyid: str, status: str) -> str:
         "invalid": f"signature by key {keyid[:16]}... does not verify",
         "unknown-key": f"signature by key {keyid[:16]}... that the trust store does not hold",
         "duplicate": f"second signature by key {keyid[:16]}... (counted once)",
+        "revoked": f"signature by key {keyid[:16]}..., which is revoked",
     }.get(status, f"signature by key {keyid[:16]}...: {status}")

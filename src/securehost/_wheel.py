@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from securehost._envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits
-from securehost._permissions import PermissionSet
+from securehost._keys import PrivateKey
+from securehost._permissions import Permission
 from securehost._predicate import PluginPredicate, Subject
 from securehost._record import Record, RecordEntry
 from securehost._statement import Statement
@@ -30,7 +31,6 @@ from securehost.exceptions import EnvelopeFormatError, SigningError, WheelFormat
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from securehost._keys import PrivateKey
     from securehost._trust import TrustStore
 
 __all__ = ["describe_wheel", "require_verified_wheel", "sign_wheel", "verify_wheel"]
@@ -56,10 +56,20 @@ def _subjects(scan: ArchiveScan, info: WheelInfo) -> tuple[Subject, ...]:
 
 
 def _default_issued_at() -> dt.datetime:
+    """Return ``SOURCE_DATE_EPOCH`` when it is set (and not empty), else now, in whole seconds.
+
+    Raises:
+        SigningError: ``SOURCE_DATE_EPOCH`` is not a decimal number of seconds that is a valid time.
+    """
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch is not None and epoch.isdigit():
+    if not epoch:
+        return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    try:
+        if not (epoch.isascii() and epoch.isdigit()):
+            raise ValueError(epoch)
         return dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise SigningError(f"SOURCE_DATE_EPOCH={epoch[:40]!r} is not a number of seconds since 1970") from exc
 
 
 # --- signing ---------------------------------------------------------------------------------------------------
@@ -87,9 +97,10 @@ def sign_wheel(
         wheel: the wheel file.
         keys: one or more signing keys.
         permissions: the permissions the plugin requests.
-        output: where to write the signed wheel (default: replace *wheel*); must keep the wheel's file name.
-        issued_at: the statement's issue time (UTC).
-        expires_at: the statement's expiry, if any.
+        output: where to write the signed wheel (default: replace *wheel*): a directory (one that exists, or a path
+            ending in a separator, created as needed) or a file path that keeps the wheel's file name.
+        issued_at: the statement's issue time (UTC, whole seconds).
+        expires_at: the statement's expiry (UTC, whole seconds), if any.
         replace_statement: make a new statement even if the wheel is signed already.
         limits: limits for reading the archive.
 
@@ -97,16 +108,22 @@ def sign_wheel(
         The path of the signed wheel.
 
     Raises:
-        SigningError: the archive is unsound, its files do not match its own ``RECORD``, the existing statement
-            does not match, or the statement cannot be built (the message says why).
+        SigningError: the archive is unsound, its files do not match its own ``RECORD``, the existing envelope or
+            statement is malformed or does not describe the wheel, the permissions or expiry would change without
+            *replace_statement*, the statement cannot be built (for instance, *expires_at* is not after
+            *issued_at*, a time is not UTC in whole seconds, or ``SOURCE_DATE_EPOCH`` is invalid), or *output*
+            renames the wheel (the message says why).
         PermissionFormatError: a permission is malformed.
+        TypeError: *permissions* is a single string.
+        ValueError: *keys* is empty.
         OSError: the wheel cannot be read or the output written.
     """
     path = Path(wheel)
-    key_list: list[PrivateKey] = list(keys) if isinstance(keys, (list, tuple)) else [keys]  # type: ignore[list-item]
+    key_list = [keys] if isinstance(keys, PrivateKey) else list(keys)
     if not key_list:
         raise ValueError("at least one signing key is required")
-    requested = PermissionSet.parse(permissions).strings()
+    requested = _permission_strings(permissions)
+    target = _target(path, output)
     scan, failure = _scan(path, limits)
     if scan is None or scan.reasons:
         found = [failure] if failure else list(scan.reasons if scan else ())
@@ -118,11 +135,20 @@ def sign_wheel(
     subjects = _subjects(scan, info)
     envelope = _existing_envelope(scan, info) if not replace_statement else None
     if envelope is not None:
-        statement = Statement.from_envelope(envelope)
-        if statement.subjects != tuple(sorted(subjects, key=lambda s: s.name)):
-            raise SigningError(f"{path.name}: the existing statement does not describe the wheel's files")
+        try:
+            statement = Statement.from_envelope(envelope)
+        except EnvelopeFormatError as exc:
+            raise SigningError(
+                f"{path.name}: the existing statement is malformed ({exc}); use replace_statement"
+            ) from exc
+        mismatches = _compare(statement, info, scan)
+        if mismatches:
+            raise SigningError(
+                f"{path.name}: the existing statement does not describe the wheel: "
+                + "; ".join(str(r) for r in mismatches[:5])
+            )
         predicate = statement.predicate
-        if (permissions and predicate.permissions != requested) or (expires_at and predicate.expires_at != expires_at):
+        if (requested and predicate.permissions != requested) or (expires_at and predicate.expires_at != expires_at):
             raise SigningError(
                 f"{path.name} is already signed with other permissions or expiry; "
                 "use replace_statement (--replace-statement) to re-sign from scratch"
@@ -139,14 +165,39 @@ def sign_wheel(
                 expires_at=expires_at,
             )
             envelope = Statement(subjects=subjects, predicate=predicate).to_envelope()
-        except (EnvelopeFormatError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # EnvelopeFormatError is a ValueError
             raise SigningError(f"{path.name}: cannot build the statement: {exc}") from exc
     for key in key_list:
         envelope = envelope.sign(key)
-    target = Path(output) if output is not None else path
-    if target.is_dir():
-        target = target / path.name
     _rewrite(path, scan, info, envelope.to_bytes(), target)
+    return target
+
+
+def _permission_strings(permissions: Iterable[str]) -> tuple[str, ...]:
+    """Validate *permissions*; return them sorted by text and unique, the order of the predicate."""
+    if isinstance(permissions, str):
+        raise TypeError("permissions must be an iterable of permission strings, not a single string")
+    # Sorted by text: PermissionSet's own order cannot compare a missing scope with a scope.
+    return tuple(sorted({str(Permission.parse(text)) for text in permissions}))
+
+
+def _target(source: Path, output: str | os.PathLike[str] | None) -> Path:
+    """Return where the signed wheel goes.
+
+    That is *source*, a directory (one that exists, or a path with a trailing separator), or a path with the same
+    file name.
+
+    Raises:
+        SigningError: *output* names a file other than the wheel's file name (a renamed wheel does not verify).
+    """
+    if output is None:
+        return source
+    text = os.fspath(output)
+    target = Path(text)
+    if target.is_dir() or text.endswith(("/", os.sep)):
+        return target / source.name
+    if target.name != source.name:
+        raise SigningError(f"the signed wheel must keep its file name {source.name!r}, not {target.name!r}")
     return target
 
 
@@ -248,7 +299,11 @@ def verify_wheel(
         if member.size > envelope_limits.max_envelope_bytes:
             reasons.append(Reason(code=_R.ENVELOPE_TOO_LARGE, message=f"the envelope is {member.size} bytes"))
             return Verdict(subject=str(path), name=info.name, version=info.version, reasons=tuple(reasons))
-        envelope_bytes = scan.read(envelope_name, max_size=envelope_limits.max_envelope_bytes)
+        try:
+            envelope_bytes = scan.read(envelope_name, max_size=envelope_limits.max_envelope_bytes)
+        except WheelFormatError as exc:  # the file changed on disk since the scan
+            reasons.append(Reason(code=_R.ZIP_UNREADABLE, message=f"cannot read the envelope: {exc}"))
+            return Verdict(subject=str(path), name=info.name, version=info.version, reasons=tuple(reasons))
     check = check_statement(envelope_bytes, store, now=now, limits=envelope_limits)
     reasons.extend(check.reasons)
     statement = check.statement
