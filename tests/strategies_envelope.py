@@ -66,7 +66,8 @@ _path_scopes = st.lists(
     min_size=1,
     max_size=4,
 ).map(lambda parts: "/" + "/".join(parts))
-_hosts = st.from_regex(r"(\*\.)?[a-z0-9]{1,10}(\.[a-z]{2,6}){0,2}(:[1-9][0-9]{0,3})?", fullmatch=True)
+# host names start with a letter: an all-digit label like "0" reads as an (uncanonical) IPv4 address and is rejected
+_hosts = st.from_regex(r"(\*\.)?[a-z][a-z0-9]{0,9}(\.[a-z]{2,6}){0,2}(:[1-9][0-9]{0,3})?", fullmatch=True)
 permission_strings = st.one_of(
     st.builds("fs.read:{}".format, _path_scopes),
     st.builds("fs.write:{}".format, _path_scopes),

@@ -35,9 +35,9 @@ _segment = st.from_regex(r"[a-z0-9_]{1,8}", fullmatch=True)
 _path_glob = st.lists(_segment | st.just("*") | st.just("**"), min_size=1, max_size=4).map(
     lambda parts: "/" + "/".join(parts)
 )
-_host = st.tuples(st.booleans(), st.lists(st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True), min_size=1, max_size=3)).map(
-    lambda t: ("*." if t[0] else "") + ".".join(t[1])
-)
+_host = st.tuples(
+    st.booleans(), st.lists(st.from_regex(r"[a-z][a-z0-9]{0,7}", fullmatch=True), min_size=1, max_size=3)
+).map(lambda t: ("*." if t[0] else "") + ".".join(t[1]))
 _port = st.none() | st.integers(1, 65535)
 _permission_texts = st.one_of(
     _path_glob.map(lambda p: f"fs.read:{p}"),

@@ -368,3 +368,11 @@ def test_restrict_never_adds(texts: list[str]) -> None:
     effective = requested.restrict(granted)
     assert effective.permissions <= requested.permissions
     assert all(granted.covers(p) for p in effective)
+
+
+def test_permission_set_orders_scoped_and_unscoped_of_one_kind_as_text() -> None:
+    from securehost import PermissionSet
+
+    perms = PermissionSet.parse(["proc.spawn:/usr/bin/git", "proc.spawn", "agent.control"])
+    assert perms.strings() == ("agent.control", "proc.spawn", "proc.spawn:/usr/bin/git")
+    assert [str(p) for p in perms] == list(perms.strings())

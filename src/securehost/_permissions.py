@@ -185,7 +185,7 @@ def _normalise_concrete_host(value: str) -> tuple[str, str] | None:
 
 
 @final
-@attrs.frozen(order=True)
+@attrs.frozen(order=False)
 class Permission:
     """One permission, ``kind`` plus an optional ``scope``. Build it with :meth:`parse`."""
 
@@ -314,7 +314,7 @@ class PermissionSet:
 
     def __attrs_post_init__(self) -> None:
         by_kind: dict[str, list[Permission]] = {}
-        for p in sorted(self.permissions):
+        for p in sorted(self.permissions, key=str):
             by_kind.setdefault(p.kind, []).append(p)
         object.__setattr__(self, "_by_kind", {k: tuple(v) for k, v in by_kind.items()})
 
@@ -331,7 +331,7 @@ class PermissionSet:
         return cls(frozenset(Permission.parse(t) for t in texts))
 
     def __iter__(self) -> Iterator[Permission]:
-        return iter(sorted(self.permissions))
+        return iter(sorted(self.permissions, key=str))
 
     def __len__(self) -> int:
         return len(self.permissions)
