@@ -25,6 +25,9 @@ __all__ = ["AUDIT_LOGGER_NAME", "AuditEvent", "AuditLog"]
 
 AUDIT_LOGGER_NAME: Final = "securehost.audit"
 _logger = logging.getLogger(AUDIT_LOGGER_NAME)
+# A library does not configure logging: without a handler of the application's, audit records go nowhere rather
+# than to stderr through logging's last-resort handler.
+logging.getLogger("securehost").addHandler(logging.NullHandler())
 _WARNING_EVENTS: Final = frozenset(
     {
         "plugin.rejected",

@@ -40,6 +40,7 @@ import attrs
 from packaging.utils import canonicalize_name
 
 from securehost._bytecode import BytecodeCache, default_state_dir, private_dir
+from securehost._context import run_as_host
 from securehost._dependencies import DependencyPolicy, StaticImport, resolve_import
 from securehost._entrypoints import parse_entry_point_value
 from securehost._fileio import read_file
@@ -302,6 +303,16 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         entry = self._entries.get(spec.name)
         if entry is None or entry.kind is not ModuleKind.EXTENSION:
             return None
+        copy = run_as_host(self._stage_extension, entry)
+        try:
+            loader = importlib.machinery.ExtensionFileLoader(spec.name, copy)
+            staged = importlib.machinery.ModuleSpec(spec.name, loader, origin=copy)
+            return loader.create_module(staged)
+        finally:
+            run_as_host(os.unlink, copy)
+
+    def _stage_extension(self, entry: _Entry) -> str:
+        """Copy the verified bytes of an extension module into the private directory; return the copy's path."""
         data = _read_verified(entry, self._audit)
         suffix = next(s for s in importlib.machinery.EXTENSION_SUFFIXES if entry.path.endswith(s))
         try:
@@ -311,12 +322,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 handle.write(data)
         except (OSError, ConfigurationError) as exc:
             raise VerificationImportError(f"cannot stage {entry.name} for loading: {exc}", name=entry.name) from exc
-        try:
-            loader = importlib.machinery.ExtensionFileLoader(spec.name, copy)
-            staged = importlib.machinery.ModuleSpec(spec.name, loader, origin=copy)
-            return loader.create_module(staged)
-        finally:
-            os.unlink(copy)
+        return copy
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Execute a verified module.
@@ -350,8 +356,13 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         entry = self._entries.get(fullname)
         if entry is None or entry.kind is not ModuleKind.SOURCE or entry.sha256 is None:
             raise VerificationImportError(f"{fullname} is not a registered source module", name=fullname)
-        data = _read_verified(entry, self._audit)
-        return self._cache.code(data, entry.sha256, entry.path, plugin=entry.distribution)
+        # Reading, hashing and caching are securehost's own work: they run as the host even while a plugin's
+        # import is under way (the guard would otherwise judge them against the plugin's permissions).
+        data = run_as_host(_read_verified, entry, self._audit)
+        result: tuple[types.CodeType, tuple[StaticImport, ...]] = run_as_host(
+            self._cache.code, data, entry.sha256, entry.path, plugin=entry.distribution
+        )
+        return result
 
     def get_code(self, fullname: str) -> types.CodeType | None:
         """Return the verified code object (for :mod:`runpy` and :mod:`inspect`); ``None`` for namespaces."""
@@ -365,7 +376,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         entry = self._entries.get(fullname)
         if entry is None or entry.kind is not ModuleKind.SOURCE:
             return None
-        return importlib.util.decode_source(_read_verified(entry, None))
+        return importlib.util.decode_source(run_as_host(_read_verified, entry, None))
 
     def is_package(self, fullname: str) -> bool:
         """Whether *fullname* is a registered package."""
