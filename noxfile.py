@@ -27,6 +27,7 @@ TEST_DEPS = [
     "build>=1.2",
     "installer>=0.7",
     "securesystemslib>=1.0",
+    "hatchling>=1.24",  # example plugins are built with `python -m build --no-isolation` in tests
     "opentelemetry-sdk>=1.20",  # tests/test_metrics.py reads the OpenTelemetry export back
     "prometheus-client>=0.20",  # tests/test_metrics.py parses the Prometheus exposition
 ]
@@ -38,6 +39,8 @@ def _install_built_wheel(session: nox.Session) -> None:
     session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT), silent=True)
     (wheel,) = dist.glob("securehost-*.whl")
     session.install(f"{wheel}[otel]")
+    # the version does not change between edits and venvs are reused: always put this build in place
+    session.install("--force-reinstall", "--no-deps", str(wheel))
 
 
 @nox.session(python=SELECTED)
@@ -76,7 +79,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Benchmarks: print medians and ratios against the anchors measured in the same run."""
-    session.install("build", "installer", "pyperf>=2.6", "pluggy", "importlib-metadata")
+    session.install("build", "installer", "hatchling>=1.24")
     _install_built_wheel(session)
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
 
@@ -84,7 +87,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def demo(session: nox.Session) -> None:
     """The end-to-end demo: build, sign, verify, install and load example plugins; show rejections."""
-    session.install("build", "installer")
+    session.install("build", "installer", "hatchling>=1.24")
     _install_built_wheel(session)
     session.run("python", str(ROOT / "example_plugins" / "demo.py"), *session.posargs)
 
@@ -101,9 +104,6 @@ def pluggy_compat(session: nox.Session) -> None:
     """pluggy's own test suite (from its sdist) with SecurePluginManager substituted."""
     session.install("build", "pytest>=8")
     _install_built_wheel(session)
-    # the wheel's version does not change between edits: test the tree as it is now
-    (wheel,) = (Path(session.create_tmp()) / "dist").glob("securehost-*.whl")
-    session.install("--force-reinstall", "--no-deps", str(wheel))
     version = session.run("python", "-c", "import pluggy; print(pluggy.__version__)", silent=True)
     version = str(version).strip()
     work = Path(session.create_tmp()) / "pluggy-compat"
