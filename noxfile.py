@@ -63,7 +63,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typing(session: nox.Session) -> None:
     """Mypy in strict mode over the package."""
-    session.install("mypy>=1.11", "-e", ".", "pytest", "hypothesis", "types-setuptools")
+    session.install("mypy>=1.11", "-e", ".[otel]", "tomli", "pytest", "hypothesis")
     session.run("mypy")
 
 

@@ -142,7 +142,7 @@ def register_otel(
         ImportError: ``opentelemetry-api`` is not installed (install ``securehost[otel]``).
     """
     try:
-        from opentelemetry import metrics  # noqa: PLC0415 - optional dependency, imported on use
+        import opentelemetry.metrics as metrics  # noqa: PLC0415, PLR0402 - optional; mypy resolves the submodule only this way
     except ImportError as exc:
         raise ImportError("register_otel() needs opentelemetry-api: pip install 'securehost[otel]'") from exc
     from securehost._version import __version__  # noqa: PLC0415
