@@ -666,9 +666,6 @@ def test_flipping_a_byte_of_record_is_rejected_unless_it_reads_the_same(
         assert Record.from_bytes(flipped) == Record.from_bytes(members[RECORD])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="_record reads a lone CR as a line end; its documentation promises LF and CRLF only (reported)"
-)
 def test_record_with_a_lone_carriage_return_is_rejected(signed: Path) -> None:
     record = read_members(signed)[RECORD]
     rewrite(signed, {RECORD: record[:-1] + b"\r"}, update_record=False)

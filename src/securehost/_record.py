@@ -180,6 +180,8 @@ class Record:
             raise RecordFormatError("RECORD is not UTF-8") from exc
         if text.startswith("\ufeff"):
             raise RecordFormatError("RECORD starts with a byte order mark")
+        if "\r" in text.replace("\r\n", ""):
+            raise RecordFormatError("RECORD has a carriage return that is not part of a CRLF line end")
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         entries = []
         try:
