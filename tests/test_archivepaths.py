@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import posixpath
 
 import pytest
@@ -56,12 +57,16 @@ def test_rejects_bad_dist_info_name():
         map_archive_path("x.py", "acme_csv-1.0")
 
 
+# this interpreter's own extension suffix (e.g. .cpython-312-x86_64-linux-gnu.so)
+EXT = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
 @pytest.mark.parametrize(
     ("rel", "expected"),
     [
         ("acme/__init__.py", ("acme", True, "source")),
         ("acme/sub/mod.py", ("acme.sub.mod", False, "source")),
-        ("acme/_speed.cpython-311-x86_64-linux-gnu.so", ("acme._speed", False, "extension")),
+        (f"acme/_speed{EXT}", ("acme._speed", False, "extension")),
         ("acme/_speed.abi3.so", ("acme._speed", False, "extension")),
         ("acme/lone.pyc", ("acme.lone", False, "bytecode")),
         ("top.py", ("top", False, "source")),
@@ -81,7 +86,7 @@ def test_module_for_path(rel, expected):
     [
         ("acme_csv", True, "acme_csv"),
         ("acme_csv.py", False, "acme_csv"),
-        ("acme_csv.cpython-311-x86_64-linux-gnu.so", False, "acme_csv"),
+        (f"acme_csv{EXT}", False, "acme_csv"),
         ("acme_csv.pyc", False, "acme_csv"),
         ("README.txt", False, None),
     ],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import py_compile
 import time
@@ -163,10 +164,11 @@ def test_pip_style_hashless_record_entry(installed, tmp_path):
 def test_sibling_module_shadowing_top_level_name(installed):
     site, md, subjects = installed
     (site / "acme_csv.py").write_text("")
-    (site / "acme_csv.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF")
+    extension = "acme_csv" + importlib.machinery.EXTENSION_SUFFIXES[0]  # this interpreter's own suffix
+    (site / extension).write_bytes(b"\x7fELF")
     result = verify_installed(md, subjects)
     assert codes(result) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
-    assert {r.subject for r in result.reasons} == {"acme_csv.py", "acme_csv.cpython-311-x86_64-linux-gnu.so"}
+    assert {r.subject for r in result.reasons} == {"acme_csv.py", extension}
 
 
 def test_unlisted_pth_file_in_site(installed):

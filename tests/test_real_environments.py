@@ -134,11 +134,11 @@ def test_venv_install_is_accepted_and_imported(wheels, tmp_path, importer):
 
 def test_editable_install_is_rejected(wheels, tmp_path):
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", venv)
+    run(sys.executable, "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"
     project = wheels["acme"][0]
-    run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-build-isolation",
-        "-e", project)  # fmt: skip
+    # a real editable install: pip builds it with the project's backend in an isolated build environment
+    run(sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "-e", project)
     (site_dir,) = (venv / "lib").glob("python3*/site-packages")
     (candidate,) = discover(GROUP, [site_dir]).distributions
     assert codes(candidate) == {ReasonCode.EDITABLE_INSTALL}
