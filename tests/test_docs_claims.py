@@ -53,7 +53,8 @@ def page(name: str) -> str:
 
 
 def all_pages() -> dict[str, str]:
-    return {str(p.relative_to(DOCS)): p.read_text(encoding="utf-8") for p in sorted(DOCS.rglob("*.md"))}
+    pages = (p for p in sorted(DOCS.rglob("*.md")) if "_build" not in p.relative_to(DOCS).parts)
+    return {str(p.relative_to(DOCS)): p.read_text(encoding="utf-8") for p in pages}
 
 
 def defined_tests() -> dict[str, set[str]]:
