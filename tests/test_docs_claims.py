@@ -611,11 +611,11 @@ def test_the_audit_sink_has_one_json_line_per_decision(plugins: Plugins) -> None
     assert sink.stat().st_mode & 0o777 == 0o600
 
 
-def test_gap_a_signed_sitecustomize_passes_the_installed_check(tmp_path: Path) -> None:
-    """Pinned gap (docs/host.md): only ``securehost sign`` and ``verify_wheel`` refuse a signed start-up module."""
+def test_a_signed_sitecustomize_or_pth_fails_the_installed_check(tmp_path: Path) -> None:
+    """docs/host.md: the installed check applies the wheel's start-up-hook rule to what was signed."""
     metadata_dir, subjects = fake_install(
         tmp_path, "acme-boot", "1.0", {"acme_boot/__init__.py": "", "sitecustomize.py": "print('every start')\n"}
     )
-    assert verify_installed(metadata_dir, subjects).reasons == ()
+    assert {r.code for r in verify_installed(metadata_dir, subjects).reasons} == {ReasonCode.FORBIDDEN_FILE}
     pth_dir, pth_subjects = fake_install(tmp_path / "pth", "acme-pth", "1.0", {"acme-pth.pth": "import os\n"})
-    assert {r.code for r in verify_installed(pth_dir, pth_subjects).reasons} == {ReasonCode.INSTALLED_FILE_UNSAFE}
+    assert {r.code for r in verify_installed(pth_dir, pth_subjects).reasons} == {ReasonCode.FORBIDDEN_FILE}

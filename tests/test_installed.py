@@ -189,9 +189,17 @@ def test_pth_listed_by_another_distribution_is_fine(installed):
     assert codes(verify_installed(md, subjects)) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
 
 
-def test_signed_pth_is_unsafe(tmp_path):
+def test_signed_pth_is_forbidden(tmp_path):
     md, subjects = fake_install(tmp_path, "p", "1.0", {"p/__init__.py": "", "p.pth": "import p\n"})
-    assert ReasonCode.INSTALLED_FILE_UNSAFE in codes(verify_installed(md, subjects))
+    assert codes(verify_installed(md, subjects)) == {ReasonCode.FORBIDDEN_FILE}
+
+
+@pytest.mark.parametrize("startup", ["sitecustomize.py", "usercustomize.py", "sitecustomize/__init__.py"])
+def test_signed_startup_module_is_forbidden(tmp_path, startup):
+    md, subjects = fake_install(tmp_path, "p", "1.0", {"p/__init__.py": "", startup: "print('every start')\n"})
+    result = verify_installed(md, subjects)
+    assert codes(result) == {ReasonCode.FORBIDDEN_FILE}
+    assert result.reasons[0].subject == startup
 
 
 def test_symlink_in_package_is_unsafe(installed, tmp_path):

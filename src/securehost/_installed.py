@@ -15,8 +15,8 @@ walks and the ``__pycache__`` policy):
 * site-directory siblings whose import name equals one of the distribution's top-level names (``acme_csv.py`` or
   ``acme_csv.cpython-311-x86_64-linux-gnu.so`` next to ``acme_csv/``) are ``INSTALLED_FILE_UNSIGNED``;
 * start-up hooks in the site directory (``*.pth``, ``sitecustomize``, ``usercustomize``) must be listed with a
-  matching hash in some installed ``RECORD``, else ``INSTALLED_FILE_UNSIGNED``; a signed ``.pth`` in the plugin
-  itself is ``INSTALLED_FILE_UNSAFE`` (it would run at every interpreter start, outside securehost);
+  matching hash in some installed ``RECORD``, else ``INSTALLED_FILE_UNSIGNED``; a start-up hook that the plugin
+  itself signed is ``FORBIDDEN_FILE``, the rule of wheel verification (it would run outside securehost);
 * signed sourceless ``.pyc`` modules are ``INSTALLED_FILE_UNSAFE``: securehost only imports verified source and
   extension modules.
 """
@@ -40,6 +40,7 @@ from securehost._archivepaths import import_name, map_archive_path, module_for_p
 from securehost._entrypoints import EntryPointSpec, parse_entry_point_value
 from securehost._sitecheck import PackageWalker, RecordIndex, check_startup_hooks, hash_installed, scan_site
 from securehost._verdict import Reason, ReasonCode, Verdict
+from securehost._wheelinfo import forbidden_files
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
 if TYPE_CHECKING:
@@ -248,9 +249,9 @@ def verify_installed(metadata_dir: str | os.PathLike[str], subjects: Mapping[str
     for top in tops:
         if top in owned_dirs:
             walker.walk(top)
-        elif top.endswith(".pth"):
-            msg = f"{top}: a signed .pth file would run at every interpreter start, outside securehost"
-            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=msg, subject=top))
+    # The wheel rule, applied to what was signed: a start-up hook (.pth, sitecustomize, usercustomize where Python
+    # would run it) is refused even when a trusted key signed it, since it runs outside securehost.
+    reasons.extend(forbidden_files(subjects))
 
     top_names = {name for top in tops if (name := import_name(top, is_dir=top in owned_dirs)) is not None}
     hooks: list[str] = []
