@@ -542,11 +542,6 @@ def test_a_plugin_the_manager_refuses_is_reported_as_registration_failed(plugins
         assert host.plugins == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pluggy keeps a plugin whose registration failed half-way, and Host._import unregisters only the plugins "
-    "that registered completely: the rejected plugin's valid implementations stay callable (reported; docs/host.md)",
-)
 def test_a_plugin_the_manager_refuses_leaves_nothing_registered(plugins: Plugins) -> None:
     plugins.install(source=REFUSED)
     with plugins.host() as host:

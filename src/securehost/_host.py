@@ -362,8 +362,11 @@ class Host:
                 self.manager.register(obj, name=plugin_name, permissions=effective)
                 registered.append(plugin_name)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a hostile or broken plugin must not stop the host
-            for plugin_name in registered:
-                self.manager.unregister(name=plugin_name)
+            # pluggy may keep a plugin whose registration failed half-way: remove every name of this distribution
+            for ep in dist.entry_points:
+                plugin_name = name if len(dist.entry_points) == 1 else f"{name}:{ep.name}"
+                if plugin_name in registered or self.manager.get_plugin(plugin_name) is not None:
+                    self.manager.unregister(name=plugin_name)
             self.importer.remove_distribution(name)
             return self._finish(dist, "rejected", verdict.with_reasons([_import_reason(exc)]), ())
         self._state.record(name, installed.version or verdict.version or "0")
