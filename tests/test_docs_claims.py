@@ -542,6 +542,18 @@ def test_a_plugin_the_manager_refuses_is_reported_as_registration_failed(plugins
         assert host.plugins == {}
 
 
+def test_a_plugin_raising_value_error_while_imported_is_import_failed_not_registration_failed(
+    plugins: Plugins,
+) -> None:
+    plugins.install(source="raise ValueError('broken at import')\n")
+    with plugins.host() as host:
+        report = host.load()["acme-claims"]
+        assert report.status == "rejected"
+        assert codes(report) == {ReasonCode.IMPORT_FAILED}
+        assert "ValueError" in report.verdict.reasons[0].message
+        assert host.plugins == {}
+
+
 def test_a_plugin_the_manager_refuses_leaves_nothing_registered(plugins: Plugins) -> None:
     plugins.install(source=REFUSED)
     with plugins.host() as host:

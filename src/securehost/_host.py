@@ -350,6 +350,7 @@ class Host:
     ) -> PluginReport:
         name = dist.name
         registered: list[str] = []
+        registering = False
         try:
             self.importer.add_distribution(name, installed.modules, requires=installed.requires)
         except PluginRejectedError as exc:
@@ -357,8 +358,10 @@ class Host:
         try:
             for ep in dist.entry_points:
                 plugin_name = name if len(dist.entry_points) == 1 else f"{name}:{ep.name}"
+                registering = False
                 with self.manager.plugin_context(plugin_name, effective):
                     obj = self.importer.load_entry_point(ep.value)
+                registering = True
                 self.manager.register(obj, name=plugin_name, permissions=effective)
                 registered.append(plugin_name)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a hostile or broken plugin must not stop the host
@@ -368,7 +371,7 @@ class Host:
                 if plugin_name in registered or self.manager.get_plugin(plugin_name) is not None:
                     self.manager.unregister(name=plugin_name)
             self.importer.remove_distribution(name)
-            return self._finish(dist, "rejected", verdict.with_reasons([_import_reason(exc)]), ())
+            return self._finish(dist, "rejected", verdict.with_reasons([_import_reason(exc, registering)]), ())
         self._state.record(name, installed.version or verdict.version or "0")
         report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered))
         self._loaded[name] = report
@@ -429,13 +432,13 @@ def _read_envelope(metadata_dir: Path, reasons: list[Reason]) -> bytes | None:
         return b""
 
 
-def _import_reason(exc: BaseException) -> Reason:
+def _import_reason(exc: BaseException, registering: bool) -> Reason:
+    if registering:
+        return Reason(code=_R.REGISTRATION_FAILED, message=f"{type(exc).__name__}: {exc}")
     if isinstance(exc, DependencyNotAllowedError):
         return Reason(code=_R.DEPENDENCY_NOT_ALLOWED, message=str(exc))
     if isinstance(exc, VerificationImportError):
         return Reason(code=_R.IMPORT_FAILED, message=str(exc))
-    if isinstance(exc, (pluggy.PluginValidationError, ValueError)):
-        return Reason(code=_R.REGISTRATION_FAILED, message=f"{type(exc).__name__}: {exc}")
     return Reason(code=_R.IMPORT_FAILED, message=f"the plugin raised {type(exc).__name__} while loading: {exc}")
 
 
