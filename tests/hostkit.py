@@ -332,9 +332,14 @@ print(sorted(name for name, _ in pm.list_name_plugin()))
 """
 
 
+def plain_load_code(paths: Iterable[Path], group: str = GROUP) -> str:
+    """Python code that adds *paths* as site directories and loads the group's plugins the usual way."""
+    return _PLAIN_LOADER.format(paths=[str(p) for p in paths], group=group)
+
+
 def plain_load(paths: Iterable[Path], group: str = GROUP) -> subprocess.CompletedProcess[str]:
     """Load the plugins of *paths* the usual way, in a fresh interpreter, and return the finished process."""
-    code = _PLAIN_LOADER.format(paths=[str(p) for p in paths], group=group)
+    code = plain_load_code(paths, group)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True, env=env
