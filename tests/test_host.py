@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 
 from securehost import AuditLog, Host, PrivateKey, ReasonCode, TrustStore
 from securehost._cli import main
+from securehost._state import HostState
 from securehost.exceptions import ConfigurationError, TrustStoreError
 from tests.hostkit import (
     CLEANED,
@@ -351,6 +353,46 @@ def test_pins_compare_versions_not_spellings(lab: Lab) -> None:
 def test_invalid_pin_is_a_configuration_error(lab: Lab) -> None:
     with pytest.raises(ConfigurationError, match="not-a-version"):
         lab.host(pins={TOOL: "not-a-version"})
+
+
+def test_state_is_written_once_per_load(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab.tool()
+    saves: list[int] = []
+    save = HostState._save
+
+    def counting(self: HostState) -> None:
+        saves.append(1)
+        save(self)
+
+    monkeypatch.setattr(HostState, "_save", counting)
+    lab.host().load()
+    assert len(saves) == 1
+    assert state(lab)["versions"] == {GOOD: "1.0.0", TOOL: "1.0"}
+    lab.close()
+    lab.host().load()
+    assert len(saves) == 1  # nothing new to record
+
+
+def test_deferred_state_changes_are_written_when_the_block_ends(tmp_path: Path) -> None:
+    host_state = HostState(tmp_path / "state")
+    with host_state.deferred():
+        host_state.record(TOOL, "1.0")
+        host_state.set_disabled(GOOD, True)
+        with host_state.deferred():
+            host_state.record(TOOL, "2.0")
+        assert not (tmp_path / "state" / "state.json").exists()
+    again = HostState(tmp_path / "state")
+    assert (again.highest(TOOL), again.is_disabled(GOOD)) == ("2.0", True)
+    again.record(TOOL, "3.0")  # outside a block: written at once
+    assert HostState(tmp_path / "state").highest(TOOL) == "3.0"
+
+
+def test_state_that_cannot_be_written_is_a_configuration_error(lab: Lab) -> None:
+    lab.tool()
+    host = lab.host()
+    shutil.rmtree(lab.state)  # the state directory disappears under the running host
+    with pytest.raises(ConfigurationError, match="cannot write host state"):
+        host.load()
 
 
 def test_check_does_not_record_versions(lab: Lab) -> None:

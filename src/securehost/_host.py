@@ -180,6 +180,10 @@ class Host:
 
         Returns:
             One report per candidate distribution.
+
+        Raises:
+            ConfigurationError: the state file cannot be written (the versions accepted by this load are not
+                recorded, so rollback protection would not know them).
         """
         return self._run(import_plugins=True)
 
@@ -253,7 +257,7 @@ class Host:
     # --- the pipeline -------------------------------------------------------------------------------------------
 
     def _run(self, *, import_plugins: bool) -> LoadReport:
-        with self._lock:
+        with self._lock, self._state.deferred():  # one state write per load, not one per accepted plugin
             now = self._clock()
             reports = []
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
