@@ -15,10 +15,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from securehost import AuditLog, Host, PrivateKey, ReasonCode, TrustStore
 from securehost._cli import main
@@ -410,6 +413,61 @@ def test_unreadable_state_is_an_error_not_a_reset(lab: Lab) -> None:
     (lab.state / "state.json").write_text(json.dumps({"format": 1, "versions": {TOOL: "x y"}, "disabled": []}))
     with pytest.raises(ConfigurationError, match="bad version"):
         lab.host()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_STATE_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        "format": st.sampled_from([1, 1.0, True, "1", 2]),
+        "versions": st.dictionaries(st.text(max_size=8), st.sampled_from(["1.0", "2!1.0.post1", "x", 1]) | _JSON),
+        "disabled": st.lists(st.text(max_size=8) | _JSON, max_size=3),
+    },
+)
+
+
+@given(
+    document=st.binary(max_size=64)
+    | _JSON.map(lambda v: json.dumps(v).encode())
+    | _STATE_LIKE.map(lambda v: json.dumps(v).encode())
+)
+def test_state_file_parser_raises_only_configuration_errors(document: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "state"
+        directory.mkdir(mode=0o700)
+        (directory / "state.json").write_bytes(document)
+        try:
+            loaded = HostState(directory)
+        except ConfigurationError:
+            return
+    data = json.loads(document)
+    assert type(data["format"]) is int
+    assert data["format"] == 1
+    for name, version in data.get("versions", {}).items():
+        assert loaded.highest(name) == version
+    assert all(loaded.is_disabled(name) for name in data.get("disabled", []))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"format": true, "versions": {}, "disabled": []}',
+        b'{"format": 1, "versions": {}, "disabled": [["a"]]}',
+        b'{"format": 1, "versions": {"a": 1}, "disabled": []}',
+        b"\xff\xfe",
+    ],
+    ids=["deeply-nested", "format-true", "disabled-not-str", "version-not-str", "not-utf8"],
+)
+def test_malformed_state_files_are_configuration_errors(tmp_path: Path, document: bytes) -> None:
+    (tmp_path / "state").mkdir(mode=0o700)
+    (tmp_path / "state" / "state.json").write_bytes(document)
+    with pytest.raises(ConfigurationError):
+        HostState(tmp_path / "state")
 
 
 def test_state_directory_writable_by_others_is_refused(lab: Lab) -> None:

@@ -58,21 +58,25 @@ class HostState:
     def _load(self) -> None:
         try:
             data: Any = json.loads(read_file(str(self._path), _MAX_STATE_BYTES))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ConfigurationError(f"{self._path}: unreadable host state ({exc}); refusing to reset it") from exc
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        if not isinstance(data, dict) or type(data.get("format")) is not int or data["format"] != _FORMAT:
             raise ConfigurationError(f"{self._path}: not a securehost state file of format {_FORMAT}")
         versions = data.get("versions", {})
         disabled = data.get("disabled", [])
-        if not isinstance(versions, dict) or not isinstance(disabled, list):
+        if (
+            not isinstance(versions, dict)
+            or not isinstance(disabled, list)
+            or not all(isinstance(name, str) for name in disabled)
+        ):
             raise ConfigurationError(f"{self._path}: malformed host state")
         for name, version in versions.items():
             try:
                 Version(version)
             except (InvalidVersion, TypeError) as exc:
                 raise ConfigurationError(f"{self._path}: bad version {version!r} for {name!r}") from exc
-        self._versions = {str(k): str(v) for k, v in versions.items()}
-        self._disabled = {str(x) for x in disabled}
+        self._versions = dict(versions)
+        self._disabled = set(disabled)
 
     def _changed(self) -> None:
         """Note a change (the lock is held): write it now, or when the outermost deferred block ends."""
