@@ -17,15 +17,8 @@ from securehost import ReasonCode
 TESTS = Path(__file__).resolve().parent
 THIS = Path(__file__).resolve()
 
-#: Codes that only the Host (``securehost._host``, not merged yet) reports. Remove a code here when the test that
-#: provokes it lands. The other Host codes (INSTALLED_*, EDITABLE_INSTALL, DISTRIBUTION_SHADOWED,
-#: ENTRY_POINT_INVALID, ENTRY_POINT_OUTSIDE_DISTRIBUTION, DEPENDENCY_NOT_ALLOWED, DISTRIBUTION_METADATA_INVALID) are
-#: already provoked by the discovery, installed-file and importer tests.
-PENDING: frozenset[ReasonCode] = frozenset(
-    {
-        ReasonCode.ENTRY_POINT_NOT_SIGNED,  # an entry point whose group/name the statement does not list
-    }
-)
+#: Codes that no test provokes yet. Remove a code here when the test that provokes it lands.
+PENDING: frozenset[ReasonCode] = frozenset()
 
 _ALIAS_RES = (
     re.compile(r"^\s*(\w+)\s*(?::[^=]*)?=\s*(?:securehost\.)?ReasonCode\s*$", re.MULTILINE),

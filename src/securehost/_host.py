@@ -35,7 +35,12 @@ from securehost._state import HostState
 from securehost._trust import TrustStore
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._verify import ENVELOPE_FILENAME, StatementCheck, check_statement
-from securehost.exceptions import DependencyNotAllowedError, PluginRejectedError, VerificationImportError
+from securehost.exceptions import (
+    ConfigurationError,
+    DependencyNotAllowedError,
+    PluginRejectedError,
+    VerificationImportError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,6 +53,16 @@ _R = ReasonCode
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _parse_pins(pins: Mapping[str, str] | None) -> dict[str, Version]:
+    parsed: dict[str, Version] = {}
+    for name, version in (pins or {}).items():
+        try:
+            parsed[canonicalize_name(name)] = Version(version)
+        except InvalidVersion as exc:
+            raise ConfigurationError(f"pins[{name!r}]: {version!r} is not a valid version") from exc
+    return parsed
 
 
 def _parse_grants(grants: Mapping[str, Iterable[str]] | None) -> tuple[tuple[str, PermissionSet], ...]:
@@ -90,7 +105,7 @@ class Host:
     Raises:
         TrustStoreError: the trust-store file is malformed.
         PermissionFormatError: a granted permission is malformed.
-        ConfigurationError: the state directory or the audit sink is unusable.
+        ConfigurationError: the state directory or the audit sink is unusable, or a pinned version is invalid.
     """
 
     def __init__(
@@ -122,7 +137,7 @@ class Host:
         base = Path(state_dir) if state_dir is not None else _default_state_root() / canonicalize_name(project)
         self.state_dir = base
         self._state = HostState(base)
-        self._pins: dict[str, str] = {canonicalize_name(k): v for k, v in (pins or {}).items()}
+        self._pins = _parse_pins(pins)
         self.audit = audit if audit is not None else AuditLog(Path(audit_sink) if audit_sink is not None else None)
         policy = dependency_policy or DependencyPolicy(allowed_modules=["pluggy"], allowed_distributions=["pluggy"])
         self.importer = VerifiedImporter(
@@ -159,10 +174,16 @@ class Host:
     def load(self) -> LoadReport:
         """Discover, verify, import and register every plugin of the group; one bad plugin never stops the others.
 
-        Plugins already loaded are reported as they are and not verified again (use :meth:`reload`).
+        Plugins already loaded are reported as they are and not verified again (use :meth:`reload`), unless their
+        installation changed since (another ``.dist-info`` directory, or discovery now finds something against it,
+        such as a second copy): then they are unloaded and judged again.
 
         Returns:
             One report per candidate distribution.
+
+        Raises:
+            ConfigurationError: the state file cannot be written (the versions accepted by this load are not
+                recorded, so rollback protection would not know them).
         """
         return self._run(import_plugins=True)
 
@@ -236,14 +257,17 @@ class Host:
     # --- the pipeline -------------------------------------------------------------------------------------------
 
     def _run(self, *, import_plugins: bool) -> LoadReport:
-        with self._lock:
+        with self._lock, self._state.deferred():  # one state write per load, not one per accepted plugin
             now = self._clock()
             reports = []
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 loaded = self._loaded.get(dist.name)
-                if loaded is not None and loaded.location == str(dist.metadata_dir):
-                    reports.append(loaded)
-                    continue
+                if loaded is not None:
+                    if loaded.location == str(dist.metadata_dir) and dist.accepted:
+                        reports.append(loaded)
+                        continue
+                    if import_plugins:  # upgraded, moved or now shadowed since it was loaded: judge it again
+                        self.unload(dist.name)
                 reports.append(self._process(dist, now, import_plugins=import_plugins))
             return LoadReport(group=self.group, plugins=tuple(reports))
 
@@ -331,7 +355,7 @@ class Host:
 
     def _rollback(self, name: str, version: str) -> list[Reason]:
         highest = self._state.highest(name)
-        if highest is None or Version(version) >= Version(highest) or self._pins.get(name) == version:
+        if highest is None or Version(version) >= Version(highest) or self._pins.get(name) == Version(version):
             return []
         return [
             Reason(
@@ -350,11 +374,11 @@ class Host:
     ) -> PluginReport:
         name = dist.name
         registered: list[str] = []
-        registering = False
         try:
             self.importer.add_distribution(name, installed.modules, requires=installed.requires)
         except PluginRejectedError as exc:
             return self._finish(dist, "rejected", verdict.with_reasons(exc.verdict.reasons), ())
+        registering = False
         try:
             for ep in dist.entry_points:
                 plugin_name = name if len(dist.entry_points) == 1 else f"{name}:{ep.name}"
@@ -371,7 +395,8 @@ class Host:
                 if plugin_name in registered or self.manager.get_plugin(plugin_name) is not None:
                     self.manager.unregister(name=plugin_name)
             self.importer.remove_distribution(name)
-            return self._finish(dist, "rejected", verdict.with_reasons([_import_reason(exc, registering)]), ())
+            reason = _import_reason(exc, registering=registering)
+            return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
         self._state.record(name, installed.version or verdict.version or "0")
         report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered))
         self._loaded[name] = report
@@ -432,11 +457,11 @@ def _read_envelope(metadata_dir: Path, reasons: list[Reason]) -> bytes | None:
         return b""
 
 
-def _import_reason(exc: BaseException, registering: bool) -> Reason:
-    if registering:
-        return Reason(code=_R.REGISTRATION_FAILED, message=f"{type(exc).__name__}: {exc}")
+def _import_reason(exc: BaseException, *, registering: bool) -> Reason:
     if isinstance(exc, DependencyNotAllowedError):
         return Reason(code=_R.DEPENDENCY_NOT_ALLOWED, message=str(exc))
+    if registering:  # pluggy.PluginValidationError, ValueError (already registered), or the plugin object raised
+        return Reason(code=_R.REGISTRATION_FAILED, message=f"{type(exc).__name__}: {exc}")
     if isinstance(exc, VerificationImportError):
         return Reason(code=_R.IMPORT_FAILED, message=str(exc))
     return Reason(code=_R.IMPORT_FAILED, message=f"the plugin raised {type(exc).__name__} while loading: {exc}")

@@ -78,7 +78,6 @@ class ReasonCode(str, enum.Enum):
     DISTRIBUTION_SHADOWED = "distribution-shadowed"
     ENTRY_POINT_INVALID = "entry-point-invalid"
     ENTRY_POINT_OUTSIDE_DISTRIBUTION = "entry-point-outside-distribution"
-    ENTRY_POINT_NOT_SIGNED = "entry-point-not-signed"
     ROLLBACK = "rollback"
     PERMISSION_NOT_GRANTED = "permission-not-granted"
     DEPENDENCY_NOT_ALLOWED = "dependency-not-allowed"

@@ -1,0 +1,322 @@
+"""Start-up of a host with 10 and 100 signed plugins, against plain entry-point loading of the same plugins.
+
+Each plugin is a small package (``__init__``, ``core`` with a few functions and a class, ``plugin`` with a
+hookimpl) built as a wheel here. The securehost side signs the wheels with :func:`securehost.sign_wheel` and
+installs them with ``installer`` (no bytecode) into one directory; the anchor installs the same wheels unsigned into
+another. Both sides are measured in the same run, alternately, each measurement in a fresh interpreter (so import
+state is cold) that first imports its libraries and then times its start-up:
+
+* anchor: ``importlib_metadata.entry_points(group=...)``, ``ep.load()`` and pluggy ``register`` of every plugin;
+* securehost: ``Host(...)`` (trust-store file, state directory, importer, plugin manager with the guard) and
+  ``host.load()``: discover, verify (signature, trust, every installed file, the package walk), import from the
+  verified bytes, register.
+
+Both scan the whole :data:`sys.path` (the plugin directory first), as a host with the default path does. Library
+imports are timed separately (``lib_ms``), not counted in the start-up. *warm*: the bytecode cache was filled by a
+previous run (the anchor's ``__pycache__``; securehost's own HMAC-protected cache and state file in its state
+directory). *cold*: the anchor's ``__pycache__`` is deleted before each run; securehost gets an empty state
+directory each run.
+
+``run()`` returns one dict per (plugins, cache) with medians of :data:`RUNS` runs and the ratio;
+``python benchmarks/bench_startup.py [--runs N] [--profile N]`` prints them (``--profile`` prints a cProfile of one
+warm securehost start-up with N plugins instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+if str(SRC) not in sys.path:
+    sys.path.insert(0, str(SRC))
+
+from installer import install  # noqa: E402
+from installer.destinations import SchemeDictionaryDestination  # noqa: E402
+from installer.sources import WheelFile  # noqa: E402
+
+from securehost import PermissionSet, PrivateKey, sign_wheel  # noqa: E402
+from securehost._trust_edit import add_key  # noqa: E402
+
+RUNS = 9
+SIZES = (10, 100)
+GROUP = "benchapp.plugins"
+
+SPEC = '''"""benchapp's hook specifications."""
+import pluggy
+
+hookspec = pluggy.HookspecMarker("benchapp")
+
+
+class Spec:
+    @hookspec
+    def startup(self, config):
+        """Called once when the application starts."""
+'''
+
+CORE = '''"""Core helpers of plugin {i}."""
+
+import math
+
+LIMITS = {{"low": {i}, "high": {i} * 10, "name": "plugin-{i}"}}
+
+
+def scale(value, factor=2):
+    """Scale *value*."""
+    return value * factor + {i}
+
+
+def norm(values):
+    """Euclidean norm."""
+    return math.sqrt(sum(v * v for v in values))
+
+
+class Processor:
+    """Processes records."""
+
+    def __init__(self, config):
+        self.config = dict(config)
+
+    def process(self, record):
+        return {{k: scale(v) for k, v in record.items() if isinstance(v, int)}}
+
+    def describe(self):
+        return f"processor {i} with {{len(self.config)}} settings"
+'''
+
+PLUGIN = '''"""Hook implementations of plugin {i}."""
+
+import pluggy
+
+from bplug_{i:03d}.core import Processor
+
+hookimpl = pluggy.HookimplMarker("benchapp")
+
+
+@hookimpl
+def startup(config):
+    return Processor(config).describe()
+'''
+
+ANCHOR = """
+import json, sys, time
+sys.path.insert(0, {site!r})
+sys.path.insert(1, {work!r})
+t0 = time.perf_counter()
+import importlib_metadata, pluggy
+import bench_spec
+t1 = time.perf_counter()
+pm = pluggy.PluginManager("benchapp")
+pm.add_hookspecs(bench_spec.Spec)
+for ep in importlib_metadata.entry_points(group={group!r}):
+    pm.register(ep.load(), name=ep.dist.name)
+t2 = time.perf_counter()
+assert len(pm.hook.startup(config={{}})) == {n}
+print(json.dumps({{"lib": t1 - t0, "startup": t2 - t1}}))
+"""
+
+SECUREHOST = """
+import json, sys, time
+sys.path.insert(0, {site!r})
+sys.path.insert(1, {work!r})
+sys.path.append({src!r})
+t0 = time.perf_counter()
+import securehost
+import bench_spec
+t1 = time.perf_counter()
+host = securehost.Host(project="benchapp", group={group!r}, trust_store={store!r}, hookspecs=bench_spec.Spec,
+                       state_dir={state!r})
+report = host.load()
+t2 = time.perf_counter()
+assert len(report.accepted) == {n}, report.summary()
+assert len(host.hook.startup(config={{}})) == {n}
+print(json.dumps({{"lib": t1 - t0, "startup": t2 - t1}}))
+"""
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def make_wheel(directory: Path, i: int) -> Path:
+    """Write the wheel of plugin *i* (a package of three modules and one entry point)."""
+    package = f"bplug_{i:03d}"
+    dist_info = f"{package}-1.0.dist-info"
+    members = {
+        f"{package}/__init__.py": f'"""Benchmark plugin {i}."""\n\n__version__ = "1.0"\n'.encode(),
+        f"{package}/core.py": CORE.format(i=i).encode(),
+        f"{package}/plugin.py": PLUGIN.format(i=i).encode(),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/entry_points.txt": f"[{GROUP}]\np{i} = {package}.plugin\n".encode(),
+    }
+    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in members.items())
+    members[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
+    path = directory / f"{package}-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0)), data)
+    return path
+
+
+def install_into(wheel: Path, site: Path) -> None:
+    scheme = {"purelib": str(site), "platlib": str(site)}
+    scheme |= {key: str(site.parent / "prefix" / key) for key in ("scripts", "headers", "data")}
+    destination = SchemeDictionaryDestination(
+        scheme, interpreter=sys.executable, script_kind="posix", bytecode_optimization_levels=()
+    )
+    with WheelFile.open(wheel) as source:
+        install(source, destination, additional_metadata={})
+
+
+def prepare(root: Path, n: int) -> dict[str, Path]:
+    """Build *n* plugins; install them signed (securehost) and unsigned (anchor) into two directories."""
+    key = PrivateKey.generate()
+    store = root / "trust.toml"
+    add_key(store, key.public_key, label="bench", names=["bplug-*"], max_permissions=PermissionSet())
+    dist, signed, site_signed, site_plain = (root / d for d in ("dist", "signed", "s", "p"))
+    for directory in (dist, signed, site_signed, site_plain):
+        directory.mkdir(parents=True)
+    issued = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    for i in range(n):
+        wheel = make_wheel(dist, i)
+        install_into(wheel, site_plain)
+        install_into(sign_wheel(wheel, key, output=f"{signed}{os.sep}", issued_at=issued), site_signed)
+    (root / "bench_spec.py").write_text(SPEC)
+    return {"root": root, "store": store, "site_signed": site_signed, "site_plain": site_plain}
+
+
+def _measure(code: str) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env, timeout=600
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed:\n{done.stderr}")
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+def _clear_pycache(site: Path) -> None:
+    for cache in site.rglob("__pycache__"):
+        shutil.rmtree(cache)
+
+
+def measure(env: dict[str, Path], n: int, runs: int) -> list[dict[str, object]]:
+    """Measure warm and cold start-up of both sides, alternately, one fresh interpreter per measurement."""
+    root = env["root"]
+    common = {"work": str(root), "group": GROUP, "n": n}
+    anchor = ANCHOR.format(site=str(env["site_plain"]), **common)
+    warm_state = root / "state-warm"
+
+    def secure(state: Path) -> str:
+        return SECUREHOST.format(
+            site=str(env["site_signed"]), src=str(SRC), store=str(env["store"]), state=str(state), **common
+        )
+
+    _measure(anchor)  # fills the anchor's __pycache__
+    _measure(secure(warm_state))  # fills securehost's bytecode cache and state file
+    samples: dict[tuple[str, str], list[dict[str, float]]] = {
+        (side, cache): [] for side in ("anchor", "securehost") for cache in ("warm", "cold")
+    }
+    for run in range(runs):
+        samples["anchor", "warm"].append(_measure(anchor))
+        samples["securehost", "warm"].append(_measure(secure(warm_state)))
+        _clear_pycache(env["site_plain"])
+        samples["anchor", "cold"].append(_measure(anchor))
+        cold_state = root / f"state-cold-{run}"
+        samples["securehost", "cold"].append(_measure(secure(cold_state)))
+        shutil.rmtree(cold_state)
+    rows: list[dict[str, object]] = []
+    for cache in ("warm", "cold"):
+        a = statistics.median(s["startup"] for s in samples["anchor", cache]) * 1e3
+        b = statistics.median(s["startup"] for s in samples["securehost", cache]) * 1e3
+        rows.append(
+            {
+                "plugins": n,
+                "cache": cache,
+                "anchor_ms": round(a, 2),
+                "securehost_ms": round(b, 2),
+                "ratio": round(b / a, 2),
+                "per_plugin_extra_ms": round((b - a) / n, 3),
+                "anchor_lib_ms": round(statistics.median(s["lib"] for s in samples["anchor", cache]) * 1e3, 1),
+                "securehost_lib_ms": round(statistics.median(s["lib"] for s in samples["securehost", cache]) * 1e3, 1),
+                "runs": runs,
+            }
+        )
+    return rows
+
+
+def run(runs: int = RUNS, sizes: tuple[int, ...] = SIZES) -> list[dict[str, object]]:
+    """Measure every size; return one row per (plugins, cache)."""
+    rows: list[dict[str, object]] = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix=f"bench-startup-{n}-") as tmp:
+            rows.extend(measure(prepare(Path(tmp), n), n, runs))
+    return rows
+
+
+def profile(n: int, *, cold: bool = False) -> None:
+    """Print a cProfile of one securehost start-up with *n* plugins (warm: after a run that fills the caches)."""
+    with tempfile.TemporaryDirectory(prefix="bench-startup-profile-") as tmp:
+        env = prepare(Path(tmp), n)
+        code = SECUREHOST.format(
+            site=str(env["site_signed"]),
+            src=str(SRC),
+            store=str(env["store"]),
+            state=str(Path(tmp) / "state"),
+            work=tmp,
+            group=GROUP,
+            n=n,
+        )
+        if not cold:
+            _measure(code)
+        profiled = code.replace(
+            "host = securehost.Host(",
+            "import cProfile, pstats\npr = cProfile.Profile()\npr.enable()\nhost = securehost.Host(",
+        )
+        profiled = profiled.replace(
+            "t2 = time.perf_counter()",
+            "t2 = time.perf_counter()\npr.disable()\n"
+            "pstats.Stats(pr, stream=sys.stderr).sort_stats('cumulative').print_stats(45)\n"
+            "pstats.Stats(pr, stream=sys.stderr).sort_stats('tottime').print_stats(30)",
+        )
+        env_vars = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+        done = subprocess.run(
+            [sys.executable, "-c", profiled], capture_output=True, text=True, env=env_vars, check=True
+        )
+        print(done.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--profile", type=int, metavar="N", help="profile one warm start-up with N plugins")
+    parser.add_argument("--cold", action="store_true", help="with --profile: an empty state directory")
+    args = parser.parse_args()
+    if args.profile:
+        profile(args.profile, cold=args.cold)
+        return
+    for row in run(args.runs, tuple(args.sizes)):
+        print(
+            f"{row['plugins']:>4} plugins, {row['cache']}: anchor {row['anchor_ms']:8.2f} ms, "
+            f"securehost {row['securehost_ms']:8.2f} ms, ratio {row['ratio']:.2f}x "
+            f"({row['per_plugin_extra_ms']:.3f} ms/plugin extra; library imports {row['anchor_lib_ms']} ms "
+            f"vs {row['securehost_lib_ms']} ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
