@@ -287,7 +287,7 @@ def test_editable_install_is_rejected_even_with_a_trusted_signature(lab: Lab) ->
         lab,
         functools.partial(editable_install, signed=True),
         TOOL,
-        {R.EDITABLE_INSTALL, R.INSTALLED_FILE_UNSAFE, R.ENTRY_POINT_OUTSIDE_DISTRIBUTION},
+        {R.EDITABLE_INSTALL, R.FORBIDDEN_FILE, R.ENTRY_POINT_OUTSIDE_DISTRIBUTION},
     )
 
 
