@@ -38,7 +38,7 @@ from packaging.utils import canonicalize_name
 
 from securehost._archivepaths import import_name, map_archive_path, module_for_path
 from securehost._entrypoints import EntryPointSpec, parse_entry_point_value
-from securehost._sitecheck import PackageWalker, RecordIndex, check_startup_hooks, hash_installed, scan_site
+from securehost._sitecheck import PackageWalker, RecordIndex, SiteIndex, check_startup_hooks, hash_installed
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheelinfo import forbidden_files
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
@@ -190,12 +190,16 @@ def _requires(metadata: bytes | None, reasons: list[Reason], subject: str) -> tu
         return ()
 
 
-def verify_installed(metadata_dir: str | os.PathLike[str], subjects: Mapping[str, str]) -> InstalledDistribution:
+def verify_installed(
+    metadata_dir: str | os.PathLike[str], subjects: Mapping[str, str], *, site_index: SiteIndex | None = None
+) -> InstalledDistribution:
     """Check an installed distribution against its verified subject map.
 
     Args:
         metadata_dir: the installed ``.dist-info`` directory (from discovery).
         subjects: the verified statement's subjects, archive path -> SHA-256 hex.
+        site_index: a listing of the site directory taken during this load, shared between the plugins in it
+            (default: list the directory now).
 
     Returns:
         The verified module table with every reason and the evidence; never raises for what is on disk.
@@ -254,30 +258,24 @@ def verify_installed(metadata_dir: str | os.PathLike[str], subjects: Mapping[str
     reasons.extend(forbidden_files(subjects))
 
     top_names = {name for top in tops if (name := import_name(top, is_dir=top in owned_dirs)) is not None}
+    index = site_index if site_index is not None and site_index.site == site_str else SiteIndex(site_str)
+    for name_, entries in ((n, index.by_import.get(n, ())) for n in sorted(top_names)):
+        for entry_name, _is_dir in entries:
+            if entry_name not in tops:
+                msg = f"{entry_name}: unsigned sibling that shadows or alters the import of {name_!r}"
+                reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=entry_name))
     hooks: list[str] = []
-    dist_infos: list[str] = []
-
-    def on_entry(entry: os.DirEntry[str]) -> None:
-        name = entry.name
-        if name in tops:
-            return
-        is_dir = entry.is_dir(follow_symlinks=False)
-        entry_import = import_name(name, is_dir=is_dir)
-        if entry_import in top_names:
-            msg = f"{name}: unsigned sibling that shadows or alters the import of {entry_import!r}"
-            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=name))
-        elif entry_import in _STARTUP_MODULES or (name.endswith(".pth") and not is_dir):
-            if is_dir:
-                msg = f"{name}: start-up hook package in {site_str}"
-                reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=name))
-            else:
-                hooks.append(name)
-        elif is_dir and name.endswith(".dist-info"):
-            dist_infos.append(name)
-
-    listing_error = scan_site(site_str, on_entry)
-    if listing_error is not None:
-        reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=listing_error, subject=site_str))
+    for entry_name, is_dir in index.hooks:
+        if entry_name in tops or import_name(entry_name, is_dir=is_dir) in top_names:
+            continue
+        if is_dir:
+            msg = f"{entry_name}: start-up hook package in {site_str}"
+            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=entry_name))
+        else:
+            hooks.append(entry_name)
+    dist_infos = [d for d in index.dist_infos if d != dist_info]
+    if index.error is not None:
+        reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=index.error, subject=site_str))
     hooks_ok: list[str] = []
     check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
 

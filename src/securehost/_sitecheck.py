@@ -26,13 +26,16 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from securehost._archivepaths import import_name
 from securehost._fileio import OPEN_FLAGS, read_file
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Set
 
-__all__ = ["Hashed", "PackageWalker", "RecordIndex", "check_startup_hooks", "hash_installed", "scan_site"]
+_STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
+
+__all__ = ["Hashed", "PackageWalker", "RecordIndex", "SiteIndex", "check_startup_hooks", "hash_installed", "scan_site"]
 
 _R: Final = ReasonCode
 _CHUNK: Final = 1 << 20
@@ -282,6 +285,40 @@ def check_startup_hooks(
         else:
             msg = f"{name}: start-up hook in {site} that no installed RECORD lists with a matching hash"
             reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=name))
+
+
+@final
+class SiteIndex:
+    """One listing of a site directory, shared by the checks of every plugin in it during one load.
+
+    Listing the directory once per plugin made start-up quadratic in the number of plugins (100 plugins in one
+    directory: 20,000 entries visited). The index keeps what the per-plugin check needs: entries by import name,
+    start-up hooks, and ``.dist-info`` directories.
+
+    Attributes:
+        site: the directory.
+        error: why it could not be listed, or ``None``.
+    """
+
+    __slots__ = ("by_import", "dist_infos", "error", "hooks", "site")
+
+    def __init__(self, site: str) -> None:
+        self.site = site
+        self.by_import: dict[str, list[tuple[str, bool]]] = {}
+        self.hooks: list[tuple[str, bool]] = []
+        self.dist_infos: list[str] = []
+        self.error = scan_site(site, self._add)
+
+    def _add(self, entry: os.DirEntry[str]) -> None:
+        name = entry.name
+        is_dir = entry.is_dir(follow_symlinks=False)
+        imported = import_name(name, is_dir=is_dir)
+        if imported is not None:
+            self.by_import.setdefault(imported, []).append((name, is_dir))
+        if imported in _STARTUP_MODULES or (name.endswith(".pth") and not is_dir):
+            self.hooks.append((name, is_dir))
+        elif is_dir and name.endswith(".dist-info"):
+            self.dist_infos.append(name)
 
 
 def scan_site(site: str, on_entry: Callable[[os.DirEntry[str]], None]) -> str | None:
