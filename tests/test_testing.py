@@ -5,6 +5,7 @@ The pytest fixtures that wrap these helpers are tested through ``pytester`` in `
 
 from __future__ import annotations
 
+import datetime as dt
 import email.parser
 import importlib.metadata
 import importlib.util
@@ -317,16 +318,36 @@ def test_factory_signs_with_several_keys_for_thresholds(tmp_path: Path) -> None:
 
 def test_factory_refuses_to_tamper_with_an_unsigned_wheel(tmp_path: Path) -> None:
     factory = WheelFactory(tmp_path, KEY)
-    with pytest.raises(ValueError, match="signed=True"):
+    with pytest.raises(ValueError, match=r"use signed=True, or factory\.tamper\(\) on the wheel"):
         factory.from_files(FILES, signed=False, tamper="modify-file")
+    with pytest.raises(ValueError, match="use signed=True"):
+        factory.from_project(tmp_path / "never-built", signed=False, tamper="modify-file")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_factory_ignores_signing_options_for_an_unsigned_wheel(tmp_path: Path) -> None:
+    options = {
+        "permissions": ["sys.native"],
+        "keys": KEY,
+        "expires_at": dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc),
+    }
+    wheel = WheelFactory(tmp_path, KEY).from_files(FILES, signed=False, **options)  # type: ignore[arg-type]
+    assert verify_wheel(wheel, STORE).codes == {ReasonCode.ENVELOPE_MISSING}
+
+
+def test_factory_takes_permissions_from_any_iterable(tmp_path: Path) -> None:
+    wheel = WheelFactory(tmp_path, KEY).from_files(FILES, permissions=(p for p in ["sys.native"]))
+    assert verify_wheel(wheel, STORE).permissions == ("sys.native",)
+
+
+def test_factory_refuses_unknown_tamper_kinds(tmp_path: Path) -> None:
+    factory = WheelFactory(tmp_path, KEY)
     with pytest.raises(ValueError, match="not a valid WheelTamper"):
         factory.from_files(FILES, tamper="nonsense")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_factory_passes_signing_errors_through(tmp_path: Path) -> None:
-    import datetime as dt
-
     past = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
     with pytest.raises(SigningError, match="cannot build the statement"):
         WheelFactory(tmp_path, KEY).from_files(FILES, expires_at=past)
@@ -348,8 +369,6 @@ def test_trust_store_for_vouches_every_builtin_permission_by_default(tmp_path: P
 
 
 def test_written_trust_store_loads_back_equal(tmp_path: Path) -> None:
-    import datetime as dt
-
     second = PrivateKey.generate("ecdsa-p256")
     revoked = PrivateKey.generate()
     store = trust_store_for(

@@ -53,11 +53,15 @@ class BuildUnavailableError(ProjectBuildError, ConfigurationError):
     """
 
 
-def _ignore(root: Path) -> Any:
+def _ignore(root: Path, *own: Path) -> Any:
+    """An ``ignore`` for :func:`shutil.copytree` of a project; *own* are our directories, possibly inside it."""
+    excluded = {os.path.realpath(p) for p in own}
+
     def ignore(directory: str, names: list[str]) -> set[str]:
         skipped = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
         if Path(directory) == root:
             skipped |= _TOP_LEVEL_SKIP & set(names)
+        skipped.update(n for n in names if os.path.realpath(os.path.join(directory, n)) in excluded)
         return skipped
 
     return ignore
@@ -147,7 +151,7 @@ def build_project(
         raise BuildUnavailableError("building a project needs the 'build' package: pip install build")
     work = Path(directory)
     copy = work / "project"
-    shutil.copytree(source, copy, ignore=_ignore(source), symlinks=True)
+    shutil.copytree(source, copy, ignore=_ignore(source, work), symlinks=True)
     dist = work / "dist"
     command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist)]
     command += [] if isolation else ["--no-isolation"]
@@ -223,7 +227,8 @@ class WheelFactory:
             requires: ``Requires-Dist`` values.
             tag: the compatibility tag.
             permissions: the permissions the signed statement requests.
-            signed: sign the wheel (``False``: leave it unsigned).
+            signed: sign the wheel (``False``: leave it unsigned; *permissions*, *keys* and *expires_at* are then not
+                used, so that one helper can build the signed and the unsigned variant of a plugin).
             keys: the signing key or keys (default: the factory's key).
             tamper: return a copy tampered this way (the wheel must be signed).
             expires_at: the statement's expiry.
@@ -237,7 +242,7 @@ class WheelFactory:
             SigningError: the statement cannot be built (for instance, *expires_at* is not in the future).
             PermissionFormatError: a permission is malformed.
         """
-        self._check_tamper(tamper, signed)
+        self._check_tamper(tamper, signed=signed)
         wheel = build_wheel(
             self._next_directory(),
             files,
@@ -274,7 +279,7 @@ class WheelFactory:
             PermissionFormatError: a permission is malformed.
             OSError: the project cannot be copied.
         """
-        self._check_tamper(tamper, signed)
+        self._check_tamper(tamper, signed=signed)
         source = Path(project).resolve()
         try:
             cached = self._cached_build(source, isolation)
@@ -289,12 +294,14 @@ class WheelFactory:
         )
 
     def _cached_build(self, source: Path, isolation: bool) -> Path:
-        if self.build_cache is None:
-            return build_project(source, self._next_directory(), isolation=isolation)
+        """Snapshot the project (without the factory's own directories, which may lie inside it), then build."""
         if not source.is_dir():
             raise ProjectBuildError(f"{source} is not a project directory")
         scratch = self._next_directory()
-        shutil.copytree(source, scratch / "snapshot", ignore=_ignore(source), symlinks=True)
+        own = [self.directory] if self.build_cache is None else [self.directory, self.build_cache]
+        shutil.copytree(source, scratch / "snapshot", ignore=_ignore(source, *own), symlinks=True)
+        if self.build_cache is None:
+            return build_project(scratch / "snapshot", scratch / "build", isolation=isolation)
         key = hashlib.sha256(f"{source}\0{isolation}\0{_tree_digest(scratch / 'snapshot')}".encode()).hexdigest()
         entry = self.build_cache / key[:32]
         wheels = sorted((entry / "dist").glob("*.whl")) if entry.is_dir() else []
@@ -335,7 +342,7 @@ class WheelFactory:
         return [keys] if isinstance(keys, PrivateKey) else list(keys)
 
     @staticmethod
-    def _check_tamper(tamper: WheelTamper | str | None, signed: bool) -> None:
+    def _check_tamper(tamper: WheelTamper | str | None, *, signed: bool) -> None:
         if tamper is not None:
             WheelTamper(tamper)
             if not signed:
