@@ -337,11 +337,12 @@ def test_wrong_expectations_fail_with_readable_messages(downstream: pytest.Pytes
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize("mode", ["subprocess", "inprocess"])
 def test_tests_that_load_plugins_leave_sys_path_meta_path_and_modules_as_they_were(
-    downstream: pytest.Pytester,
+    downstream: pytest.Pytester, mode: str
 ) -> None:
     downstream.makepyfile(test_isolation=ISOLATION)
-    result = run(downstream, "subprocess", "-v")
+    result = run(downstream, mode, "-v")
     result.assert_outcomes(passed=4)
 
 

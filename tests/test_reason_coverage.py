@@ -25,7 +25,6 @@ PENDING: frozenset[ReasonCode] = frozenset(
     {
         ReasonCode.ENTRY_POINT_NOT_SIGNED,  # an entry point whose group/name the statement does not list
         ReasonCode.ROLLBACK,  # a lower version than the one recorded as last seen
-        ReasonCode.PERMISSION_NOT_GRANTED,  # requested, vouched for, but not granted by the host
         ReasonCode.IMPORT_FAILED,  # the verified plugin raised while being imported
         ReasonCode.REGISTRATION_FAILED,  # the plugin manager refused the plugin object
         ReasonCode.DISABLED,  # the operator disabled the plugin

@@ -14,7 +14,8 @@ fixture                        scope       what it gives
 ``securehost_host_factory``    function    a :class:`~securehost.testing.HostFactory` bound to the site
 =============================  ==========  =============================================================
 
-Imports happen when a fixture is first used, so that the plugin costs nothing in test runs that do not use it.
+:mod:`securehost.testing` (and through it ``tomlkit`` and ``installer``) is imported when a fixture is first used;
+loading the plugin itself imports only the ``securehost`` package.
 """
 
 from __future__ import annotations
