@@ -257,7 +257,9 @@ def test_two_subjects_installing_to_one_path(installed):
 def test_unsigned_metadata_is_reported(installed):
     _, md, subjects = installed
     del subjects["acme_csv-1.0.dist-info/METADATA"]
-    assert codes(verify_installed(md, subjects)) == {ReasonCode.DISTRIBUTION_METADATA_INVALID}
+    result = verify_installed(md, subjects)
+    # no signed METADATA to read, and the installed RECORD lists a METADATA that nobody signed
+    assert codes(result) == {ReasonCode.DISTRIBUTION_METADATA_INVALID, ReasonCode.INSTALLED_FILE_UNSIGNED}
 
 
 def test_subjects_must_be_strings(installed):
@@ -296,3 +298,38 @@ def test_arbitrary_subjects_never_raise(installed, extra):
     result = verify_installed(md, {**subjects, **extra})
     assert all(isinstance(r.code, ReasonCode) for r in result.reasons)
     assert all(str(m.path).startswith(str(md.parent)) for m in result.modules.values())
+
+
+def _add_record_row(md, row: str) -> None:
+    record = md / "RECORD"
+    record.write_text(record.read_text() + row + "\n")
+
+
+def test_extra_top_level_module_listed_in_installed_record_is_unsigned(installed):
+    """A module the installer put next to the plugin's package, listed in RECORD but not signed, is found."""
+    site, md, subjects = installed
+    (site / "acme_helper.py").write_text("open('/tmp/CANARY', 'w')\n")
+    _add_record_row(md, "acme_helper.py,,")
+    result = verify_installed(md, subjects)
+    assert codes(result) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
+    assert result.reasons[0].subject == "acme_helper.py"
+
+
+@pytest.mark.parametrize("row", ["bin/acme,,", "../../../bin/acme,,"])
+def test_signed_script_recorded_where_the_installer_put_it_is_accepted(installed, row):
+    """pip --target records scripts as bin/NAME inside the target; other installers as ../../bin/NAME."""
+    _, md, subjects = installed
+    _add_record_row(md, row)
+    assert verify_installed(md, subjects).accepted
+
+
+def test_installer_metadata_files_are_accepted_others_in_dist_info_are_not(installed):
+    site, md, subjects = installed
+    for name in ("INSTALLER", "REQUESTED", "direct_url.json"):
+        (md / name).write_text("x\n")
+        _add_record_row(md, f"{md.name}/{name},,")
+    assert verify_installed(md, subjects).accepted
+    (md / "extra.txt").write_text("x\n")
+    _add_record_row(md, f"{md.name}/extra.txt,,")
+    result = verify_installed(md, subjects)
+    assert {r.subject for r in result.reasons} == {f"{md.name}/extra.txt"}

@@ -461,3 +461,11 @@ def test_real_wheel_built_by_python_build_passes_every_check(tmp_path: Path) -> 
     assert (info.name, info.version) == ("demo-plugin", "1.2.0")
     assert info.entry_points == {"demoapp.plugins": {"demo": "demo_plugin.plugin:Plugin"}}
     assert info.record.to_bytes() == scan.read(info.record_path)
+
+
+@pytest.mark.parametrize("tag", [".py3-none-any", "py3..x-none-any", "py3-none-.any"])
+def test_wheel_tag_with_an_empty_component_is_a_wheel_format_error(tag: str) -> None:
+    """packaging >= 26 raises its own InvalidTag here; it must not escape (found by a byte-flip property test)."""
+    data = f"Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()
+    with pytest.raises(WheelFormatError):
+        parse_wheel_metadata(data)

@@ -44,7 +44,7 @@ from securehost._wheelinfo import forbidden_files
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Set
 
 __all__ = ["InstalledDistribution", "ModuleKind", "VerifiedModule", "check_entry_points", "verify_installed"]
 
@@ -190,6 +190,43 @@ def _requires(metadata: bytes | None, reasons: list[Reason], subject: str) -> tu
         return ()
 
 
+_INSTALLER_FILES: Final = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "securehost.dsse.json"})
+
+
+def _unsigned_record_rows(
+    record: RecordIndex,
+    files: Mapping[str, str],
+    owned_dirs: Set[str],
+    dist_info: str,
+    elsewhere: Mapping[str, list[str]],
+) -> list[Reason]:
+    """Files that the installed RECORD says this distribution installed in the site directory, but nobody signed.
+
+    The package walk only sees the plugin's own top-level directories; an extra top-level module (or anything else
+    the installer put next to them) is found here. Allowed: signed files, the files installers add to the
+    ``.dist-info``, ``__pycache__`` files of signed modules (judged by the walk), and the signed ``.data`` files
+    (scripts, headers, data) wherever the installer put them (``../../bin/x``, or ``bin/x`` under ``pip --target``):
+    they are never imported, and are listed in the evidence.
+    """
+    placed = {path for paths in elsewhere.values() for path in paths}
+    reasons = []
+    for rel in record.entries:
+        if rel.startswith(("../", "/")) or rel in files:
+            continue
+        if any(rel == path or rel.endswith("/" + path) for path in placed):
+            continue
+        head, _, base = rel.rpartition("/")
+        if head == dist_info and base in _INSTALLER_FILES:
+            continue
+        if head.endswith("__pycache__") and head.rpartition("/")[0] in owned_dirs | {""}:
+            parent = head.rpartition("/")[0]
+            if parent or f"{base.partition('.')[0]}.py" in files:
+                continue
+        msg = f"{rel}: the installed RECORD lists it for this distribution, but the signed statement does not"
+        reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=rel))
+    return reasons
+
+
 def verify_installed(
     metadata_dir: str | os.PathLike[str], subjects: Mapping[str, str], *, site_index: SiteIndex | None = None
 ) -> InstalledDistribution:
@@ -280,6 +317,7 @@ def verify_installed(
     check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
 
     reasons.extend(walker.reasons)
+    reasons.extend(_unsigned_record_rows(walker.record, files, owned_dirs, dist_info, unverified))
     modules = _build_modules(site, files, dist_info, reasons)
     requires = _requires(metadata, reasons, metadata_rel)
     evidence: dict[str, Any] = {

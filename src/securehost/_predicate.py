@@ -141,7 +141,10 @@ def _tags(_instance: object, _attribute: object, tags: tuple[str, ...]) -> None:
     for tag in tags:
         _check_text(tag, "predicate tag")
         # The pattern admits exactly one lowercase tag, which parse_tag() then reads back unchanged.
-        parsed = parse_tag(tag) if _TAG_RE.fullmatch(tag) else frozenset()
+        try:
+            parsed = parse_tag(tag) if _TAG_RE.fullmatch(tag) else frozenset()
+        except ValueError:  # packaging >= 26 raises InvalidTag for an empty component
+            parsed = frozenset()
         if len(parsed) != 1 or str(next(iter(parsed))) != tag:
             fail(f"predicate tag {tag[:80]!r} is not a single lowercase python-abi-platform tag")
     strictly_sorted(tags, "predicate tags")

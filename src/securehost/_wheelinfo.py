@@ -236,7 +236,10 @@ def parse_wheel_metadata(data: bytes, *, max_size: int = _MAX_HEADER_FILE) -> Wh
         text = str(raw).strip()
         if not _TAG_RE.fullmatch(text):
             raise WheelFormatError(f"WHEEL Tag {text!r} is invalid")
-        tags.update(str(tag) for tag in parse_tag(text))
+        try:
+            tags.update(str(tag) for tag in parse_tag(text))
+        except ValueError as exc:  # packaging >= 26 raises InvalidTag (a ValueError) for an empty component
+            raise WheelFormatError(f"WHEEL Tag {text!r} is invalid: {exc}") from exc
     if not tags:
         raise WheelFormatError("WHEEL has no Tag")
     return WheelMetadata(wheel_version=wheel_version, root_is_purelib=purelib == "true", tags=frozenset(tags))
