@@ -324,7 +324,7 @@ def test_signed_script_recorded_where_the_installer_put_it_is_accepted(installed
 
 
 def test_installer_metadata_files_are_accepted_others_in_dist_info_are_not(installed):
-    site, md, subjects = installed
+    _, md, subjects = installed
     for name in ("INSTALLER", "REQUESTED", "direct_url.json"):
         (md / name).write_text("x\n")
         _add_record_row(md, f"{md.name}/{name},,")
