@@ -31,6 +31,7 @@ from securehost._installed import InstalledDistribution, check_entry_points, ver
 from securehost._manager import SecurePluginManager
 from securehost._permissions import PermissionSet
 from securehost._report import LoadReport, PluginReport, PluginStatus
+from securehost._sitecheck import SiteIndex
 from securehost._state import HostState
 from securehost._trust import TrustStore
 from securehost._verdict import Reason, ReasonCode, Verdict
@@ -153,6 +154,8 @@ class Host:
         self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
         self._lock = threading.RLock()
         self._loaded: dict[str, PluginReport] = {}
+        # one listing per site directory per load (or reload), shared by the installed checks of its plugins
+        self._site_indexes: dict[str, SiteIndex] = {}
 
     # --- public API ---------------------------------------------------------------------------------------------
 
@@ -213,6 +216,7 @@ class Host:
         canonical = canonicalize_name(name)
         with self._lock:
             self.unload(canonical)
+            self._site_indexes = {}
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 if dist.name == canonical:
                     return self._process(dist, self._clock(), import_plugins=True)
@@ -260,6 +264,7 @@ class Host:
         with self._lock, self._state.deferred():  # one state write per load, not one per accepted plugin
             now = self._clock()
             reports = []
+            self._site_indexes = {}
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 loaded = self._loaded.get(dist.name)
                 if loaded is not None:
@@ -329,7 +334,11 @@ class Host:
                     message=f"installed entry points {installed_eps} differ from the signed {signed_eps}",
                 )
             )
-        installed = verify_installed(dist.metadata_dir, check.statement.subject_map())
+        site = str(dist.metadata_dir.parent)
+        index = self._site_indexes.get(site)
+        if index is None:
+            index = self._site_indexes[site] = SiteIndex(site)
+        installed = verify_installed(dist.metadata_dir, check.statement.subject_map(), site_index=index)
         reasons.extend(installed.reasons)
         reasons.extend(check_entry_points(dist.entry_points, installed.modules))
         reasons.extend(self._rollback(dist.name, predicate.version))
