@@ -776,3 +776,23 @@ def test_list_plugins_with_a_state_dir_sees_rollbacks(lab: Lab) -> None:
     with_state = list_plugins(group=GROUP, store=STORE, path=[lab.site], state_dir=lab.state)
     assert codes(with_state[TOOL]) == {R.ROLLBACK}
     assert list_plugins(group=GROUP, store=STORE, path=[lab.site])[TOOL].status == "verified"
+
+
+def test_loading_with_the_guard_off_warns_every_time(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from securehost import Host, PermissionSet, PrivateKey, TrustedKey, TrustStore
+
+    key = PrivateKey.generate()
+    store = TrustStore.from_keys(
+        [TrustedKey(key=key.public_key, label="k", names=["*"], max_permissions=PermissionSet())]
+    )
+    state = tmp_path / "s"
+    host = Host(
+        project="warnapp", group="warnapp.plugins", trust_store=store, path=[tmp_path], state_dir=state, guard=False
+    )
+    with caplog.at_level(logging.WARNING, logger="securehost.host"):
+        host.load()
+        host.load()
+        host.check()
+    host.close()
+    warnings = [r for r in caplog.records if "guard off" in r.getMessage()]
+    assert len(warnings) == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import logging
 import os
 import tempfile
 import threading
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["Host", "list_plugins"]
 
 _MAX_ENVELOPE_FILE: Final = 8 * 1024 * 1024
+_logger = logging.getLogger("securehost.host")
 _R = ReasonCode
 
 
@@ -99,7 +101,7 @@ class Host:
         max_statement_age: reject statements issued longer ago than this (freeze protection), if given.
         isolate: isolate hook errors by default (see :class:`SecurePluginManager`).
         quarantine_after: consecutive failures that quarantine an implementation (``None``: never).
-        guard: install the runtime permission guard.
+        guard: install the runtime permission guard (``False`` is insecure: every :meth:`load` logs a warning).
         clock: returns the current UTC time (for tests).
         discovery_cache: reuse entry-point scans across loads.
 
@@ -149,6 +151,7 @@ class Host:
         )
         for spec in hookspecs if isinstance(hookspecs, (list, tuple)) else ([hookspecs] if hookspecs else []):
             self.manager.add_hookspecs(spec)
+        self._guard = guard
         self._max_age = max_statement_age
         self._clock = clock or _utcnow
         self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
@@ -188,6 +191,12 @@ class Host:
             ConfigurationError: the state file cannot be written (the versions accepted by this load are not
                 recorded, so rollback protection would not know them).
         """
+        if not self._guard:
+            _logger.warning(
+                "securehost: loading plugins of %s with the runtime permission guard off (guard=False): "
+                "hook requirements still apply, but file, network and process use is not checked",
+                self.project,
+            )
         return self._run(import_plugins=True)
 
     def check(self) -> LoadReport:
