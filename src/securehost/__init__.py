@@ -11,9 +11,10 @@ from securehost._dependencies import DependencyPolicy
 from securehost._discovery import DiscoveryCache
 from securehost._envelope import Envelope, EnvelopeLimits, Signature, SignatureCheck, check_signatures
 from securehost._guard import guard_installed, install_guard
-from securehost._host import Host, list_plugins
+from securehost._host import Host
 from securehost._importer import VerifiedImporter
 from securehost._keys import KeyType, PrivateKey, PublicKey
+from securehost._listing import list_plugins
 from securehost._manager import SecurePluginManager, SkippedImpl
 from securehost._markers import HookspecMarker
 from securehost._permissions import Permission, PermissionSet

@@ -264,7 +264,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from securehost._host import list_plugins  # noqa: PLC0415
+    from securehost._listing import list_plugins  # noqa: PLC0415
 
     grants: dict[str, list[str]] = {}
     for item in args.grant:

@@ -14,7 +14,6 @@ import datetime as dt
 import fnmatch
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
@@ -26,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 from securehost._audit import AuditLog
 from securehost._dependencies import DependencyPolicy
 from securehost._discovery import DiscoveredDistribution, DiscoveryCache, discover
-from securehost._fileio import read_file
+from securehost._host_support import default_state_root, import_reason, parse_grants, read_envelope, same_version
 from securehost._importer import VerifiedImporter
 from securehost._installed import InstalledDistribution, check_entry_points, verify_installed
 from securehost._manager import SecurePluginManager
@@ -36,18 +35,16 @@ from securehost._sitecheck import SiteIndex
 from securehost._state import HostState
 from securehost._trust import TrustStore
 from securehost._verdict import Reason, ReasonCode, Verdict
-from securehost._verify import ENVELOPE_FILENAME, StatementCheck, check_statement
+from securehost._verify import StatementCheck, check_statement
 from securehost.exceptions import (
     ConfigurationError,
-    DependencyNotAllowedError,
     PluginRejectedError,
-    VerificationImportError,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-__all__ = ["Host", "list_plugins"]
+__all__ = ["Host"]
 
 _MAX_ENVELOPE_FILE: Final = 8 * 1024 * 1024
 _logger = logging.getLogger("securehost.host")
@@ -66,18 +63,6 @@ def _parse_pins(pins: Mapping[str, str] | None) -> dict[str, Version]:
         except InvalidVersion as exc:
             raise ConfigurationError(f"pins[{name!r}]: {version!r} is not a valid version") from exc
     return parsed
-
-
-def _parse_grants(grants: Mapping[str, Iterable[str]] | None) -> tuple[tuple[str, PermissionSet], ...]:
-    if grants is None:
-        return ()
-    parsed = []
-    for pattern, permissions in grants.items():
-        if isinstance(permissions, str):
-            raise TypeError(f"grants[{pattern!r}] must be a list of permissions, not a single string")
-        canonical = "*" if pattern == "*" else "*".join(canonicalize_name(p) if p else "" for p in pattern.split("*"))
-        parsed.append((canonical, PermissionSet.parse(permissions)))
-    return tuple(parsed)
 
 
 @final
@@ -135,9 +120,9 @@ class Host:
         self.project = project
         self.group = group
         self.store = trust_store if isinstance(trust_store, TrustStore) else TrustStore.load(trust_store)
-        self._grants = _parse_grants(grants)
+        self._grants = parse_grants(grants)
         self.path = None if path is None else tuple(os.fspath(p) for p in path)
-        base = Path(state_dir) if state_dir is not None else _default_state_root() / canonicalize_name(project)
+        base = Path(state_dir) if state_dir is not None else default_state_root() / canonicalize_name(project)
         self.state_dir = base
         self._state = HostState(base)
         self._pins = _parse_pins(pins)
@@ -318,7 +303,7 @@ class Host:
         self, dist: DiscoveredDistribution, now: dt.datetime
     ) -> tuple[StatementCheck, InstalledDistribution | None, list[Reason], PermissionSet]:
         reasons = list(dist.reasons)
-        check = check_statement(_read_envelope(dist.metadata_dir, reasons), self.store, now=now)
+        check = check_statement(read_envelope(dist.metadata_dir, reasons), self.store, now=now)
         reasons.extend(check.reasons)
         if check.statement is None:
             return check, None, reasons, PermissionSet()
@@ -327,7 +312,7 @@ class Host:
             reasons.append(
                 Reason(code=_R.NAME_MISMATCH, message=f"statement is for {predicate.name}, installed is {dist.name}")
             )
-        if not _same_version(predicate.version, dist.version):
+        if not same_version(predicate.version, dist.version):
             reasons.append(
                 Reason(
                     code=_R.VERSION_MISMATCH,
@@ -413,7 +398,7 @@ class Host:
                 if plugin_name in registered or self.manager.get_plugin(plugin_name) is not None:
                     self.manager.unregister(name=plugin_name)
             self.importer.remove_distribution(name)
-            reason = _import_reason(exc, registering=registering)
+            reason = import_reason(exc, registering=registering)
             return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
         self._state.record(name, installed.version or verdict.version or "0")
         report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered))
@@ -448,70 +433,3 @@ class Host:
             location=str(dist.metadata_dir),
         )
         return report
-
-
-def _default_state_root() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "securehost"
-
-
-def _same_version(signed: str, installed: str | None) -> bool:
-    if installed is None:
-        return False
-    try:
-        return Version(signed) == Version(installed)
-    except InvalidVersion:
-        return False
-
-
-def _read_envelope(metadata_dir: Path, reasons: list[Reason]) -> bytes | None:
-    path = metadata_dir / ENVELOPE_FILENAME
-    try:
-        return read_file(str(path), _MAX_ENVELOPE_FILE)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        reasons.append(Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {path.name}: {exc}"))
-        return b""
-
-
-def _import_reason(exc: BaseException, *, registering: bool) -> Reason:
-    if isinstance(exc, DependencyNotAllowedError):
-        return Reason(code=_R.DEPENDENCY_NOT_ALLOWED, message=str(exc))
-    if registering:  # pluggy.PluginValidationError, ValueError (already registered), or the plugin object raised
-        return Reason(code=_R.REGISTRATION_FAILED, message=f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, VerificationImportError):
-        return Reason(code=_R.IMPORT_FAILED, message=str(exc))
-    return Reason(code=_R.IMPORT_FAILED, message=f"the plugin raised {type(exc).__name__} while loading: {exc}")
-
-
-def list_plugins(
-    *,
-    group: str,
-    store: TrustStore | str | os.PathLike[str],
-    path: Sequence[str | os.PathLike[str]] | None = None,
-    grants: Mapping[str, Iterable[str]] | None = None,
-    state_dir: str | os.PathLike[str] | None = None,
-) -> LoadReport:
-    """Verify the installed plugins of *group* without importing any (what ``securehost list`` shows).
-
-    Without *state_dir*, rollback protection has no history to compare with (a scratch directory is used).
-
-    Raises:
-        TrustStoreError: the trust store is malformed.
-        ConfigurationError: the state directory is unusable.
-    """
-    with tempfile.TemporaryDirectory(prefix="securehost-list-") as scratch:
-        host = Host(
-            project="securehost-list",
-            group=group,
-            trust_store=store,
-            grants=grants,
-            path=path,
-            state_dir=state_dir if state_dir is not None else scratch,
-            guard=False,
-        )
-        try:
-            return host.check()
-        finally:
-            host.audit.close()
