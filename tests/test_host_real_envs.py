@@ -103,15 +103,16 @@ def venv(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
     """A fresh venv with securehost (from this tree), two signed example plugins and one editable install."""
     root = tmp_path_factory.mktemp("real-venv")
     env_dir = root / "venv"
-    checked(sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", env_dir)
+    checked(sys.executable, "-m", "venv", "--without-pip", env_dir)
     python = env_dir / "bin" / "python"
-    pip = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index"]
-    # securehost's dependencies (attrs, cryptography, pluggy, ...) come from the system site-packages
-    checked(*pip, "--no-build-isolation", REPO)
+    pip = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet"]
+    # as a user installs it: securehost from this tree with its dependencies, built in an isolated build environment
+    # (a --system-site-packages venv would depend on whatever the base interpreter happens to have)
+    checked(*pip, REPO)
     signed_csv = sign(copy_wheel(example_wheels["csv"], root / "csv"), KEY)
     signed_skill = sign(copy_wheel(example_wheels["skill"], root / "skill"), KEY, permissions=[SKILL_GRANT])
-    checked(*pip, signed_csv, signed_skill)
-    checked(*pip, "--no-build-isolation", "-e", editable_project(root))
+    checked(*pip, "--no-deps", signed_csv, signed_skill)
+    checked(*pip, "--no-deps", "-e", editable_project(root))
     (site,) = (env_dir / "lib").glob("python3*/site-packages")
     store = write_store(
         root / "trust.toml", KEY, names=["securehost-example-*"], max_permissions=[SKILL_GRANT], label="release"
