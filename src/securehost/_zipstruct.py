@@ -7,6 +7,7 @@ search. See :mod:`securehost._zipsafe` for the checks built on these records.
 
 from __future__ import annotations
 
+import abc
 import os
 import struct
 import zlib
@@ -98,8 +99,8 @@ def extra_field_ids(extra: bytes | memoryview) -> list[int] | None:
     return ids
 
 
-class Source:
-    """A positional, read-only byte source of known size.
+class Source(abc.ABC):
+    """A positional, read-only byte source of known size (abstract: :class:`BytesSource`, :class:`FileSource`).
 
     Attributes:
         size: the number of bytes.
@@ -109,24 +110,24 @@ class Source:
     size: int
     concurrent: bool = True
 
+    @abc.abstractmethod
     def read(self, offset: int, length: int) -> bytes | memoryview:
         """Return up to *length* bytes at *offset* (fewer only at the end of the source).
 
         Raises:
             WheelFormatError: the underlying file could not be read.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def chunks(self, offset: int, length: int) -> Iterator[bytes | memoryview]:
         """Yield the *length* bytes at *offset* in pieces, each valid until the next is requested.
 
         Raises:
             WheelFormatError: the underlying file could not be read or ended early.
         """
-        raise NotImplementedError
 
-    def close(self) -> None:
-        """Release the underlying resources."""
+    def close(self) -> None:  # noqa: B027 - optional hook: in-memory sources hold nothing to release
+        """Release the underlying resources (nothing, unless a subclass holds some)."""
 
 
 @final
