@@ -26,7 +26,7 @@ import types
 from typing import TYPE_CHECKING, Final, Literal, final
 
 import attrs
-from packaging.markers import UndefinedEnvironmentName
+from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -145,8 +145,8 @@ class DependencyPolicy:
                 continue
             try:
                 applies = requirement.marker is None or requirement.marker.evaluate({"extra": ""})
-            except UndefinedEnvironmentName:
-                applies = True  # fail closed: an unevaluable marker counts
+            except (UndefinedEnvironmentName, UndefinedComparison):
+                applies = True  # fail closed: an unevaluable marker (`python_version ~= "abc"`) counts
             name = canonicalize_name(requirement.name)
             if not applies or name in self.allowed_distributions:
                 continue

@@ -1,0 +1,38 @@
+"""Regression tests for findings of the adversarial review (fail-open decisions, foreign exceptions)."""
+
+from __future__ import annotations
+
+import pytest
+
+from securehost import ReasonCode
+from securehost._dependencies import DependencyPolicy
+from securehost._importer import VerifiedImporter
+from securehost._installed import verify_installed
+from securehost.exceptions import PluginRejectedError
+from tests._plugins import fake_install
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['requests; python_version ~= "abc"', 'requests; os_name ~= "1.0"', 'requests; extra ~= "1"'],
+)
+def test_rejects_requirement_whose_marker_cannot_be_compared(line: str) -> None:
+    # packaging raises UndefinedComparison (a ValueError) for these markers; the policy must fail closed with a
+    # reason instead of letting the exception escape (Host.load would crash for every plugin).
+    reasons = DependencyPolicy().check_requirements([line], verified=())
+    assert [r.code for r in reasons] == [ReasonCode.DEPENDENCY_NOT_ALLOWED]
+    assert [r.subject for r in reasons] == ["requests"]
+
+
+def test_rejects_plugin_with_uncomparable_marker_through_the_importer(tmp_path) -> None:
+    md, subjects = fake_install(
+        tmp_path / "site", "review-marker", "1.0", {"review_marker/__init__.py": ""},
+        requires=('requests; python_version ~= "abc"',),
+    )  # fmt: skip
+    installed = verify_installed(md, subjects)
+    assert installed.accepted, installed.reasons
+    importer = VerifiedImporter(tmp_path / "state" / "bytecode", tmp_path / "state" / "bytecode.key")
+    with pytest.raises(PluginRejectedError) as info:
+        importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+    assert info.value.verdict.codes == {ReasonCode.DEPENDENCY_NOT_ALLOWED}
+    assert importer.distributions == ()
