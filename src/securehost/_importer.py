@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = ["VerifiedImporter"]
 
 _MAX_MODULE: Final = 512 * 1024 * 1024
+_STDLIB_TOP: Final = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 _IMPORTLIB_FILES: Final = (os.path.dirname(importlib.__file__), "<frozen importlib", __file__)
 
 
@@ -158,7 +159,8 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
         Raises:
             RuntimeError: a distribution of that name is already registered.
-            PluginRejectedError: a module name is already served for another distribution, or (modes ``"signed"``
+            PluginRejectedError: a module name is already served for another distribution or is a standard-library
+                name, or (modes ``"signed"``
                 and ``"allowlist"``) a requirement is not allowed.
         """
         canonical = canonicalize_name(name)
@@ -170,6 +172,15 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 for m in modules
                 if m in self._entries
             ]
+            # the finder is first on sys.meta_path: a plugin module named like a standard-library module would be
+            # served to the host and to every other plugin in its place
+            reasons.extend(
+                Reason(
+                    code=ReasonCode.DISTRIBUTION_SHADOWED, message=f"module {m} shadows the standard library", subject=m
+                )
+                for m in modules
+                if m.partition(".")[0] in _STDLIB_TOP
+            )
             requirement_reasons = self.policy.check_requirements(requires, verified=self._by_distribution.keys())
             if self.policy.mode == "report":
                 for reason in requirement_reasons:
