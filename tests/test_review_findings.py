@@ -52,3 +52,45 @@ def test_rejects_plugin_module_that_shadows_the_standard_library(tmp_path) -> No
     assert info.value.verdict.codes == {ReasonCode.DISTRIBUTION_SHADOWED}
     assert [r.subject for r in info.value.verdict.reasons] == ["xdrlib"]
     assert importer.distributions == ()
+
+
+def _shadowing_plugin(tmp_path, top: str):
+    md, subjects = fake_install(
+        tmp_path / "site", "review-hijack", "1.0", {f"{top}/__init__.py": "HIJACKED = True\n", "review_hijack.py": ""}
+    )
+    installed = verify_installed(md, subjects)
+    assert installed.accepted
+    return installed, VerifiedImporter(tmp_path / "state" / "bytecode", tmp_path / "state" / "bytecode.key")
+
+
+def test_rejects_plugin_package_named_like_a_package_the_host_can_import(tmp_path, monkeypatch) -> None:
+    """A signed top-level package must not take over a name that the normal import system finds elsewhere."""
+    elsewhere = tmp_path / "host-libs"
+    (elsewhere / "hostlib_review").mkdir(parents=True)
+    (elsewhere / "hostlib_review" / "__init__.py").write_text("GENUINE = True\n")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    installed, importer = _shadowing_plugin(tmp_path, "hostlib_review")
+    with pytest.raises(PluginRejectedError) as info:
+        importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+    assert info.value.verdict.codes == {ReasonCode.DISTRIBUTION_SHADOWED}
+    assert [r.subject for r in info.value.verdict.reasons] == ["hostlib_review"]
+    assert str(elsewhere) in info.value.verdict.reasons[0].message
+    assert importer.distributions == ()
+
+
+def test_rejects_plugin_package_named_like_an_already_imported_module(tmp_path, monkeypatch) -> None:
+    import types
+
+    monkeypatch.setitem(__import__("sys").modules, "already_here_review", types.ModuleType("already_here_review"))
+    installed, importer = _shadowing_plugin(tmp_path, "already_here_review")
+    with pytest.raises(PluginRejectedError) as info:
+        importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+    assert "already imported" in info.value.verdict.reasons[0].message
+
+
+def test_plugin_whose_own_site_is_on_sys_path_is_not_shadowing_itself(tmp_path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    installed, importer = _shadowing_plugin(tmp_path, "unique_review_pkg")
+    importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+    assert importer.distributions == ("review-hijack",)
+    importer.remove_distribution("review-hijack")
