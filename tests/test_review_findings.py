@@ -40,17 +40,17 @@ def test_rejects_plugin_with_uncomparable_marker_through_the_importer(tmp_path) 
 
 def test_rejects_plugin_module_that_shadows_the_standard_library(tmp_path) -> None:
     # The verified finder is first on sys.meta_path and serves its modules to everyone: a signed top-level
-    # ``xdrlib.py`` would replace the standard-library module for the host and for every other plugin.
+    # ``colorsys.py`` would replace the standard-library module for the host and for every other plugin.
     md, subjects = fake_install(
         tmp_path / "site", "review-shadow", "1.0",
-        {"review_shadow/__init__.py": "", "xdrlib.py": "HIJACKED = True\n"},
+        {"review_shadow/__init__.py": "", "colorsys.py": "HIJACKED = True\n"},
     )  # fmt: skip
     installed = verify_installed(md, subjects)
     importer = VerifiedImporter(tmp_path / "state" / "bytecode", tmp_path / "state" / "bytecode.key")
     with pytest.raises(PluginRejectedError) as info:
         importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
     assert info.value.verdict.codes == {ReasonCode.DISTRIBUTION_SHADOWED}
-    assert [r.subject for r in info.value.verdict.reasons] == ["xdrlib"]
+    assert [r.subject for r in info.value.verdict.reasons] == ["colorsys"]
     assert importer.distributions == ()
 
 
