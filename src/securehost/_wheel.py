@@ -201,12 +201,28 @@ def _target(source: Path, output: str | os.PathLike[str] | None) -> Path:
     return target
 
 
-def _existing_envelope(scan: ArchiveScan, info: WheelInfo) -> Envelope | None:
+def _envelope_member(scan: ArchiveScan, info: WheelInfo, limits: EnvelopeLimits = DEFAULT_LIMITS) -> bytes | None:
+    """Return the envelope file of a scanned wheel, or ``None`` when the wheel has none.
+
+    Raises:
+        EnvelopeFormatError: the envelope is larger than the limit (code ``ENVELOPE_TOO_LARGE``).
+        WheelFormatError: its bytes changed on disk since the scan.
+    """
     name = _envelope_name(info)
-    if scan.get(name) is None:
+    member = scan.get(name)
+    if member is None:
         return None
+    if member.size > limits.max_envelope_bytes:
+        raise EnvelopeFormatError(
+            f"the envelope is {member.size} bytes, more than {limits.max_envelope_bytes}", code=_R.ENVELOPE_TOO_LARGE
+        )
+    return scan.read(name, max_size=limits.max_envelope_bytes)
+
+
+def _existing_envelope(scan: ArchiveScan, info: WheelInfo) -> Envelope | None:
     try:
-        return Envelope.from_bytes(scan.read(name, max_size=DEFAULT_LIMITS.max_envelope_bytes))
+        data = _envelope_member(scan, info)
+        return None if data is None else Envelope.from_bytes(data)
     except (EnvelopeFormatError, WheelFormatError) as exc:
         raise SigningError(f"the wheel's existing envelope is malformed ({exc}); use replace_statement") from exc
 
@@ -292,18 +308,14 @@ def verify_wheel(
     info = inspection.info
     if info is None:
         return Verdict(subject=str(path), reasons=tuple(reasons))
-    envelope_bytes: bytes | None = None
-    envelope_name = _envelope_name(info)
-    member = scan.get(envelope_name)
-    if member is not None:
-        if member.size > envelope_limits.max_envelope_bytes:
-            reasons.append(Reason(code=_R.ENVELOPE_TOO_LARGE, message=f"the envelope is {member.size} bytes"))
-            return Verdict(subject=str(path), name=info.name, version=info.version, reasons=tuple(reasons))
-        try:
-            envelope_bytes = scan.read(envelope_name, max_size=envelope_limits.max_envelope_bytes)
-        except WheelFormatError as exc:  # the file changed on disk since the scan
-            reasons.append(Reason(code=_R.ZIP_UNREADABLE, message=f"cannot read the envelope: {exc}"))
-            return Verdict(subject=str(path), name=info.name, version=info.version, reasons=tuple(reasons))
+    try:
+        envelope_bytes = _envelope_member(scan, info, envelope_limits)
+    except EnvelopeFormatError as exc:  # larger than the limit
+        reasons.append(Reason(code=exc.code, message=str(exc)))
+        return Verdict(subject=str(path), name=info.name, version=info.version, reasons=tuple(reasons))
+    except WheelFormatError as exc:  # the file changed on disk since the scan
+        reasons.append(Reason(code=_R.ZIP_UNREADABLE, message=f"cannot read the envelope: {exc}"))
+        return Verdict(subject=str(path), name=info.name, version=info.version, reasons=tuple(reasons))
     check = check_statement(envelope_bytes, store, now=now, limits=envelope_limits)
     reasons.extend(check.reasons)
     statement = check.statement
@@ -382,7 +394,10 @@ def describe_wheel(wheel: str | os.PathLike[str], *, limits: ZipLimits = _ZIP_LI
     inspection = inspect_wheel(path.name, scan)
     if inspection.info is None:
         raise WheelFormatError("; ".join(str(r) for r in inspection.reasons) or f"{path.name} is not a wheel")
-    envelope = _existing_envelope_for_inspect(scan, inspection.info)
+    data = _envelope_member(scan, inspection.info)
+    if data is None:
+        raise WheelFormatError(f"{path.name} has no {ENVELOPE_FILENAME}: it is not signed")
+    envelope = Envelope.from_bytes(data)
     statement = Statement.from_envelope(envelope)
     return {
         "wheel": str(path),
@@ -391,10 +406,3 @@ def describe_wheel(wheel: str | os.PathLike[str], *, limits: ZipLimits = _ZIP_LI
         "signatures": [s.keyid for s in envelope.signatures],
         "problems": [r.to_json() for r in (*scan.reasons, *inspection.reasons)],
     }
-
-
-def _existing_envelope_for_inspect(scan: ArchiveScan, info: WheelInfo) -> Envelope:
-    name = _envelope_name(info)
-    if scan.get(name) is None:
-        raise WheelFormatError(f"{scan.size}-byte wheel has no {ENVELOPE_FILENAME}: it is not signed")
-    return Envelope.from_bytes(scan.read(name, max_size=DEFAULT_LIMITS.max_envelope_bytes))
