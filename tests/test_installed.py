@@ -333,3 +333,25 @@ def test_installer_metadata_files_are_accepted_others_in_dist_info_are_not(insta
     _add_record_row(md, f"{md.name}/extra.txt,,")
     result = verify_installed(md, subjects)
     assert {r.subject for r in result.reasons} == {f"{md.name}/extra.txt"}
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "acme_csv/not__pycache__/plugin.cpython-311.pyc,,",  # a directory merely ending in __pycache__
+        "other_pkg/__pycache__/plugin.cpython-311.pyc,,",  # a cache directory of a package nobody signed
+        "__pycache__/unsigned_module.cpython-311.pyc,,",  # a top-level cache of a module nobody signed
+    ],
+)
+def test_record_cache_rows_count_only_for_signed_modules(installed, row):
+    _, md, subjects = installed
+    _add_record_row(md, row)
+    result = verify_installed(md, subjects)
+    assert codes(result) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
+    assert result.reasons[0].subject == row.split(",")[0]
+
+
+def test_record_cache_row_of_a_signed_package_is_left_to_the_package_walk(installed):
+    _, md, subjects = installed
+    _add_record_row(md, "acme_csv/__pycache__/plugin.cpython-311.pyc,,")
+    assert verify_installed(md, subjects).accepted

@@ -218,10 +218,11 @@ def _unsigned_record_rows(
         head, _, base = rel.rpartition("/")
         if head == dist_info and base in _INSTALLER_FILES:
             continue
-        if head.endswith("__pycache__") and head.rpartition("/")[0] in owned_dirs | {""}:
-            parent = head.rpartition("/")[0]
-            if parent or f"{base.partition('.')[0]}.py" in files:
-                continue
+        parent, _, cache_dir = head.rpartition("/")
+        if cache_dir == "__pycache__" and (
+            parent in owned_dirs or (not parent and f"{base.partition('.')[0]}.py" in files)
+        ):
+            continue
         msg = f"{rel}: the installed RECORD lists it for this distribution, but the signed statement does not"
         reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=rel))
     return reasons
