@@ -796,3 +796,41 @@ def test_loading_with_the_guard_off_warns_every_time(tmp_path: Path, caplog: pyt
     host.close()
     warnings = [r for r in caplog.records if "guard off" in r.getMessage()]
     assert len(warnings) == 2
+
+
+def test_closing_a_host_leaves_a_shared_audit_log_open(tmp_path: Path) -> None:
+    import json
+
+    from securehost import AuditLog, Host, PermissionSet, PrivateKey, TrustedKey, TrustStore
+
+    key = PrivateKey.generate()
+    store = TrustStore.from_keys(
+        [TrustedKey(key=key.public_key, label="k", names=["*"], max_permissions=PermissionSet())]
+    )
+    shared = AuditLog(tmp_path / "audit.jsonl")
+    first = Host(
+        project="a", group="a.plugins", trust_store=store, path=[tmp_path], state_dir=tmp_path / "a", audit=shared
+    )
+    second = Host(
+        project="b", group="b.plugins", trust_store=store, path=[tmp_path], state_dir=tmp_path / "b", audit=shared
+    )
+    first.close()
+    second.enable("some-plugin")  # an audited decision after the other host closed
+    second.close()
+    events = [json.loads(line)["event"] for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert events == ["plugin.enabled"]
+    shared.close()
+
+
+def test_closing_a_host_closes_the_audit_sink_it_opened(tmp_path: Path) -> None:
+    from securehost import Host, PermissionSet, PrivateKey, TrustedKey, TrustStore
+
+    key = PrivateKey.generate()
+    store = TrustStore.from_keys(
+        [TrustedKey(key=key.public_key, label="k", names=["*"], max_permissions=PermissionSet())]
+    )
+    host = Host(project="c", group="c.plugins", trust_store=store, path=[tmp_path], state_dir=tmp_path / "c",
+                audit_sink=tmp_path / "own.jsonl")  # fmt: skip
+    host.close()
+    host.audit.emit("after.close")
+    assert (tmp_path / "own.jsonl").read_text() == ""

@@ -126,6 +126,7 @@ class Host:
         self.state_dir = base
         self._state = HostState(base)
         self._pins = _parse_pins(pins)
+        self._owns_audit = audit is None  # a log the caller passed in may be shared: closing it is the caller's job
         self.audit = audit if audit is not None else AuditLog(Path(audit_sink) if audit_sink is not None else None)
         policy = dependency_policy or DependencyPolicy(allowed_modules=["pluggy"], allowed_distributions=["pluggy"])
         self.importer = VerifiedImporter(
@@ -239,12 +240,16 @@ class Host:
         return [impl.plugin_name for impl in reversed(caller.get_hookimpls())]
 
     def close(self) -> None:
-        """Unload every plugin, remove the importer from :data:`sys.meta_path` and close the audit sink."""
+        """Unload every plugin, remove the importer from :data:`sys.meta_path` and close the audit sink it opened.
+
+        An :class:`AuditLog` passed in as *audit* stays open: it may be shared, and closing it is the caller's job.
+        """
         with self._lock:
             for name in list(self._loaded):
                 self.unload(name)
             self.importer.uninstall()
-            self.audit.close()
+            if self._owns_audit:
+                self.audit.close()
 
     def __enter__(self) -> Host:
         return self
