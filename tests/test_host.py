@@ -834,3 +834,19 @@ def test_closing_a_host_closes_the_audit_sink_it_opened(tmp_path: Path) -> None:
     host.close()
     host.audit.emit("after.close")
     assert (tmp_path / "own.jsonl").read_text() == ""
+
+
+def test_an_unreadable_envelope_is_one_reason_and_the_other_plugins_load(lab: Lab) -> None:
+    """A symlinked envelope is not followed: one ``envelope-malformed`` reason, not a second one for empty JSON."""
+    lab.tool()
+    (dist_info,) = lab.site.glob("acme_tool-*.dist-info")
+    envelope = dist_info / "securehost.dsse.json"
+    real = envelope.rename(lab.site.parent / "elsewhere.dsse.json")
+    envelope.symlink_to(real)
+    host = lab.host()
+    report = host.load()
+    tool = report[TOOL]
+    assert tool.status == "rejected"
+    assert [r.code for r in tool.verdict.reasons] == [ReasonCode.ENVELOPE_MALFORMED]
+    assert "cannot read securehost.dsse.json" in tool.verdict.reasons[0].message
+    assert report[GOOD].status == "accepted"

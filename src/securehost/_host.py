@@ -35,7 +35,7 @@ from securehost._sitecheck import SiteIndex
 from securehost._state import HostState
 from securehost._trust import TrustStore
 from securehost._verdict import Reason, ReasonCode, Verdict
-from securehost._verify import StatementCheck, check_statement
+from securehost._verify import ENVELOPE_FILENAME, StatementCheck, check_statement
 from securehost.exceptions import (
     ConfigurationError,
     PluginRejectedError,
@@ -308,7 +308,12 @@ class Host:
         self, dist: DiscoveredDistribution, now: dt.datetime
     ) -> tuple[StatementCheck, InstalledDistribution | None, list[Reason], PermissionSet]:
         reasons = list(dist.reasons)
-        check = check_statement(read_envelope(dist.metadata_dir, reasons), self.store, now=now)
+        try:
+            envelope = read_envelope(dist.metadata_dir)
+        except OSError as exc:
+            unreadable = Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {ENVELOPE_FILENAME}: {exc}")
+            return StatementCheck(statement=None, envelope=None), None, [*reasons, unreadable], PermissionSet()
+        check = check_statement(envelope, self.store, now=now)
         reasons.extend(check.reasons)
         if check.statement is None:
             return check, None, reasons, PermissionSet()

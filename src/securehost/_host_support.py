@@ -50,15 +50,16 @@ def same_version(signed: str, installed: str | None) -> bool:
         return False
 
 
-def read_envelope(metadata_dir: Path, reasons: list[Reason]) -> bytes | None:
-    path = metadata_dir / ENVELOPE_FILENAME
+def read_envelope(metadata_dir: Path) -> bytes | None:
+    """Read the envelope file of an installed distribution; ``None`` when there is none.
+
+    Raises:
+        OSError: it exists but cannot be read safely (a symlink, a special file, too large, unreadable).
+    """
     try:
-        return read_file(str(path), MAX_ENVELOPE_FILE)
+        return read_file(str(metadata_dir / ENVELOPE_FILENAME), MAX_ENVELOPE_FILE)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        reasons.append(Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {path.name}: {exc}"))
-        return b""
 
 
 def import_reason(exc: BaseException, *, registering: bool) -> Reason:
