@@ -284,8 +284,8 @@ def profile(n: int, *, cold: bool = False) -> None:
         if not cold:
             _measure(code)
         profiled = code.replace(
-            "host = securehost.Host(",
-            "import cProfile, pstats\npr = cProfile.Profile()\npr.enable()\nhost = securehost.Host(",
+            "host = Host(",
+            "import cProfile, pstats\npr = cProfile.Profile()\npr.enable()\nhost = Host(",
         )
         profiled = profiled.replace(
             "t2 = time.perf_counter()",
