@@ -291,7 +291,9 @@ def profile(n: int, *, cold: bool = False) -> None:
             "t2 = time.perf_counter()",
             "t2 = time.perf_counter()\npr.disable()\n"
             "pstats.Stats(pr, stream=sys.stderr).sort_stats('cumulative').print_stats(45)\n"
-            "pstats.Stats(pr, stream=sys.stderr).sort_stats('tottime').print_stats(30)",
+            "pstats.Stats(pr, stream=sys.stderr).sort_stats('tottime').print_stats(30)\n"
+            "import os\nif os.environ.get('CALLEES'):\n"
+            "    pstats.Stats(pr, stream=sys.stderr).sort_stats('cumulative').print_callees(os.environ['CALLEES'])",
         )
         env_vars = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
         done = subprocess.run(
@@ -306,6 +308,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--profile", type=int, metavar="N", help="profile one warm start-up with N plugins")
     parser.add_argument("--cold", action="store_true", help="with --profile: an empty state directory")
+    # with --profile, CALLEES=regex in the environment also prints what the matching functions call
     args = parser.parse_args()
     if args.profile:
         profile(args.profile, cold=args.cold)

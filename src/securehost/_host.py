@@ -209,7 +209,7 @@ class Host:
             KeyError: no distribution of that name exposes entry points in the group.
         """
         canonical = canonicalize_name(name)
-        with self._lock:
+        with self._lock, self.importer.batch():
             self.unload(canonical)
             self._site_indexes = {}
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
@@ -260,7 +260,8 @@ class Host:
     # --- the pipeline -------------------------------------------------------------------------------------------
 
     def _run(self, *, import_plugins: bool) -> LoadReport:
-        with self._lock, self._state.deferred():  # one state write per load, not one per accepted plugin
+        # one state write per load, not one per accepted plugin; sys.path entries resolved once per load
+        with self._lock, self._state.deferred(), self.importer.batch():
             now = self._clock()
             reports = []
             self._site_indexes = {}

@@ -22,6 +22,7 @@ its modules from :data:`sys.modules` (an extension module's shared library stays
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import importlib
@@ -45,6 +46,7 @@ from securehost._dependencies import DependencyPolicy, StaticImport, resolve_imp
 from securehost._entrypoints import parse_entry_point_value
 from securehost._fileio import read_file
 from securehost._installed import ModuleKind, VerifiedModule
+from securehost._shadowing import ShadowCheck
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost.exceptions import (
     ConfigurationError,
@@ -61,32 +63,7 @@ if TYPE_CHECKING:
 __all__ = ["VerifiedImporter"]
 
 _MAX_MODULE: Final = 512 * 1024 * 1024
-_STDLIB_TOP: Final = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 _IMPORTLIB_FILES: Final = (os.path.dirname(importlib.__file__), "<frozen importlib", __file__)
-
-
-def _site_of(module: VerifiedModule) -> str:
-    """The site directory a top-level module or package was installed into."""
-    path = Path(module.path)
-    top = path.parent if module.is_package and path.name.startswith("__init__.") else path
-    return os.path.realpath(top.parent)
-
-
-def _found_elsewhere(top: str, own_site: str | None, importer: object) -> str | None:
-    """Say where else *top* would be imported from (the standard library, an imported module, sys.path), if anywhere."""
-    if top in _STDLIB_TOP:
-        return "the standard library"
-    existing = sys.modules.get(top)
-    if existing is not None and getattr(getattr(existing, "__spec__", None), "loader", None) is not importer:
-        return f"{top}, already imported from {getattr(existing, '__file__', None) or 'elsewhere'}"
-    search = [p for p in sys.path if not own_site or os.path.realpath(p or os.curdir) != own_site]
-    try:
-        spec = importlib.machinery.PathFinder.find_spec(top, search)
-    except (ImportError, ValueError, OSError) as exc:
-        return f"an unsearchable sys.path entry ({exc})"
-    if spec is not None:
-        return f"{top} found at {spec.origin or (list(spec.submodule_search_locations or []) or ['?'])[0]}"
-    return None
 
 
 @final
@@ -168,6 +145,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self._lock = threading.RLock()
         self._entries: dict[str, _Entry] = {}
         self._by_distribution: dict[str, frozenset[str]] = {}
+        self._shadows = ShadowCheck(self)
 
     # --- registration ---------------------------------------------------------------------------------------
 
@@ -196,10 +174,8 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 for m in modules
                 if m in self._entries
             ]
-            # the finder is first on sys.meta_path and serves its names to everyone: a plugin module named like a
-            # standard-library module, or like any module the normal import system finds elsewhere (the host's own
-            # packages, other distributions), would be served in its place to the host and to every other plugin
-            reasons.extend(self._foreign_names(modules))
+            # the finder is first on sys.meta_path and serves its names to everyone (see securehost._shadowing)
+            reasons.extend(self._shadows.reasons(modules))
             requirement_reasons = self.policy.check_requirements(requires, verified=self._by_distribution.keys())
             if self.policy.mode == "report":
                 for reason in requirement_reasons:
@@ -215,17 +191,6 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 )
             self._by_distribution[canonical] = frozenset(modules)
 
-    def _foreign_names(self, modules: Mapping[str, VerifiedModule]) -> list[Reason]:
-        """Reasons for top-level names that the plugin would take over from the standard library or elsewhere."""
-        reasons = []
-        for top in sorted({m.partition(".")[0] for m in modules}):
-            own = _site_of(modules[top]) if top in modules else None
-            where = _found_elsewhere(top, own, self)
-            if where is not None:
-                msg = f"module {top} would shadow {where}"
-                reasons.append(Reason(code=ReasonCode.DISTRIBUTION_SHADOWED, message=msg, subject=top))
-        return reasons
-
     def remove_distribution(self, name: str) -> None:
         """Forget a distribution and remove its modules from :data:`sys.modules` (no-op if unknown)."""
         canonical = canonicalize_name(name)
@@ -240,6 +205,10 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                     parent = sys.modules.get(parent_name) if parent_name else None
                     if parent is not None and getattr(parent, child, None) is module:
                         delattr(parent, child)
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, :meth:`add_distribution` resolves each :data:`sys.path` entry once (one host load)."""
+        return self._shadows.batch()
 
     @property
     def distributions(self) -> tuple[str, ...]:
