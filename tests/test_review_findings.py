@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+
 import pytest
 
 from securehost import ReasonCode
@@ -94,3 +97,28 @@ def test_plugin_whose_own_site_is_on_sys_path_is_not_shadowing_itself(tmp_path, 
     importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
     assert importer.distributions == ("review-hijack",)
     importer.remove_distribution("review-hijack")
+
+
+def test_sys_path_entries_are_resolved_afresh_outside_one_batch(tmp_path, monkeypatch) -> None:
+    """The realpath memo lives for one host load: a sys.path symlink re-pointed later is seen by the next check."""
+    installed, importer = _shadowing_plugin(tmp_path, "relinked_review_pkg")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "relinked_review_pkg").mkdir(parents=True)
+    (elsewhere / "relinked_review_pkg" / "__init__.py").write_text("GENUINE = True\n")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "site")  # first: the plugin's own site under another name
+    monkeypatch.syspath_prepend(str(link))
+    with importer.batch():
+        importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+        importer.remove_distribution(installed.name)
+        link.unlink()
+        link.symlink_to(elsewhere)
+        importlib.invalidate_caches()
+        with importer.batch():  # nested: shares the outer memo (and its stale answer) until the load ends
+            importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+        importer.remove_distribution(installed.name)
+    sys.path_importer_cache.pop(str(link), None)
+    with pytest.raises(PluginRejectedError) as info:
+        importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+    assert info.value.verdict.codes == {ReasonCode.DISTRIBUTION_SHADOWED}
+    assert str(link) in info.value.verdict.reasons[0].message
