@@ -125,6 +125,23 @@ def test_warm_cache_is_used_without_compiling(tmp_path, make_importer, monkeypat
     assert second.load_entry_point(top).X == 1
 
 
+def test_warm_cache_runs_the_verified_code_even_if_the_file_changed_after_the_check(tmp_path, make_importer):
+    """A cache hit needs no source: the signed code runs, the bytes written after verification never do."""
+    site = tmp_path / "site"
+    canary = tmp_path / "canary"
+    top, result = plugin(site, {"__init__.py": "", "plugin.py": "SIGNED = True\n"})
+    first = make_importer()
+    add(first, result)
+    first.load_entry_point(f"{top}.plugin")
+    first.remove_distribution(result.name)
+    first.uninstall()
+    (site / top / "plugin.py").write_text(payload(canary) + "SIGNED = False\n")  # after the check
+    second = make_importer()
+    add(second, result)  # the table verified before the change
+    assert second.load_entry_point(f"{top}.plugin:SIGNED") is True
+    assert not canary.exists()
+
+
 def test_file_modified_after_check_is_not_executed(tmp_path, make_importer):
     site = tmp_path / "site"
     canary = tmp_path / "canary"

@@ -150,24 +150,44 @@ class BytecodeCache:
         Raises:
             SyntaxError: the source does not compile (as for a normal import).
         """
+        cached = self.lookup(sha256, filename, plugin=plugin)
+        if cached is not None:
+            return cached
         material = self._material(sha256, filename)
         path = os.path.join(self._dir, hashlib.sha256(material).hexdigest())
-        try:
-            blob = read_file(path, _MAX_ENTRY)
-        except OSError:
-            pass  # a miss (or a symlink or an oversized file: treated as a miss and replaced below)
-        else:
-            payload = blob[len(_MAGIC) + _MAC_LEN :]
-            mac = hmac.digest(self._key, material + payload, "sha256")
-            if blob[: len(_MAGIC)] == _MAGIC and hmac.compare_digest(blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN], mac):
-                code, imports = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
-                return code, imports
-            self._reject(path, filename, plugin)
         code = compile(source, filename, "exec", dont_inherit=True, optimize=self._optimize)
         imports = static_imports(code)
         payload = marshal.dumps((code, imports))
         self._write(path, _MAGIC + hmac.digest(self._key, material + payload, "sha256") + payload)
         return code, imports
+
+    def lookup(
+        self, sha256: str, filename: str, *, plugin: str | None = None
+    ) -> tuple[types.CodeType, tuple[StaticImport, ...]] | None:
+        """Return the cached code and static imports for the source whose SHA-256 is *sha256*, or ``None``.
+
+        An entry holds code compiled from exactly the source with that digest (its MAC covers the digest, the
+        interpreter's magic number and optimisation level, the file name and the code), so a hit needs no source:
+        the installed file is not read again. An entry whose MAC does not check out is deleted and audited.
+
+        Args:
+            sha256: the verified SHA-256 (hex) of the source.
+            filename: the file name compiled into the code object.
+            plugin: the plugin name, for audit events.
+        """
+        material = self._material(sha256, filename)
+        path = os.path.join(self._dir, hashlib.sha256(material).hexdigest())
+        try:
+            blob = read_file(path, _MAX_ENTRY)
+        except OSError:
+            return None  # a miss (or a symlink or an oversized file: treated as a miss and replaced by code())
+        payload = blob[len(_MAGIC) + _MAC_LEN :]
+        mac = hmac.digest(self._key, material + payload, "sha256")
+        if blob[: len(_MAGIC)] == _MAGIC and hmac.compare_digest(blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN], mac):
+            code, imports = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
+            return code, imports
+        self._reject(path, filename, plugin)
+        return None
 
     def _reject(self, path: str, filename: str, plugin: str | None) -> None:
         with contextlib.suppress(OSError):

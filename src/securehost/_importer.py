@@ -4,10 +4,12 @@
 of the distributions registered with :meth:`VerifiedImporter.add_distribution` (from the module table of
 :func:`securehost._installed.verify_installed`):
 
-* source modules: the loader reads the file once, hashes those bytes, compares them with the verified SHA-256
-  (a mismatch raises :class:`~securehost.exceptions.VerificationImportError` and nothing runs), checks the module's
-  ``import`` statements against the :class:`~securehost._dependencies.DependencyPolicy`, and executes the code
-  compiled from exactly those bytes (through the HMAC-protected :class:`~securehost._bytecode.BytecodeCache`).
+* source modules: the loader takes the code compiled from the verified SHA-256 from the HMAC-protected
+  :class:`~securehost._bytecode.BytecodeCache` (a hit reads no source), or else reads the file once, hashes those
+  bytes, compares them with the verified SHA-256 (a mismatch raises
+  :class:`~securehost.exceptions.VerificationImportError` and nothing runs) and compiles exactly those bytes; it
+  checks the module's ``import`` statements against the :class:`~securehost._dependencies.DependencyPolicy` and
+  executes the code.
   ``__pycache__`` is never read; ``__cached__`` is not set, so nothing writes there either;
 * extension modules: the verified bytes are written to a private 0700 directory of the host and that copy is loaded
   (then unlinked), so the bytes loaded are the bytes verified. ``__file__`` still names the installed file; an
@@ -368,6 +370,13 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             raise VerificationImportError(f"{fullname} is not a registered source module", name=fullname)
         # Reading, hashing and caching are securehost's own work: they run as the host even while a plugin's
         # import is under way (the guard would otherwise judge them against the plugin's permissions).
+        # A cache hit is code compiled from exactly the verified digest: the file is not read again, so a change
+        # made after verification cannot run either way (a miss reads the file and refuses a changed one).
+        cached: tuple[types.CodeType, tuple[StaticImport, ...]] | None = run_as_host(
+            self._cache.lookup, entry.sha256, entry.path, plugin=entry.distribution
+        )
+        if cached is not None:
+            return cached
         data = run_as_host(_read_verified, entry, self._audit)
         result: tuple[types.CodeType, tuple[StaticImport, ...]] = run_as_host(
             self._cache.code, data, entry.sha256, entry.path, plugin=entry.distribution
