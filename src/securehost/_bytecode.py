@@ -125,6 +125,10 @@ class BytecodeCache:
         self._optimize = sys.flags.optimize
         self._tag = importlib.util.MAGIC_NUMBER.hex().encode("ascii") + b"\0" + str(self._optimize).encode() + b"\0"
 
+    def derive_key(self, label: bytes) -> bytes:
+        """Return a key for another use of the host's private state (*label* names the use), not the cache key."""
+        return hmac.digest(self._key, b"securehost derived key\0" + label, "sha256")
+
     @property
     def directory(self) -> Path:
         """The cache directory."""

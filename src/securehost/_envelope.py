@@ -24,7 +24,7 @@ from securehost._verdict import ReasonCode
 from securehost.exceptions import EnvelopeFormatError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Set
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -359,7 +359,9 @@ _STATUS_CODES: Final[dict[str, ReasonCode | None]] = {
 }
 
 
-def check_signatures(envelope: Envelope, lookup: Callable[[str], PublicKey | None]) -> tuple[SignatureCheck, ...]:
+def check_signatures(
+    envelope: Envelope, lookup: Callable[[str], PublicKey | None], *, known_valid: Set[str] = frozenset()
+) -> tuple[SignatureCheck, ...]:
     """Check each signature of *envelope* with the trusted key *lookup* returns for its key id.
 
     No policy is applied: thresholds, key scopes, validity periods and revocation are the trust
@@ -371,6 +373,9 @@ def check_signatures(envelope: Envelope, lookup: Callable[[str], PublicKey | Non
         envelope: a parsed envelope.
         lookup: returns the trusted public key for a key id, or ``None`` if there is none. A key
             whose ``key_id`` differs from the requested id verifies nothing.
+        known_valid: key ids whose signature in exactly this envelope is known to verify (see
+            :class:`securehost._sigmemo.SignatureMemo`); they are ``"valid"`` without the cryptography
+            when *lookup* still returns their key.
 
     Returns:
         One :class:`SignatureCheck` per signature, in envelope order.
@@ -395,6 +400,7 @@ def check_signatures(envelope: Envelope, lookup: Callable[[str], PublicKey | Non
             continue
         if not isinstance(key, PublicKey):
             raise TypeError(f"lookup must return a securehost.PublicKey or None, not {type(key).__name__}")
-        status: SignatureStatus = "valid" if _verify(sig, key, message) else "invalid"
+        known = sig.keyid in known_valid and key.key_id == sig.keyid
+        status: SignatureStatus = "valid" if known or _verify(sig, key, message) else "invalid"
         results.append(SignatureCheck(keyid=sig.keyid, status=status, key=key))
     return tuple(results)

@@ -31,6 +31,7 @@ from securehost._installed import InstalledDistribution, check_entry_points, ver
 from securehost._manager import SecurePluginManager
 from securehost._permissions import PermissionSet
 from securehost._report import LoadReport, PluginReport, PluginStatus
+from securehost._sigmemo import SignatureMemo
 from securehost._sitecheck import SiteIndex
 from securehost._state import HostState
 from securehost._trust import TrustStore
@@ -132,6 +133,7 @@ class Host:
         self.importer = VerifiedImporter(
             base / "bytecode", base / "bytecode.key", self.audit, dependency_policy=policy, extension_dir=base / "ext"
         )
+        self._memo = SignatureMemo(base / "signatures.memo", self.importer.derive_key(b"signature memo"), self.audit)
         self.manager = SecurePluginManager(
             project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
         )
@@ -214,7 +216,9 @@ class Host:
             self._site_indexes = {}
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 if dist.name == canonical:
-                    return self._process(dist, self._clock(), import_plugins=True)
+                    report = self._process(dist, self._clock(), import_plugins=True)
+                    self._memo.save()
+                    return report
         raise KeyError(f"no distribution {canonical!r} in entry-point group {self.group!r}")
 
     def disable(self, name: str) -> None:
@@ -274,6 +278,7 @@ class Host:
                     if import_plugins:  # upgraded, moved or now shadowed since it was loaded: judge it again
                         self.unload(dist.name)
                 reports.append(self._process(dist, now, import_plugins=import_plugins))
+            self._memo.save()
             return LoadReport(group=self.group, plugins=tuple(reports))
 
     def _process(self, dist: DiscoveredDistribution, now: dt.datetime, *, import_plugins: bool) -> PluginReport:
@@ -314,7 +319,7 @@ class Host:
         except OSError as exc:
             unreadable = Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {ENVELOPE_FILENAME}: {exc}")
             return StatementCheck(statement=None, envelope=None), None, [*reasons, unreadable], PermissionSet()
-        check = check_statement(envelope, self.store, now=now)
+        check = check_statement(envelope, self.store, now=now, memo=self._memo)
         reasons.extend(check.reasons)
         if check.statement is None:
             return check, None, reasons, PermissionSet()

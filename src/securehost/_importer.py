@@ -208,6 +208,10 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                     if parent is not None and getattr(parent, child, None) is module:
                         delattr(parent, child)
 
+    def derive_key(self, label: bytes) -> bytes:
+        """Return a key derived from the bytecode cache's private key for another use (*label*) of the state."""
+        return self._cache.derive_key(label)
+
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Within the block, :meth:`add_distribution` resolves each :data:`sys.path` entry once (one host load)."""
         return self._shadows.batch()

@@ -21,6 +21,7 @@ from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import EnvelopeFormatError, PermissionFormatError
 
 if TYPE_CHECKING:
+    from securehost._sigmemo import SignatureMemo
     from securehost._trust import TrustStore
 
 __all__ = ["ENVELOPE_FILENAME", "MAX_CLOCK_SKEW", "StatementCheck", "check_statement"]
@@ -65,6 +66,7 @@ def check_statement(
     *,
     now: dt.datetime | None = None,
     limits: EnvelopeLimits = DEFAULT_LIMITS,
+    memo: SignatureMemo | None = None,
 ) -> StatementCheck:
     """Verify an untrusted envelope against *store*; never raises for bad input.
 
@@ -73,6 +75,8 @@ def check_statement(
         store: the trust store that supplies keys and policy.
         now: the time to judge validity windows and expiry at (default: the current UTC time).
         limits: hard limits for parsing.
+        memo: signatures of this envelope that verified before are not verified again; the ones that verify now
+            are remembered. Policy and the statement are always judged afresh.
 
     Returns:
         The check, with every reason against the statement.
@@ -92,7 +96,12 @@ def check_statement(
     except EnvelopeFormatError as exc:
         return StatementCheck(statement=None, envelope=None, reasons=(Reason(code=exc.code, message=str(exc)),))
     evidence: dict[str, Any] = {"payload_sha256": hashlib.sha256(envelope.payload).hexdigest()}
-    checks = check_signatures(envelope, store.lookup)
+    if memo is None:
+        checks = check_signatures(envelope, store.lookup)
+    else:
+        digest = hashlib.sha256(envelope_bytes).hexdigest()
+        checks = check_signatures(envelope, store.lookup, known_valid=memo.valid_keyids(digest))
+        memo.remember(digest, (c.keyid for c in checks if c.valid))
     # A revoked key never counts and may be in an attacker's hands: its signature does not unlock the parser.
     if not any(check.valid and check.keyid not in store.revoked for check in checks):
         reasons = [

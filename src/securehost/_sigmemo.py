@@ -1,0 +1,129 @@
+"""Which envelope signatures already verified: a host-owned memo that spares the cryptography on the next start-up.
+
+Whether the signature that key id *K* made in an envelope is valid depends only on the envelope's bytes and on the
+key: a key id is the SHA-256 of the key's SubjectPublicKeyInfo and the scheme is fixed by the key type, so the
+answer for (SHA-256 of the envelope, *K*) never changes. The memo keeps the pairs that verified, in the host's
+state directory, authenticated with a key derived from the host's private cache key. Everything else is judged
+afresh on every load: whether *K* is still in the trust store (a removed key verifies nothing), revocation, validity
+windows, name scopes, thresholds, permission ceilings, expiry, and the statement itself.
+
+A memo that cannot be read or whose MAC does not check out is treated as empty (and audited when tampered); a
+memo that cannot be written is skipped. It never makes a signature count that has not verified on this machine
+with this key, unless someone holds the state directory's key, who can already run code through the bytecode cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import os
+import tempfile
+import threading
+from typing import TYPE_CHECKING, Final, final
+
+from securehost._fileio import read_file
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+    from securehost._audit import AuditLog
+
+__all__ = ["SignatureMemo"]
+
+_MAGIC: Final = b"SHSM\x00\x01\r\n"
+_MAC_LEN: Final = 32
+_MAX_FILE: Final = 16 * 1024 * 1024
+#: The scheme rules the verdicts were reached under; a securehost that changes them starts a new memo.
+_SCHEMES: Final = b"ed25519;ecdsa-p256-sha256;ecdsa-p384-sha384;rsassa-pss-sha256-mgf1-sha256-salt32"
+MAX_ENTRIES: Final = 4096
+
+
+@final
+class SignatureMemo:
+    """Remembers the (envelope digest, key id) pairs whose signature verified.
+
+    Args:
+        path: the memo file (in the host's private state directory).
+        key: the MAC key (32 bytes or more, private to the host).
+        audit: where a ``signatures.memo_tampered`` event goes.
+        max_entries: envelopes remembered; the oldest are forgotten first.
+    """
+
+    __slots__ = ("_audit", "_dirty", "_entries", "_key", "_loaded", "_lock", "_max", "_path")
+
+    def __init__(
+        self, path: Path, key: bytes, audit: AuditLog | None = None, *, max_entries: int = MAX_ENTRIES
+    ) -> None:
+        self._path = path
+        self._key = key
+        self._audit = audit
+        self._max = max_entries
+        self._entries: dict[str, frozenset[str]] = {}
+        self._loaded = False
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.digest(self._key, _MAGIC + _SCHEMES + b"\0" + payload, "sha256")
+
+    def _load(self) -> None:
+        self._loaded = True
+        try:
+            blob = read_file(os.fspath(self._path), _MAX_FILE)
+        except OSError:
+            return  # none yet (or unreadable, or a symlink): start empty
+        payload = blob[len(_MAGIC) + _MAC_LEN :]
+        mac = blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN]
+        if not (blob.startswith(_MAGIC) and hmac.compare_digest(mac, self._mac(payload))):
+            self._dirty = True  # rewrite it at the next save
+            if self._audit is not None:
+                self._audit.emit("signatures.memo_tampered", path=os.fspath(self._path))
+            return
+        try:
+            rows = json.loads(payload)
+            self._entries = {str(digest): frozenset(str(k) for k in keyids) for digest, keyids in rows}
+        except (ValueError, TypeError):  # authenticated, so only a memo from an incompatible securehost
+            self._entries, self._dirty = {}, True
+
+    def valid_keyids(self, digest: str) -> frozenset[str]:
+        """Return the key ids whose signature in the envelope with SHA-256 *digest* verified before."""
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            return self._entries.get(digest, frozenset())
+
+    def remember(self, digest: str, keyids: Iterable[str]) -> None:
+        """Record that the signatures of *keyids* in the envelope with SHA-256 *digest* verified."""
+        new = frozenset(keyids)
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            old = self._entries.pop(digest, frozenset())
+            self._entries[digest] = old | new  # most recently used last
+            self._dirty = self._dirty or not new <= old
+            while len(self._entries) > self._max:
+                del self._entries[next(iter(self._entries))]
+
+    def save(self) -> None:
+        """Write the memo atomically if it changed; a failure only means the next start-up verifies again."""
+        with self._lock:
+            if not self._dirty:
+                return
+            rows = [[digest, sorted(keyids)] for digest, keyids in self._entries.items()]
+            payload = json.dumps(rows, separators=(",", ":")).encode()
+            blob = _MAGIC + self._mac(payload) + payload
+            try:
+                fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".memo-", suffix=".tmp")
+            except OSError:
+                return
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(blob)
+                os.replace(tmp, self._path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                return
+            self._dirty = False
