@@ -302,6 +302,19 @@ def test_dynamic_import_from_plugin_code_is_checked(tmp_path, make_importer, thi
     assert third_party not in sys.modules
 
 
+def test_gap_dynamic_import_through_a_standard_library_helper(tmp_path, make_importer, third_party):
+    """Out of the in-process model (docs/threat-model.md): the run-time check looks for the importing frame, so an
+    import made on the plugin's behalf by a standard-library helper (pkgutil, runpy, importlib.util) is not seen.
+    The static check of the plugin's own import statements still applies."""
+    top, result = plugin(
+        tmp_path / "site",
+        {"__init__.py": f"import pkgutil\ndef load():\n    return pkgutil.resolve_name({third_party + ':VALUE'!r})\n"},
+    )
+    importer = make_importer()
+    add(importer, result)
+    assert importer.load_entry_point(f"{top}:load")() == "third"
+
+
 def test_signed_policy_allows_other_verified_plugins_allowlist_does_not(tmp_path, make_importer):
     site = tmp_path / "site"
     base_top, base = plugin(site, {"__init__.py": "BASE = 1\n"})
