@@ -635,17 +635,33 @@ def test_check_signatures_reports_every_status() -> None:
     ]
 
 
-def test_check_signatures_checks_only_the_first_signature_per_keyid() -> None:
+def test_a_bad_signature_does_not_hide_a_good_one_with_the_same_keyid() -> None:
+    """DSSE: the key id is a hint. A forged signature put first must not make the real one go unchecked."""
     key = private_key("ed25519")
     signed = Envelope(payload=b"p", payload_type="t").sign(key)
-    envelope = attrs.evolve(signed, signatures=(Signature(keyid=key.key_id, sig=b"\x00" * 64), *signed.signatures))
+    bad = Signature(keyid=key.key_id, sig=b"\x00" * 64)
+    envelope = attrs.evolve(signed, signatures=(bad, *signed.signatures, *signed.signatures, bad))
     calls: list[str] = []
 
     def lookup(keyid: str) -> PublicKey | None:
         calls.append(keyid)
         return key.public_key
 
-    assert [c.status for c in check_signatures(envelope, lookup)] == ["invalid", "duplicate"]
+    assert [c.status for c in check_signatures(envelope, lookup)] == ["invalid", "valid", "duplicate", "duplicate"]
+    assert calls == [key.key_id, key.key_id]  # once valid, the key is not tried again
+
+
+def test_repeated_unknown_keyids_are_looked_up_once() -> None:
+    key = private_key("ed25519")
+    signed = Envelope(payload=b"p", payload_type="t").sign(key)
+    envelope = attrs.evolve(signed, signatures=signed.signatures * 3)
+    calls: list[str] = []
+
+    def lookup(keyid: str) -> PublicKey | None:
+        calls.append(keyid)
+        return None
+
+    assert [c.status for c in check_signatures(envelope, lookup)] == ["unknown-key", "duplicate", "duplicate"]
     assert calls == [key.key_id]
 
 

@@ -443,6 +443,18 @@ def test_same_key_twice_does_not_meet_a_threshold_of_two(signed: Path) -> None:
     assert [r["code"] for r in verdict.evidence["ignored_signatures"]] == ["duplicate-signature"]
 
 
+def test_forged_signature_put_before_the_real_one_does_not_reject(signed: Path) -> None:
+    """The key id is a hint (DSSE): a forged signature under the release key's id does not hide its real one."""
+    (sig,) = envelope_of(signed).signatures
+    forged = attrs.evolve(sig, sig=bytes(64))
+    _with_signatures(signed, forged, sig)
+    verdict = verify(signed, trust(KEY))
+    assert verdict
+    assert verdict.signers == (KEY.key_id,)
+    assert [r["code"] for r in verdict.evidence["ignored_signatures"]] == ["signature-invalid"]
+    rejected(signed, trust(KEY, thresholds={"demo-plugin": 2}), R.SIGNATURE_INVALID, R.THRESHOLD_NOT_MET)
+
+
 def test_threshold_of_two_with_one_key_is_not_met(signed: Path) -> None:
     verdict = rejected(signed, trust(KEY, SECOND, thresholds={"demo-*": 2}), R.THRESHOLD_NOT_MET)
     assert "1 of 2" in verdict.reasons[0].message

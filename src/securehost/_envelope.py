@@ -331,8 +331,8 @@ class SignatureCheck:
         keyid: the signature's key id.
         status: ``"valid"`` (a trusted key verifies it), ``"invalid"`` (the trusted key with this id
             does not), ``"unknown-key"`` (no trusted key has this id) or ``"duplicate"`` (an earlier
-            signature has the same key id; only the first one per key id is checked, so a key counts
-            at most once).
+            signature with the same key id was valid or named no trusted key; it is not checked, so a
+            key counts at most once).
         key: the trusted key that was tried, for ``"valid"`` and ``"invalid"``; otherwise ``None``.
     """
 
@@ -365,9 +365,12 @@ def check_signatures(
     """Check each signature of *envelope* with the trusted key *lookup* returns for its key id.
 
     No policy is applied: thresholds, key scopes, validity periods and revocation are the trust
-    store's business. The PAE is computed once. A signature whose key id already occurred is
-    reported as ``"duplicate"`` and not verified, so one key counts at most once whatever the
-    envelope repeats.
+    store's business. The PAE is computed once. As the DSSE verification rules have it, a key id
+    is only a hint: a signature that fails does not stop a later signature with the same key id
+    from being verified (securesystemslib refuses such an envelope outright). A signature whose key id already has a
+    valid signature (or names no trusted key) is reported as ``"duplicate"`` and not verified, so
+    one key counts at most once whatever the envelope repeats, and a key is tried at most once per
+    invalid signature (the envelope limits bound their number).
 
     Args:
         envelope: a parsed envelope.
@@ -387,20 +390,21 @@ def check_signatures(
     if not isinstance(envelope, Envelope):
         raise TypeError(f"envelope must be an Envelope, not {type(envelope).__name__}")
     message = envelope.pae()
-    seen: set[str] = set()
+    seen: dict[str, SignatureStatus] = {}
     results: list[SignatureCheck] = []
     for sig in envelope.signatures:
-        if sig.keyid in seen:
+        if seen.get(sig.keyid, "invalid") != "invalid":
             results.append(SignatureCheck(keyid=sig.keyid, status="duplicate"))
             continue
-        seen.add(sig.keyid)
         key = lookup(sig.keyid)
         if key is None:
+            seen[sig.keyid] = "unknown-key"
             results.append(SignatureCheck(keyid=sig.keyid, status="unknown-key"))
             continue
         if not isinstance(key, PublicKey):
             raise TypeError(f"lookup must return a securehost.PublicKey or None, not {type(key).__name__}")
         known = sig.keyid in known_valid and key.key_id == sig.keyid
         status: SignatureStatus = "valid" if known or _verify(sig, key, message) else "invalid"
+        seen[sig.keyid] = status
         results.append(SignatureCheck(keyid=sig.keyid, status=status, key=key))
     return tuple(results)
