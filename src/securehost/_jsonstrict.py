@@ -144,7 +144,8 @@ def loads_strict(data: bytes, *, max_bytes: int, max_depth: int) -> dict[str, An
         raise EnvelopeFormatError(f"invalid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise EnvelopeFormatError(f"JSON document must be an object, not {type(value).__name__}")
-    _check_depth(value, max_depth)
+    if text.count("{") + text.count("[") > max_depth:  # fewer brackets than the limit cannot nest deeper
+        _check_depth(value, max_depth)
     # UTF-8 decoding already refused encoded surrogates; only \uD800-\uDFFF escapes can make them.
     if _SURROGATE_ESCAPE_RE.search(text):
         _check_surrogates(value)
