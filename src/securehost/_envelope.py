@@ -367,10 +367,10 @@ def check_signatures(
     No policy is applied: thresholds, key scopes, validity periods and revocation are the trust
     store's business. The PAE is computed once. As the DSSE verification rules have it, a key id
     is only a hint: a signature that fails does not stop a later signature with the same key id
-    from being verified (securesystemslib refuses such an envelope outright). A signature whose key id already has a
-    valid signature (or names no trusted key) is reported as ``"duplicate"`` and not verified, so
-    one key counts at most once whatever the envelope repeats, and a key is tried at most once per
-    invalid signature (the envelope limits bound their number).
+    from being verified (securesystemslib refuses such an envelope outright). A signature whose
+    key id already has a valid signature (or names no trusted key) is reported as ``"duplicate"``
+    and not verified, so one key counts at most once whatever the envelope repeats, and a key is
+    tried at most once per invalid signature (the envelope limits bound their number).
 
     Args:
         envelope: a parsed envelope.
