@@ -22,13 +22,12 @@ import os
 import secrets
 import stat
 import sys
-import tempfile
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._dependencies import StaticImport, static_imports
-from securehost._fileio import read_file
+from securehost._fileio import read_file, write_atomic
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -200,14 +199,5 @@ class BytecodeCache:
             self._audit.emit("bytecode.tampered", plugin=plugin, entry=path, source=filename)
 
     def _write(self, path: str, blob: bytes) -> None:
-        try:
-            fd, tmp = tempfile.mkstemp(dir=self._dir, prefix=".tmp-")
-        except OSError:
-            return  # the cache is an optimisation; a full disk must not break imports
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blob)
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        with contextlib.suppress(OSError):  # the cache is an optimisation; a full disk must not break imports
+            write_atomic(path, blob)

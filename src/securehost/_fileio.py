@@ -1,18 +1,21 @@
-"""Reading small untrusted files safely and cheaply.
+"""Reading small untrusted files safely and cheaply; replacing a file atomically.
 
 ``read_file`` opens with ``O_NOFOLLOW | O_NONBLOCK`` (a final symlink fails, a FIFO cannot block), checks with
 ``fstat`` that it is a regular file within the size limit, and reads it with one ``os.read`` of the known size.
 (``BufferedReader.read(limit)`` allocates ``limit`` bytes up front: with a 256 MiB limit that alone cost 150 us per
-call.)
+call.) ``write_atomic`` writes a temporary file next to the target and renames it over the target, so readers see
+the old content or the new, never a part.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from typing import Final
 
-__all__ = ["OPEN_FLAGS", "read_file"]
+__all__ = ["OPEN_FLAGS", "read_file", "write_atomic"]
 
 OPEN_FLAGS: Final = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -40,3 +43,30 @@ def read_file(path: str, limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, prefix: str = ".tmp-", durable: bool = False) -> None:
+    """Replace *path* with *data* atomically (a temporary file in the same directory, then a rename).
+
+    Args:
+        path: the target file.
+        data: its new content.
+        prefix: the temporary file's name prefix.
+        durable: ``fsync`` the data before the rename (state that must survive a crash).
+
+    Raises:
+        OSError: the file cannot be written; no temporary file is left behind.
+    """
+    directory = os.path.dirname(os.fspath(path)) or os.curdir
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

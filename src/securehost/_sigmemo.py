@@ -14,15 +14,13 @@ with this key, unless someone holds the state directory's key, who can already r
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import os
-import tempfile
 import threading
 from typing import TYPE_CHECKING, Final, final
 
-from securehost._fileio import read_file
+from securehost._fileio import read_file, write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -113,17 +111,8 @@ class SignatureMemo:
                 return
             rows = [[digest, sorted(keyids)] for digest, keyids in self._entries.items()]
             payload = json.dumps(rows, separators=(",", ":")).encode()
-            blob = _MAGIC + self._mac(payload) + payload
             try:
-                fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".memo-", suffix=".tmp")
+                write_atomic(self._path, _MAGIC + self._mac(payload) + payload, prefix=".memo-")
             except OSError:
-                return
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(blob)
-                os.replace(tmp, self._path)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
                 return
             self._dirty = False

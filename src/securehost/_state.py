@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
@@ -19,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from packaging.version import InvalidVersion, Version
 
 from securehost._bytecode import private_dir
-from securehost._fileio import read_file
+from securehost._fileio import read_file, write_atomic
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -109,19 +107,10 @@ class HostState:
         }
         data = json.dumps(payload, indent=2).encode() + b"\n"
         try:
-            fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".state-", suffix=".tmp")
+            write_atomic(self._path, data, prefix=".state-", durable=True)
         except OSError as exc:
             raise ConfigurationError(f"cannot write host state {self._path}: {exc}") from exc
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._path)
-            self._dirty = False
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise ConfigurationError(f"cannot write host state {self._path}: {exc}") from exc
+        self._dirty = False
 
     def highest(self, name: str) -> str | None:
         """Return the highest version of *name* accepted so far, or ``None``."""

@@ -1,0 +1,47 @@
+"""The small file helpers: bounded reads that never follow a final symlink, atomic replacement."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from securehost._fileio import read_file, write_atomic
+
+
+def test_read_file_refuses_symlinks_fifos_and_oversized_files(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"12345")
+    assert read_file(str(tmp_path / "f"), 5) == b"12345"
+    with pytest.raises(OSError, match="at most 4 bytes"):
+        read_file(str(tmp_path / "f"), 4)
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    with pytest.raises(OSError, match="symbolic links"):
+        read_file(str(tmp_path / "link"), 5)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError, match="not a regular file"):
+        read_file(str(tmp_path / "fifo"), 5)  # returns at once: a FIFO without a writer does not block
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_write_atomic_replaces_the_file(tmp_path: Path, durable: bool) -> None:
+    target = tmp_path / "state.json"
+    target.write_bytes(b"old")
+    write_atomic(target, b"new", prefix=".state-", durable=durable)
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "occupied"
+    target.mkdir()  # a directory cannot be replaced by a file
+    (target / "keep").write_text("x")
+    with pytest.raises(IsADirectoryError):
+        write_atomic(target, b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied"]
+    assert (target / "keep").read_text() == "x"
+
+
+def test_a_missing_directory_is_an_oserror(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "missing" / "file", b"x")
