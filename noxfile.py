@@ -30,6 +30,7 @@ TEST_DEPS = [
     "hatchling>=1.24",  # example plugins are built with `python -m build --no-isolation` in tests
     "opentelemetry-sdk>=1.20",  # tests/test_metrics.py reads the OpenTelemetry export back
     "prometheus-client>=0.20",  # tests/test_metrics.py parses the Prometheus exposition
+    "import-linter>=2.1",  # tests/test_layering.py breaks the layering contract on purpose
 ]
 
 
@@ -54,10 +55,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Ruff lint and format check."""
-    session.install("ruff>=0.6")
+    """Ruff lint and format check, and the layering contract of the subpackages (import-linter)."""
+    session.install("ruff>=0.6", "import-linter>=2.1", "-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python="3.11")

@@ -5,8 +5,9 @@ Each figure scans one site directory for one entry-point group and is repeated (
 * ``importlib_metadata``: ``distributions(path=[site])`` and ``dist.entry_points.select(group=...)`` plus
   ``dist.name`` for the matches (what a plugin loader needs);
 * ``importlib_metadata_names``: the same but asking every distribution its name (what duplicate detection needs);
-* ``securehost``: :func:`securehost._discovery.discover` without a cache (includes ``METADATA`` of the candidates);
-* ``securehost_cached``: the same with a warm :class:`~securehost._discovery.DiscoveryCache`.
+* ``securehost``: :func:`securehost._installed.discovery.discover` without a cache (includes ``METADATA`` of
+  the candidates);
+* ``securehost_cached``: the same with a warm :class:`~securehost._installed.discovery.DiscoveryCache`.
 
 Sites: the running interpreter's site-packages, and a synthetic one with 400 distributions (40 of them plugins).
 """
@@ -23,7 +24,7 @@ from unittest import mock
 
 import importlib_metadata
 
-from securehost._discovery import DiscoveryCache, discover
+from securehost._installed.discovery import DiscoveryCache, discover
 
 REPEATS = 15
 GROUP = "bench.plugins"
@@ -61,7 +62,9 @@ def _figures(site: Path, group: str, repeats: int, label: str) -> list[dict[str,
             _ = dist.name, dist.entry_points.select(group=group)
 
     cache = DiscoveryCache()
-    with mock.patch("securehost._scan._RACY_NS", 0):  # files were just written: allow caching them for the bench
+    with mock.patch(
+        "securehost._installed.scan._RACY_NS", 0
+    ):  # files were just written: allow caching them for the bench
         discover(group, [site], cache=cache)
         results = {
             "importlib_metadata": _median_ms(with_importlib_metadata, repeats),

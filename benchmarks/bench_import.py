@@ -4,7 +4,8 @@ Four figures, measured side by side in the same loop (one import of a fresh modu
 never answers):
 
 * ``normal_pyc``: a plain ``import`` of a module whose ``__pycache__`` file exists (the usual warm case);
-* ``verified_warm``: :class:`securehost._importer.VerifiedImporter` with a warm host bytecode cache (read source,
+* ``verified_warm``: :class:`securehost._installed.importer.VerifiedImporter` with a warm host bytecode cache
+  (read source,
   SHA-256, read cache entry, HMAC, unmarshal, dependency check, exec);
 * ``normal_cold`` and ``verified_cold``: the same without any cache (compile from source, then write the cache).
 
@@ -24,8 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
-from securehost._importer import VerifiedImporter
-from securehost._installed import ModuleKind, VerifiedModule
+from securehost._installed.distcheck import ModuleKind, VerifiedModule
+from securehost._installed.importer import VerifiedImporter
 
 REPEATS = 25
 

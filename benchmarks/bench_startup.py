@@ -47,7 +47,7 @@ from installer.destinations import SchemeDictionaryDestination  # noqa: E402
 from installer.sources import WheelFile  # noqa: E402
 
 from securehost import PermissionSet, PrivateKey, sign_wheel  # noqa: E402
-from securehost._trust_edit import add_key  # noqa: E402
+from securehost._trust.edit import add_key  # noqa: E402
 
 RUNS = 9
 SIZES = (10, 100)

@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 from securehost import PermissionSet, PrivateKey, TrustedKey, TrustStore
-from securehost._wheel import sign_wheel, verify_wheel
+from securehost._wheel.wheelfile import sign_wheel, verify_wheel
 
 ROUNDS = 21
 MiB = 1 << 20

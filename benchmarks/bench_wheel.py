@@ -27,7 +27,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from securehost._zipsafe import read_archive
+from securehost._wheel.zipsafe import read_archive
 
 ROUNDS = 21
 MiB = 1 << 20

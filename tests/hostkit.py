@@ -32,7 +32,8 @@ from installer import install as _install
 from installer.destinations import SchemeDictionaryDestination
 from installer.sources import WheelFile
 
-from securehost import Host, PermissionSet, PrivateKey, ReasonCode, _trust_edit, sign_wheel
+from securehost import Host, PermissionSet, PrivateKey, ReasonCode, sign_wheel
+from securehost._trust import edit as _trust_edit
 from tests.wheelfactory import REPO, make_wheel
 
 if TYPE_CHECKING:

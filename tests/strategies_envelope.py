@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from packaging.version import Version
 
 from securehost import PrivateKey
-from securehost._envelope import Envelope, Signature
-from securehost._predicate import PluginPredicate, Subject
-from securehost._statement import Statement
+from securehost._signing.envelope import Envelope, Signature
+from securehost._signing.predicate import PluginPredicate, Subject
+from securehost._signing.statement import Statement
 
 UTC = dt.timezone.utc
 KEY_KINDS = ("ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072")

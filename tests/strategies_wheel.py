@@ -8,7 +8,7 @@ import zipfile
 
 from hypothesis import strategies as st
 
-from securehost._record import HASH_ALGORITHMS, Record, RecordEntry
+from securehost._wheel.record import HASH_ALGORITHMS, Record, RecordEntry
 from tests import wheelmaker as wm
 
 _SEGMENT_ALPHABET = st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.éßΩж")

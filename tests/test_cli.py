@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-import securehost._wheel
+import securehost._wheel.wheelfile
 from securehost import PrivateKey, PublicKey, TrustStore
 from securehost._cli import main
-from securehost._wheel import sign_wheel
+from securehost._wheel.wheelfile import sign_wheel
 from securehost.exceptions import KeyFormatError
 from tests.strategies_envelope import private_key
 from tests.wheelfactory import ISSUED, make_wheel, read_members, rewrite
@@ -512,7 +512,7 @@ def test_unexpected_errors_exit_3_in_one_line_or_raise_in_debug_mode(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(securehost._wheel, "verify_wheel", broken)
+    monkeypatch.setattr(securehost._wheel.wheelfile, "verify_wheel", broken)
     monkeypatch.delenv("SECUREHOST_DEBUG", raising=False)
     assert main(["verify", str(wheel), "--store", str(store)]) == 3
     err = capsys.readouterr().err

@@ -32,9 +32,9 @@ import pytest
 import securehost
 from securehost import HookspecMarker, Host, PrivateKey, ReasonCode, sign_wheel
 from securehost._cli import EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, _build_parser
-from securehost._installed import verify_installed
-from securehost._report import PluginStatus
-from securehost._trust_load import _KEY_FIELDS, _THRESHOLD_FIELDS, _TOP_FIELDS
+from securehost._host.report import PluginStatus
+from securehost._installed.distcheck import verify_installed
+from securehost._trust.load import _KEY_FIELDS, _THRESHOLD_FIELDS, _TOP_FIELDS
 from securehost.exceptions import ConfigurationError
 from tests._plugins import fake_install
 from tests.wheelfactory import ISSUED, NOW, make_wheel, trust
@@ -232,7 +232,7 @@ def emitted_events() -> set[str]:
     ``event`` (``event = "guard.denied" if ... else "hook.denied"``).
     """
     events = set()
-    for path in SRC.glob("*.py"):
+    for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             values: list[ast.expr] = []
             if isinstance(node, ast.Call) and node.args:

@@ -32,3 +32,63 @@ def test_importing_securehost_or_its_pytest_plugin_loads_nothing_heavy() -> None
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
     assert loaded == []
+
+
+# The public API, pinned: a name that moves between private modules must keep resolving from here.
+PUBLIC = [
+    "PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "AuditEvent", "AuditLog", "ConfigurationError",
+    "DependencyPolicy", "DiscoveryCache", "Envelope", "EnvelopeLimits", "FormatError", "HookError", "HookStats",
+    "HookimplMarker", "HookspecMarker", "Host", "KeyType", "LoadReport", "Permission", "PermissionDeniedError",
+    "PermissionSet", "PluginContext", "PluginPredicate", "PluginRejectedError", "PluginReport", "PrivateKey",
+    "PublicKey", "Reason", "ReasonCode", "SecurePluginManager", "SecurehostError", "Signature", "SignatureCheck",
+    "SignerDecision", "SigningError", "SkippedImpl", "Statement", "StatsSnapshot", "Subject", "Threshold",
+    "TrustStore", "TrustedKey", "Verdict", "VerifiedImporter", "__version__", "check_signatures", "current_plugin",
+    "describe_wheel", "guard_installed", "install_guard", "list_plugins", "require_verified_wheel", "sign_wheel",
+    "verify_wheel",
+]  # fmt: skip
+TESTING_PUBLIC = [
+    "EVERY_BUILTIN_PERMISSION", "BuildUnavailableError", "Denial", "HostFactory", "InstalledPlugin", "PluginSite",
+    "ProjectBuildError", "SiteTamper", "WheelFactory", "WheelTamper", "assert_accepted", "assert_denied",
+    "assert_rejected", "build_project", "build_wheel", "denied", "tamper_wheel", "trust_store_for", "wheel_members",
+    "write_trust_store",
+]  # fmt: skip
+
+
+def test_public_names_are_pinned() -> None:
+    import importlib
+
+    assert securehost.__all__ == PUBLIC
+    testing = importlib.import_module("securehost.testing")
+    assert testing.__all__ == TESTING_PUBLIC
+    for name in TESTING_PUBLIC:
+        assert getattr(testing, name) is not None
+
+
+def test_lazy_table_matches_all_and_each_module_defines_or_reexports_the_name() -> None:
+    import importlib
+
+    table = securehost._LAZY  # type: ignore[attr-defined]
+    assert set(table) == set(PUBLIC) - {"__version__"}
+    for name, module_name in table.items():
+        module = importlib.import_module(module_name)
+        assert hasattr(module, name), f"{module_name} has no {name}: update securehost._LAZY"
+        if name in getattr(module, "__all__", ()):
+            continue
+        assert getattr(module, name) is getattr(securehost, name)
+
+
+def test_type_checking_imports_in_the_namespace_agree_with_the_lazy_table() -> None:
+    """The ``if TYPE_CHECKING:`` imports (what type checkers see) name the same module as the runtime table."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(securehost))
+    seen: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for stmt in node.body:
+                if isinstance(stmt, ast.ImportFrom) and stmt.module and stmt.module.startswith("securehost"):
+                    seen.update({alias.name: stmt.module for alias in stmt.names})
+    table = securehost._LAZY  # type: ignore[attr-defined]
+    assert {k: v for k, v in seen.items() if k in table} == {k: v for k, v in table.items() if k in seen}
+    assert set(table) - set(seen) <= {"HookimplMarker"}

@@ -17,9 +17,9 @@ import pytest
 
 from securehost import ReasonCode
 from securehost._audit import AuditLog
-from securehost._discovery import discover
-from securehost._importer import VerifiedImporter
-from securehost._installed import check_entry_points, verify_installed
+from securehost._installed.discovery import discover
+from securehost._installed.distcheck import check_entry_points, verify_installed
+from securehost._installed.importer import VerifiedImporter
 from securehost.exceptions import VerificationImportError
 from tests._plugins import build_wheel, make_project, payload, run, wheel_subjects
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from securehost import ReasonCode
-from securehost._dependencies import DependencyPolicy
-from securehost._importer import VerifiedImporter
-from securehost._installed import verify_installed
+from securehost._installed.dependencies import DependencyPolicy
+from securehost._installed.distcheck import verify_installed
+from securehost._installed.importer import VerifiedImporter
 from securehost.exceptions import PluginRejectedError
 from tests._plugins import fake_install
 

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from securehost import PAYLOAD_TYPE, Envelope, PermissionSet, Statement, Threshold, TrustedKey, TrustStore
-from securehost._predicate import PluginPredicate, Subject
-from securehost._wheelcheck import inspect_wheel
-from securehost._zipsafe import read_archive
+from securehost._signing.predicate import PluginPredicate, Subject
+from securehost._wheel.check import inspect_wheel
+from securehost._wheel.zipsafe import read_archive
 from tests import wheelmaker as wm
 
 if TYPE_CHECKING:
@@ -172,7 +172,8 @@ def wheel_statement(
     subjects: Mapping[str, str] | None = None,
     **changes: Any,
 ) -> Statement:
-    """The statement :func:`securehost._wheel.sign_wheel` would write for *wheel*, with *changes* to the predicate.
+    """The statement :func:`securehost._wheel.wheelfile.sign_wheel` would write for *wheel*, with *changes* to
+    the predicate.
 
     *subjects* replaces the subject map (name -> sha256 hex); by default it is every member but ``RECORD`` and the
     envelope, as the signer computes it.

@@ -22,24 +22,25 @@ if TYPE_CHECKING:
 
     from securehost._audit import AuditEvent, AuditLog
     from securehost._context import PluginContext, current_plugin
-    from securehost._dependencies import DependencyPolicy
-    from securehost._discovery import DiscoveryCache
-    from securehost._envelope import Envelope, EnvelopeLimits, Signature, SignatureCheck, check_signatures
-    from securehost._guard import guard_installed, install_guard
-    from securehost._host import Host
-    from securehost._importer import VerifiedImporter
-    from securehost._keys import KeyType, PrivateKey, PublicKey
-    from securehost._listing import list_plugins
-    from securehost._manager import SecurePluginManager, SkippedImpl
-    from securehost._markers import HookspecMarker
+    from securehost._dispatch.manager import SecurePluginManager, SkippedImpl
+    from securehost._dispatch.markers import HookspecMarker
+    from securehost._dispatch.stats import HookStats, StatsSnapshot
+    from securehost._guard.audithook import guard_installed, install_guard
+    from securehost._host.host import Host
+    from securehost._host.listing import list_plugins
+    from securehost._host.report import LoadReport, PluginReport
+    from securehost._installed.dependencies import DependencyPolicy
+    from securehost._installed.discovery import DiscoveryCache
+    from securehost._installed.importer import VerifiedImporter
     from securehost._permissions import Permission, PermissionSet
-    from securehost._predicate import PluginPredicate, Subject
-    from securehost._report import LoadReport, PluginReport
-    from securehost._statement import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, Statement
-    from securehost._stats import HookStats, StatsSnapshot
-    from securehost._trust import SignerDecision, Threshold, TrustedKey, TrustStore
+    from securehost._signing.envelope import Envelope, EnvelopeLimits, Signature, SignatureCheck, check_signatures
+    from securehost._signing.keys import KeyType, PrivateKey, PublicKey
+    from securehost._signing.predicate import PluginPredicate, Subject
+    from securehost._signing.statement import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, Statement
+    from securehost._trust.model import Threshold, TrustedKey
+    from securehost._trust.store import SignerDecision, TrustStore
     from securehost._verdict import Reason, ReasonCode, Verdict
-    from securehost._wheel import describe_wheel, require_verified_wheel, sign_wheel, verify_wheel
+    from securehost._wheel.wheelfile import describe_wheel, require_verified_wheel, sign_wheel, verify_wheel
     from securehost.exceptions import (
         ConfigurationError,
         FormatError,
@@ -53,57 +54,57 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "AuditEvent": "securehost._audit",
     "AuditLog": "securehost._audit",
-    "check_signatures": "securehost._envelope",
+    "check_signatures": "securehost._signing.envelope",
     "ConfigurationError": "securehost.exceptions",
     "current_plugin": "securehost._context",
-    "DependencyPolicy": "securehost._dependencies",
-    "describe_wheel": "securehost._wheel",
-    "DiscoveryCache": "securehost._discovery",
-    "Envelope": "securehost._envelope",
-    "EnvelopeLimits": "securehost._envelope",
+    "DependencyPolicy": "securehost._installed.dependencies",
+    "describe_wheel": "securehost._wheel.wheelfile",
+    "DiscoveryCache": "securehost._installed.discovery",
+    "Envelope": "securehost._signing.envelope",
+    "EnvelopeLimits": "securehost._signing.envelope",
     "FormatError": "securehost.exceptions",
-    "guard_installed": "securehost._guard",
+    "guard_installed": "securehost._guard.audithook",
     "HookError": "securehost.exceptions",
     "HookimplMarker": "pluggy",
-    "HookspecMarker": "securehost._markers",
-    "HookStats": "securehost._stats",
-    "Host": "securehost._host",
-    "install_guard": "securehost._guard",
-    "KeyType": "securehost._keys",
-    "list_plugins": "securehost._listing",
-    "LoadReport": "securehost._report",
-    "PAYLOAD_TYPE": "securehost._statement",
+    "HookspecMarker": "securehost._dispatch.markers",
+    "HookStats": "securehost._dispatch.stats",
+    "Host": "securehost._host.host",
+    "install_guard": "securehost._guard.audithook",
+    "KeyType": "securehost._signing.keys",
+    "list_plugins": "securehost._host.listing",
+    "LoadReport": "securehost._host.report",
+    "PAYLOAD_TYPE": "securehost._signing.statement",
     "Permission": "securehost._permissions",
     "PermissionDeniedError": "securehost.exceptions",
     "PermissionSet": "securehost._permissions",
     "PluginContext": "securehost._context",
-    "PluginPredicate": "securehost._predicate",
+    "PluginPredicate": "securehost._signing.predicate",
     "PluginRejectedError": "securehost.exceptions",
-    "PluginReport": "securehost._report",
-    "PREDICATE_TYPE": "securehost._statement",
-    "PrivateKey": "securehost._keys",
-    "PublicKey": "securehost._keys",
+    "PluginReport": "securehost._host.report",
+    "PREDICATE_TYPE": "securehost._signing.statement",
+    "PrivateKey": "securehost._signing.keys",
+    "PublicKey": "securehost._signing.keys",
     "Reason": "securehost._verdict",
     "ReasonCode": "securehost._verdict",
-    "require_verified_wheel": "securehost._wheel",
+    "require_verified_wheel": "securehost._wheel.wheelfile",
     "SecurehostError": "securehost.exceptions",
-    "SecurePluginManager": "securehost._manager",
-    "sign_wheel": "securehost._wheel",
-    "Signature": "securehost._envelope",
-    "SignatureCheck": "securehost._envelope",
-    "SignerDecision": "securehost._trust",
+    "SecurePluginManager": "securehost._dispatch.manager",
+    "sign_wheel": "securehost._wheel.wheelfile",
+    "Signature": "securehost._signing.envelope",
+    "SignatureCheck": "securehost._signing.envelope",
+    "SignerDecision": "securehost._trust.store",
     "SigningError": "securehost.exceptions",
-    "SkippedImpl": "securehost._manager",
-    "Statement": "securehost._statement",
-    "STATEMENT_TYPE": "securehost._statement",
-    "StatsSnapshot": "securehost._stats",
-    "Subject": "securehost._predicate",
-    "Threshold": "securehost._trust",
-    "TrustedKey": "securehost._trust",
-    "TrustStore": "securehost._trust",
+    "SkippedImpl": "securehost._dispatch.manager",
+    "Statement": "securehost._signing.statement",
+    "STATEMENT_TYPE": "securehost._signing.statement",
+    "StatsSnapshot": "securehost._dispatch.stats",
+    "Subject": "securehost._signing.predicate",
+    "Threshold": "securehost._trust.model",
+    "TrustedKey": "securehost._trust.model",
+    "TrustStore": "securehost._trust.store",
     "Verdict": "securehost._verdict",
-    "VerifiedImporter": "securehost._importer",
-    "verify_wheel": "securehost._wheel",
+    "VerifiedImporter": "securehost._installed.importer",
+    "verify_wheel": "securehost._wheel.wheelfile",
 }
 
 __all__ = [

@@ -16,15 +16,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
-from securehost._keys import GENERATE_TYPES, PrivateKey, PublicKey
 from securehost._permissions import PermissionSet
+from securehost._signing.keys import GENERATE_TYPES, PrivateKey, PublicKey
 from securehost._version import __version__
 from securehost.exceptions import KeyFormatError, SecurehostError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from securehost._trust import TrustedKey
+    from securehost._trust.model import TrustedKey
 
 __all__ = ["main"]
 
@@ -128,7 +128,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def _cmd_sign(args: argparse.Namespace) -> int:
-    from securehost._wheel import sign_wheel  # noqa: PLC0415 - keeps `securehost --help` fast
+    from securehost._wheel.wheelfile import sign_wheel  # noqa: PLC0415 - keeps `securehost --help` fast
 
     keys = [_load_private_key(args, k) for k in args.key]
     output = sign_wheel(
@@ -147,8 +147,8 @@ def _cmd_sign(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from securehost._trust import TrustStore  # noqa: PLC0415
-    from securehost._wheel import verify_wheel  # noqa: PLC0415
+    from securehost._trust.store import TrustStore  # noqa: PLC0415
+    from securehost._wheel.wheelfile import verify_wheel  # noqa: PLC0415
 
     store = TrustStore.load(args.store)
     verdicts = [verify_wheel(Path(w), store, now=args.now) for w in args.wheel]
@@ -161,7 +161,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from securehost._wheel import describe_wheel  # noqa: PLC0415
+    from securehost._wheel.wheelfile import describe_wheel  # noqa: PLC0415
 
     info = describe_wheel(Path(args.wheel))
     if args.json:
@@ -202,8 +202,8 @@ def _key_json(key: TrustedKey, revoked: bool) -> dict[str, Any]:
 
 
 def _cmd_trust(args: argparse.Namespace) -> int:
-    from securehost import _trust_edit  # noqa: PLC0415
-    from securehost._trust import TrustStore  # noqa: PLC0415
+    from securehost._trust import edit as _trust_edit  # noqa: PLC0415
+    from securehost._trust.store import TrustStore  # noqa: PLC0415
 
     store_path = Path(args.store)
     if args.trust_command == "add":
@@ -264,7 +264,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from securehost._listing import list_plugins  # noqa: PLC0415
+    from securehost._host.listing import list_plugins  # noqa: PLC0415
 
     grants: dict[str, list[str]] = {}
     for item in args.grant:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from securehost._permissions import Permission
 from securehost.exceptions import PermissionDeniedError
@@ -20,9 +20,25 @@ if TYPE_CHECKING:
 
     from securehost._audit import AuditLog
     from securehost._permissions import PermissionSet
-    from securehost._stats import Cell
 
-__all__ = ["PluginContext", "current_plugin"]
+__all__ = ["CounterCell", "PluginContext", "current_plugin"]
+
+
+class CounterCell(Protocol):
+    """The counters of one (plugin, hook) pair that a context carries (``securehost._dispatch.stats.Cell``)."""
+
+    append: Callable[[int], None]
+    """Record one call's latency in nanoseconds (the hot path)."""
+
+    def clear_streak(self) -> None:
+        """Forget the run of consecutive errors (the plugin was released from quarantine)."""
+
+    def record_denial(self) -> None:
+        """Count one permission denial."""
+
+    def record_error(self, threshold: int | None) -> bool:
+        """Count one error; return whether the circuit breaker trips now."""
+
 
 CURRENT: Final[contextvars.ContextVar[PluginContext | None]] = contextvars.ContextVar(
     "securehost_current_plugin", default=None
@@ -79,7 +95,7 @@ class PluginContext:
         plugin: str,
         hook: str,
         permissions: PermissionSet,
-        cell: Cell,
+        cell: CounterCell,
         audit: AuditLog,
         threshold: int | None = None,
         on_trip: Callable[[PluginContext], None] | None = None,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConfigurationError",
+    "ConfinementUnavailableError",
     "DependencyNotAllowedError",
     "EntryPointFormatError",
     "EnvelopeFormatError",
@@ -34,9 +35,11 @@ __all__ = [
     "HookError",
     "IsolationError",
     "KeyFormatError",
+    "NotTransferableError",
     "PermissionDeniedError",
     "PermissionFormatError",
     "PluginRejectedError",
+    "ProtocolViolationError",
     "RecordFormatError",
     "RejectedError",
     "SecurehostError",
@@ -44,6 +47,8 @@ __all__ = [
     "TrustStoreError",
     "VerificationImportError",
     "WheelFormatError",
+    "WorkerCrashedError",
+    "WorkerTimeoutError",
 ]
 
 
@@ -183,3 +188,23 @@ class ConfigurationError(SecurehostError):
 
 class IsolationError(SecurehostError):
     """The out-of-process plugin worker could not be started or failed."""
+
+
+class ConfinementUnavailableError(IsolationError):
+    """The operating system cannot provide a protection that the host required for a worker."""
+
+
+class WorkerCrashedError(IsolationError):
+    """The plugin's worker process died (or closed its channel) before it answered the call."""
+
+
+class WorkerTimeoutError(IsolationError, TimeoutError):
+    """The plugin's worker did not answer within the call's deadline; it was killed."""
+
+
+class ProtocolViolationError(IsolationError):
+    """The worker sent a frame that is malformed, oversized, unexpected or replayed; it was killed."""
+
+
+class NotTransferableError(IsolationError, TypeError):
+    """A hook argument or result cannot cross the process boundary (only plain data can); the message names it."""

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final, final
 
-from securehost._stats import HookStats, StatsSnapshot
+from securehost._dispatch.stats import HookStats, StatsSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from securehost._manager import SecurePluginManager
+    from securehost._dispatch.manager import SecurePluginManager
 
 __all__ = ["OtelRegistration", "prometheus_text", "register_otel"]
 

@@ -36,7 +36,7 @@ if os.environ.get("SECUREHOST_PLUGGY_COMPAT") == "1":
     import pluggy._manager
 
     import securehost
-    from securehost._callers import multicall
+    from securehost._dispatch.callers import multicall
 
     pluggy.PluginManager = securehost.SecurePluginManager  # type: ignore[misc]
     pluggy._manager.PluginManager = securehost.SecurePluginManager  # type: ignore[misc]

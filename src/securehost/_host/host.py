@@ -1,0 +1,451 @@
+"""The Host: discover → verify → import verified bytes → register, one plugin at a time, never all-or-nothing.
+
+For each distribution that exposes entry points in the host's group, and **before importing anything of it**, the
+host reads the DSSE envelope from its ``.dist-info``, verifies it against the trust store, re-hashes every installed
+file the statement lists and walks the plugin's package directories for unsigned files, checks that its entry points
+target its own signed modules, refuses rollbacks and statements that expired, and holds back plugins that ask for
+permissions the host has not granted. Only then are its modules imported — from the bytes that were hashed — and its
+entry points registered with a :class:`~securehost.SecurePluginManager`. Every decision is an audit event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+import pluggy
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from securehost._audit import AuditLog
+from securehost._dispatch.manager import SecurePluginManager
+from securehost._host.report import LoadReport, PluginReport, PluginStatus
+from securehost._host.state import HostState
+from securehost._host.support import default_state_root, import_reason, parse_grants, read_envelope, same_version
+from securehost._installed.dependencies import DependencyPolicy
+from securehost._installed.discovery import DiscoveredDistribution, DiscoveryCache, discover
+from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
+from securehost._installed.importer import VerifiedImporter
+from securehost._installed.sitecheck import SiteIndex
+from securehost._permissions import PermissionSet
+from securehost._signing.memo import SignatureMemo
+from securehost._trust.store import TrustStore
+from securehost._trust.verify import ENVELOPE_FILENAME, StatementCheck, check_statement
+from securehost._verdict import Reason, ReasonCode, Verdict
+from securehost.exceptions import (
+    ConfigurationError,
+    PluginRejectedError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+__all__ = ["Host"]
+
+_MAX_ENVELOPE_FILE: Final = 8 * 1024 * 1024
+_logger = logging.getLogger("securehost.host")
+_R = ReasonCode
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _parse_pins(pins: Mapping[str, str] | None) -> dict[str, Version]:
+    parsed: dict[str, Version] = {}
+    for name, version in (pins or {}).items():
+        try:
+            parsed[canonicalize_name(name)] = Version(version)
+        except InvalidVersion as exc:
+            raise ConfigurationError(f"pins[{name!r}]: {version!r} is not a valid version") from exc
+    return parsed
+
+
+@final
+class Host:
+    """A plugin host for one entry-point group.
+
+    Args:
+        project: the host's project name (pluggy's project name for its markers).
+        group: the entry-point group plugins register under.
+        trust_store: a :class:`TrustStore` or the path of a trust-store TOML file.
+        hookspecs: a module or class (or a sequence of them) with the host's hook specifications.
+        grants: the permissions the host gives, by canonical distribution-name glob (``{"acme-*": ["db.write"]}``).
+            A plugin that requests a permission no matching grant covers is held back.
+        path: where to look for plugins (default: :data:`sys.path` at load time).
+        state_dir: where rollback state and the bytecode cache live (default: ``$XDG_STATE_HOME/securehost/<project>``).
+        pins: distribution name → version that is accepted even if a higher version was accepted before (a
+            deliberate downgrade).
+        dependency_policy: what plugin code may import (default: ``"signed"`` mode, with ``pluggy`` allowed).
+        audit: an :class:`AuditLog`; default one that logs to ``securehost.audit`` and, with *audit_sink*, to a file.
+        audit_sink: path of an append-only JSON-lines audit file (ignored when *audit* is given).
+        max_statement_age: reject statements issued longer ago than this (freeze protection), if given.
+        isolate: isolate hook errors by default (see :class:`SecurePluginManager`).
+        quarantine_after: consecutive failures that quarantine an implementation (``None``: never).
+        guard: install the runtime permission guard (``False`` is insecure: every :meth:`load` logs a warning).
+        clock: returns the current UTC time (for tests).
+        discovery_cache: reuse entry-point scans across loads.
+
+    Raises:
+        TrustStoreError: the trust-store file is malformed.
+        PermissionFormatError: a granted permission is malformed.
+        ConfigurationError: the state directory or the audit sink is unusable, or a pinned version is invalid.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        group: str,
+        trust_store: TrustStore | str | os.PathLike[str],
+        hookspecs: object | Sequence[object] | None = None,
+        grants: Mapping[str, Iterable[str]] | None = None,
+        path: Sequence[str | os.PathLike[str]] | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        pins: Mapping[str, str] | None = None,
+        dependency_policy: DependencyPolicy | None = None,
+        audit: AuditLog | None = None,
+        audit_sink: str | os.PathLike[str] | None = None,
+        max_statement_age: dt.timedelta | None = None,
+        isolate: bool = False,
+        quarantine_after: int | None = None,
+        guard: bool = True,
+        clock: Callable[[], dt.datetime] | None = None,
+        discovery_cache: DiscoveryCache | None = None,
+    ) -> None:
+        self.project = project
+        self.group = group
+        self.store = trust_store if isinstance(trust_store, TrustStore) else TrustStore.load(trust_store)
+        self._grants = parse_grants(grants)
+        self.path = None if path is None else tuple(os.fspath(p) for p in path)
+        base = Path(state_dir) if state_dir is not None else default_state_root() / canonicalize_name(project)
+        self.state_dir = base
+        self._state = HostState(base)
+        self._pins = _parse_pins(pins)
+        self._owns_audit = audit is None  # a log the caller passed in may be shared: closing it is the caller's job
+        self.audit = audit if audit is not None else AuditLog(Path(audit_sink) if audit_sink is not None else None)
+        policy = dependency_policy or DependencyPolicy(allowed_modules=["pluggy"], allowed_distributions=["pluggy"])
+        self.importer = VerifiedImporter(
+            base / "bytecode", base / "bytecode.key", self.audit, dependency_policy=policy, extension_dir=base / "ext"
+        )
+        self._memo = SignatureMemo(base / "signatures.memo", self.importer.derive_key(b"signature memo"), self.audit)
+        self.manager = SecurePluginManager(
+            project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
+        )
+        for spec in hookspecs if isinstance(hookspecs, (list, tuple)) else ([hookspecs] if hookspecs else []):
+            self.manager.add_hookspecs(spec)
+        self._guard = guard
+        self._max_age = max_statement_age
+        self._clock = clock or _utcnow
+        self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
+        self._lock = threading.RLock()
+        self._loaded: dict[str, PluginReport] = {}
+        # one listing per site directory per load (or reload), shared by the installed checks of its plugins
+        self._site_indexes: dict[str, SiteIndex] = {}
+
+    # --- public API ---------------------------------------------------------------------------------------------
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """The hook relay: ``host.hook.name(**kwargs)``."""
+        return self.manager.hook
+
+    @property
+    def ahook(self) -> Any:
+        """The async hook relay: ``await host.ahook.name(**kwargs)``."""
+        return self.manager.ahook
+
+    @property
+    def plugins(self) -> Mapping[str, PluginReport]:
+        """Reports of the currently loaded plugins, by distribution name."""
+        return dict(self._loaded)
+
+    def load(self) -> LoadReport:
+        """Discover, verify, import and register every plugin of the group; one bad plugin never stops the others.
+
+        Plugins already loaded are reported as they are and not verified again (use :meth:`reload`), unless their
+        installation changed since (another ``.dist-info`` directory, or discovery now finds something against it,
+        such as a second copy): then they are unloaded and judged again.
+
+        Returns:
+            One report per candidate distribution.
+
+        Raises:
+            ConfigurationError: the state file cannot be written (the versions accepted by this load are not
+                recorded, so rollback protection would not know them).
+        """
+        if not self._guard:
+            _logger.warning(
+                "securehost: loading plugins of %s with the runtime permission guard off (guard=False): "
+                "hook requirements still apply, but file, network and process use is not checked",
+                self.project,
+            )
+        return self._run(import_plugins=True)
+
+    def check(self) -> LoadReport:
+        """Verify every plugin of the group like :meth:`load` does, without importing or registering anything."""
+        return self._run(import_plugins=False)
+
+    def unload(self, name: str) -> bool:
+        """Unregister a loaded plugin and forget its modules; return whether it was loaded."""
+        canonical = canonicalize_name(name)
+        with self._lock:
+            report = self._loaded.pop(canonical, None)
+            if report is None:
+                return False
+            for plugin_name in report.plugins:
+                self.manager.unregister(name=plugin_name)
+            self.importer.remove_distribution(canonical)
+            self.audit.emit("plugin.unloaded", plugin=canonical, version=report.version)
+            return True
+
+    def reload(self, name: str) -> PluginReport:
+        """Unload *name* if loaded, then discover, verify and load it again.
+
+        Raises:
+            KeyError: no distribution of that name exposes entry points in the group.
+        """
+        canonical = canonicalize_name(name)
+        with self._lock, self.importer.batch():
+            self.unload(canonical)
+            self._site_indexes = {}
+            for dist in discover(self.group, self.path, cache=self._cache).distributions:
+                if dist.name == canonical:
+                    report = self._process(dist, self._clock(), import_plugins=True)
+                    self._memo.save()
+                    return report
+        raise KeyError(f"no distribution {canonical!r} in entry-point group {self.group!r}")
+
+    def disable(self, name: str) -> None:
+        """Disable *name* (persistently) and unload it if loaded."""
+        canonical = canonicalize_name(name)
+        with self._lock:
+            self._state.set_disabled(canonical, True)
+            self.unload(canonical)
+            self.audit.emit("plugin.disabled", plugin=canonical)
+
+    def enable(self, name: str) -> None:
+        """Enable *name* again (persistently); it is loaded by the next :meth:`load` or :meth:`reload`."""
+        canonical = canonicalize_name(name)
+        with self._lock:
+            self._state.set_disabled(canonical, False)
+            self.audit.emit("plugin.enabled", plugin=canonical)
+
+    def implementations(self, hook_name: str) -> list[str]:
+        """Return the names of the plugins that implement *hook_name*, in call order (first called first)."""
+        caller = getattr(self.manager.hook, hook_name, None)
+        if caller is None:
+            return []
+        return [impl.plugin_name for impl in reversed(caller.get_hookimpls())]
+
+    def close(self) -> None:
+        """Unload every plugin, remove the importer from :data:`sys.meta_path` and close the audit sink it opened.
+
+        An :class:`AuditLog` passed in as *audit* stays open: it may be shared, and closing it is the caller's job.
+        """
+        with self._lock:
+            for name in list(self._loaded):
+                self.unload(name)
+            self.importer.uninstall()
+            if self._owns_audit:
+                self.audit.close()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the pipeline -------------------------------------------------------------------------------------------
+
+    def _run(self, *, import_plugins: bool) -> LoadReport:
+        # one state write per load, not one per accepted plugin; sys.path entries resolved once per load
+        with self._lock, self._state.deferred(), self.importer.batch():
+            now = self._clock()
+            reports = []
+            self._site_indexes = {}
+            for dist in discover(self.group, self.path, cache=self._cache).distributions:
+                loaded = self._loaded.get(dist.name)
+                if loaded is not None:
+                    if loaded.location == str(dist.metadata_dir) and dist.accepted:
+                        reports.append(loaded)
+                        continue
+                    if import_plugins:  # upgraded, moved or now shadowed since it was loaded: judge it again
+                        self.unload(dist.name)
+                reports.append(self._process(dist, now, import_plugins=import_plugins))
+            self._memo.save()
+            return LoadReport(group=self.group, plugins=tuple(reports))
+
+    def _process(self, dist: DiscoveredDistribution, now: dt.datetime, *, import_plugins: bool) -> PluginReport:
+        name = dist.name
+        if self._state.is_disabled(name):
+            verdict = Verdict(
+                subject=name,
+                name=name,
+                version=dist.version,
+                reasons=(Reason(code=_R.DISABLED, message=f"{name} is disabled by the host"),),
+            )
+            return self._finish(dist, "disabled", verdict, ())
+        check, installed, reasons, effective = self._judge(dist, now)
+        predicate = check.statement.predicate if check.statement is not None else None
+        verdict = Verdict(
+            subject=name,
+            name=name,
+            version=dist.version,
+            signers=check.signers,
+            permissions=predicate.permissions if predicate is not None else (),
+            reasons=tuple(reasons),
+            evidence={**check.evidence, **(installed.evidence if installed is not None else {})},
+        )
+        if reasons:
+            held = all(r.code is _R.PERMISSION_NOT_GRANTED for r in reasons)
+            return self._finish(dist, "held" if held else "rejected", verdict, ())
+        if not import_plugins:
+            return self._finish(dist, "verified", verdict, effective.strings())
+        assert installed is not None  # no reasons means the installed check ran
+        return self._import(dist, verdict, installed, effective)
+
+    def _judge(
+        self, dist: DiscoveredDistribution, now: dt.datetime
+    ) -> tuple[StatementCheck, InstalledDistribution | None, list[Reason], PermissionSet]:
+        reasons = list(dist.reasons)
+        try:
+            envelope = read_envelope(dist.metadata_dir)
+        except OSError as exc:
+            unreadable = Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {ENVELOPE_FILENAME}: {exc}")
+            return StatementCheck(statement=None, envelope=None), None, [*reasons, unreadable], PermissionSet()
+        check = check_statement(envelope, self.store, now=now, memo=self._memo)
+        reasons.extend(check.reasons)
+        if check.statement is None:
+            return check, None, reasons, PermissionSet()
+        predicate = check.statement.predicate
+        if predicate.name != dist.name:
+            reasons.append(
+                Reason(code=_R.NAME_MISMATCH, message=f"statement is for {predicate.name}, installed is {dist.name}")
+            )
+        if not same_version(predicate.version, dist.version):
+            reasons.append(
+                Reason(
+                    code=_R.VERSION_MISMATCH,
+                    message=f"statement is for {predicate.version}, installed is {dist.version}",
+                )
+            )
+        signed_eps = dict(predicate.entry_points.get(self.group, {}))
+        installed_eps = {ep.name: ep.value for ep in dist.entry_points}
+        if signed_eps != installed_eps:
+            reasons.append(
+                Reason(
+                    code=_R.ENTRY_POINTS_MISMATCH,
+                    message=f"installed entry points {installed_eps} differ from the signed {signed_eps}",
+                )
+            )
+        site = str(dist.metadata_dir.parent)
+        index = self._site_indexes.get(site)
+        if index is None:
+            index = self._site_indexes[site] = SiteIndex(site)
+        installed = verify_installed(dist.metadata_dir, check.statement.subject_map(), site_index=index)
+        reasons.extend(installed.reasons)
+        reasons.extend(check_entry_points(dist.entry_points, installed.modules))
+        reasons.extend(self._rollback(dist.name, predicate.version))
+        if self._max_age is not None and predicate.issued_at + self._max_age < now:
+            reasons.append(
+                Reason(
+                    code=_R.STATEMENT_EXPIRED,
+                    message=f"statement issued {predicate.issued_at} is older than the host's limit of {self._max_age}",
+                )
+            )
+        requested = PermissionSet.parse(predicate.permissions)
+        granted = self._granted(dist.name)
+        for permission in requested:
+            if not granted.covers(permission):
+                reasons.append(
+                    Reason(
+                        code=_R.PERMISSION_NOT_GRANTED,
+                        message=f"requests {permission}, which the host has not granted to {dist.name}",
+                        subject=str(permission),
+                    )
+                )
+        return check, installed, reasons, requested.restrict(granted, check.vouched)
+
+    def _rollback(self, name: str, version: str) -> list[Reason]:
+        highest = self._state.highest(name)
+        if highest is None or Version(version) >= Version(highest) or self._pins.get(name) == Version(version):
+            return []
+        return [
+            Reason(
+                code=_R.ROLLBACK,
+                message=f"version {version} is older than {highest}, accepted before (pin it to allow a downgrade)",
+                subject=version,
+            )
+        ]
+
+    def _granted(self, name: str) -> PermissionSet:
+        merged = [p for pattern, perms in self._grants if fnmatch.fnmatchcase(name, pattern) for p in perms]
+        return PermissionSet(frozenset(merged))
+
+    def _import(
+        self, dist: DiscoveredDistribution, verdict: Verdict, installed: InstalledDistribution, effective: PermissionSet
+    ) -> PluginReport:
+        name = dist.name
+        registered: list[str] = []
+        try:
+            self.importer.add_distribution(name, installed.modules, requires=installed.requires)
+        except PluginRejectedError as exc:
+            return self._finish(dist, "rejected", verdict.with_reasons(exc.verdict.reasons), ())
+        registering = False
+        try:
+            for ep in dist.entry_points:
+                plugin_name = name if len(dist.entry_points) == 1 else f"{name}:{ep.name}"
+                registering = False
+                with self.manager.plugin_context(plugin_name, effective):
+                    obj = self.importer.load_entry_point(ep.value)
+                registering = True
+                self.manager.register(obj, name=plugin_name, permissions=effective)
+                registered.append(plugin_name)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a hostile or broken plugin must not stop the host
+            # pluggy may keep a plugin whose registration failed half-way: remove every name of this distribution
+            for ep in dist.entry_points:
+                plugin_name = name if len(dist.entry_points) == 1 else f"{name}:{ep.name}"
+                if plugin_name in registered or self.manager.get_plugin(plugin_name) is not None:
+                    self.manager.unregister(name=plugin_name)
+            self.importer.remove_distribution(name)
+            reason = import_reason(exc, registering=registering)
+            return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
+        self._state.record(name, installed.version or verdict.version or "0")
+        report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered))
+        self._loaded[name] = report
+        return report
+
+    def _finish(
+        self,
+        dist: DiscoveredDistribution,
+        status: PluginStatus,
+        verdict: Verdict,
+        granted: tuple[str, ...],
+        plugins: tuple[str, ...] = (),
+    ) -> PluginReport:
+        report = PluginReport(
+            name=dist.name,
+            version=dist.version,
+            status=status,
+            verdict=verdict,
+            granted=granted,
+            plugins=plugins,
+            location=str(dist.metadata_dir),
+        )
+        self.audit.emit(
+            f"plugin.{status}",
+            plugin=dist.name,
+            version=dist.version,
+            signers=list(verdict.signers),
+            requested=list(verdict.permissions),
+            granted=list(granted),
+            reasons=[r.to_json() for r in verdict.reasons],
+            location=str(dist.metadata_dir),
+        )
+        return report

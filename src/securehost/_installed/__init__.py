@@ -1,0 +1,9 @@
+"""Installed plugins: find them without importing, re-check their files, import exactly the verified bytes.
+
+Modules: discovery without imports (``scan``, ``discovery``), the site checks (``archivepaths``, ``sitecheck``), the
+installed-distribution check (``distcheck``), ``shadowing``, the verified ``importer``, its ``bytecode`` cache, and
+the ``dependencies`` policy.
+
+May import: ``_wheel``, ``_trust``, ``_signing`` and the leaves (including ``securehost._context``).
+Imported by ``_isolation`` (the worker imports through the verified importer) and ``_host``.
+"""

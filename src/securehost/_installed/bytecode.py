@@ -1,0 +1,203 @@
+"""The host-owned bytecode cache: compiled code of verified sources, integrity-protected with an HMAC.
+
+Python's own ``__pycache__`` files are never read (anyone who can write site-packages can plant one). Instead,
+code compiled from verified source bytes is kept in a directory the host owns (default
+``$XDG_CACHE_HOME/securehost/bytecode``, mode 0700). An entry is keyed by the verified source SHA-256,
+:data:`importlib.util.MAGIC_NUMBER`, the optimisation level and the file name compiled in; its content is
+``MAGIC || HMAC-SHA256(key, key material || payload) || payload`` where the payload is
+``marshal.dumps((code, static imports))``. The key is 32 random bytes in a 0600 file in the state directory,
+created on first use. So whoever can write the cache directory but cannot read the key cannot inject code: an entry
+that fails the HMAC is ignored, deleted, reported (audit event ``bytecode.tampered``) and recompiled. Writes go to a
+temporary file that is renamed into place, so a reader never sees half an entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import importlib.util
+import marshal
+import os
+import secrets
+import stat
+import sys
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, final
+
+from securehost._fileio import read_file, write_atomic
+from securehost._installed.dependencies import StaticImport, static_imports
+from securehost.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from securehost._audit import AuditLog
+
+__all__ = ["BytecodeCache", "default_state_dir"]
+
+_MAGIC: Final = b"SHBC\x00\x01\r\n"
+_MAC_LEN: Final = 32
+_KEY_LEN: Final = 32
+_MAX_ENTRY: Final = 256 * 1024 * 1024
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def default_state_dir() -> Path:
+    """Return ``$XDG_CACHE_HOME/securehost`` (or ``~/.cache/securehost``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "securehost"
+
+
+def private_dir(path: Path) -> Path:
+    """Create (mode 0700) or check a directory that only the current user may write.
+
+    Raises:
+        ConfigurationError: it cannot be created, is a symlink or not a directory, belongs to someone else, or is
+            writable by group or others.
+    """
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the private directory {path}: {exc}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigurationError(f"{path} is not a real directory (symlink?)")
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise ConfigurationError(f"{path} belongs to uid {st.st_uid}, not to this user")
+    if st.st_mode & 0o022:
+        raise ConfigurationError(f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})")
+    return path
+
+
+def load_key(key_file: Path) -> bytes:
+    """Load the cache key, creating it (0600, from :mod:`secrets`) if it does not exist.
+
+    Raises:
+        ConfigurationError: the key file is a symlink, not a regular file, readable by others, owned by someone
+            else, not exactly 32 bytes, or cannot be created.
+    """
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the key file {key_file}: {exc}") from exc
+    else:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(_KEY_LEN))
+    try:
+        fd = os.open(key_file, os.O_RDONLY | _NOFOLLOW)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot open the key file {key_file} (symlink?): {exc}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(handle.fileno())
+        key = handle.read(_KEY_LEN + 1)
+    if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077:
+        raise ConfigurationError(f"{key_file} must be a regular file with mode 0600 (is {stat.S_IMODE(st.st_mode):o})")
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        raise ConfigurationError(f"{key_file} belongs to uid {st.st_uid}, not to this user")
+    if len(key) != _KEY_LEN:
+        raise ConfigurationError(f"{key_file} must hold exactly {_KEY_LEN} bytes")
+    return key
+
+
+@final
+class BytecodeCache:
+    """Compiles verified sources, and keeps the code in HMAC-protected cache entries.
+
+    Args:
+        cache_dir: the cache directory (created 0700 if missing).
+        key_file: the HMAC key file (created 0600 if missing).
+        audit: where ``bytecode.tampered`` events go, if anywhere.
+
+    Raises:
+        ConfigurationError: the directory or the key file is unsafe (see :func:`private_dir`, :func:`load_key`).
+    """
+
+    __slots__ = ("_audit", "_dir", "_key", "_optimize", "_tag")
+
+    def __init__(self, cache_dir: Path, key_file: Path, audit: AuditLog | None = None) -> None:
+        self._dir = private_dir(Path(cache_dir))
+        self._key = load_key(Path(key_file))
+        self._audit = audit
+        self._optimize = sys.flags.optimize
+        self._tag = importlib.util.MAGIC_NUMBER.hex().encode("ascii") + b"\0" + str(self._optimize).encode() + b"\0"
+
+    def derive_key(self, label: bytes) -> bytes:
+        """Return a key for another use of the host's private state (*label* names the use), not the cache key."""
+        return hmac.digest(self._key, b"securehost derived key\0" + label, "sha256")
+
+    @property
+    def directory(self) -> Path:
+        """The cache directory."""
+        return self._dir
+
+    def _material(self, sha256: str, filename: str) -> bytes:
+        return sha256.encode("ascii") + b"\0" + self._tag + os.fsencode(filename)
+
+    def code(
+        self, source: bytes, sha256: str, filename: str, *, plugin: str | None = None
+    ) -> tuple[types.CodeType, tuple[StaticImport, ...]]:
+        """Return the code object and static imports for verified *source*, from the cache or freshly compiled.
+
+        Args:
+            source: the verified source bytes.
+            sha256: their verified SHA-256 (hex).
+            filename: the file name compiled into the code object.
+            plugin: the plugin name, for audit events.
+
+        Returns:
+            ``(code, static imports)``.
+
+        Raises:
+            SyntaxError: the source does not compile (as for a normal import).
+        """
+        cached = self.lookup(sha256, filename, plugin=plugin)
+        if cached is not None:
+            return cached
+        material = self._material(sha256, filename)
+        path = os.path.join(self._dir, hashlib.sha256(material).hexdigest())
+        code = compile(source, filename, "exec", dont_inherit=True, optimize=self._optimize)
+        imports = static_imports(code)
+        payload = marshal.dumps((code, imports))
+        self._write(path, _MAGIC + hmac.digest(self._key, material + payload, "sha256") + payload)
+        return code, imports
+
+    def lookup(
+        self, sha256: str, filename: str, *, plugin: str | None = None
+    ) -> tuple[types.CodeType, tuple[StaticImport, ...]] | None:
+        """Return the cached code and static imports for the source whose SHA-256 is *sha256*, or ``None``.
+
+        An entry holds code compiled from exactly the source with that digest (its MAC covers the digest, the
+        interpreter's magic number and optimisation level, the file name and the code), so a hit needs no source:
+        the installed file is not read again. An entry whose MAC does not check out is deleted and audited.
+
+        Args:
+            sha256: the verified SHA-256 (hex) of the source.
+            filename: the file name compiled into the code object.
+            plugin: the plugin name, for audit events.
+        """
+        material = self._material(sha256, filename)
+        path = os.path.join(self._dir, hashlib.sha256(material).hexdigest())
+        try:
+            blob = read_file(path, _MAX_ENTRY)
+        except OSError:
+            return None  # a miss (or a symlink or an oversized file: treated as a miss and replaced by code())
+        payload = blob[len(_MAGIC) + _MAC_LEN :]
+        mac = hmac.digest(self._key, material + payload, "sha256")
+        if blob[: len(_MAGIC)] == _MAGIC and hmac.compare_digest(blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN], mac):
+            code, imports = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
+            return code, imports
+        self._reject(path, filename, plugin)
+        return None
+
+    def _reject(self, path: str, filename: str, plugin: str | None) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        if self._audit is not None:
+            self._audit.emit("bytecode.tampered", plugin=plugin, entry=path, source=filename)
+
+    def _write(self, path: str, blob: bytes) -> None:
+        with contextlib.suppress(OSError):  # the cache is an optimisation; a full disk must not break imports
+            write_atomic(path, blob)

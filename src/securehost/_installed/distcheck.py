@@ -1,0 +1,371 @@
+"""Verify an installed distribution against its verified subject map, before anything of it is imported.
+
+Input: the ``.dist-info`` directory and the verified ``subjects`` (archive path -> SHA-256 hex) of the signed
+statement. Output: a frozen :class:`InstalledDistribution` with the verified module table for the importer, every
+reason against the installation, and evidence. Nothing is raised for what is found on disk.
+
+What is checked (see :mod:`securehost._installed.archivepaths` for where files land,
+:mod:`securehost._installed.sitecheck` for the
+walks and the ``__pycache__`` policy):
+
+* every signed file that lands in the site directory is re-hashed (``INSTALLED_FILE_MODIFIED``,
+  ``INSTALLED_FILE_MISSING``; a symlink, special file or symlinked parent is ``INSTALLED_FILE_UNSAFE``);
+* every top-level directory of the distribution is walked completely: any file or directory that was not signed is
+  ``INSTALLED_FILE_UNSIGNED`` (an extra module, extension, lone ``.pyc``, a nested namespace directory, a data file).
+  Consequence: a namespace package shared with another distribution is rejected; securehost does not support it;
+* site-directory siblings whose import name equals one of the distribution's top-level names (``acme_csv.py`` or
+  ``acme_csv.cpython-311-x86_64-linux-gnu.so`` next to ``acme_csv/``) are ``INSTALLED_FILE_UNSIGNED``;
+* start-up hooks in the site directory (``*.pth``, ``sitecustomize``, ``usercustomize``) must be listed with a
+  matching hash in some installed ``RECORD``, else ``INSTALLED_FILE_UNSIGNED``; a start-up hook that the plugin
+  itself signed is ``FORBIDDEN_FILE``, the rule of wheel verification (it would run outside securehost);
+* signed sourceless ``.pyc`` modules are ``INSTALLED_FILE_UNSAFE``: securehost only imports verified source and
+  extension modules.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import enum
+import hmac
+import os
+import re
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+import attrs
+from packaging.utils import canonicalize_name
+
+from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
+from securehost._installed.sitecheck import PackageWalker, RecordIndex, SiteIndex, check_startup_hooks, hash_installed
+from securehost._verdict import Reason, ReasonCode, Verdict
+from securehost._wheel.entrypoints import EntryPointSpec, parse_entry_point_value
+from securehost._wheel.info import forbidden_files
+from securehost.exceptions import EntryPointFormatError, WheelFormatError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Set
+
+__all__ = ["InstalledDistribution", "ModuleKind", "VerifiedModule", "check_entry_points", "verify_installed"]
+
+_R: Final = ReasonCode
+_HEX64: Final = re.compile(r"[0-9a-f]{64}")
+_STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
+
+
+@final
+class ModuleKind(str, enum.Enum):
+    """How the verified importer loads a module."""
+
+    SOURCE = "source"
+    EXTENSION = "extension"
+    NAMESPACE = "namespace"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class VerifiedModule:
+    """One module of a verified distribution.
+
+    Attributes:
+        path: the installed file (the directory, for a namespace package).
+        sha256: the verified SHA-256 (hex) of the file; ``None`` for a namespace package, which has no code.
+        is_package: whether the module is a package (has submodules).
+        kind: source, extension or namespace.
+    """
+
+    path: Path
+    sha256: str | None
+    is_package: bool
+    kind: ModuleKind
+
+
+def _freeze(mapping: Mapping[str, VerifiedModule]) -> Mapping[str, VerifiedModule]:
+    return types.MappingProxyType(dict(mapping))
+
+
+@final
+@attrs.frozen(kw_only=True)
+class InstalledDistribution:
+    """The result of checking an installed distribution against its signed file list.
+
+    Attributes:
+        name: the canonical distribution name (from the ``.dist-info`` directory name).
+        version: the version from the directory name.
+        site_dir: the directory holding the distribution.
+        metadata_dir: the ``.dist-info`` directory.
+        modules: the verified module table ``fullname -> VerifiedModule`` (read-only) for the importer.
+        top_level: the distribution's top-level names in the site directory.
+        requires: the ``Requires-Dist`` lines of the verified ``METADATA``.
+        reasons: every reason against the installation; empty when it may be imported.
+        evidence: unverified files (scripts, headers, data), accepted cache files, checked start-up hooks.
+    """
+
+    name: str
+    version: str | None
+    site_dir: Path
+    metadata_dir: Path
+    modules: Mapping[str, VerifiedModule] = attrs.field(converter=_freeze)
+    top_level: tuple[str, ...]
+    requires: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    evidence: dict[str, Any] = attrs.field(factory=dict, eq=False)
+
+    @property
+    def accepted(self) -> bool:
+        """``True`` when nothing was found against the installation."""
+        return not self.reasons
+
+    def verdict(self) -> Verdict:
+        """Return the verdict for this check."""
+        return Verdict(
+            subject=str(self.metadata_dir),
+            reasons=self.reasons,
+            name=self.name,
+            version=self.version,
+            evidence=dict(self.evidence),
+        )
+
+
+def _ancestors(rel: str) -> Iterable[str]:
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        yield "/".join(parts[:i])
+
+
+def _build_modules(
+    site: Path, files: Mapping[str, str], dist_info: str, reasons: list[Reason]
+) -> dict[str, VerifiedModule]:
+    table: dict[str, VerifiedModule] = {}
+    for rel in sorted(files):
+        parts = rel.split("/")
+        if parts[0] == dist_info or "__pycache__" in parts[:-1]:
+            continue
+        found = module_for_path(rel)
+        if found is None:
+            continue
+        name, is_package, kind = found
+        if kind == "bytecode":
+            msg = f"{rel}: sourceless bytecode; securehost imports only verified source and extension modules"
+            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=msg, subject=rel))
+            continue
+        if name in table:
+            msg = f"{rel}: module {name} is provided by two signed files"
+            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=msg, subject=rel))
+            continue
+        module_kind = ModuleKind.SOURCE if kind == "source" else ModuleKind.EXTENSION
+        table[name] = VerifiedModule(path=site / rel, sha256=files[rel], is_package=is_package, kind=module_kind)
+    dirs = {parent for rel in files for parent in _ancestors(rel) if parent.split("/")[0] != dist_info}
+    names = set(table)
+    for rel_dir in dirs:
+        found = module_for_path(f"{rel_dir}/__init__.py")
+        if found is not None and "__pycache__" not in rel_dir.split("/"):
+            names.add(f"{found[0]}.__dir__")  # a directory: a namespace package unless it has an __init__
+    for name in sorted(names):
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            parent = table.get(prefix)
+            if parent is None:
+                path = site.joinpath(*parts[:i])
+                table[prefix] = VerifiedModule(path=path, sha256=None, is_package=True, kind=ModuleKind.NAMESPACE)
+            elif not parent.is_package:
+                msg = f"module {prefix} is both a module and the parent of {name}"
+                reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=msg, subject=prefix))
+    return table
+
+
+def _requires(metadata: bytes | None, reasons: list[Reason], subject: str) -> tuple[str, ...]:
+    if metadata is None:
+        msg = f"{subject} is not among the signed files"
+        reasons.append(Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=subject))
+        return ()
+    try:
+        message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(metadata)
+        values = message.get_all("Requires-Dist") or []
+        return tuple(str(value).strip() for value in values)
+    except (ValueError, TypeError, LookupError) as exc:  # pragma: no cover - compat32 is very lenient
+        msg = f"{subject} cannot be parsed: {exc}"
+        reasons.append(Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=subject))
+        return ()
+
+
+_INSTALLER_FILES: Final = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "securehost.dsse.json"})
+
+
+def _unsigned_record_rows(
+    record: RecordIndex,
+    files: Mapping[str, str],
+    owned_dirs: Set[str],
+    dist_info: str,
+    elsewhere: Mapping[str, list[str]],
+) -> list[Reason]:
+    """Files that the installed RECORD says this distribution installed in the site directory, but nobody signed.
+
+    The package walk only sees the plugin's own top-level directories; an extra top-level module (or anything else
+    the installer put next to them) is found here. Allowed: signed files, the files installers add to the
+    ``.dist-info``, ``__pycache__`` files of signed modules (judged by the walk), and the signed ``.data`` files
+    (scripts, headers, data) wherever the installer put them (``../../bin/x``, or ``bin/x`` under ``pip --target``):
+    they are never imported, and are listed in the evidence.
+    """
+    placed = {path for paths in elsewhere.values() for path in paths}
+    reasons = []
+    for rel in record.entries:
+        if rel.startswith(("../", "/")) or rel in files:
+            continue
+        if any(rel == path or rel.endswith("/" + path) for path in placed):
+            continue
+        head, _, base = rel.rpartition("/")
+        if head == dist_info and base in _INSTALLER_FILES:
+            continue
+        parent, _, cache_dir = head.rpartition("/")
+        if cache_dir == "__pycache__" and (
+            parent in owned_dirs or (not parent and f"{base.partition('.')[0]}.py" in files)
+        ):
+            continue
+        msg = f"{rel}: the installed RECORD lists it for this distribution, but the signed statement does not"
+        reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=rel))
+    return reasons
+
+
+def verify_installed(
+    metadata_dir: str | os.PathLike[str], subjects: Mapping[str, str], *, site_index: SiteIndex | None = None
+) -> InstalledDistribution:
+    """Check an installed distribution against its verified subject map.
+
+    Args:
+        metadata_dir: the installed ``.dist-info`` directory (from discovery).
+        subjects: the verified statement's subjects, archive path -> SHA-256 hex.
+        site_index: a listing of the site directory taken during this load, shared between the plugins in it
+            (default: list the directory now).
+
+    Returns:
+        The verified module table with every reason and the evidence; never raises for what is on disk.
+
+    Raises:
+        TypeError: *subjects* is not a mapping of strings to strings.
+    """
+    md = Path(metadata_dir)
+    site, dist_info = md.parent, md.name
+    site_str = str(site)
+    stem = dist_info[: -len(".dist-info")] if dist_info.endswith(".dist-info") else dist_info
+    raw_name, _, version = stem.partition("-")
+    reasons: list[Reason] = []
+    unverified: dict[str, list[str]] = {}
+    files: dict[str, str] = {}
+    for path, digest in sorted(subjects.items()):
+        if not isinstance(path, str) or not isinstance(digest, str):
+            raise TypeError("subjects must map str archive paths to str SHA-256 digests")
+        if _HEX64.fullmatch(digest) is None:
+            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=f"{path}: malformed digest", subject=path))
+            continue
+        try:
+            destination, rel = map_archive_path(path, dist_info)
+        except WheelFormatError as exc:
+            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=str(exc), subject=path))
+            continue
+        if destination != "site":
+            unverified.setdefault(destination, []).append(rel)
+        elif rel in files:
+            msg = f"{rel}: two signed files install to the same path"
+            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=msg, subject=path))
+        else:
+            files[rel] = digest
+
+    checked_dirs: set[str] = set()
+    metadata_rel = f"{dist_info}/METADATA"
+    metadata: bytes | None = None
+    for rel, digest in files.items():
+        hashed = hash_installed(site_str, rel, checked_dirs, keep=rel == metadata_rel)
+        if hashed.problem is not None:
+            reasons.append(hashed.problem)
+        elif hashed.digest is None or not hmac.compare_digest(hashed.digest, digest):
+            msg = f"{rel} was modified after signing (SHA-256 {hashed.digest} != signed {digest})"
+            reasons.append(Reason(code=_R.INSTALLED_FILE_MODIFIED, message=msg, subject=rel))
+        elif rel == metadata_rel:
+            metadata = hashed.content
+
+    owned_dirs = {parent for rel in files for parent in _ancestors(rel)}
+    tops = sorted({rel.split("/", 1)[0] for rel in files} - {dist_info})
+    walker = PackageWalker(site_str, files.keys(), owned_dirs, RecordIndex(site_str, str(md)))
+    for top in tops:
+        if top in owned_dirs:
+            walker.walk(top)
+    # The wheel rule, applied to what was signed: a start-up hook (.pth, sitecustomize, usercustomize where Python
+    # would run it) is refused even when a trusted key signed it, since it runs outside securehost.
+    reasons.extend(forbidden_files(subjects))
+
+    top_names = {name for top in tops if (name := import_name(top, is_dir=top in owned_dirs)) is not None}
+    index = site_index if site_index is not None and site_index.site == site_str else SiteIndex(site_str)
+    for name_, entries in ((n, index.by_import.get(n, ())) for n in sorted(top_names)):
+        for entry_name, _is_dir in entries:
+            if entry_name not in tops:
+                msg = f"{entry_name}: unsigned sibling that shadows or alters the import of {name_!r}"
+                reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=entry_name))
+    hooks: list[str] = []
+    for entry_name, is_dir in index.hooks:
+        if entry_name in tops or import_name(entry_name, is_dir=is_dir) in top_names:
+            continue
+        if is_dir:
+            msg = f"{entry_name}: start-up hook package in {site_str}"
+            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=entry_name))
+        else:
+            hooks.append(entry_name)
+    dist_infos = [d for d in index.dist_infos if d != dist_info]
+    if index.error is not None:
+        reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=index.error, subject=site_str))
+    hooks_ok: list[str] = []
+    check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
+
+    reasons.extend(walker.reasons)
+    reasons.extend(_unsigned_record_rows(walker.record, files, owned_dirs, dist_info, unverified))
+    modules = _build_modules(site, files, dist_info, reasons)
+    requires = _requires(metadata, reasons, metadata_rel)
+    evidence: dict[str, Any] = {
+        "files_verified": len(files),
+        "unverified_files": {scheme: sorted(paths) for scheme, paths in sorted(unverified.items())},
+        "pycache_accepted": walker.pycache_accepted,
+        "startup_hooks_verified": hooks_ok,
+    }
+    return InstalledDistribution(
+        name=canonicalize_name(raw_name),
+        version=version or None,
+        site_dir=site,
+        metadata_dir=md,
+        modules=modules,
+        top_level=tuple(tops),
+        requires=requires,
+        reasons=tuple(reasons),
+        evidence=evidence,
+    )
+
+
+def check_entry_points(
+    entry_points: Iterable[EntryPointSpec | str], verified_modules: Mapping[str, VerifiedModule]
+) -> tuple[Reason, ...]:
+    """Check that every entry point targets a module of the verified distribution.
+
+    Args:
+        entry_points: parsed entry points (from discovery) or raw ``module:attr`` values.
+        verified_modules: the module table of :func:`verify_installed`.
+
+    Returns:
+        One ``ENTRY_POINT_OUTSIDE_DISTRIBUTION`` reason per entry point whose module is not a (non-namespace)
+        module of the distribution: ``os:system``, ``json:loads``, another distribution's module, a relative or
+        malformed name. Empty when all are inside.
+    """
+    reasons: list[Reason] = []
+    for entry_point in entry_points:
+        value = entry_point.value if isinstance(entry_point, EntryPointSpec) else entry_point
+        try:
+            module = parse_entry_point_value(value)[0]
+        except (EntryPointFormatError, TypeError) as exc:
+            msg = f"entry point {str(value)[:80]!r} names no module of the distribution ({exc})"
+            reasons.append(Reason(code=_R.ENTRY_POINT_OUTSIDE_DISTRIBUTION, message=msg, subject=str(value)[:200]))
+            continue
+        verified = verified_modules.get(module)
+        if verified is None or verified.kind is ModuleKind.NAMESPACE:
+            msg = f"entry point {value!r} targets {module!r}, which is not a module of the signed distribution"
+            reasons.append(Reason(code=_R.ENTRY_POINT_OUTSIDE_DISTRIBUTION, message=msg, subject=value))
+    return tuple(reasons)

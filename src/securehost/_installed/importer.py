@@ -1,0 +1,445 @@
+"""Import verified plugins from the verified bytes: a ``sys.meta_path`` finder that serves only registered modules.
+
+:class:`VerifiedImporter` is a meta-path finder placed first on :data:`sys.meta_path`. It serves exactly the modules
+of the distributions registered with :meth:`VerifiedImporter.add_distribution` (from the module table of
+:func:`securehost._installed.distcheck.verify_installed`):
+
+* source modules: the loader takes the code compiled from the verified SHA-256 from the HMAC-protected
+  :class:`~securehost._installed.bytecode.BytecodeCache` (a hit reads no source), or else reads the file once,
+  hashes those
+  bytes, compares them with the verified SHA-256 (a mismatch raises
+  :class:`~securehost.exceptions.VerificationImportError` and nothing runs) and compiles exactly those bytes; it
+  checks the module's ``import`` statements against the
+  :class:`~securehost._installed.dependencies.DependencyPolicy` and
+  executes the code.
+  ``__pycache__`` is never read; ``__cached__`` is not set, so nothing writes there either;
+* extension modules: the verified bytes are written to a private 0700 directory of the host and that copy is loaded
+  (then unlinked), so the bytes loaded are the bytes verified. ``__file__`` still names the installed file; an
+  extension that finds libraries relative to itself (``$ORIGIN``) will not find them;
+* namespace packages inside the distribution: empty modules, nothing to run;
+* any other module below a registered name (a file dropped in after verification) is refused.
+
+Imports that plugin code makes of other modules (not yet in :data:`sys.modules`) are checked against the dependency
+policy when the finder sees them. :meth:`VerifiedImporter.remove_distribution` forgets a distribution and removes
+its modules from :data:`sys.modules` (an extension module's shared library stays mapped: CPython cannot unload it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+import attrs
+from packaging.utils import canonicalize_name
+
+from securehost._context import run_as_host
+from securehost._fileio import read_file
+from securehost._installed.bytecode import BytecodeCache, default_state_dir, private_dir
+from securehost._installed.dependencies import DependencyPolicy, StaticImport, resolve_import
+from securehost._installed.distcheck import ModuleKind, VerifiedModule
+from securehost._installed.shadowing import ShadowCheck
+from securehost._verdict import Reason, ReasonCode, Verdict
+from securehost._wheel.entrypoints import parse_entry_point_value
+from securehost.exceptions import (
+    ConfigurationError,
+    DependencyNotAllowedError,
+    PluginRejectedError,
+    VerificationImportError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from securehost._audit import AuditLog
+
+__all__ = ["VerifiedImporter"]
+
+_MAX_MODULE: Final = 512 * 1024 * 1024
+_IMPORTLIB_FILES: Final = (os.path.dirname(importlib.__file__), "<frozen importlib", __file__)
+
+
+@final
+@attrs.frozen
+class _Entry:
+    distribution: str
+    name: str
+    path: str
+    sha256: str | None
+    is_package: bool
+    kind: ModuleKind
+
+
+@final
+class _VerifiedSpec(importlib.machinery.ModuleSpec):
+    """A spec whose ``cached`` is always ``None``: no ``__cached__`` pointing into site-packages."""
+
+    @property
+    def cached(self) -> None:
+        return None
+
+    @cached.setter
+    def cached(self, value: object) -> None:
+        pass
+
+
+def _read_verified(entry: _Entry, audit: AuditLog | None) -> bytes:
+    """Read the module file once and check its SHA-256; raise before anything of it can run."""
+    try:
+        data = read_file(entry.path, _MAX_MODULE)
+    except OSError as exc:
+        raise VerificationImportError(
+            f"cannot read verified module {entry.name} from {entry.path}: {exc}", name=entry.name, path=entry.path
+        ) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if entry.sha256 is None or not hmac.compare_digest(digest, entry.sha256):
+        if audit is not None:
+            audit.emit("import.verification_failed", plugin=entry.distribution, module=entry.name, path=entry.path)
+        raise VerificationImportError(
+            f"{entry.path} changed after verification (SHA-256 {digest} != verified {entry.sha256}); not executed",
+            name=entry.name,
+            path=entry.path,
+        )
+    return data
+
+
+@final
+class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves registered verified modules from their verified bytes, and nothing else below their names.
+
+    Args:
+        cache_dir: the bytecode cache directory; default ``default_state_dir() / "bytecode"``
+            (``$XDG_CACHE_HOME/securehost/bytecode``). The cache is integrity-protected, so it is always on.
+        key_file: the HMAC key file of the cache; default ``cache_dir.parent / "bytecode.key"``.
+        audit: where audit events go (tampered cache entries, failed verifications, reported dependencies).
+        dependency_policy: what plugin code may import and require; default ``DependencyPolicy()`` (``"signed"``).
+        extension_dir: the private directory for verified copies of extension modules; default
+            ``cache_dir.parent / "extensions"``.
+
+    Raises:
+        ConfigurationError: a directory or the key file is unsafe.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path | None = None,
+        key_file: Path | None = None,
+        audit: AuditLog | None = None,
+        *,
+        dependency_policy: DependencyPolicy | None = None,
+        extension_dir: Path | None = None,
+    ) -> None:
+        cache_dir = Path(cache_dir) if cache_dir is not None else default_state_dir() / "bytecode"
+        key_file = Path(key_file) if key_file is not None else cache_dir.parent / "bytecode.key"
+        self._cache = BytecodeCache(cache_dir, key_file, audit)
+        self._extension_dir = Path(extension_dir) if extension_dir is not None else cache_dir.parent / "extensions"
+        self._audit = audit
+        self.policy = dependency_policy if dependency_policy is not None else DependencyPolicy()
+        self._lock = threading.RLock()
+        self._entries: dict[str, _Entry] = {}
+        self._by_distribution: dict[str, frozenset[str]] = {}
+        self._shadows = ShadowCheck(self)
+
+    # --- registration ---------------------------------------------------------------------------------------
+
+    def add_distribution(
+        self, name: str, modules: Mapping[str, VerifiedModule], *, requires: Iterable[str] = ()
+    ) -> None:
+        """Register a verified distribution's modules.
+
+        Args:
+            name: the distribution name.
+            modules: its verified module table (``InstalledDistribution.modules``).
+            requires: its ``Requires-Dist`` lines, checked against the dependency policy.
+
+        Raises:
+            RuntimeError: a distribution of that name is already registered.
+            PluginRejectedError: a module name is already served for another distribution or is a standard-library
+                name, or (modes ``"signed"``
+                and ``"allowlist"``) a requirement is not allowed.
+        """
+        canonical = canonicalize_name(name)
+        with self._lock:
+            if canonical in self._by_distribution:
+                raise RuntimeError(f"distribution {canonical} is already registered")
+            reasons = [
+                Reason(code=ReasonCode.DISTRIBUTION_SHADOWED, message=f"module {m} is already served", subject=m)
+                for m in modules
+                if m in self._entries
+            ]
+            # the finder is first on sys.meta_path and serves its names to everyone (see
+            # securehost._installed.shadowing)
+            reasons.extend(self._shadows.reasons(modules))
+            requirement_reasons = self.policy.check_requirements(requires, verified=self._by_distribution.keys())
+            if self.policy.mode == "report":
+                for reason in requirement_reasons:
+                    self._emit("import.dependency_reported", plugin=canonical, requirement=reason.subject)
+            else:
+                reasons.extend(requirement_reasons)
+            if reasons:
+                verdict = Verdict(subject=canonical, reasons=tuple(reasons), name=canonical)
+                raise PluginRejectedError(f"{canonical} cannot be registered: {reasons[0]}", verdict=verdict)
+            for fullname, module in modules.items():
+                self._entries[fullname] = _Entry(
+                    canonical, fullname, str(module.path), module.sha256, module.is_package, module.kind
+                )
+            self._by_distribution[canonical] = frozenset(modules)
+
+    def remove_distribution(self, name: str) -> None:
+        """Forget a distribution and remove its modules from :data:`sys.modules` (no-op if unknown)."""
+        canonical = canonicalize_name(name)
+        with self._lock:
+            names = self._by_distribution.pop(canonical, frozenset())
+            for fullname in sorted(names, key=len, reverse=True):
+                self._entries.pop(fullname, None)
+                module = sys.modules.get(fullname)
+                if module is not None and getattr(module.__spec__, "loader", None) is self:
+                    del sys.modules[fullname]
+                    parent_name, _, child = fullname.rpartition(".")
+                    parent = sys.modules.get(parent_name) if parent_name else None
+                    if parent is not None and getattr(parent, child, None) is module:
+                        delattr(parent, child)
+
+    def derive_key(self, label: bytes) -> bytes:
+        """Return a key derived from the bytecode cache's private key for another use (*label*) of the state."""
+        return self._cache.derive_key(label)
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, :meth:`add_distribution` resolves each :data:`sys.path` entry once (one host load)."""
+        return self._shadows.batch()
+
+    @property
+    def distributions(self) -> tuple[str, ...]:
+        """The registered distribution names."""
+        return tuple(sorted(self._by_distribution))
+
+    # --- meta path ------------------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Put this finder first on :data:`sys.meta_path` (idempotent; moves it back to the front if needed)."""
+        with self._lock:
+            if not sys.meta_path or sys.meta_path[0] is not self:
+                while self in sys.meta_path:
+                    sys.meta_path.remove(self)
+                sys.meta_path.insert(0, self)
+
+    def uninstall(self) -> None:
+        """Remove this finder from :data:`sys.meta_path` (idempotent)."""
+        with self._lock:
+            while self in sys.meta_path:
+                sys.meta_path.remove(self)
+
+    def load_entry_point(self, value: str) -> object:
+        """Import the module of an entry point from verified bytes, and return the object it names.
+
+        Args:
+            value: ``module[:attr]`` of a registered distribution.
+
+        Returns:
+            The module, or the attribute named after ``:``.
+
+        Raises:
+            EntryPointFormatError: *value* is malformed.
+            VerificationImportError: the module is not a registered verified module, one of its modules is already
+                imported from elsewhere, a file changed after verification, or the attribute does not exist.
+            DependencyNotAllowedError: the plugin imports something the dependency policy does not allow.
+        """
+        module_name, attr, _ = parse_entry_point_value(value)
+        entry = self._entries.get(module_name)
+        if entry is None or entry.kind is ModuleKind.NAMESPACE:
+            raise VerificationImportError(f"{module_name} is not a module of a verified plugin", name=module_name)
+        self.install()
+        parts = module_name.split(".")
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            existing = sys.modules.get(prefix)
+            if existing is not None and getattr(existing.__spec__, "loader", None) is not self:
+                raise VerificationImportError(
+                    f"{prefix} is already imported from elsewhere ({getattr(existing, '__file__', None)})", name=prefix
+                )
+        result: object = importlib.import_module(module_name)
+        for part in attr.split(".") if attr else ():
+            try:
+                result = getattr(result, part)
+            except AttributeError as exc:
+                raise VerificationImportError(f"{value}: {module_name} has no attribute {attr}") from exc
+        return result
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """Return a spec for a registered module, refuse unregistered modules below one, check dependencies.
+
+        Raises:
+            VerificationImportError: *fullname* is below a registered module but was not verified.
+            DependencyNotAllowedError: plugin code imports a module that the policy does not allow.
+        """
+        entry = self._entries.get(fullname)
+        if entry is not None:
+            return self._spec(entry)
+        parent = fullname.rpartition(".")[0]
+        if parent and parent in self._entries:
+            raise VerificationImportError(f"{fullname} is not part of the signed distribution", name=fullname)
+        if self._entries:
+            importer = self._importing_plugin()
+            if importer is not None:
+                self._check_import(importer, fullname, dynamic=True)
+        return None
+
+    def invalidate_caches(self) -> None:
+        """Nothing to invalidate: the module table is explicit."""
+
+    def _spec(self, entry: _Entry) -> importlib.machinery.ModuleSpec:
+        if entry.kind is ModuleKind.NAMESPACE:
+            spec = _VerifiedSpec(entry.name, self, origin=None, is_package=True)
+            spec.submodule_search_locations = [entry.path]
+            return spec
+        spec = _VerifiedSpec(entry.name, self, origin=entry.path, is_package=entry.is_package)
+        spec.has_location = True
+        if entry.is_package:
+            spec.submodule_search_locations = [os.path.dirname(entry.path)]
+        return spec
+
+    # --- loader ---------------------------------------------------------------------------------------------
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        """Create extension modules from a private verified copy; ``None`` (default creation) otherwise.
+
+        Raises:
+            VerificationImportError: the extension file changed after verification or cannot be copied.
+        """
+        entry = self._entries.get(spec.name)
+        if entry is None or entry.kind is not ModuleKind.EXTENSION:
+            return None
+        copy = run_as_host(self._stage_extension, entry)
+        try:
+            loader = importlib.machinery.ExtensionFileLoader(spec.name, copy)
+            staged = importlib.machinery.ModuleSpec(spec.name, loader, origin=copy)
+            return loader.create_module(staged)
+        finally:
+            run_as_host(os.unlink, copy)
+
+    def _stage_extension(self, entry: _Entry) -> str:
+        """Copy the verified bytes of an extension module into the private directory; return the copy's path."""
+        data = _read_verified(entry, self._audit)
+        suffix = next(s for s in importlib.machinery.EXTENSION_SUFFIXES if entry.path.endswith(s))
+        try:
+            directory = private_dir(self._extension_dir)
+            fd, copy = tempfile.mkstemp(dir=directory, suffix=suffix)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except (OSError, ConfigurationError) as exc:
+            raise VerificationImportError(f"cannot stage {entry.name} for loading: {exc}", name=entry.name) from exc
+        return copy
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Execute a verified module.
+
+        Raises:
+            VerificationImportError: the source changed after verification.
+            DependencyNotAllowedError: an ``import`` statement in the module is not allowed by the policy.
+        """
+        entry = self._entries.get(module.__name__)
+        if entry is None:
+            raise VerificationImportError(f"{module.__name__} is no longer registered", name=module.__name__)
+        if entry.kind is ModuleKind.NAMESPACE:
+            return
+        if entry.kind is ModuleKind.EXTENSION:
+            importlib.machinery.ExtensionFileLoader(entry.name, entry.path).exec_module(module)
+            return
+        code, imports = self.get_verified_code(entry.name)
+        package = entry.name if entry.is_package else entry.name.rpartition(".")[0]
+        for name, level, _fromlist in imports:
+            resolved = resolve_import(name, level, package)
+            if resolved is not None:
+                self._check_import(entry, resolved, dynamic=False)
+        exec(code, module.__dict__)  # noqa: S102 - exactly the verified bytes, compiled
+
+    def get_verified_code(self, fullname: str) -> tuple[types.CodeType, tuple[StaticImport, ...]]:
+        """Read, verify and compile (or fetch from the cache) a registered source module.
+
+        Raises:
+            VerificationImportError: not a registered source module, or its file changed after verification.
+        """
+        entry = self._entries.get(fullname)
+        if entry is None or entry.kind is not ModuleKind.SOURCE or entry.sha256 is None:
+            raise VerificationImportError(f"{fullname} is not a registered source module", name=fullname)
+        # Reading, hashing and caching are securehost's own work: they run as the host even while a plugin's
+        # import is under way (the guard would otherwise judge them against the plugin's permissions).
+        # A cache hit is code compiled from exactly the verified digest: the file is not read again, so a change
+        # made after verification cannot run either way (a miss reads the file and refuses a changed one).
+        cached: tuple[types.CodeType, tuple[StaticImport, ...]] | None = run_as_host(
+            self._cache.lookup, entry.sha256, entry.path, plugin=entry.distribution
+        )
+        if cached is not None:
+            return cached
+        data = run_as_host(_read_verified, entry, self._audit)
+        result: tuple[types.CodeType, tuple[StaticImport, ...]] = run_as_host(
+            self._cache.code, data, entry.sha256, entry.path, plugin=entry.distribution
+        )
+        return result
+
+    def get_code(self, fullname: str) -> types.CodeType | None:
+        """Return the verified code object (for :mod:`runpy` and :mod:`inspect`); ``None`` for namespaces."""
+        entry = self._entries.get(fullname)
+        if entry is None or entry.kind is not ModuleKind.SOURCE:
+            return None
+        return self.get_verified_code(fullname)[0]
+
+    def get_source(self, fullname: str) -> str | None:
+        """Return the verified source text (for tracebacks), or ``None``."""
+        entry = self._entries.get(fullname)
+        if entry is None or entry.kind is not ModuleKind.SOURCE:
+            return None
+        return importlib.util.decode_source(run_as_host(_read_verified, entry, None))
+
+    def is_package(self, fullname: str) -> bool:
+        """Whether *fullname* is a registered package."""
+        entry = self._entries.get(fullname)
+        return entry is not None and entry.is_package
+
+    # --- dependency policy ----------------------------------------------------------------------------------
+
+    def _importing_plugin(self) -> _Entry | None:
+        """Return the registered module whose code is importing (the first frame outside importlib), if any."""
+        frame: types.FrameType | None = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename.startswith(_IMPORTLIB_FILES):
+            frame = frame.f_back
+        if frame is None:
+            return None
+        spec = frame.f_globals.get("__spec__")
+        if spec is None or getattr(spec, "loader", None) is not self:
+            return None
+        entry: _Entry | None = self._entries.get(str(spec.name))
+        return entry
+
+    def _check_import(self, importer: _Entry, fullname: str, *, dynamic: bool) -> None:
+        own = self._by_distribution.get(importer.distribution, frozenset())
+        if self.policy.module_allowed(fullname, own=own, verified=self._entries):
+            return
+        how = "imports" if dynamic else "has an import statement for"
+        message = f"{importer.name} ({importer.distribution}) {how} {fullname}"
+        if self.policy.mode == "report":
+            self._emit(
+                "import.dependency_reported", plugin=importer.distribution, module=fullname, importer=importer.name
+            )
+            return
+        self._emit("import.dependency_denied", plugin=importer.distribution, module=fullname, importer=importer.name)
+        raise DependencyNotAllowedError(
+            f"{message}, which the {self.policy.mode!r} dependency policy does not allow", name=fullname
+        )
+
+    def _emit(self, event: str, **data: Any) -> None:
+        if self._audit is not None:
+            self._audit.emit(event, **data)

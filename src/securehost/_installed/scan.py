@@ -1,0 +1,288 @@
+"""Low-level scanning for discovery: list path entries, read ``entry_points.txt``, and an optional cache.
+
+The cache keys a directory listing by the directory's ``(st_dev, st_ino, st_mtime_ns, st_ctime_ns, st_size)`` and a
+parsed ``entry_points.txt`` by the same signature of the file. A hit replaces ``scandir`` + per-file
+``open``/``read``/``decode``/``parse`` with one ``stat`` per directory and per file. Like git's index, it never stores
+an entry whose modification or change time is less than two seconds old ("racily clean"): file systems with coarse
+timestamps could otherwise hide a second change made within the same tick. ``st_ctime`` cannot be set from user
+space, so ``touch -d`` cannot forge a hit.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+import zipfile
+from typing import TYPE_CHECKING, Final, Literal, final
+
+import attrs
+import importlib_metadata
+from packaging.utils import canonicalize_name
+
+from securehost._fileio import read_file
+from securehost._wheel.entrypoints import parse_entry_points_text
+from securehost.exceptions import EntryPointFormatError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "DiscoveryCache",
+    "EntryPointsFile",
+    "Listing",
+    "MetadataLocation",
+    "list_path_entry",
+    "read_small",
+]
+
+MAX_SMALL_FILE: Final = 1024 * 1024
+_RACY_NS: Final = 2_000_000_000
+
+Kind = Literal["dist-info", "egg-info", "egg-link", "egg", "zip"]
+_Signature = tuple[int, int, int, int, int]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class MetadataLocation:
+    """One distribution's metadata found on a path entry."""
+
+    kind: Kind
+    path: str
+    site: str
+    canonical: str
+    version: str | None
+    entry_points_file: str | None
+    zip_text: bytes | None = None
+    zip_error: str | None = None
+
+
+@final
+@attrs.frozen(kw_only=True)
+class Listing:
+    """What one path entry holds: metadata locations, and names that have an ``__editable__`` hook."""
+
+    locations: tuple[MetadataLocation, ...]
+    editable_names: frozenset[str]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class EntryPointsFile:
+    """A parsed ``entry_points.txt``: its groups, or the error that made it unusable."""
+
+    groups: Mapping[str, tuple[tuple[str, str], ...]]
+    error: str | None
+
+
+_EMPTY: Final = EntryPointsFile(groups={}, error=None)
+_NO_LISTING: Final = Listing(locations=(), editable_names=frozenset())
+
+
+def read_small(path: str, limit: int = MAX_SMALL_FILE) -> bytes:
+    """Read a small regular file without following a final symlink (see :func:`securehost._fileio.read_file`).
+
+    Raises:
+        OSError: it cannot be read, is a symlink or special file, or is larger than *limit*.
+    """
+    return read_file(path, limit)
+
+
+def parse_entry_points_bytes(raw: bytes) -> EntryPointsFile:
+    """Decode and parse ``entry_points.txt``; errors become :attr:`EntryPointsFile.error`."""
+    try:
+        return EntryPointsFile(groups=parse_entry_points_text(raw.decode("utf-8")), error=None)
+    except UnicodeDecodeError as exc:
+        return EntryPointsFile(groups={}, error=f"entry_points.txt is not UTF-8: {exc}")
+    except EntryPointFormatError as exc:
+        return EntryPointsFile(groups={}, error=f"entry_points.txt: {exc}")
+
+
+def _signature(st: os.stat_result) -> _Signature:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+
+def _split_stem(stem: str, kind: Kind) -> tuple[str, str | None]:
+    if kind == "egg-link":  # {project name}.egg-link: no version, the name may contain dashes
+        return canonicalize_name(stem), None
+    raw, sep, version = stem.partition("-")
+    if kind != "dist-info":
+        version = version.partition("-")[0]  # foo-1.0-py3.11.egg-info
+    return canonicalize_name(raw) if raw else stem.lower(), (version or None) if sep else None
+
+
+def _list_dir(entry: str) -> Listing:
+    locations: list[MetadataLocation] = []
+    editable: set[str] = set()
+    base = os.path.basename(os.path.normpath(entry)).lower()
+    with os.scandir(entry) as children:
+        for child in children:
+            name = child.name
+            low = name.lower()
+            kind: Kind
+            eps: str | None
+            if low.endswith(".dist-info"):
+                kind, stem, eps = "dist-info", name[:-10], os.path.join(child.path, "entry_points.txt")
+            elif low.endswith(".egg-info"):
+                kind, stem = "egg-info", name[:-9]
+                eps = os.path.join(child.path, "entry_points.txt") if child.is_dir() else None
+            elif low.endswith(".egg-link"):
+                kind, stem, eps = "egg-link", name[:-9], None
+            elif base.endswith(".egg") and name == "EGG-INFO":
+                kind, stem = "egg", os.path.basename(os.path.normpath(entry))[:-4]
+                eps = os.path.join(child.path, "entry_points.txt")
+            else:
+                if low.startswith("__editable__.") and low.endswith(".pth"):
+                    editable.add(canonicalize_name(name[13:-4].partition("-")[0]))
+                continue
+            canonical, version = _split_stem(stem, kind)
+            locations.append(
+                MetadataLocation(
+                    kind=kind,
+                    path=child.path,
+                    site=entry,
+                    canonical=canonical,
+                    version=version,
+                    entry_points_file=eps,
+                )
+            )
+    locations.sort(key=lambda loc: loc.path)
+    return Listing(locations=tuple(locations), editable_names=frozenset(editable))
+
+
+def _list_zip(entry: str) -> Listing:
+    """List the distributions in a zip path entry through importlib_metadata (called directly, path-restricted)."""
+    locations: list[MetadataLocation] = []
+    context = importlib_metadata.DistributionFinder.Context(path=[entry])  # type: ignore[no-untyped-call]
+    try:
+        dists = list(importlib_metadata.MetadataPathFinder.find_distributions(context))
+    except Exception as exc:  # noqa: BLE001 - a broken archive yields a reason, never stops the scan
+        dists = []
+        error: str | None = f"zip path entry cannot be read: {type(exc).__name__}: {exc}"
+        locations.append(
+            MetadataLocation(
+                kind="zip", path=entry, site=entry, canonical=canonicalize_name(os.path.basename(entry)),
+                version=None, entry_points_file=entry, zip_error=error,
+            )
+        )  # fmt: skip
+    for index, dist in enumerate(dists):
+        text: bytes | None = None
+        error = None
+        canonical = f"{canonicalize_name(os.path.basename(entry))}-{index}"
+        version = None
+        try:
+            canonical = canonicalize_name(dist.metadata["Name"])
+            version = dist.version
+            text_str = dist.read_text("entry_points.txt")
+            text = None if text_str is None else text_str.encode("utf-8")
+        except Exception as exc:  # noqa: BLE001 - see above
+            error = f"metadata in zip path entry cannot be read: {type(exc).__name__}: {exc}"
+        locations.append(
+            MetadataLocation(
+                kind="zip", path=f"{entry}!{canonical}", site=entry, canonical=canonical, version=version,
+                entry_points_file=entry, zip_text=text, zip_error=error,
+            )
+        )  # fmt: skip
+    return Listing(locations=tuple(locations), editable_names=frozenset())
+
+
+@final
+class DiscoveryCache:
+    """Reuses directory listings and parsed ``entry_points.txt`` files across scans while they are unchanged.
+
+    Thread-safe. Memory grows with the number of distributions seen; call :meth:`clear` to drop everything.
+    """
+
+    __slots__ = ("_eps", "_listings", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listings: dict[str, tuple[_Signature, Listing]] = {}
+        self._eps: dict[str, tuple[_Signature, EntryPointsFile]] = {}
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._listings.clear()
+            self._eps.clear()
+
+    def __len__(self) -> int:
+        return len(self._listings) + len(self._eps)
+
+    @staticmethod
+    def _storable(st: os.stat_result) -> bool:
+        return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= _RACY_NS
+
+    def listing(self, entry: str, st: os.stat_result) -> Listing:
+        """Return the listing of directory *entry* whose current ``stat`` is *st*.
+
+        Raises:
+            OSError: the directory cannot be listed.
+        """
+        sig = _signature(st)
+        hit = self._listings.get(entry)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        listing = _list_dir(entry)
+        if self._storable(st):
+            with self._lock:
+                self._listings[entry] = (sig, listing)
+        return listing
+
+    def entry_points(self, loc: MetadataLocation) -> EntryPointsFile:
+        """Return the parsed ``entry_points.txt`` of *loc*."""
+        path = loc.entry_points_file
+        if path is None or loc.kind == "zip":
+            return read_entry_points(loc, None)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return _EMPTY
+        except OSError as exc:
+            return EntryPointsFile(groups={}, error=f"entry_points.txt cannot be read: {exc}")
+        sig = _signature(st)
+        hit = self._eps.get(path)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        parsed = read_entry_points(loc, None)
+        if stat.S_ISREG(st.st_mode) and self._storable(st):
+            with self._lock:
+                self._eps[path] = (sig, parsed)
+        return parsed
+
+
+def read_entry_points(loc: MetadataLocation, cache: DiscoveryCache | None) -> EntryPointsFile:
+    """Read and parse the ``entry_points.txt`` of *loc* (through *cache* if given); never raises."""
+    if cache is not None:
+        return cache.entry_points(loc)
+    if loc.kind == "zip":
+        if loc.zip_error is not None:
+            return EntryPointsFile(groups={}, error=loc.zip_error)
+        return _EMPTY if loc.zip_text is None else parse_entry_points_bytes(loc.zip_text)
+    if loc.entry_points_file is None:
+        return _EMPTY
+    try:
+        raw = read_small(loc.entry_points_file)
+    except FileNotFoundError:
+        return _EMPTY
+    except OSError as exc:
+        return EntryPointsFile(groups={}, error=f"entry_points.txt cannot be read: {exc}")
+    return parse_entry_points_bytes(raw)
+
+
+def list_path_entry(entry: str, cache: DiscoveryCache | None) -> Listing:
+    """List the distributions on one path entry (a directory or a zip file); never raises.
+
+    A directory that cannot be listed, or a path entry that does not exist, holds nothing.
+    """
+    try:
+        st = os.stat(entry)
+        if stat.S_ISDIR(st.st_mode):
+            return cache.listing(entry, st) if cache is not None else _list_dir(entry)
+        if stat.S_ISREG(st.st_mode) and zipfile.is_zipfile(entry):
+            return _list_zip(entry)
+    except OSError:
+        pass
+    return _NO_LISTING

@@ -1,0 +1,100 @@
+"""Top-level module names a plugin would take over: the standard library, modules already imported, sys.path.
+
+The verified importer is first on :data:`sys.meta_path` and serves its names to everyone, so a plugin module named
+like a standard-library module, or like any module the normal import system finds elsewhere (the host's own
+packages, other distributions), would be served in its place to the host and to every other plugin.
+:class:`ShadowCheck` says where else each top-level name of a plugin would come from.
+
+Resolving the :data:`sys.path` entries (to leave out the plugin's own site directory) is the costly part of the
+check; within :meth:`ShadowCheck.batch` (one host load) each entry is resolved once, outside it on every call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, final
+
+from securehost._verdict import Reason, ReasonCode
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from securehost._installed.distcheck import VerifiedModule
+
+__all__ = ["ShadowCheck"]
+
+_STDLIB_TOP: Final = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
+
+
+def _site_of(module: VerifiedModule) -> str:
+    """The site directory a top-level module or package was installed into."""
+    path = Path(module.path)
+    top = path.parent if module.is_package and path.name.startswith("__init__.") else path
+    return os.path.realpath(top.parent)
+
+
+@final
+class ShadowCheck:
+    """Finds the top-level names of a plugin that something else already provides.
+
+    Args:
+        loader: the verified importer; modules it loaded itself are not "elsewhere".
+    """
+
+    __slots__ = ("_loader", "_realpaths")
+
+    def __init__(self, loader: object) -> None:
+        self._loader = loader
+        self._realpaths: dict[str, str] | None = None
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Resolve each :data:`sys.path` entry at most once until the block ends (nested blocks share it)."""
+        if self._realpaths is not None:
+            yield
+            return
+        self._realpaths = {}
+        try:
+            yield
+        finally:
+            self._realpaths = None
+
+    def _realpath(self, entry: str) -> str:
+        memo = self._realpaths
+        if memo is None:
+            return os.path.realpath(entry or os.curdir)
+        real = memo.get(entry)
+        if real is None:
+            real = memo[entry] = os.path.realpath(entry or os.curdir)
+        return real
+
+    def found_elsewhere(self, top: str, own_site: str | None) -> str | None:
+        """Say where else *top* would be imported from (the standard library, an imported module, sys.path)."""
+        if top in _STDLIB_TOP:
+            return "the standard library"
+        existing = sys.modules.get(top)
+        if existing is not None and getattr(getattr(existing, "__spec__", None), "loader", None) is not self._loader:
+            return f"{top}, already imported from {getattr(existing, '__file__', None) or 'elsewhere'}"
+        search = [p for p in sys.path if not own_site or self._realpath(p) != own_site]
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(top, search)
+        except (ImportError, ValueError, OSError) as exc:
+            return f"an unsearchable sys.path entry ({exc})"
+        if spec is not None:
+            return f"{top} found at {spec.origin or (list(spec.submodule_search_locations or []) or ['?'])[0]}"
+        return None
+
+    def reasons(self, modules: Mapping[str, VerifiedModule]) -> list[Reason]:
+        """One ``distribution-shadowed`` reason per top-level name of *modules* found elsewhere."""
+        reasons = []
+        for top in sorted({m.partition(".")[0] for m in modules}):
+            own = _site_of(modules[top]) if top in modules else None
+            where = self.found_elsewhere(top, own)
+            if where is not None:
+                msg = f"module {top} would shadow {where}"
+                reasons.append(Reason(code=ReasonCode.DISTRIBUTION_SHADOWED, message=msg, subject=top))
+        return reasons

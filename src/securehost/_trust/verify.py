@@ -1,0 +1,174 @@
+"""Verifying a signed statement: the part shared by wheel verification and installed-distribution verification.
+
+Order of checks, following the DSSE protocol: parse the envelope; verify its signatures against the trust store
+(pure cryptography, keys and algorithms from the store); parse the payload **only** if at least one trusted,
+unrevoked key verified it; then apply trust policy (revocation, validity windows, name scopes, thresholds,
+permission vouching) and time (expiry, issue date not in the future).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import TYPE_CHECKING, Any, Final, final
+
+import attrs
+
+from securehost._permissions import PermissionSet
+from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits, check_signatures
+from securehost._signing.statement import Statement
+from securehost._verdict import Reason, ReasonCode
+from securehost.exceptions import EnvelopeFormatError, PermissionFormatError
+
+if TYPE_CHECKING:
+    from securehost._signing.memo import SignatureMemo
+    from securehost._trust.store import TrustStore
+
+__all__ = ["ENVELOPE_FILENAME", "MAX_CLOCK_SKEW", "StatementCheck", "check_statement"]
+
+ENVELOPE_FILENAME: Final = "securehost.dsse.json"
+MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=5)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class StatementCheck:
+    """What :func:`check_statement` found.
+
+    Attributes:
+        statement: the verified statement, or ``None`` when the envelope or its payload could not be trusted.
+        envelope: the parsed envelope, or ``None`` when it was malformed.
+        signers: key ids whose signatures counted.
+        vouched: the requested permissions that enough signers vouched for.
+        reasons: every reason against the statement; empty when it is trusted.
+        evidence: facts for the audit trail (payload digest, ignored signatures, times).
+    """
+
+    statement: Statement | None
+    envelope: Envelope | None
+    signers: tuple[str, ...] = ()
+    vouched: PermissionSet = attrs.field(factory=PermissionSet)
+    reasons: tuple[Reason, ...] = ()
+    evidence: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        raise TypeError("now must be timezone-aware")
+    return now
+
+
+def check_statement(
+    envelope_bytes: bytes | None,
+    store: TrustStore,
+    *,
+    now: dt.datetime | None = None,
+    limits: EnvelopeLimits = DEFAULT_LIMITS,
+    memo: SignatureMemo | None = None,
+) -> StatementCheck:
+    """Verify an untrusted envelope against *store*; never raises for bad input.
+
+    Args:
+        envelope_bytes: the untrusted envelope file, or ``None`` when there is none.
+        store: the trust store that supplies keys and policy.
+        now: the time to judge validity windows and expiry at (default: the current UTC time).
+        limits: hard limits for parsing.
+        memo: signatures of this envelope that verified before are not verified again; the ones that verify now
+            are remembered. Policy and the statement are always judged afresh.
+
+    Returns:
+        The check, with every reason against the statement.
+
+    Raises:
+        TypeError: *now* is a naive datetime.
+    """
+    when = _now(now)
+    if envelope_bytes is None:
+        return StatementCheck(
+            statement=None,
+            envelope=None,
+            reasons=(Reason(code=ReasonCode.ENVELOPE_MISSING, message=f"no {ENVELOPE_FILENAME} in the .dist-info"),),
+        )
+    try:
+        envelope = Envelope.from_bytes(envelope_bytes, limits=limits)
+    except EnvelopeFormatError as exc:
+        return StatementCheck(statement=None, envelope=None, reasons=(Reason(code=exc.code, message=str(exc)),))
+    evidence: dict[str, Any] = {"payload_sha256": hashlib.sha256(envelope.payload).hexdigest()}
+    if memo is None:
+        checks = check_signatures(envelope, store.lookup)
+    else:
+        digest = hashlib.sha256(envelope_bytes).hexdigest()
+        checks = check_signatures(envelope, store.lookup, known_valid=memo.valid_keyids(digest))
+        memo.remember(digest, (c.keyid for c in checks if c.valid))
+    # A revoked key never counts and may be in an attacker's hands: its signature does not unlock the parser.
+    if not any(check.valid and check.keyid not in store.revoked for check in checks):
+        reasons = [
+            Reason(
+                code=ReasonCode.KEY_REVOKED
+                if c.keyid in store.revoked
+                else c.reason_code or ReasonCode.SIGNATURE_INVALID,
+                message=_describe(c.keyid, "revoked" if c.keyid in store.revoked else c.status),
+                subject=c.keyid,
+            )
+            for c in checks
+        ]
+        reasons.append(
+            Reason(
+                code=ReasonCode.THRESHOLD_NOT_MET,
+                message=f"no signature by a trusted key ({len(checks)} signature(s) present); payload not parsed",
+            )
+        )
+        return StatementCheck(statement=None, envelope=envelope, reasons=tuple(reasons), evidence=evidence)
+    try:
+        statement = Statement.from_envelope(envelope, limits=limits)
+    except EnvelopeFormatError as exc:
+        return StatementCheck(
+            statement=None, envelope=envelope, reasons=(Reason(code=exc.code, message=str(exc)),), evidence=evidence
+        )
+    predicate = statement.predicate
+    try:
+        requested = PermissionSet.parse(predicate.permissions)
+    except PermissionFormatError as exc:  # pragma: no cover - the predicate validates permissions already
+        return StatementCheck(
+            statement=None,
+            envelope=envelope,
+            reasons=(Reason(code=ReasonCode.STATEMENT_MALFORMED, message=str(exc)),),
+            evidence=evidence,
+        )
+    decision = store.evaluate(name=predicate.name, requested=requested, checks=checks, now=when)
+    reasons = list(decision.reasons)
+    if decision.ignored:
+        evidence["ignored_signatures"] = [r.to_json() for r in decision.ignored]
+    evidence["issued_at"] = predicate.issued_at.isoformat()
+    if predicate.expires_at is not None:
+        evidence["expires_at"] = predicate.expires_at.isoformat()
+        if predicate.expires_at <= when:
+            reasons.append(
+                Reason(code=ReasonCode.STATEMENT_EXPIRED, message=f"statement expired at {predicate.expires_at}")
+            )
+    if predicate.issued_at > when + MAX_CLOCK_SKEW:
+        reasons.append(
+            Reason(
+                code=ReasonCode.STATEMENT_NOT_YET_VALID,
+                message=f"statement issued in the future ({predicate.issued_at})",
+            )
+        )
+    return StatementCheck(
+        statement=statement,
+        envelope=envelope,
+        signers=decision.counted,
+        vouched=decision.vouched,
+        reasons=tuple(reasons),
+        evidence=evidence,
+    )
+
+
+def _describe(keyid: str, status: str) -> str:
+    return {
+        "invalid": f"signature by key {keyid[:16]}... does not verify",
+        "unknown-key": f"signature by key {keyid[:16]}... that the trust store does not hold",
+        "duplicate": f"second signature by key {keyid[:16]}... (counted once)",
+        "revoked": f"signature by key {keyid[:16]}..., which is revoked",
+    }.get(status, f"signature by key {keyid[:16]}...: {status}")

@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+import zipfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from securehost import ReasonCode
+from securehost._installed.discovery import DiscoveryCache, discover
+from tests._plugins import fake_install
+
+GROUP = "demoapp.plugins"
+
+
+def install(site, name="acme-csv", version="1.0", value="acme_csv.plugin:CsvPlugin", **kw):
+    return fake_install(
+        site,
+        name,
+        version,
+        {f"{name.replace('-', '_')}/__init__.py": "", f"{name.replace('-', '_')}/plugin.py": "class CsvPlugin: ...\n"},
+        entry_points={GROUP: {"csv": value}, "console_scripts": {"x": "bad value!"}},
+        **kw,
+    )
+
+
+def codes(dist):
+    return {r.code for r in dist.reasons}
+
+
+def test_finds_plain_install_without_importing(tmp_path):
+    install(tmp_path)
+    result = discover(GROUP, [tmp_path])
+    (dist,) = result.distributions
+    assert dist.accepted
+    assert (dist.name, dist.version) == ("acme-csv", "1.0")
+    assert dist.metadata_dir == tmp_path / "acme_csv-1.0.dist-info"
+    assert dist.site_dir == tmp_path
+    assert [ep.value for ep in dist.entry_points] == ["acme_csv.plugin:CsvPlugin"]
+    assert "acme_csv" not in sys.modules
+    assert dist.verdict().accepted
+
+
+def test_ignores_distributions_without_the_group(tmp_path):
+    fake_install(tmp_path, "other", "2.0", {"other.py": ""}, entry_points={"console_scripts": {"o": "other:main"}})
+    fake_install(tmp_path, "noeps", "1.0", {"noeps.py": ""})
+    assert discover(GROUP, [tmp_path]).distributions == ()
+
+
+def test_malformed_value_in_group_is_entry_point_invalid(tmp_path):
+    install(tmp_path, value="../evil:x")
+    (dist,) = discover(GROUP, [tmp_path]).distributions
+    assert codes(dist) == {ReasonCode.ENTRY_POINT_INVALID}
+
+
+def test_bad_encoding_yields_reason_and_scan_continues(tmp_path):
+    md, _ = install(tmp_path, "broken")
+    (md / "entry_points.txt").write_bytes(b"[demoapp.plugins]\nx = a:b\xff\n")
+    install(tmp_path)
+    result = discover(GROUP, [tmp_path])
+    by_name = {d.name: d for d in result.distributions}
+    assert codes(by_name["broken"]) == {ReasonCode.ENTRY_POINT_INVALID}
+    assert by_name["acme-csv"].accepted
+
+
+def test_unreadable_metadata_is_reported(tmp_path):
+    md, _ = install(tmp_path)
+    (md / "METADATA").write_bytes(b"Name: acme-csv\nVersion: 1.0\n\xff\xfe")
+    (dist,) = discover(GROUP, [tmp_path]).distributions
+    assert codes(dist) == {ReasonCode.DISTRIBUTION_METADATA_INVALID}
+
+
+def test_metadata_name_mismatch_is_reported(tmp_path):
+    md, _ = install(tmp_path)
+    (md / "METADATA").write_text("Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n")
+    (dist,) = discover(GROUP, [tmp_path]).distributions
+    assert codes(dist) == {ReasonCode.DISTRIBUTION_METADATA_INVALID}
+
+
+def test_entry_points_file_is_a_directory(tmp_path):
+    md, _ = install(tmp_path)
+    (md / "entry_points.txt").unlink()
+    (md / "entry_points.txt").mkdir()
+    (dist,) = discover(GROUP, [tmp_path]).distributions
+    assert codes(dist) == {ReasonCode.ENTRY_POINT_INVALID}
+
+
+def test_same_name_twice_on_path_rejects_every_copy(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    install(first)
+    install(second, version="2.0")
+    result = discover(GROUP, [first, second])
+    assert len(result.distributions) == 2
+    assert all(ReasonCode.DISTRIBUTION_SHADOWED in codes(d) for d in result.distributions)
+
+
+def test_two_versions_side_by_side_are_shadowed(tmp_path):
+    install(tmp_path)
+    install(tmp_path, version="1.1")
+    result = discover(GROUP, [tmp_path])
+    assert len(result.rejected) == 2
+
+
+def test_copy_without_entry_points_still_shadows(tmp_path):
+    install(tmp_path / "a")
+    fake_install(tmp_path / "b", "Acme_CSV", "0.9", {"acme_csv/__init__.py": ""})
+    result = discover(GROUP, [tmp_path / "a", tmp_path / "b"])
+    assert [d.version for d in result.distributions] == ["1.0", "0.9"]  # every copy is listed, and rejected
+    assert all(ReasonCode.DISTRIBUTION_SHADOWED in codes(d) for d in result.distributions)
+
+
+def test_same_directory_twice_on_path_is_not_shadowing(tmp_path):
+    install(tmp_path)
+    result = discover(GROUP, [tmp_path, str(tmp_path) + "/", tmp_path / "." / ""])
+    assert len(result.distributions) == 1
+    assert result.distributions[0].accepted
+
+
+def test_pep660_direct_url_editable(tmp_path):
+    md, _ = install(tmp_path)
+    (md / "direct_url.json").write_text(json.dumps({"url": "file:///src", "dir_info": {"editable": True}}))
+    (dist,) = discover(GROUP, [tmp_path]).distributions
+    assert codes(dist) == {ReasonCode.EDITABLE_INSTALL}
+
+
+def test_plain_local_direct_url_is_fine(tmp_path):
+    md, _ = install(tmp_path)
+    (md / "direct_url.json").write_text(json.dumps({"url": "file:///x.whl", "archive_info": {}}))
+    assert discover(GROUP, [tmp_path]).distributions[0].accepted
+
+
+def test_malformed_direct_url_is_metadata_invalid(tmp_path):
+    md, _ = install(tmp_path)
+    (md / "direct_url.json").write_text("{not json")
+    (dist,) = discover(GROUP, [tmp_path]).distributions
+    assert codes(dist) == {ReasonCode.DISTRIBUTION_METADATA_INVALID}
+
+
+def test_setuptools_editable_pth_marks_editable(tmp_path):
+    install(tmp_path)
+    (tmp_path / "__editable__.acme_csv-1.0.pth").write_text("import __editable___acme_csv_1_0_finder\n")
+    (dist,) = discover(GROUP, [tmp_path]).distributions
+    assert codes(dist) == {ReasonCode.EDITABLE_INSTALL}
+
+
+def test_egg_info_and_egg_link_are_not_plain_installs(tmp_path):
+    project = tmp_path / "src"
+    egg = project / "acme_csv.egg-info"
+    egg.mkdir(parents=True)
+    (egg / "PKG-INFO").write_text("Name: acme-csv\nVersion: 1.0\n")
+    (egg / "entry_points.txt").write_text(f"[{GROUP}]\ncsv = acme_csv.plugin:CsvPlugin\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "acme-csv.egg-link").write_text(f"{project}\n.\n")
+    result = discover(GROUP, [site, project])
+    assert [d.metadata_dir.name for d in result.distributions] == ["acme-csv.egg-link", "acme_csv.egg-info"]
+    for dist in result.distributions:
+        assert codes(dist) == {ReasonCode.EDITABLE_INSTALL, ReasonCode.DISTRIBUTION_SHADOWED}
+
+
+def test_zip_path_entry_is_not_a_plain_install(tmp_path):
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("zipped-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: zipped\nVersion: 1.0\n")
+        zf.writestr("zipped-1.0.dist-info/entry_points.txt", f"[{GROUP}]\nz = zipped:P\n")
+        zf.writestr("zipped.py", "class P: ...\n")
+    (dist,) = discover(GROUP, [archive]).distributions
+    assert dist.name == "zipped"
+    assert codes(dist) == {ReasonCode.EDITABLE_INSTALL}
+
+
+def test_missing_and_odd_path_entries_are_skipped(tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    assert discover(GROUP, [tmp_path / "nope", tmp_path / "file.txt"]).distributions == ()
+
+
+def test_rejects_bad_group():
+    with pytest.raises(ValueError, match="group"):
+        discover("bad group", [])
+
+
+def test_default_path_is_sys_path(tmp_path, monkeypatch):
+    install(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path)])
+    assert [d.name for d in discover(GROUP).distributions] == ["acme-csv"]
+
+
+def test_cache_reuses_unchanged_and_sees_changes(tmp_path, monkeypatch):
+    md, _ = install(tmp_path)
+    monkeypatch.setattr("securehost._installed.scan._RACY_NS", 0)  # ctime cannot be aged: disable the racy window here
+    cache = DiscoveryCache()
+    first = discover(GROUP, [tmp_path], cache=cache)
+    assert len(cache) == 2  # one listing, one entry_points.txt
+    calls = []
+    monkeypatch.setattr("securehost._installed.scan._list_dir", calls.append)
+    assert discover(GROUP, [tmp_path], cache=cache) == first
+    assert calls == []  # listing served from the cache
+    monkeypatch.undo()
+    monkeypatch.setattr("securehost._installed.scan._RACY_NS", 0)
+    (md / "entry_points.txt").write_text(f"[{GROUP}]\ncsv = acme_csv.plugin:Other\n")
+    (dist,) = discover(GROUP, [tmp_path], cache=cache).distributions
+    assert dist.entry_points[0].value == "acme_csv.plugin:Other"
+    fake_install(tmp_path, "acme-csv", "9.0", {})
+    assert len(discover(GROUP, [tmp_path], cache=cache).rejected) == 2  # new copy seen: directory changed
+
+
+def test_cache_does_not_store_racily_clean_entries(tmp_path):
+    install(tmp_path)
+    cache = DiscoveryCache()
+    discover(GROUP, [tmp_path], cache=cache)
+    assert len(cache) == 0  # everything was modified less than two seconds ago
+    cache.clear()
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entry_points=st.binary(max_size=200), metadata=st.binary(max_size=200), direct_url=st.binary(max_size=60))
+def test_broken_metadata_files_never_stop_the_scan(tmp_path, entry_points, metadata, direct_url):
+    site = tmp_path / uuid.uuid4().hex
+    md, _ = install(site)
+    (md / "entry_points.txt").write_bytes(b"[demoapp.plugins]\n" + entry_points)
+    (md / "METADATA").write_bytes(metadata)
+    (md / "direct_url.json").write_bytes(direct_url)
+    install(site, "healthy")
+    by_name = {d.name: d for d in discover(GROUP, [site]).distributions}
+    assert by_name["healthy"].accepted
+    for dist in by_name.values():
+        assert all(isinstance(r.code, ReasonCode) for r in dist.reasons)

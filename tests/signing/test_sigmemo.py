@@ -1,0 +1,169 @@
+"""The signature memo: a later load skips the cryptography for signatures that verified, and nothing else.
+
+Attacks: a memo forged without the host's key, a memo entry for a key that was removed or revoked since, a memo
+for other envelope bytes. Plus the memo's own contract: round trip, bound, unreadable and unwritable files.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from securehost import PrivateKey, ReasonCode
+from securehost._signing.keys import PublicKey
+from securehost._signing.memo import SignatureMemo
+from tests.hostkit import GOOD, Lab, sign
+from tests.wheelfactory import copy_wheel, trust, trusted
+
+R = ReasonCode
+KEY = PrivateKey.generate()
+OTHER = PrivateKey.generate()
+STORE = trust(trusted(KEY, label="release"))
+
+
+@pytest.fixture(scope="module")
+def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), KEY)
+
+
+@pytest.fixture
+def lab(tmp_path: Path, good_wheel: Path) -> Any:
+    made = Lab(root=tmp_path, key=KEY, store=STORE, good_wheel=good_wheel)
+    made.install_good()
+    yield made
+    made.close()
+
+
+def no_crypto(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make signature verification fail loudly; return the list of key ids it was asked about."""
+    asked: list[str] = []
+
+    def refuse(self: PublicKey, signature: bytes, data: bytes) -> bool:
+        asked.append(self.key_id)
+        return False
+
+    monkeypatch.setattr(PublicKey, "is_valid_signature", refuse)
+    return asked
+
+
+def load_once(lab: Lab) -> None:
+    """Load with a host and close it again (its modules leave sys.modules), filling the memo."""
+    host = lab.host()
+    assert host.load()[GOOD].status == "accepted"
+    host.close()
+
+
+def envelope_path(lab: Lab) -> Path:
+    (found,) = lab.site.glob("*.dist-info/securehost.dsse.json")
+    return found
+
+
+def test_a_second_load_does_not_verify_a_known_signature_again(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_once(lab)
+    assert (lab.state / "signatures.memo").is_file()
+    asked = no_crypto(monkeypatch)
+    assert lab.host().load()[GOOD].status == "accepted"
+    assert asked == []
+
+
+def test_without_the_memo_the_cryptography_runs(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control for the test above: the patched verification does reject when it is asked."""
+    load_once(lab)
+    (lab.state / "signatures.memo").unlink()
+    asked = no_crypto(monkeypatch)
+    report = lab.host().load()[GOOD]
+    assert report.status == "rejected"
+    assert R.SIGNATURE_INVALID in report.verdict.codes
+    assert asked == [KEY.key_id]
+
+
+def test_a_memo_forged_without_the_hosts_key_is_ignored_and_audited(lab: Lab) -> None:
+    path = envelope_path(lab)
+    envelope = json.loads(path.read_bytes())
+    envelope["signatures"][0]["sig"] = base64.b64encode(b"\x01" * 64).decode()  # a trusted key id, a bad signature
+    path.write_text(json.dumps(envelope))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    payload = json.dumps([[digest, [KEY.key_id]]]).encode()
+    lab.state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (lab.state / "signatures.memo").write_bytes(b"SHSM\x00\x01\r\n" + os.urandom(32) + payload)
+    report = lab.host().load()[GOOD]
+    assert report.status == "rejected"
+    assert {R.SIGNATURE_INVALID, R.THRESHOLD_NOT_MET} <= report.verdict.codes
+    assert any(e["event"] == "signatures.memo_tampered" for e in lab.events())
+
+
+def test_a_remembered_signature_of_a_removed_key_counts_nothing(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_once(lab)
+    no_crypto(monkeypatch)
+    report = lab.host(trust_store=trust(trusted(OTHER))).load()[GOOD]
+    assert report.status == "rejected"
+    assert {R.KEY_UNKNOWN, R.THRESHOLD_NOT_MET} <= report.verdict.codes
+
+
+def test_a_remembered_signature_of_a_revoked_key_counts_nothing(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_once(lab)
+    no_crypto(monkeypatch)
+    report = lab.host(trust_store=trust(trusted(KEY), revoked=[KEY.key_id])).load()[GOOD]
+    assert report.status == "rejected"
+    assert R.KEY_REVOKED in report.verdict.codes
+
+
+def test_other_envelope_bytes_are_verified_again(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The memo is keyed by the whole envelope: the same signature in reformatted JSON is a new question."""
+    load_once(lab)
+    path = envelope_path(lab)
+    path.write_text(json.dumps(json.loads(path.read_bytes()), indent=1))
+    asked = no_crypto(monkeypatch)
+    assert lab.host().load()[GOOD].status == "rejected"
+    assert asked == [KEY.key_id]
+
+
+# --- the memo itself ---------------------------------------------------------------------------------------------
+
+
+def test_round_trip_and_bound(tmp_path: Path) -> None:
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32, max_entries=2)
+    memo.remember("a" * 64, ["k1"])
+    memo.remember("b" * 64, ["k1", "k2"])
+    memo.remember("a" * 64, ["k3"])  # used again: now the newest
+    memo.remember("c" * 64, ["k1"])  # "b" is the oldest and goes
+    memo.save()
+    again = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    assert again.valid_keyids("a" * 64) == {"k1", "k3"}
+    assert again.valid_keyids("b" * 64) == frozenset()
+    assert again.valid_keyids("c" * 64) == {"k1"}
+
+
+def test_another_key_reads_an_empty_memo(tmp_path: Path) -> None:
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    memo.remember("a" * 64, ["k1"])
+    memo.save()
+    assert SignatureMemo(tmp_path / "memo", b"x" * 32).valid_keyids("a" * 64) == frozenset()
+
+
+@pytest.mark.parametrize("content", [b"", b"SHSM", b"not a memo at all", b"SHSM\x00\x01\r\n" + b"\0" * 32 + b"[]"])
+def test_a_damaged_memo_is_empty(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "memo").write_bytes(content)
+    assert SignatureMemo(tmp_path / "memo", b"k" * 32).valid_keyids("a" * 64) == frozenset()
+
+
+def test_a_symlinked_memo_is_not_followed(tmp_path: Path) -> None:
+    real = SignatureMemo(tmp_path / "real", b"k" * 32)
+    real.remember("a" * 64, ["k1"])
+    real.save()
+    (tmp_path / "memo").symlink_to(tmp_path / "real")
+    assert SignatureMemo(tmp_path / "memo", b"k" * 32).valid_keyids("a" * 64) == frozenset()
+
+
+def test_an_unwritable_memo_is_skipped(tmp_path: Path) -> None:
+    memo = SignatureMemo(tmp_path / "missing-dir" / "memo", b"k" * 32)
+    memo.remember("a" * 64, ["k1"])
+    memo.save()  # no directory: nothing written, nothing raised
+    assert not (tmp_path / "missing-dir").exists()
+    assert memo.valid_keyids("a" * 64) == {"k1"}

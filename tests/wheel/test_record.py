@@ -1,0 +1,248 @@
+"""Tests for securehost._wheel.record: strict RECORD parsing, canonical output, checks against members."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from securehost import ReasonCode
+from securehost._wheel.record import Record, RecordEntry, sha256_row
+from securehost._wheel.zipsafe import ArchiveScan, read_archive
+from securehost.exceptions import RecordFormatError, WheelFormatError
+from tests import strategies_wheel as sw
+from tests import wheelmaker as wm
+
+DIST = "demo_plugin-1.0.dist-info"
+RECORD_PATH = f"{DIST}/RECORD"
+
+
+def b64(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+SHA = b64(hashlib.sha256(b"x").digest())
+
+
+def scanned(files: dict[str, bytes]) -> ArchiveScan:
+    scan = read_archive(wm.build_wheel(files))
+    assert scan.ok, scan.reasons
+    return scan
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def test_parses_what_build_backends_write() -> None:
+    files = wm.wheel_files()
+    record = Record.from_bytes(files[RECORD_PATH])
+    assert record.get(RECORD_PATH) == RecordEntry(path=RECORD_PATH)
+    init = record.get("demo_plugin/__init__.py")
+    assert init is not None
+    assert init.algorithm == "sha256"
+    assert init.hexdigest == hashlib.sha256(b"").hexdigest()
+    assert init.size == 0
+    assert record.to_bytes() == files[RECORD_PATH]
+
+
+def test_reads_crlf_and_writes_lf() -> None:
+    record = Record.from_bytes(f"a.py,sha256={SHA},1\r\nb,,\r\n".encode())
+    assert record.to_bytes() == f"a.py,sha256={SHA},1\nb,,\n".encode()
+
+
+def test_quotes_paths_with_commas_and_quotes() -> None:
+    record = Record(entries=[sha256_row('we,ird "name".py', b"x")])
+    data = record.to_bytes()
+    assert data.startswith(b'"we,ird ""name"".py",')
+    assert Record.from_bytes(data) == record
+
+
+@pytest.mark.parametrize("algorithm", ["sha384", "sha512"])
+def test_accepts_stronger_sha2_for_third_party_wheels(algorithm: str) -> None:
+    digest = hashlib.new(algorithm, b"x").digest()
+    entry = Record.from_bytes(f"a,{algorithm}={b64(digest)},1\n".encode()).entries[0]
+    assert entry.algorithm == algorithm
+    assert entry.digest == digest
+
+
+BAD_RECORDS = [
+    ("two fields", b"a,sha256=x\n"),
+    ("four fields", f"a,sha256={SHA},1,x\n".encode()),
+    ("blank row", f"a,sha256={SHA},1\n\nb,,\n".encode()),
+    ("md5", f"a,md5={b64(hashlib.md5(b'x').digest())},1\n".encode()),
+    ("sha1", f"a,sha1={b64(hashlib.sha1(b'x').digest())},1\n".encode()),
+    ("unknown algorithm", f"a,blake2b={SHA},1\n".encode()),
+    ("uppercase algorithm", f"a,SHA256={SHA},1\n".encode()),
+    ("no equals sign", f"a,sha256{SHA},1\n".encode()),
+    ("padding", f"a,sha256={SHA}=,1\n".encode()),
+    ("standard alphabet", f"a,sha256={SHA.replace('-', '+').replace('_', '/')}x,1\n".encode()),
+    ("not base64", b"a,sha256=!!!!,1\n"),
+    ("short digest", f"a,sha256={SHA[:-4]},1\n".encode()),
+    ("sha256 digest under sha512", f"a,sha512={SHA},1\n".encode()),
+    # the last character of a 32-byte digest carries 2 unused bits: 'B' sets one of them
+    ("non-canonical base64", f"a,sha256={SHA[:-1]}{'C' if SHA[-1] == 'B' else 'B'},1\n".encode()),
+    ("space before hash", f"a, sha256={SHA},1\n".encode()),
+    ("negative size", f"a,sha256={SHA},-1\n".encode()),
+    ("plus size", f"a,sha256={SHA},+1\n".encode()),
+    ("leading zero", f"a,sha256={SHA},01\n".encode()),
+    ("arabic digits", f"a,sha256={SHA},\u0661\n".encode()),
+    ("size too long", f"a,sha256={SHA},{'9' * 21}\n".encode()),
+    ("hash without size", f"a,sha256={SHA},\n".encode()),
+    ("size without hash", b"a,,1\n"),
+    ("duplicate path", f"a,sha256={SHA},1\na,,\n".encode()),
+    ("empty path", f",sha256={SHA},1\n".encode()),
+    ("control character in path", b"a\x1b[31m,,\n"),
+    ("newline in quoted path", b'"a\nb",,\n'),
+    ("NUL", b"a\x00,,\n"),
+    ("not UTF-8", b"\xff,,\n"),
+    ("byte order mark", "\ufeffa,,\n".encode()),
+    ("bad quoting", b'a"b,,\n"x,,\n'),
+    ("unterminated quote", b'"a,,\n'),
+    ("huge field", b"a" * 200_000 + b",,\n"),
+]
+
+
+@pytest.mark.parametrize("data", [d for _, d in BAD_RECORDS], ids=[n for n, _ in BAD_RECORDS])
+def test_rejects_malformed_record(data: bytes) -> None:
+    with pytest.raises(RecordFormatError):
+        Record.from_bytes(data)
+
+
+def test_rejects_oversized_record_and_wrong_types() -> None:
+    with pytest.raises(RecordFormatError, match="more than 10"):
+        Record.from_bytes(b"a,,\n" * 5, max_size=10)
+    with pytest.raises(TypeError):
+        Record.from_bytes("a,,\n")  # type: ignore[arg-type]
+
+
+def test_entries_validate_when_built_in_code() -> None:
+    with pytest.raises(RecordFormatError):
+        RecordEntry(path="a", algorithm="sha256", digest=b"short", size=1)
+    with pytest.raises(RecordFormatError):
+        RecordEntry(path="a", algorithm="sha256", digest=bytes(32))
+    with pytest.raises(RecordFormatError):
+        RecordEntry(path="a\n")
+    with pytest.raises(RecordFormatError, match="twice"):
+        Record(entries=[RecordEntry(path="a"), RecordEntry(path="a")])
+
+
+# --- checking against the archive ----------------------------------------------------------------
+
+
+def test_matching_record_has_no_reasons() -> None:
+    scan = scanned(wm.wheel_files())
+    record = Record.from_bytes(scan.read(RECORD_PATH))
+    assert record.check_against(scan.members, record_path=RECORD_PATH) == ()
+
+
+def test_from_members_round_trips_and_matches() -> None:
+    scan = scanned(wm.wheel_files())
+    record = Record.from_members(scan.members, record_path=RECORD_PATH)
+    assert record.entries[-1] == RecordEntry(path=RECORD_PATH)
+    paths = [e.path for e in record.entries[:-1]]
+    assert paths == sorted(paths)
+    assert Record.from_bytes(record.to_bytes()) == record
+    assert record.check_against(scan.members, record_path=RECORD_PATH) == ()
+
+
+def _check(files: dict[str, bytes], record: bytes, **kwargs: object) -> list[str]:
+    files = {**files, RECORD_PATH: record}
+    scan = scanned(files)
+    reasons = Record.from_bytes(record).check_against(scan.members, record_path=RECORD_PATH, **kwargs)
+    assert all(r.code is ReasonCode.RECORD_MISMATCH for r in reasons)
+    return [r.message for r in reasons]
+
+
+BASE = {"pkg/a.py": b"a = 1\n", "pkg/b.py": b"b = 2\n"}
+
+
+def row(path: str, content: bytes) -> str:
+    return f"{path},{wm.record_hash(content)},{len(content)}\n"
+
+
+def test_reports_member_missing_from_record() -> None:
+    messages = _check(BASE, f"{row('pkg/a.py', BASE['pkg/a.py'])}{RECORD_PATH},,\n".encode())
+    assert messages == ["RECORD does not list pkg/b.py"]
+
+
+def test_reports_listed_file_missing_from_archive() -> None:
+    rows = "".join(row(p, c) for p, c in BASE.items()) + row("pkg/gone.py", b"") + f"{RECORD_PATH},,\n"
+    assert _check(BASE, rows.encode()) == ["RECORD lists pkg/gone.py, which the archive does not contain"]
+
+
+def test_reports_wrong_hash_and_wrong_size() -> None:
+    rows = row("pkg/a.py", b"a = 2\n") + f"pkg/b.py,{wm.record_hash(BASE['pkg/b.py'])},99\n" + f"{RECORD_PATH},,\n"
+    assert _check(BASE, rows.encode()) == [
+        "pkg/a.py does not match its sha256",
+        "pkg/b.py is 6 bytes, not 99",
+    ]
+
+
+def test_reports_record_problems_with_itself() -> None:
+    rows = "".join(row(p, c) for p, c in BASE.items())
+    assert _check(BASE, rows.encode()) == [
+        f"RECORD does not list {RECORD_PATH}",
+        "RECORD does not list itself",
+    ]
+    with_hash = rows + f"{RECORD_PATH},sha256={SHA},3\n"
+    assert _check(BASE, with_hash.encode()) == ["RECORD lists a hash and size for itself"]
+
+
+def test_reports_member_listed_without_hash() -> None:
+    rows = row("pkg/a.py", BASE["pkg/a.py"]) + f"pkg/b.py,,\n{RECORD_PATH},,\n"
+    assert _check(BASE, rows.encode()) == ["RECORD has no hash and size for pkg/b.py"]
+
+
+def test_signature_files_must_not_be_listed() -> None:
+    files = {**BASE, f"{DIST}/RECORD.jws": b"{}", f"{DIST}/RECORD.p7s": b"sig"}
+    rows = "".join(row(p, c) for p, c in BASE.items())
+    assert _check(files, f"{rows}{RECORD_PATH},,\n".encode()) == []
+    listed = rows + row(f"{DIST}/RECORD.jws", b"{}") + f"{RECORD_PATH},,\n"
+    assert _check(files, listed.encode()) == [f"RECORD lists the signature file {DIST}/RECORD.jws"]
+
+
+def test_other_algorithms_need_a_digest_function() -> None:
+    digest = hashlib.sha512(BASE["pkg/a.py"]).digest()
+    rows = f"pkg/a.py,sha512={b64(digest)},6\n" + row("pkg/b.py", BASE["pkg/b.py"])
+    record = f"{rows}{RECORD_PATH},,\n".encode()
+    assert _check(BASE, record) == ["pkg/a.py does not match its sha512"]
+    scan = scanned({**BASE, RECORD_PATH: record})
+    assert _check(BASE, record, digest=scan.digest) == []
+
+    def broken(name: str, algorithm: str) -> str:
+        raise WheelFormatError("changed")
+
+    assert _check(BASE, record, digest=broken) == ["pkg/a.py does not match its sha512"]
+    wrong = f"pkg/a.py,sha512={b64(bytes(64))},6\n" + row("pkg/b.py", BASE["pkg/b.py"])
+    wrong_record = f"{wrong}{RECORD_PATH},,\n".encode()
+    assert _check(BASE, wrong_record, digest=scan.digest) == ["pkg/a.py does not match its sha512"]
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+
+@given(sw.records)
+def test_serialise_parse_round_trip(record: Record) -> None:
+    data = record.to_bytes()
+    parsed = Record.from_bytes(data)
+    assert parsed == record
+    assert parsed.to_bytes() == data
+
+
+@given(sw.record_like_bytes)
+def test_record_like_bytes_parse_or_raise_record_format_error(data: bytes) -> None:
+    try:
+        record = Record.from_bytes(data)
+    except RecordFormatError:
+        return
+    assert Record.from_bytes(record.to_bytes()) == record
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_parse_or_raise_record_format_error(data: bytes) -> None:
+    with contextlib.suppress(RecordFormatError):
+        Record.from_bytes(data)

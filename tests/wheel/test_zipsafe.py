@@ -1,0 +1,771 @@
+"""Tests for securehost._wheel.zipsafe: hand-made malicious archives, one inconsistency at a time."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import tracemalloc
+import zipfile
+import zlib
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from securehost import ReasonCode
+from securehost._wheel.zipsafe import ArchiveScan, ZipLimits, read_archive
+from securehost.exceptions import WheelFormatError
+from tests import strategies_wheel as sw
+from tests import wheelmaker as wm
+from tests.wheelmaker import Entry, build
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+GOOD = {
+    "pkg/__init__.py": b"",
+    "pkg/mod.py": b"def f():\n    return 1\n" * 40,
+    "pkg/blob.bin": bytes(range(256)) * 8,
+    "pkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\n",
+}
+
+
+def good_entries() -> list[Entry]:
+    return [Entry(name, data, method=8 if i % 2 else 0) for i, (name, data) in enumerate(GOOD.items())]
+
+
+def codes(scan: ArchiveScan) -> set[ReasonCode]:
+    return {r.code for r in scan.reasons}
+
+
+# --- accepted archives
+# -----------------------------------------------------------------------------------------
+
+
+def test_accepts_well_formed_archive_and_hashes_every_member() -> None:
+    data = build(good_entries())
+    assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None  # the forger writes valid zips
+    scan = read_archive(data)
+    assert scan.ok, scan.reasons
+    assert scan.names == tuple(GOOD)
+    for member in scan.members:
+        content = GOOD[member.name]
+        assert member.sha256 == hashlib.sha256(content).hexdigest()
+        assert member.size == len(content)
+        assert member.crc32 == zlib.crc32(content)
+
+
+def test_accepts_archive_written_by_zipfile_with_directories_and_comment() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("pkg/", b"")
+        archive.writestr("pkg/a.py", b"x = 1\n" * 1000)
+        archive.writestr("pkg/ünïcode.txt", "é".encode())
+        archive.comment = b"built by a test"
+    scan = read_archive(buffer.getvalue())
+    assert scan.ok, scan.reasons
+    assert scan.names == ("pkg/a.py", "pkg/ünïcode.txt")  # directories are checked, not listed
+
+
+@pytest.mark.parametrize("kind", ["signed", "unsigned"])
+def test_accepts_data_descriptors(kind: str) -> None:
+    entries = [
+        Entry("a.txt", b"hello " * 100, descriptor=kind),
+        Entry("b.txt", b"x", method=0, descriptor=kind),
+    ]
+    scan = read_archive(build(entries))
+    assert scan.ok, scan.reasons
+    assert scan.get("a.txt") is not None
+    assert scan.read("a.txt") == b"hello " * 100
+
+
+def test_accepts_descriptor_with_honest_local_values() -> None:
+    entry = Entry("a.txt", b"data", descriptor="signed")
+    _, crc, csize, size = entry.central_values()
+    entry.local_crc, entry.local_compressed_size, entry.local_size = crc, csize, size
+    assert read_archive(build([entry])).ok
+
+
+def test_path_and_bytes_sources_agree(tmp_path: Path) -> None:
+    data = build(good_entries())
+    path = tmp_path / "a.zip"
+    path.write_bytes(data)
+    assert read_archive(path) == read_archive(data)
+    assert read_archive(str(path)).members == read_archive(data).members
+
+
+# --- rejected archives: one forged inconsistency each
+# -----------------------------------------------------------
+
+
+def _zip64_extra() -> bytes:
+    return struct.pack("<HHQ", 0x0001, 8, 4)
+
+
+def _with_entry(**overrides: object) -> Callable[[], bytes]:
+    def make() -> bytes:
+        entries = good_entries()
+        for key, value in overrides.items():
+            setattr(entries[1], key, value)
+        return build(entries)
+
+    return make
+
+
+def _prepended_adjusted() -> bytes:
+    return build(good_entries(), prefix=b"#!/bin/sh\necho polyglot\n", adjust_offsets=True)
+
+
+def _two_end_records() -> bytes:
+    honest = build(good_entries())
+    fake_end = honest[-22:]  # a copy of the real end record, with an empty comment
+    return honest[:-2] + struct.pack("<H", 22) + fake_end
+
+
+def _hidden_local_entry() -> bytes:
+    entries = good_entries()
+    hidden = wm.local_record(Entry("pkg/evil.py", b"import os\n"))
+    return build(entries, gaps={2: hidden})
+
+
+def _shared_local_header() -> bytes:
+    entries = good_entries()
+    build(entries)  # learn the offsets
+    twin = Entry("pkg/mod.py", GOOD["pkg/mod.py"], method=8, offset=entries[1].written_offset)
+    return build([*entries, twin])
+
+
+def _overlap_into_data() -> bytes:
+    # Fifield's overlapping-entry construction: a second central entry whose local header lies
+    # inside the
+    # first entry's stored data.
+    inner = wm.local_record(Entry("b.txt", b"B" * 50, method=0))
+    outer = Entry("a.txt", b"A" * 10 + inner, method=0)
+    entries = [outer]
+    build(entries)
+    ghost = Entry("b.txt", b"B" * 50, method=0, offset=outer.written_offset + 30 + 5 + 10)
+    return build([outer, ghost])
+
+
+def _no_local_header() -> bytes:
+    entries = good_entries()
+    entries[0].offset = 0
+    return build(entries, gaps={0: b"X" * 64})
+
+
+def _declared_count(delta: int) -> Callable[[], bytes]:
+    return lambda: build(good_entries(), count=len(GOOD) + delta)
+
+
+def _directory_with_data() -> bytes:
+    return build([Entry("pkg/", b"surprise", external_attr=wm.DIRECTORY)])
+
+
+def _trailing_deflate_bytes() -> bytes:
+    return build([Entry("a.txt", b"abc", payload=wm.deflate(b"abc") + b"hidden")])
+
+
+def _stored_sizes_differ() -> bytes:
+    return build([Entry("a.txt", b"abc", method=0, compressed_size=3, size=4, local_size=4)])
+
+
+def _size_lie_short() -> bytes:
+    return build([Entry("a.txt", b"abc" * 100, size=500, local_size=500)])
+
+
+def _crc_mismatch() -> bytes:
+    return build([Entry("a.txt", b"abc", crc=1234, local_crc=1234)])
+
+
+def _corrupt_deflate() -> bytes:
+    return build([Entry("a.txt", b"abc", payload=b"\xff\xff\xff\xff")])
+
+
+def _truncated_deflate() -> bytes:
+    return build([Entry("a.txt", b"abc" * 100, payload=wm.deflate(bytes(range(256)) * 4)[:50])])
+
+
+def _descriptor_disagrees() -> bytes:
+    return build([Entry("a.txt", b"abc", descriptor="signed", descriptor_values=(1, 2, 3))])
+
+
+def _zip64_locator() -> bytes:
+    honest = build(good_entries())
+    locator = struct.pack("<IIQI", 0x07064B50, 0, 0, 1)
+    cd_end = len(honest) - 22
+    cd_offset = struct.unpack_from("<I", honest, cd_end + 16)[0]
+    return (
+        honest[:cd_end]
+        + locator
+        + honest[cd_end:-22]
+        + struct.pack("<I4H2IH", wm.EOCD_SIG, 0, 0, len(GOOD), len(GOOD), cd_end - cd_offset, cd_offset, 0)
+    )
+
+
+def _patch(data: bytes, field: str, value: int) -> bytes:
+    """Overwrite the version-needed field of the first local or central header."""
+    out = bytearray(data)
+    at = out.index(b"PK\x01\x02") + 6 if field == "central_needed" else 4
+    struct.pack_into("<H", out, at, value)
+    return bytes(out)
+
+
+def _name(name: str | bytes, **kw: object) -> Callable[[], bytes]:
+    return lambda: build([Entry(name, b"x", **kw)])  # type: ignore[arg-type]
+
+
+def _names(*names: str) -> Callable[[], bytes]:
+    return lambda: build([Entry(n, n.encode()) for n in names])
+
+
+SMALL = ZipLimits(max_member_size=1000, max_total_size=2500, max_members=3, ratio_grace=100)
+
+CASES: list[tuple[str, Callable[[], bytes], ZipLimits | None, ReasonCode]] = [
+    # structure
+    ("empty file", lambda: b"", None, ReasonCode.ZIP_UNREADABLE),
+    ("no end record", lambda: build(good_entries())[:-22], None, ReasonCode.ZIP_UNREADABLE),
+    (
+        "prepended data",
+        lambda: build(good_entries(), prefix=b"MZ" + b"\0" * 62),
+        None,
+        ReasonCode.ZIP_EXTRA_DATA,
+    ),
+    ("prepended data, offsets adjusted", _prepended_adjusted, None, ReasonCode.ZIP_EXTRA_DATA),
+    (
+        "trailing data",
+        lambda: build(good_entries(), suffix=b"trailing"),
+        None,
+        ReasonCode.ZIP_EXTRA_DATA,
+    ),
+    (
+        "comment length too short",
+        lambda: build(good_entries(), comment=b"abc", comment_length=1),
+        None,
+        ReasonCode.ZIP_EXTRA_DATA,
+    ),
+    (
+        "comment length too long",
+        lambda: build(good_entries(), comment=b"abc", comment_length=9),
+        None,
+        ReasonCode.ZIP_UNREADABLE,
+    ),
+    ("two end records fit", _two_end_records, None, ReasonCode.ZIP_UNREADABLE),
+    (
+        "zip64 end record",
+        lambda: build(good_entries(), count=0xFFFF),
+        None,
+        ReasonCode.ZIP_UNSUPPORTED,
+    ),
+    ("zip64 locator", _zip64_locator, None, ReasonCode.ZIP_UNSUPPORTED),
+    ("zip64 extra field", _with_entry(extra=_zip64_extra()), None, ReasonCode.ZIP_UNSUPPORTED),
+    ("multi-disk", lambda: build(good_entries(), disk=1), None, ReasonCode.ZIP_UNSUPPORTED),
+    ("entry on another disk", _with_entry(disk=2), None, ReasonCode.ZIP_UNSUPPORTED),
+    ("count too high", _declared_count(+1), None, ReasonCode.ZIP_UNREADABLE),
+    ("count too low", _declared_count(-1), None, ReasonCode.ZIP_EXTRA_DATA),
+    (
+        "junk after central entries",
+        lambda: build(good_entries(), cd_tail=b"PK\x01\x02junk"),
+        None,
+        ReasonCode.ZIP_EXTRA_DATA,
+    ),
+    (
+        "central directory offset wrong",
+        lambda: build(good_entries(), cd_offset=7),
+        None,
+        ReasonCode.ZIP_EXTRA_DATA,
+    ),
+    (
+        "central directory size too big",
+        lambda: build(good_entries(), cd_size=10_000),
+        None,
+        ReasonCode.ZIP_UNREADABLE,
+    ),
+    (
+        "gap between entries",
+        lambda: build(good_entries(), gaps={1: b"\0" * 16}),
+        None,
+        ReasonCode.ZIP_EXTRA_DATA,
+    ),
+    ("hidden local entry", _hidden_local_entry, None, ReasonCode.ZIP_EXTRA_DATA),
+    (
+        "data before central directory",
+        lambda: build(good_entries(), before_cd=b"PK\x05\x06"),
+        None,
+        ReasonCode.ZIP_EXTRA_DATA,
+    ),
+    (
+        "two entries share a local header",
+        _shared_local_header,
+        None,
+        ReasonCode.ZIP_OVERLAPPING_ENTRIES,
+    ),
+    ("entry inside another's data", _overlap_into_data, None, ReasonCode.ZIP_OVERLAPPING_ENTRIES),
+    (
+        "local header offset in central directory",
+        _with_entry(offset=10**6),
+        None,
+        ReasonCode.ZIP_OVERLAPPING_ENTRIES,
+    ),
+    ("no local header at offset", _no_local_header, None, ReasonCode.ZIP_UNREADABLE),
+    # local header vs central directory
+    (
+        "local name differs",
+        _with_entry(local_name=b"pkg/evil.py"),
+        None,
+        ReasonCode.ZIP_HEADER_MISMATCH,
+    ),
+    ("local method differs", _with_entry(local_method=0), None, ReasonCode.ZIP_HEADER_MISMATCH),
+    ("local flags differ", _with_entry(local_flags=0x0800), None, ReasonCode.ZIP_HEADER_MISMATCH),
+    ("local size differs", _with_entry(local_size=1), None, ReasonCode.ZIP_HEADER_MISMATCH),
+    (
+        "local compressed size differs",
+        _with_entry(local_compressed_size=1),
+        None,
+        ReasonCode.ZIP_HEADER_MISMATCH,
+    ),
+    ("local crc differs", _with_entry(local_crc=1), None, ReasonCode.ZIP_HEADER_MISMATCH),
+    ("descriptor disagrees", _descriptor_disagrees, None, ReasonCode.ZIP_HEADER_MISMATCH),
+    ("stored sizes differ", _stored_sizes_differ, None, ReasonCode.ZIP_HEADER_MISMATCH),
+    ("inflates short of declared size", _size_lie_short, None, ReasonCode.ZIP_HEADER_MISMATCH),
+    (
+        "directory attribute on a file name",
+        _name("pkg/dir", external_attr=wm.DIRECTORY),
+        None,
+        ReasonCode.ZIP_HEADER_MISMATCH,
+    ),
+    # entry features
+    ("bzip2", _with_entry(method=12, payload=b"BZh9"), None, ReasonCode.ZIP_UNSUPPORTED),
+    ("lzma", _with_entry(method=14, payload=b"\x09\x14"), None, ReasonCode.ZIP_UNSUPPORTED),
+    (
+        "version needed 6.4",
+        lambda: _patch(build(good_entries()), "central_needed", 64),
+        None,
+        ReasonCode.ZIP_UNSUPPORTED,
+    ),
+    (
+        "local version needed 6.4",
+        lambda: _patch(build(good_entries()), "local_needed", 64),
+        None,
+        ReasonCode.ZIP_UNSUPPORTED,
+    ),
+    (
+        "unknown flag bit",
+        _with_entry(flags=0x0010, local_flags=0x0010),
+        None,
+        ReasonCode.ZIP_UNSUPPORTED,
+    ),
+    (
+        "unicode path extra",
+        _with_entry(extra=struct.pack("<HHB", 0x7075, 1, 1)),
+        None,
+        ReasonCode.ZIP_UNSUPPORTED,
+    ),
+    ("fifo", _name("pkg/fifo", external_attr=0o010644 << 16), None, ReasonCode.ZIP_UNSUPPORTED),
+    ("encrypted flag", _with_entry(flags=1, local_flags=1), None, ReasonCode.ZIP_ENCRYPTED),
+    (
+        "strong encryption flag",
+        _with_entry(flags=0x40, local_flags=0x40),
+        None,
+        ReasonCode.ZIP_ENCRYPTED,
+    ),
+    (
+        "AES extra",
+        _with_entry(extra=struct.pack("<HH7s", 0x9901, 7, b"\x02\x00AE\x03\x08\x00")),
+        None,
+        ReasonCode.ZIP_ENCRYPTED,
+    ),
+    ("malformed extra field", _with_entry(extra=b"\x01\x02\xff"), None, ReasonCode.ZIP_UNREADABLE),
+    ("symlink", _name("pkg/link.py", external_attr=wm.SYMLINK), None, ReasonCode.ZIP_SYMLINK),
+    ("directory with data", _directory_with_data, None, ReasonCode.ZIP_EXTRA_DATA),
+    # data
+    ("crc mismatch", _crc_mismatch, None, ReasonCode.ZIP_CRC_MISMATCH),
+    ("corrupt deflate", _corrupt_deflate, None, ReasonCode.ZIP_UNREADABLE),
+    ("truncated deflate", _truncated_deflate, None, ReasonCode.ZIP_UNREADABLE),
+    ("bytes after deflate stream", _trailing_deflate_bytes, None, ReasonCode.ZIP_EXTRA_DATA),
+    # names
+    ("parent segment", _name("../x"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("inner parent segment", _name("a/../../x"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("dot segment", _name("a/./x"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("absolute", _name("/abs"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("empty segment", _name("a//b"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("backslash", _name("a\\b"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("drive letter", _name("C:x"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("alternate data stream", _name("a.py:evil"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("NUL", _name("a\0.py"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("newline", _name("a\n.py"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("bidi override", _name("a\u202eyp.txt"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("trailing dot", _name("pkg./a.py"), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("empty name", _name(""), None, ReasonCode.ZIP_UNSAFE_PATH),
+    (
+        "non-ASCII without UTF-8 flag (CP437)",
+        _name("caf\x82.py".encode("latin-1"), flags=0),
+        None,
+        ReasonCode.ZIP_UNSAFE_PATH,
+    ),
+    ("invalid UTF-8", _name(b"caf\xc3.py", flags=0x0800), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("name too long", _name("a" * 1025), None, ReasonCode.ZIP_UNSAFE_PATH),
+    ("duplicate", _names("pkg/a.py", "pkg/a.py"), None, ReasonCode.ZIP_DUPLICATE_NAME),
+    ("case duplicate", _names("pkg/A.py", "pkg/a.py"), None, ReasonCode.ZIP_DUPLICATE_NAME),
+    (
+        "case-folding duplicate",
+        _names("pkg/straße.py", "pkg/STRASSE.py"),
+        None,
+        ReasonCode.ZIP_DUPLICATE_NAME,
+    ),
+    (
+        "NFC duplicate",
+        _names("pkg/\u00e9.py", "pkg/e\u0301.py"),
+        None,
+        ReasonCode.ZIP_DUPLICATE_NAME,
+    ),
+    ("file and directory", _names("pkg/a", "pkg/A/b.py"), None, ReasonCode.ZIP_DUPLICATE_NAME),
+    # limits
+    (
+        "archive too large",
+        lambda: build(good_entries()),
+        ZipLimits(max_archive_size=100),
+        ReasonCode.ZIP_TOO_LARGE,
+    ),
+    (
+        "central directory too large",
+        lambda: build(good_entries()),
+        ZipLimits(max_central_directory=50),
+        ReasonCode.ZIP_TOO_LARGE,
+    ),
+    ("too many members", _names("a", "b", "c", "d"), SMALL, ReasonCode.ZIP_TOO_MANY_MEMBERS),
+    (
+        "member too large",
+        lambda: build([Entry("a", bytes(1001))]),
+        SMALL,
+        ReasonCode.ZIP_MEMBER_TOO_LARGE,
+    ),
+    (
+        "total too large",
+        lambda: build([Entry(n, bytes(900), method=0) for n in "abc"]),
+        SMALL,
+        ReasonCode.ZIP_TOO_LARGE,
+    ),
+    (
+        "member ratio",
+        lambda: build([Entry("a", bytes(10**6))]),
+        None,
+        ReasonCode.ZIP_COMPRESSION_RATIO,
+    ),
+    (
+        "overall ratio",
+        lambda: build([Entry(str(i), bytes(60_000)) for i in range(3)]),
+        None,
+        ReasonCode.ZIP_COMPRESSION_RATIO,
+    ),
+]
+
+
+def test_every_zip_reason_code_is_provoked() -> None:
+    zip_codes = {code for code in ReasonCode if code.name.startswith("ZIP_")}
+    assert {case[3] for case in CASES} == zip_codes
+
+
+@pytest.mark.parametrize(("label", "make", "limits", "code"), CASES, ids=[c[0] for c in CASES])
+def test_rejects_malformed_archive(
+    label: str, make: Callable[[], bytes], limits: ZipLimits | None, code: ReasonCode
+) -> None:
+    scan = read_archive(make(), limits=limits or ZipLimits())
+    assert code in codes(scan), (label, scan.reasons)
+    assert not scan.ok
+
+
+@pytest.mark.parametrize("name", ["pkg/a.py", "pkg/Ünïcödé.py", "a b/c d.txt", "x" * 1024, ".hidden/.x"])
+def test_accepts_safe_names(name: str) -> None:
+    scan = read_archive(build([Entry(name, b"ok")]))
+    assert scan.ok, scan.reasons
+    assert scan.names == (name,)
+
+
+def test_rejected_member_is_left_out_and_others_stay() -> None:
+    scan = read_archive(
+        build(
+            [
+                Entry("ok.py", b"1"),
+                Entry("../evil.py", b"2"),
+                Entry("link", b"t", external_attr=wm.SYMLINK),
+            ]
+        )
+    )
+    assert scan.names == ("ok.py",)
+    assert codes(scan) == {ReasonCode.ZIP_UNSAFE_PATH, ReasonCode.ZIP_SYMLINK}
+
+
+def test_collects_every_reason_instead_of_stopping_at_the_first() -> None:
+    entries = [
+        Entry("../a", b"x"),
+        Entry("b", b"y", flags=1, local_flags=1),
+        Entry("c", b"z", local_name=b"d"),
+        Entry("e", b"w", crc=5, local_crc=5),
+    ]
+    scan = read_archive(build(entries, suffix=b"junk"))
+    assert codes(scan) >= {
+        ReasonCode.ZIP_EXTRA_DATA,
+        ReasonCode.ZIP_UNSAFE_PATH,
+        ReasonCode.ZIP_ENCRYPTED,
+        ReasonCode.ZIP_HEADER_MISMATCH,
+        ReasonCode.ZIP_CRC_MISMATCH,
+    }
+    assert scan.members == ()
+
+
+def test_reasons_name_their_subject() -> None:
+    scan = read_archive(build([Entry("ok.py", b"1"), Entry("a\\b", b"2")]))
+    (reason,) = scan.reasons
+    assert reason.subject == "a\\b"
+    assert "a\\\\b" in reason.message
+
+
+# --- zip bombs
+# ----------------------------------------------------------------------------------------------
+
+
+def _zeros_stream(total: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = bytes(1 << 20)
+    parts = [compressor.compress(block) for _ in range(total >> 20)]
+    return b"".join(parts) + compressor.flush()
+
+
+@pytest.fixture(scope="module")
+def bomb_stream() -> bytes:
+    return _zeros_stream(128 << 20)
+
+
+def test_declared_size_lie_stops_inflating_after_one_byte_past_the_declaration(
+    bomb_stream: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    produced: list[int] = []
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self, *args: int) -> None:
+            self._inner = real(*args)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+            out = self._inner.decompress(data, max_length)
+            produced.append(len(out))
+            return out
+
+    monkeypatch.setattr(zlib, "decompressobj", Counting)
+    data = build([Entry("bomb.bin", b"", payload=bomb_stream, crc=0, size=1000, local_size=1000)])
+    tracemalloc.start()
+    try:
+        scan = read_archive(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ReasonCode.ZIP_HEADER_MISMATCH in codes(scan)
+    assert sum(produced) == 1001
+    assert peak < 8 << 20  # a few chunks, not the 128 MiB
+
+
+def test_honest_bomb_is_rejected_before_inflating(bomb_stream: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object) -> object:
+        raise AssertionError("inflated a bomb")
+
+    monkeypatch.setattr(zlib, "decompressobj", forbidden)
+    data = build([Entry("bomb.bin", b"", payload=bomb_stream, crc=0, size=128 << 20)])
+    scan = read_archive(data)
+    assert codes(scan) == {ReasonCode.ZIP_COMPRESSION_RATIO}
+
+
+def test_member_limit_is_enforced_while_inflating() -> None:
+    # the declaration is within the limit, the data is not: inflation stops at the declaration
+    data = build([Entry("a.bin", bytes(range(256)) * 40, size=900, local_size=900)])
+    scan = read_archive(data, limits=ZipLimits(max_member_size=1000))
+    assert codes(scan) == {ReasonCode.ZIP_HEADER_MISMATCH}
+    assert "inflates past 900 bytes" in scan.reasons[0].message
+
+
+def test_overlapping_entries_are_not_inflated_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = zlib.decompressobj
+    monkeypatch.setattr(zlib, "decompressobj", lambda *a: calls.append(1) or real(*a))
+    entry = Entry("a", b"abc" * 1000)
+    build([entry])
+    twins = [Entry(f"t{i}", b"abc" * 1000, offset=entry.written_offset) for i in range(50)]
+    scan = read_archive(build([entry, *twins]))
+    assert ReasonCode.ZIP_OVERLAPPING_ENTRIES in codes(scan)
+    assert len(calls) == 1
+
+
+# --- reading members back
+# ------------------------------------------------------------------------------------
+
+
+def test_read_returns_captured_dist_info_files_and_rereads_others(tmp_path: Path) -> None:
+    path = tmp_path / "a.whl"
+    path.write_bytes(build(good_entries()))
+    scan = read_archive(path)
+    assert scan.read("pkg-1.0.dist-info/METADATA") == GOOD["pkg-1.0.dist-info/METADATA"]
+    assert scan.read("pkg/mod.py") == GOOD["pkg/mod.py"]
+    assert scan.read("pkg/blob.bin") == GOOD["pkg/blob.bin"]
+    assert scan.digest("pkg/mod.py", "sha512") == hashlib.sha512(GOOD["pkg/mod.py"]).hexdigest()
+
+
+def test_read_detects_a_file_changed_after_the_scan(tmp_path: Path) -> None:
+    path = tmp_path / "a.whl"
+    path.write_bytes(build(good_entries()))
+    scan = read_archive(path)
+    entries = good_entries()
+    entries[1].data = entries[1].data.replace(b"return 1", b"return 2")
+    path.write_bytes(build(entries))
+    with pytest.raises(WheelFormatError, match="changed since"):
+        scan.read("pkg/mod.py")
+    with pytest.raises(WheelFormatError, match="changed since"):
+        scan.digest("pkg/mod.py", "sha384")
+    path.write_bytes(b"")
+    with pytest.raises(WheelFormatError, match="changed since"):
+        scan.read("pkg/blob.bin")
+
+
+def test_read_refuses_unknown_oversized_and_unverified_members() -> None:
+    scan = read_archive(build([Entry("big.bin", bytes(5000)), Entry("../x", b"")]))
+    with pytest.raises(WheelFormatError, match="more than the 100 allowed"):
+        scan.read("big.bin", max_size=100)
+    with pytest.raises(KeyError):
+        scan.read("../x")
+    with pytest.raises(KeyError):
+        scan.read("nope")
+
+
+def test_capture_predicate_and_size_are_honoured() -> None:
+    data = build(good_entries())
+    scan = read_archive(data, capture=lambda name: name.endswith(".py"), limits=ZipLimits(capture_size=10))
+    assert set(scan._captured) == {"pkg/__init__.py"}  # mod.py is larger than capture_size
+    assert scan.read("pkg/mod.py") == GOOD["pkg/mod.py"]
+
+
+@pytest.mark.parametrize("as_path", [False, True])
+def test_thread_count_does_not_change_the_outcome(tmp_path: Path, as_path: bool) -> None:
+    entries = [Entry(f"pkg/m{i}.py", bytes([i]) * (1000 + 37 * i), method=i % 2 * 8) for i in range(40)]
+    entries[7].crc, entries[7].local_crc = 1, 1
+    entries[20].payload = wm.deflate(b"abc") + b"junk"
+    entries += [
+        Entry("x-1.dist-info/METADATA", b"Name: x\n"),
+        Entry("big.bin", os.urandom(3 << 20)),
+    ]
+    data = build(entries)
+    source: Path | bytes = data
+    if as_path:
+        source = tmp_path / "a.zip"
+        source.write_bytes(data)
+    one = read_archive(source, threads=1)
+    many = read_archive(source, threads=3)
+    auto = read_archive(source)
+    assert one == many == auto
+    assert one.members
+    assert one.reasons
+    assert many.read("x-1.dist-info/METADATA") == b"Name: x\n"
+    with pytest.raises(ValueError, match="threads"):
+        read_archive(data, threads=0)
+
+
+def test_file_shrinking_during_the_scan_is_an_error_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.zip"
+    path.write_bytes(build(good_entries()))
+    real_fstat = os.fstat
+    # the scan believes the file is larger than it is, as if it shrank after the size was taken
+    monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10**4, 0, 0, 0)))
+    with pytest.raises(WheelFormatError, match="ended early"):
+        read_archive(path)
+
+
+def test_source_errors() -> None:
+    with pytest.raises(TypeError):
+        read_archive(123)  # type: ignore[arg-type]
+    with pytest.raises(WheelFormatError, match="cannot open"):
+        read_archive("/nonexistent/x.whl")
+
+
+def test_bytearray_source_is_copied() -> None:
+    data = bytearray(build(good_entries()))
+    scan = read_archive(data)
+    data[:] = bytes(len(data))
+    assert scan.read("pkg/mod.py") == GOOD["pkg/mod.py"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("max_members", 0, ValueError),
+        ("max_ratio", 1.5, TypeError),
+        ("max_archive_size", True, TypeError),
+    ],
+)
+def test_limits_validate(field: str, value: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        ZipLimits(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_real_wheel_built_by_python_build_passes(tmp_path: Path) -> None:
+    wheel = wm.build_real_wheel(tmp_path)
+    scan = read_archive(wheel)
+    assert scan.ok, scan.reasons
+    with zipfile.ZipFile(wheel) as archive:
+        expected = {
+            i.filename: hashlib.sha256(archive.read(i)).hexdigest() for i in archive.infolist() if not i.is_dir()
+        }
+    assert {m.name: m.sha256 for m in scan.members} == expected
+
+
+# --- properties
+# ----------------------------------------------------------------------------------------------
+
+
+@settings(deadline=5000)
+@given(st.one_of(st.binary(max_size=2048), st.binary(max_size=200).map(lambda b: b"PK\x03\x04" + b)))
+def test_arbitrary_bytes_give_a_scan_never_an_exception(data: bytes) -> None:
+    scan = read_archive(data)
+    assert isinstance(scan, ArchiveScan)
+    assert scan.ok == (not scan.reasons)
+
+
+@settings(deadline=5000)
+@given(sw.mutated_archives())
+def test_accepted_mutations_read_the_same_in_zipfile(data: bytes) -> None:
+    scan = read_archive(data)
+    if not scan.ok:
+        return
+    # whatever we accept, zipfile must read identically: same files, same bytes
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = [i for i in archive.infolist() if not i.is_dir()]
+        assert [i.filename for i in files] == list(scan.names)
+        for info, member in zip(files, scan.members, strict=True):
+            assert hashlib.sha256(archive.read(info)).hexdigest() == member.sha256
+
+
+@given(sw.forged_archives(), st.sampled_from([1, 3]))
+def test_forged_valid_archives_round_trip(archive: tuple[bytes, dict[str, bytes]], threads: int) -> None:
+    data, members = archive
+    scan = read_archive(data, threads=threads)
+    assert scan.ok, scan.reasons
+    assert {m.name: m.sha256 for m in scan.members} == {
+        name: hashlib.sha256(content).hexdigest() for name, content in members.items()
+    }
+    assert all(scan.read(m.name, max_size=1 << 20) == members[m.name] for m in scan.members)
+
+
+@given(sw.zipfile_archives())
+def test_zipfile_written_archives_round_trip(archive: tuple[bytes, dict[str, bytes]]) -> None:
+    data, members = archive
+    scan = read_archive(data)
+    assert scan.ok, scan.reasons
+    assert {m.name: (m.sha256, m.size) for m in scan.members} == {
+        name: (hashlib.sha256(content).hexdigest(), len(content)) for name, content in members.items()
+    }
