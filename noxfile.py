@@ -39,7 +39,7 @@ def _install_built_wheel(session: nox.Session) -> None:
     shutil.rmtree(dist, ignore_errors=True)
     session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT), silent=True)
     (wheel,) = dist.glob("securehost-*.whl")
-    session.install(f"{wheel}[otel]")
+    session.install(f"{wheel}[otel,isolation]")
     # the version does not change between edits and venvs are reused: always put this build in place
     session.install("--force-reinstall", "--no-deps", str(wheel))
 
@@ -65,7 +65,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typing(session: nox.Session) -> None:
     """Mypy in strict mode over the package."""
-    session.install("mypy>=1.11", "-e", ".[otel]", "tomli", "pytest", "hypothesis")
+    session.install("mypy>=1.11", "-e", ".[otel,isolation]", "tomli", "pytest", "hypothesis")
     session.run("mypy")
 
 

@@ -18,7 +18,15 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-BENCHMARKS = ["bench_verify", "bench_wheel", "bench_import", "bench_discovery", "bench_dispatch", "bench_startup"]
+BENCHMARKS = [
+    "bench_verify",
+    "bench_wheel",
+    "bench_import",
+    "bench_discovery",
+    "bench_dispatch",
+    "bench_startup",
+    "bench_isolation",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -226,6 +226,32 @@ def run(work: Path) -> None:
     expect(not canary.exists(), "the modified code did not run")
     expect(host.implementations("run_skill") == [], "no implementation of run_skill remains")
     host.close()
+
+    step("8. The csv plugin again, now in a worker confined by the kernel (isolation='process')")
+    isolated = Host(
+        project="demoapp",
+        group=demoapp.GROUP,
+        hookspecs=demoapp.DemoAppSpec,
+        trust_store=store,
+        grants={"securehost-example-csv": [f"fs.read:{data_dir}/**"]},
+        path=[site],
+        state_dir=work / "state-isolated",
+        audit_sink=work / "audit.jsonl",
+        isolation={"securehost-example-csv": "process"},
+    )
+    csv_report = isolated.load()["securehost-example-csv"]
+    print("\n".join("  " + line for line in csv_report.summary().splitlines()))
+    expect(csv_report.isolation is not None and csv_report.isolation["mode"] == "process", "csv runs in a worker")
+    table = isolated.hook.load_table(path=str(data_dir / "people.csv"))
+    expect(table is not None and len(table) == 3, "the isolated plugin reads its granted file")
+    try:
+        isolated.hook.load_table(path="/etc/passwd.csv")
+        expect(False, "a read outside the grant is denied in the worker")
+    except PermissionDeniedError as exc:
+        expect(True, f"a read outside the grant is denied in the worker: {exc}")
+    pids = isolated._pools["securehost-example-csv"].pids  # noqa: SLF001 - shown for the demo
+    isolated.close()
+    expect(not any(Path(f"/proc/{pid}").exists() for pid in pids), f"close() left no worker behind (pids {pids})")
     events = [json.loads(line)["event"] for line in (work / "audit.jsonl").read_text().splitlines()]
     print(f"  audit log: {len(events)} events: " + ", ".join(sorted(set(events))))
 

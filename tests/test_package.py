@@ -40,9 +40,11 @@ PUBLIC = [
     "DependencyPolicy", "DiscoveryCache", "Envelope", "EnvelopeLimits", "FormatError", "HookError", "HookStats",
     "HookimplMarker", "HookspecMarker", "Host", "KeyType", "LoadReport", "Permission", "PermissionDeniedError",
     "PermissionSet", "PluginContext", "PluginPredicate", "PluginRejectedError", "PluginReport", "PrivateKey",
-    "PublicKey", "Reason", "ReasonCode", "SecurePluginManager", "SecurehostError", "Signature", "SignatureCheck",
+    "ProcessIsolation", "PublicKey",
+    "Reason", "ReasonCode", "SecurePluginManager", "SecurehostError", "Signature", "SignatureCheck",
     "SignerDecision", "SigningError", "SkippedImpl", "Statement", "StatsSnapshot", "Subject", "Threshold",
-    "TrustStore", "TrustedKey", "Verdict", "VerifiedImporter", "__version__", "check_signatures", "current_plugin",
+    "TrustStore", "TrustedKey", "Verdict", "VerifiedImporter", "WorkerLimits",
+    "__version__", "check_signatures", "current_plugin",
     "describe_wheel", "guard_installed", "install_guard", "list_plugins", "require_verified_wheel", "sign_wheel",
     "verify_wheel",
 ]  # fmt: skip

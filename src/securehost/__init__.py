@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from securehost._installed.dependencies import DependencyPolicy
     from securehost._installed.discovery import DiscoveryCache
     from securehost._installed.importer import VerifiedImporter
+    from securehost._isolation.policy import ProcessIsolation, WorkerLimits
     from securehost._permissions import Permission, PermissionSet
     from securehost._signing.envelope import Envelope, EnvelopeLimits, Signature, SignatureCheck, check_signatures
     from securehost._signing.keys import KeyType, PrivateKey, PublicKey
@@ -81,6 +82,7 @@ _LAZY: dict[str, str] = {
     "PluginPredicate": "securehost._signing.predicate",
     "PluginRejectedError": "securehost.exceptions",
     "PluginReport": "securehost._host.report",
+    "ProcessIsolation": "securehost._isolation.policy",
     "PREDICATE_TYPE": "securehost._signing.statement",
     "PrivateKey": "securehost._signing.keys",
     "PublicKey": "securehost._signing.keys",
@@ -104,6 +106,7 @@ _LAZY: dict[str, str] = {
     "TrustStore": "securehost._trust.store",
     "Verdict": "securehost._verdict",
     "VerifiedImporter": "securehost._installed.importer",
+    "WorkerLimits": "securehost._isolation.policy",
     "verify_wheel": "securehost._wheel.wheelfile",
 }
 
@@ -134,6 +137,7 @@ __all__ = [
     "PluginRejectedError",
     "PluginReport",
     "PrivateKey",
+    "ProcessIsolation",
     "PublicKey",
     "Reason",
     "ReasonCode",
@@ -152,6 +156,7 @@ __all__ = [
     "TrustedKey",
     "Verdict",
     "VerifiedImporter",
+    "WorkerLimits",
     "__version__",
     "check_signatures",
     "current_plugin",

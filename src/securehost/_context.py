@@ -154,6 +154,10 @@ class PluginContext:
             permission=permission,
         )
 
+    def count_denial(self) -> None:
+        """Count a denial that was audited elsewhere (inside the plugin's worker, for an isolated plugin)."""
+        self._cell.record_denial()
+
     def failed(self) -> None:
         """Count an error of the call that just ended; trip the breaker after enough in a row."""
         if self._cell.record_error(self.threshold) and self._on_trip is not None and not self.quarantined:

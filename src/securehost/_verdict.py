@@ -85,6 +85,10 @@ class ReasonCode(str, enum.Enum):
     REGISTRATION_FAILED = "registration-failed"
     DISABLED = "disabled"
     DISTRIBUTION_METADATA_INVALID = "distribution-metadata-invalid"
+    # process isolation
+    ISOLATION_UNAVAILABLE = "isolation-unavailable"
+    ISOLATION_FAILED = "isolation-failed"
+    ISOLATION_UNSUPPORTED = "isolation-unsupported"
 
 
 @attrs.frozen(kw_only=True)

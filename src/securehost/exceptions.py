@@ -42,6 +42,7 @@ __all__ = [
     "ProtocolViolationError",
     "RecordFormatError",
     "RejectedError",
+    "RemotePluginError",
     "SecurehostError",
     "SigningError",
     "TrustStoreError",
@@ -204,6 +205,20 @@ class WorkerTimeoutError(IsolationError, TimeoutError):
 
 class ProtocolViolationError(IsolationError):
     """The worker sent a frame that is malformed, oversized, unexpected or replayed; it was killed."""
+
+
+class RemotePluginError(IsolationError):
+    """An isolated plugin raised an exception in its worker; its type name, message and traceback are text.
+
+    Attributes:
+        remote_type: the exception's qualified type name, as the worker reported it (untrusted text).
+        remote_traceback: the worker's formatted traceback (untrusted text).
+    """
+
+    def __init__(self, message: str, *, remote_type: str, remote_traceback: str) -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
 
 
 class NotTransferableError(IsolationError, TypeError):

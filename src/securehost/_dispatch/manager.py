@@ -14,7 +14,7 @@ from securehost._context import CURRENT, PluginContext
 from securehost._dispatch.callers import Entry, call_general, make_entry
 from securehost._dispatch.hookcaller import SecureHookCaller
 from securehost._dispatch.relay import AsyncHookRelay
-from securehost._dispatch.stats import StatsRegistry, StatsSnapshot
+from securehost._dispatch.stats import Cell, StatsRegistry, StatsSnapshot
 from securehost._guard.audithook import install_guard
 from securehost._permissions import Permission, PermissionSet
 
@@ -332,6 +332,10 @@ class SecurePluginManager(pluggy.PluginManager):
             yield
         finally:
             CURRENT.reset(token)
+
+    def stats_cell(self, plugin: str, hook: str) -> Cell:
+        """Return the counters of (*plugin*, *hook*), created on first use (for calls made outside a hook call)."""
+        return self._stats.cell(plugin, hook)
 
     def stats(self) -> StatsSnapshot:
         """Return the counters of every (plugin, hook) pair that was called, failed or denied."""

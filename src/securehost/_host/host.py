@@ -32,6 +32,9 @@ from securehost._installed.discovery import DiscoveredDistribution, DiscoveryCac
 from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
 from securehost._installed.importer import VerifiedImporter
 from securehost._installed.sitecheck import SiteIndex
+from securehost._isolation.host import IN_PROCESS, start_isolated
+from securehost._isolation.launch import worker_payload
+from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
 from securehost._permissions import PermissionSet
 from securehost._signing.memo import SignatureMemo
 from securehost._trust.store import TrustStore
@@ -39,11 +42,14 @@ from securehost._trust.verify import ENVELOPE_FILENAME, StatementCheck, check_st
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost.exceptions import (
     ConfigurationError,
+    ConfinementUnavailableError,
     PluginRejectedError,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    from securehost._isolation.supervisor import WorkerPool
 
 __all__ = ["Host"]
 
@@ -88,6 +94,10 @@ class Host:
         isolate: isolate hook errors by default (see :class:`SecurePluginManager`).
         quarantine_after: consecutive failures that quarantine an implementation (``None``: never).
         guard: install the runtime permission guard (``False`` is insecure: every :meth:`load` logs a warning).
+        isolation: where plugins run: ``"in-process"`` (default), ``"process"`` (a worker confined by the operating
+            system, with :class:`WorkerLimits` defaults), a :class:`ProcessIsolation` (limits, required protections),
+            or a mapping of canonical distribution-name globs to one of these (the first matching glob wins; a name
+            no glob matches runs in-process).
         clock: returns the current UTC time (for tests).
         discovery_cache: reuse entry-point scans across loads.
 
@@ -117,11 +127,14 @@ class Host:
         guard: bool = True,
         clock: Callable[[], dt.datetime] | None = None,
         discovery_cache: DiscoveryCache | None = None,
+        isolation: str | ProcessIsolation | Mapping[str, str | ProcessIsolation] = "in-process",
     ) -> None:
         self.project = project
         self.group = group
         self.store = trust_store if isinstance(trust_store, TrustStore) else TrustStore.load(trust_store)
         self._grants = parse_grants(grants)
+        self._isolation = parse_isolation(isolation)
+        self._pools: dict[str, WorkerPool] = {}
         self.path = None if path is None else tuple(os.fspath(p) for p in path)
         base = Path(state_dir) if state_dir is not None else default_state_root() / canonicalize_name(project)
         self.state_dir = base
@@ -200,6 +213,9 @@ class Host:
                 return False
             for plugin_name in report.plugins:
                 self.manager.unregister(name=plugin_name)
+            pool = self._pools.pop(canonical, None)
+            if pool is not None:
+                pool.close()
             self.importer.remove_distribution(canonical)
             self.audit.emit("plugin.unloaded", plugin=canonical, version=report.version)
             return True
@@ -392,6 +408,9 @@ class Host:
         self, dist: DiscoveredDistribution, verdict: Verdict, installed: InstalledDistribution, effective: PermissionSet
     ) -> PluginReport:
         name = dist.name
+        choice = isolation_for(self._isolation, name)
+        if choice is not None:
+            return self._start_isolated(dist, verdict, installed, effective, choice)
         registered: list[str] = []
         try:
             self.importer.add_distribution(name, installed.modules, requires=installed.requires)
@@ -400,7 +419,7 @@ class Host:
         registering = False
         try:
             for ep in dist.entry_points:
-                plugin_name = name if len(dist.entry_points) == 1 else f"{name}:{ep.name}"
+                plugin_name = self._plugin_name(dist, ep.name)
                 registering = False
                 with self.manager.plugin_context(plugin_name, effective):
                     obj = self.importer.load_entry_point(ep.value)
@@ -410,24 +429,74 @@ class Host:
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a hostile or broken plugin must not stop the host
             # pluggy may keep a plugin whose registration failed half-way: remove every name of this distribution
             for ep in dist.entry_points:
-                plugin_name = name if len(dist.entry_points) == 1 else f"{name}:{ep.name}"
+                plugin_name = self._plugin_name(dist, ep.name)
                 if plugin_name in registered or self.manager.get_plugin(plugin_name) is not None:
                     self.manager.unregister(name=plugin_name)
             self.importer.remove_distribution(name)
             reason = import_reason(exc, registering=registering)
             return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
         self._state.record(name, installed.version or verdict.version or "0")
-        report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered))
+        report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered), IN_PROCESS)
         self._loaded[name] = report
         return report
 
-    def _finish(
+    def _start_isolated(
+        self,
+        dist: DiscoveredDistribution,
+        verdict: Verdict,
+        installed: InstalledDistribution,
+        effective: PermissionSet,
+        choice: ProcessIsolation,
+    ) -> PluginReport:
+        name = dist.name
+        entry_points = [(self._plugin_name(dist, ep.name), ep.value) for ep in dist.entry_points]
+        try:
+            payload = worker_payload(
+                project=self.project,
+                distribution=name,
+                entry_points=entry_points,
+                modules=installed.modules,
+                requires=installed.requires,
+                policy=self.importer.policy,
+                permissions=effective,
+                isolation=choice,
+                guard=self._guard,
+                site=str(dist.metadata_dir.parent),
+            )
+        except ConfinementUnavailableError as exc:
+            reason = Reason(code=_R.ISOLATION_UNAVAILABLE, message=str(exc))
+            return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
+        outcome = start_isolated(
+            name=name,
+            payload=payload,
+            isolation=choice,
+            audit=self.audit,
+            manager=self.manager,
+            permissions=effective,
+            plugin_names=[plugin_name for plugin_name, _ in entry_points],
+        )
+        if isinstance(outcome, Reason):
+            return self._finish(dist, "rejected", verdict.with_reasons([outcome]), ())
+        pool, isolation = outcome
+        self._pools[name] = pool
+        self._state.record(name, installed.version or verdict.version or "0")
+        plugins = tuple(plugin_name for plugin_name, _ in entry_points)
+        report = self._finish(dist, "accepted", verdict, effective.strings(), plugins, isolation)
+        self._loaded[name] = report
+        return report
+
+    @staticmethod
+    def _plugin_name(dist: DiscoveredDistribution, entry_point: str) -> str:
+        return dist.name if len(dist.entry_points) == 1 else f"{dist.name}:{entry_point}"
+
+    def _finish(  # noqa: PLR0917 - one report's parts
         self,
         dist: DiscoveredDistribution,
         status: PluginStatus,
         verdict: Verdict,
         granted: tuple[str, ...],
         plugins: tuple[str, ...] = (),
+        isolation: Mapping[str, Any] | None = None,
     ) -> PluginReport:
         report = PluginReport(
             name=dist.name,
@@ -437,6 +506,7 @@ class Host:
             granted=granted,
             plugins=plugins,
             location=str(dist.metadata_dir),
+            isolation=isolation,
         )
         self.audit.emit(
             f"plugin.{status}",
@@ -447,5 +517,6 @@ class Host:
             granted=list(granted),
             reasons=[r.to_json() for r in verdict.reasons],
             location=str(dist.metadata_dir),
+            **({"isolation": dict(isolation)} if isolation is not None else {}),
         )
         return report

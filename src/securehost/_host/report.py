@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, final
 
 import attrs
 
 from securehost._verdict import Verdict
 
-__all__ = ["LoadReport", "PluginReport", "PluginStatus"]
+__all__ = ["LoadReport", "PluginReport", "PluginStatus", "describe_isolation"]
 
 PluginStatus = Literal["accepted", "rejected", "held", "disabled", "verified"]
+
+
+def describe_isolation(isolation: Mapping[str, Any]) -> str:
+    """One line: ``in-process``, or ``process (userns netns pidns landlock=7 seccomp no_new_privs rlimits; uid 0)``."""
+    if isolation.get("mode") != "process":
+        return str(isolation.get("mode", "?"))
+    protections = isolation.get("protections") or {}
+    on = []
+    for key in ("userns", "netns", "pidns", "landlock", "seccomp", "no_new_privs", "rlimits"):
+        value = protections.get(key)
+        if key == "landlock" and value:
+            on.append(f"landlock={value}")
+        elif value:
+            on.append(key)
+    missing = sorted(isolation.get("unavailable") or {})
+    text = f"process ({' '.join(on) or 'no protection'}; uid {protections.get('uid', '?')})"
+    return text + (f", missing: {', '.join(missing)}" if missing else "")
 
 
 @final
@@ -28,6 +46,10 @@ class PluginReport:
         granted: the effective permissions the plugin runs with (empty unless accepted).
         plugins: the names under which its entry points were registered with the plugin manager.
         location: its ``.dist-info`` directory.
+        isolation: where an accepted plugin runs: ``{"mode": "in-process"}``, or for ``"process"`` the protections
+            actually in force (``userns``, ``netns``, ``pidns``, ``landlock`` (the ABI, 0 for none), ``seccomp``,
+            ``no_new_privs``, ``rlimits`` (name -> limit), ``uid``), ``unavailable`` (protection -> why not),
+            ``workers`` and ``require``. ``None`` for a plugin that was not started.
     """
 
     name: str
@@ -37,6 +59,7 @@ class PluginReport:
     granted: tuple[str, ...] = ()
     plugins: tuple[str, ...] = ()
     location: str | None = None
+    isolation: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
 
     @property
     def accepted(self) -> bool:
@@ -55,6 +78,7 @@ class PluginReport:
             "plugins": list(self.plugins),
             "location": self.location,
             "reasons": [r.to_json() for r in self.verdict.reasons],
+            "isolation": None if self.isolation is None else dict(self.isolation),
         }
 
     def summary(self) -> str:
@@ -67,6 +91,8 @@ class PluginReport:
             lines.append(f"  requests:  {', '.join(self.verdict.permissions)}")
         if self.granted:
             lines.append(f"  granted:   {', '.join(self.granted)}")
+        if self.isolation is not None:
+            lines.append(f"  runs:      {describe_isolation(self.isolation)}")
         lines.extend(f"  - {r}" for r in self.verdict.reasons)
         return "\n".join(lines)
 

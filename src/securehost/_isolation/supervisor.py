@@ -1,0 +1,466 @@
+"""The host side of a plugin's workers: spawn, hand over, call with deadlines, kill, restart with backoff.
+
+A :class:`WorkerPool` owns the workers of one plugin distribution. A worker is ``python -I -c BOOT`` started with a
+scrubbed environment (``PATH``, ``LANG`` and ``LC_ALL`` only), every file descriptor closed but its end of a
+``socketpair``, its own session (process group), a private working directory, and, when the host runs as root,
+the ``nobody`` user. The pool sends :class:`~securehost._isolation.codec.Init` and waits for
+:class:`~securehost._isolation.codec.Ready` within ``start_timeout``.
+
+Calls go to an idle worker, one at a time per worker, each under ``call_timeout``. Any failure of the worker itself
+(it died, it missed the deadline, it sent a malformed, oversized, replayed or unexpected frame) kills the worker's
+whole process group (its PID namespace dies with its PID 1), counts a failure, and the next call starts a fresh worker
+after a backoff (50 ms doubling to 5 s while failures follow each other). An exception the *plugin* raised is not a
+worker failure: the worker stays. The host owns the workers' lifetime: :meth:`WorkerPool.close` kills what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, final
+
+from securehost._isolation.channel import Channel, RequestIds
+from securehost._isolation.codec import (
+    PROTOCOL_VERSION,
+    Audit,
+    Call,
+    Failure,
+    Init,
+    InvokeHandle,
+    Ready,
+    ReleaseHandle,
+    Result,
+    Shutdown,
+    decode_worker_frame,
+    encode_host_frame,
+)
+from securehost._isolation.confine import unreachable_paths
+from securehost._isolation.worker import BOOT
+from securehost.exceptions import (
+    ConfinementUnavailableError,
+    IsolationError,
+    NotTransferableError,
+    ProtocolViolationError,
+    RemotePluginError,
+    WorkerCrashedError,
+    WorkerTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from securehost._audit import AuditLog
+    from securehost._isolation.policy import WorkerLimits
+
+__all__ = ["WorkerPool"]
+
+_SECUREHOST_PARENT: Final = str(Path(__file__).resolve().parents[2])
+_NOBODY: Final = 65534
+_BACKOFF_FIRST: Final = 0.05
+_BACKOFF_MAX: Final = 5.0
+_MAX_AUDIT_PER_CALL: Final = 4096
+#: Audit events a worker may report; anything else it sends is dropped and itself audited.
+_WORKER_EVENTS: Final = frozenset(
+    {"guard.denied", "hook.denied", "import.dependency_denied", "import.dependency_reported", "bytecode.tampered"}
+)
+
+
+def _environment() -> dict[str, str]:
+    keep = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ}
+    return {**keep, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "random"}
+
+
+@final
+class _Process:
+    """One running worker: its process, its channel, its request ids, its private directory."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+        self.generation = pool.next_generation()
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"securehost-worker-{pool.name}-"))
+        host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        root = pool.run_as_nobody
+        if root:  # the worker must not be root: drop to nobody, who owns nothing but the private directory
+            os.chown(self.workdir, _NOBODY, _NOBODY)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", BOOT, _SECUREHOST_PARENT, str(worker_end.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(worker_end.fileno(),),
+                close_fds=True,
+                cwd=self.workdir,
+                env=_environment(),
+                start_new_session=True,
+                user=_NOBODY if root else None,
+                group=_NOBODY if root else None,
+                extra_groups=[] if root else None,
+            )
+        except OSError as exc:
+            host_end.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise IsolationError(f"cannot start a worker for {pool.name}: {exc}") from exc
+        finally:
+            worker_end.close()
+        self.channel = Channel(host_end, max_frame=pool.max_frame)
+        self.ids = RequestIds()
+        self.busy = False
+        self.info: dict[str, Any] = {}
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """Kill the worker's process group (its PID namespace goes with it), reap it, remove its directory."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
+            self.proc.kill()
+        self.channel.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@final
+class WorkerPool:
+    """The workers of one isolated plugin distribution.
+
+    Args:
+        name: the canonical distribution name (for messages and audit events).
+        payload: the Init payload (plain data) every worker of the pool gets.
+        limits: the pool's limits (worker count, deadlines).
+        audit: where worker events and the worker's own audit events go.
+        max_frame: the largest frame accepted from or sent to a worker.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        payload: Mapping[str, Any],
+        limits: WorkerLimits,
+        audit: AuditLog,
+        max_frame: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.name = name
+        self.payload = dict(payload)
+        self.limits = limits
+        self.audit = audit
+        self.max_frame = max_frame
+        self._cond = threading.Condition()
+        self._workers: list[_Process] = []
+        self._generation = 0
+        self._failures = 0
+        self._not_before = 0.0
+        self._closed = False
+        self.restarts = 0
+        self.ready_info: dict[str, Any] = {}
+        #: a root host runs workers as ``nobody`` when ``nobody`` can read the interpreter and the plugin; otherwise
+        #: the worker keeps uid 0, confined by its namespaces, Landlock and seccomp (reported as ``uid`` 0)
+        self.run_as_nobody = os.geteuid() == 0 and not unreachable_paths(
+            [os.path.realpath(sys.executable), *self.payload["confinement"]["read_paths"]], uid=_NOBODY, gid=_NOBODY
+        )
+
+    def next_generation(self) -> int:
+        self._generation += 1
+        return self._generation
+
+    # --- lifetime ---------------------------------------------------------------------------------------------
+
+    def start(self) -> dict[str, Any]:
+        """Start the pool's workers and return the first one's Ready info (hook implementations, protections).
+
+        Raises:
+            ConfinementUnavailableError: the worker could not have a protection the host required.
+            IsolationError: a worker failed to start, confine itself or import the plugin (the message says why).
+        """
+        with self._cond:
+            for _ in range(self.limits.workers):
+                worker = self._spawn()
+                worker.busy = False
+                self._workers.append(worker)
+            self._cond.notify_all()
+        return self.ready_info
+
+    def close(self) -> None:
+        """Ask every worker to stop, then kill what is left; later calls fail with :class:`WorkerCrashedError`."""
+        with self._cond:
+            self._closed = True
+            workers, self._workers = self._workers, []
+            self._cond.notify_all()
+        for worker in workers:
+            with contextlib.suppress(IsolationError):
+                worker.channel.send(encode_host_frame(Shutdown()), deadline=time.monotonic() + 0.2)
+            worker.kill()
+            self.audit.emit("isolation.worker_stopped", plugin=self.name, pid=worker.pid)
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The process ids of the running workers (as the host sees them)."""
+        with self._cond:
+            return tuple(w.pid for w in self._workers)
+
+    def _spawn(self) -> _Process:
+        worker = _Process(self)
+        deadline = time.monotonic() + self.limits.start_timeout
+        try:
+            worker.channel.send(encode_host_frame(Init(PROTOCOL_VERSION, self.name, self.payload)), deadline=deadline)
+            frame = decode_worker_frame(worker.channel.recv(deadline=deadline), handle_factory=_no_handles)
+            while isinstance(frame, Audit):
+                self._audit_from(worker, frame)
+                frame = decode_worker_frame(worker.channel.recv(deadline=deadline), handle_factory=_no_handles)
+        except IsolationError as exc:
+            worker.kill()
+            self.audit.emit("isolation.worker_failed", plugin=self.name, pid=worker.pid, error=str(exc), stage="start")
+            raise IsolationError(f"worker of {self.name} failed to start: {exc}") from exc
+        if isinstance(frame, Failure):
+            worker.kill()
+            message = f"worker of {self.name} could not start: {frame.error_type}: {frame.message}"
+            self.audit.emit("isolation.worker_failed", plugin=self.name, pid=worker.pid, error=message, stage="start")
+            if frame.error_type.endswith("ConfinementUnavailableError"):
+                raise ConfinementUnavailableError(frame.message)
+            raise IsolationError(message)
+        if not isinstance(frame, Ready) or frame.protocol != PROTOCOL_VERSION:
+            worker.kill()
+            raise ProtocolViolationError(f"worker of {self.name} answered Init with {type(frame).__name__}")
+        worker.info = dict(frame.info)
+        if not self.ready_info:
+            self.ready_info = worker.info
+        self.audit.emit(
+            "isolation.worker_started",
+            plugin=self.name,
+            pid=worker.pid,
+            protections=worker.info.get("protections"),
+        )
+        return worker
+
+    # --- calls ------------------------------------------------------------------------------------------------
+
+    def call(self, target: str, kwargs: dict[str, Any], *, handle_factory: Callable[[int, int], object]) -> object:
+        """Call hook implementation *target* (``plugin:attribute``) in an idle worker.
+
+        Raises:
+            NotTransferableError: an argument is not plain data (nothing was sent).
+            RemotePluginError: the plugin raised (the worker stays).
+            WorkerTimeoutError: no answer within ``call_timeout`` (the worker was killed).
+            WorkerCrashedError: the worker died, or could not be restarted yet.
+            ProtocolViolationError: the worker broke the protocol (it was killed).
+        """
+        deadline = time.monotonic() + self.limits.call_timeout
+        worker = self._acquire(deadline, None)
+        return self._exchange(worker, lambda i: Call(i, target, kwargs), deadline, "call", target, handle_factory)
+
+    def invoke(
+        self,
+        generation: int,
+        handle: int,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        *,
+        handle_factory: Callable[[int, int], object],
+    ) -> object:
+        """Call the callable *handle* made by worker *generation*.
+
+        Raises:
+            WorkerCrashedError: that worker is gone (it crashed or was restarted: ask the plugin for a new one).
+            NotTransferableError, RemotePluginError, WorkerTimeoutError, ProtocolViolationError: as :meth:`call`.
+        """
+        deadline = time.monotonic() + self.limits.call_timeout
+        worker = self._acquire(deadline, generation)
+        return self._exchange(
+            worker,
+            lambda i: InvokeHandle(i, handle, args, kwargs),
+            deadline,
+            "invoke",
+            f"handle {handle}",
+            handle_factory,
+        )
+
+    def release(self, generation: int, handle: int) -> None:
+        """Tell worker *generation* that the host dropped *handle* (best effort; never blocks long, never raises)."""
+        with self._cond:
+            worker = next((w for w in self._workers if w.generation == generation and not w.busy), None)
+            if worker is None:
+                return
+            worker.busy = True
+        try:
+            worker.channel.send(encode_host_frame(ReleaseHandle(handle)), deadline=time.monotonic() + 0.5)
+        except IsolationError as exc:
+            self._fail(worker, exc, "release")
+            return
+        self._put_back(worker)
+
+    def _acquire(self, deadline: float, generation: int | None) -> _Process:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise WorkerCrashedError(
+                        f"the workers of {self.name} were stopped (the host closed or unloaded it)"
+                    )
+                if generation is not None:
+                    worker = next((w for w in self._workers if w.generation == generation), None)
+                    if worker is None:
+                        raise WorkerCrashedError(
+                            f"the worker of {self.name} that made this callable is gone (it failed or was restarted); "
+                            "call the hook again for a fresh callable"
+                        )
+                    if not worker.busy:
+                        worker.busy = True
+                        return worker
+                else:
+                    for worker in self._workers:
+                        if not worker.busy:
+                            worker.busy = True
+                            return worker
+                    if len(self._workers) < self.limits.workers:
+                        return self._restart(deadline)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WorkerTimeoutError(
+                        f"no worker of {self.name} became free within {self.limits.call_timeout:g} s "
+                        f"({self.limits.workers} worker(s), all busy); raise WorkerLimits.workers or call_timeout"
+                    )
+                self._cond.wait(remaining)
+
+    def _restart(self, deadline: float) -> _Process:
+        # Called with the lock held, which it gives up while the new worker starts (a placeholder keeps the slot).
+        wait = self._not_before - time.monotonic()
+        if wait > deadline - time.monotonic():
+            raise WorkerCrashedError(
+                f"the worker of {self.name} failed {self._failures} time(s) in a row and restarts in {wait:.2f} s; "
+                "see the isolation.worker_failed audit events for why"
+            )
+        placeholder = _Placeholder()
+        self._workers.append(placeholder)  # type: ignore[arg-type]
+        self._cond.release()
+        try:
+            if wait > 0:
+                time.sleep(wait)
+            worker: _Process | None = self._spawn()
+        except IsolationError:
+            worker = None
+            raise
+        finally:
+            self._cond.acquire()
+            self._workers.remove(placeholder)  # type: ignore[arg-type]
+            if worker is None:
+                self._note_failure()
+            self._cond.notify_all()
+        assert worker is not None  # the spawn raised otherwise
+        self.restarts += 1
+        self.audit.emit("isolation.worker_restarted", plugin=self.name, pid=worker.pid, failures=self._failures)
+        if self._closed:
+            worker.kill()
+            raise WorkerCrashedError(f"the workers of {self.name} were stopped (the host closed or unloaded it)")
+        worker.busy = True
+        self._workers.append(worker)
+        return worker
+
+    def _note_failure(self) -> None:
+        self._failures += 1
+        self._not_before = time.monotonic() + min(_BACKOFF_FIRST * 2 ** (self._failures - 1), _BACKOFF_MAX)
+
+    def _put_back(self, worker: _Process) -> None:
+        with self._cond:
+            worker.busy = False
+            self._cond.notify_all()
+
+    def _fail(self, worker: _Process, exc: Exception, stage: str) -> None:
+        worker.ids.abandon()
+        worker.kill()
+        with self._cond:
+            if worker in self._workers:
+                self._workers.remove(worker)
+            self._note_failure()
+            self._cond.notify_all()
+        self.audit.emit(
+            "isolation.worker_failed",
+            plugin=self.name,
+            pid=worker.pid,
+            stage=stage,
+            error_type=type(exc).__name__,
+            error=str(exc),
+        )
+
+    def _exchange(  # noqa: PLR0917 - one request's state
+        self,
+        worker: _Process,
+        make: Callable[[int], Call | InvokeHandle],
+        deadline: float,
+        stage: str,
+        what: str,
+        handle_factory: Callable[[int, int], object],
+    ) -> object:
+        request = worker.ids.issue()
+        try:
+            data = encode_host_frame(make(request))
+        except NotTransferableError:  # nothing was sent: the worker is still good
+            worker.ids.abandon()
+            self._put_back(worker)
+            raise
+        generation = worker.generation
+        try:
+            worker.channel.send(data, deadline=deadline)
+            audits = 0
+            while True:
+                frame = decode_worker_frame(
+                    worker.channel.recv(deadline=deadline), handle_factory=lambda h: handle_factory(generation, h)
+                )
+                if isinstance(frame, Audit):
+                    audits += 1
+                    if audits > _MAX_AUDIT_PER_CALL:
+                        raise ProtocolViolationError(f"more than {_MAX_AUDIT_PER_CALL} audit events in one call")
+                    self._audit_from(worker, frame)
+                    continue
+                if isinstance(frame, (Result, Failure)):
+                    worker.ids.accept(frame.id)
+                    break
+                raise ProtocolViolationError(f"unexpected {type(frame).__name__} frame during a call")
+        except (WorkerTimeoutError, WorkerCrashedError, ProtocolViolationError) as exc:
+            self._fail(worker, exc, stage)
+            raise type(exc)(f"{self.name} ({what}): {exc}") from exc
+        except IsolationError as exc:  # pragma: no cover - every channel/codec error is one of the above
+            self._fail(worker, exc, stage)
+            raise
+        with self._cond:
+            self._failures = 0
+        self._put_back(worker)
+        if isinstance(frame, Failure):
+            raise RemotePluginError(
+                f"{self.name} ({what}) raised {frame.error_type}: {frame.message}",
+                remote_type=frame.error_type,
+                remote_traceback=frame.traceback,
+            )
+        return frame.value
+
+    def _audit_from(self, worker: _Process, frame: Audit) -> None:
+        fields = dict(frame.fields)
+        fields.pop("plugin", None)
+        if frame.event not in _WORKER_EVENTS:
+            self.audit.emit("isolation.audit_dropped", plugin=self.name, pid=worker.pid, event_name=frame.event)
+            return
+        self.audit.emit(frame.event, plugin=self.name, worker_pid=worker.pid, **fields)
+
+
+class _Placeholder:
+    """Holds a worker slot while a worker is spawned outside the lock."""
+
+    busy = True
+    generation = -1
+    pid = -1
+
+
+def _no_handles(handle: int) -> object:
+    raise ProtocolViolationError(f"a callable handle ({handle}) is only allowed in a call's result")
