@@ -272,7 +272,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if not sep:
             raise _UsageError(f"--grant takes NAME=PERMISSION, got {item!r}")
         grants.setdefault(name, []).append(permission)
-    report = list_plugins(group=args.group, store=Path(args.store), path=args.path or None, grants=grants)
+    isolation: dict[str, str] = {}
+    for item in args.isolation:
+        name, sep, mode = item.partition("=")
+        if not sep or mode not in ("in-process", "process"):
+            raise _UsageError(f"--isolation takes GLOB=in-process or GLOB=process, got {item!r}")
+        isolation[name] = mode
+    report = list_plugins(
+        group=args.group, store=Path(args.store), path=args.path or None, grants=grants, isolation=isolation
+    )
     if args.json:
         _print_json(report.to_json())
     else:
@@ -362,6 +370,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", required=True, metavar="STORE")
     p.add_argument("--path", action="append", default=[], metavar="DIR", help="search path (default: sys.path)")
     p.add_argument("--grant", action="append", default=[], metavar="NAME=PERM", help="permission the host grants")
+    p.add_argument(
+        "--isolation",
+        action="append",
+        default=[],
+        metavar="GLOB=MODE",
+        help="where the host runs matching plugins: in-process (default) or process; shows the protections a worker "
+        "would have on this system",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_list)
     return parser

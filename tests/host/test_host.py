@@ -738,6 +738,22 @@ def test_cli_list_grant_releases_a_held_plugin(lab: Lab, store_file: Path) -> No
     assert main([*map(str, args)]) == 1
 
 
+def test_cli_list_shows_where_each_plugin_would_run(lab: Lab, store_file: Path) -> None:
+    lab.tool()
+    args = ["list", "--group", GROUP, "--store", store_file, "--path", lab.site]
+    data = json.loads(cli(*args, "--json", "--isolation", f"{TOOL}=process").stdout)
+    by_name = {p["name"]: p for p in data["plugins"]}
+    assert by_name[GOOD]["isolation"] == {"mode": "in-process"}
+    isolation = by_name[TOOL]["isolation"]
+    assert isolation["mode"] == "process"
+    assert isolation["planned"] is True
+    assert set(isolation["protections"]) >= {"userns", "netns", "pidns", "landlock", "seccomp", "no_new_privs"}
+    assert "would run in a process (" in cli(*args, "--isolation", f"{TOOL}=process").stdout
+    bad = cli(*args, "--isolation", f"{TOOL}=sandbox")
+    assert bad.returncode == 2
+    assert "--isolation takes GLOB=in-process or GLOB=process" in bad.stderr
+
+
 def test_cli_list_without_plugins_exits_0(lab: Lab, store_file: Path) -> None:
     empty = lab.root / "empty"
     empty.mkdir()

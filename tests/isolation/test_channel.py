@@ -30,7 +30,9 @@ from securehost._isolation.codec import (
 from securehost.exceptions import ProtocolViolationError, WorkerCrashedError, WorkerTimeoutError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+    from securehost._isolation.codec import HostFrame
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 PEER_PRELUDE = """\
@@ -75,8 +77,8 @@ def peers() -> Iterator[list[Peer]]:
         peer.close()
 
 
-def spawn(peers: list[Peer], code: str, **options: object) -> Peer:
-    peer = Peer(code, **options)  # type: ignore[arg-type]
+def spawn(peers: list[Peer], code: str, *, max_frame: int = DEFAULT_MAX_FRAME, isolated: bool = True) -> Peer:
+    peer = Peer(code, max_frame=max_frame, isolated=isolated)
     peers.append(peer)
     return peer
 
@@ -320,9 +322,9 @@ def test_call_and_invoke_a_handle_through_a_worker_like_peer(peers: list[Peer]) 
     channel = spawn(peers, WORKER, isolated=False).channel
     ids = RequestIds()
 
-    def call(frame_for_id: object) -> object:
+    def call(frame_for_id: Callable[[int], HostFrame]) -> object:
         request = ids.issue()
-        channel.send(encode_host_frame(frame_for_id(request)), deadline=soon())  # type: ignore[operator]
+        channel.send(encode_host_frame(frame_for_id(request)), deadline=soon())
         assert decode_worker_frame(channel.recv(deadline=soon()), handle_factory=int) == Audit("call", {"id": request})
         reply = decode_worker_frame(channel.recv(deadline=soon()), handle_factory=lambda h: ("handle", h))
         assert isinstance(reply, Result)

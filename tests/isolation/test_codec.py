@@ -506,6 +506,7 @@ def test_encode_reply_turns_an_unsendable_result_into_a_failure() -> None:
     assert failure.id == 5
     assert failure.error_type == "securehost.exceptions.NotTransferableError"
     assert "the result: set at result['rows'][1] cannot cross the process boundary" in failure.message
+    assert failure.traceback == ""
     big = from_worker(encode_reply(6, "x" * 2000, limits=Limits(max_size=1000)))
     assert isinstance(big, Failure)
     assert "frame limit of 1000" in big.message

@@ -32,7 +32,7 @@ from securehost._installed.discovery import DiscoveredDistribution, DiscoveryCac
 from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
 from securehost._installed.importer import VerifiedImporter
 from securehost._installed.sitecheck import SiteIndex
-from securehost._isolation.host import IN_PROCESS, start_isolated
+from securehost._isolation.host import IN_PROCESS, planned_isolation, start_isolated
 from securehost._isolation.launch import worker_payload
 from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
 from securehost._permissions import PermissionSet
@@ -135,6 +135,7 @@ class Host:
         self._grants = parse_grants(grants)
         self._isolation = parse_isolation(isolation)
         self._pools: dict[str, WorkerPool] = {}
+        self._probed: dict[str, Any] = {}  # what the kernel provides workers, probed once by check()
         self.path = None if path is None else tuple(os.fspath(p) for p in path)
         base = Path(state_dir) if state_dir is not None else default_state_root() / canonicalize_name(project)
         self.state_dir = base
@@ -322,7 +323,8 @@ class Host:
             held = all(r.code is _R.PERMISSION_NOT_GRANTED for r in reasons)
             return self._finish(dist, "held" if held else "rejected", verdict, ())
         if not import_plugins:
-            return self._finish(dist, "verified", verdict, effective.strings())
+            planned = planned_isolation(isolation_for(self._isolation, name), self._probed)
+            return self._finish(dist, "verified", verdict, effective.strings(), isolation=planned)
         assert installed is not None  # no reasons means the installed check ran
         return self._import(dist, verdict, installed, effective)
 

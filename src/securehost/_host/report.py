@@ -27,7 +27,10 @@ def describe_isolation(isolation: Mapping[str, Any]) -> str:
         elif value:
             on.append(key)
     missing = sorted(isolation.get("unavailable") or {})
-    text = f"process ({' '.join(on) or 'no protection'}; uid {protections.get('uid', '?')})"
+    uid = f"; uid {protections['uid']}" if "uid" in protections else ""
+    text = f"process ({' '.join(on) or 'no protection'}{uid})"
+    if isolation.get("planned"):
+        text = "would run in a " + text
     return text + (f", missing: {', '.join(missing)}" if missing else "")
 
 
@@ -91,7 +94,7 @@ class PluginReport:
             lines.append(f"  requests:  {', '.join(self.verdict.permissions)}")
         if self.granted:
             lines.append(f"  granted:   {', '.join(self.granted)}")
-        if self.isolation is not None:
+        if self.isolation is not None and self.isolation.get("mode") == "process":
             lines.append(f"  runs:      {describe_isolation(self.isolation)}")
         lines.extend(f"  - {r}" for r in self.verdict.reasons)
         return "\n".join(lines)

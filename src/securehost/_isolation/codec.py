@@ -284,13 +284,14 @@ def _encode(frame: _Frame, limits: Limits) -> bytes:
     return data
 
 
-def _check_arguments(args: list[Any], kwargs: dict[str, Any], limits: Limits) -> None:
+def _check_arguments(args: list[Any] | tuple[()], kwargs: dict[str, Any], limits: Limits) -> None:
     if type(args) not in (list, tuple) or type(kwargs) is not dict:
         raise NotTransferableError(
             f"pass args as a list and kwargs as a dict, not {_type_name(args)}, {_type_name(kwargs)}"
         )
     try:  # one walk over all arguments; only a failure walks them again, to name the argument
-        _walk(args, _refuse, limits.max_depth, -1)
+        if args:
+            _walk(args, _refuse, limits.max_depth, -1)
         _walk(kwargs, _refuse, limits.max_depth, -1)
     except _RejectError as reject:
         for index, arg in enumerate(args):
@@ -310,7 +311,7 @@ def encode_host_frame(frame: HostFrame, *, limits: Limits = DEFAULT_LIMITS) -> b
     """
     kind = type(frame)
     if kind is Call or kind is InvokeHandle:
-        _check_arguments(frame.args if isinstance(frame, InvokeHandle) else [], cast("Call", frame).kwargs, limits)
+        _check_arguments(frame.args if isinstance(frame, InvokeHandle) else (), cast("Call", frame).kwargs, limits)
     elif isinstance(frame, Init):
         check_transferable(frame.payload, "payload", limits=limits)
     return _encode(frame, limits)
@@ -390,8 +391,9 @@ def encode_reply(
     """Encode ``value`` as the Result of ``request_id`` or, when it cannot be sent, a Failure saying why."""
     try:
         return encode_worker_frame(Result(request_id, value), register_callable=register_callable, limits=limits)
-    except NotTransferableError as exc:
-        return encode_worker_frame(failure_from_exception(request_id, exc), limits=limits)
+    except NotTransferableError as exc:  # the codec's own traceback would tell the host nothing
+        failure = msgspec.structs.replace(failure_from_exception(request_id, exc), traceback="")
+        return encode_worker_frame(failure, limits=limits)
 
 
 # --- decoding --------------------------------------------------------------------------------------------------

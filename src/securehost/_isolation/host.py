@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
+from securehost._isolation.confine import probe
 from securehost._isolation.proxy import UnsupportedHookimplError, build_proxy
 from securehost._isolation.supervisor import WorkerPool
 from securehost._verdict import Reason, ReasonCode
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from securehost._isolation.policy import ProcessIsolation
     from securehost._permissions import PermissionSet
 
-__all__ = ["IN_PROCESS", "start_isolated"]
+__all__ = ["IN_PROCESS", "planned_isolation", "start_isolated"]
 
 #: The ``isolation`` entry of a plugin that runs in the host's process.
 IN_PROCESS: Final[Mapping[str, Any]] = {"mode": "in-process"}
@@ -101,3 +102,26 @@ def start_isolated(
         )
         audit.emit("isolation.degraded", plugin=name, missing=missing)
     return pool, entry
+
+
+def planned_isolation(isolation: ProcessIsolation | None, probed: dict[str, Any]) -> dict[str, Any]:
+    """The ``isolation`` entry :meth:`Host.check` reports: where a plugin would run, and what this system provides.
+
+    *probed* is a cache the host keeps: :func:`securehost._isolation.confine.probe` runs once (it starts a process).
+    """
+    if isolation is None:
+        return dict(IN_PROCESS)
+    if not probed:
+        probed.update(probe())
+    unavailable = probed.get("unavailable")
+    return {
+        "mode": "process",
+        "planned": True,
+        "protections": {
+            key: probed.get(key) for key in ("userns", "netns", "pidns", "landlock", "seccomp", "no_new_privs")
+        }
+        | {"rlimits": isolation.limits.rlimits()},
+        "unavailable": dict(unavailable) if isinstance(unavailable, dict) else {},
+        "workers": isolation.limits.workers,
+        "require": sorted(isolation.require),
+    }
