@@ -25,8 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
-from securehost._installed.distcheck import ModuleKind, VerifiedModule
 from securehost._installed.importer import VerifiedImporter
+from securehost._installed.modules import ModuleKind, VerifiedModule
 
 REPEATS = 25
 

@@ -26,8 +26,6 @@ import types
 from typing import TYPE_CHECKING, Final, Literal, final
 
 import attrs
-from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from securehost._verdict import Reason, ReasonCode
@@ -136,6 +134,13 @@ class DependencyPolicy:
             The reasons; ``DISTRIBUTION_METADATA_INVALID`` for a line that does not parse.
         """
         reasons: list[Reason] = []
+        requires = tuple(requires)
+        if not requires:
+            return ()
+        # packaging's marker parser costs ~10 ms to import: only a distribution with requirements pays for it
+        from packaging.markers import UndefinedComparison, UndefinedEnvironmentName  # noqa: PLC0415
+        from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415
+
         for line in requires:
             try:
                 requirement = Requirement(line)

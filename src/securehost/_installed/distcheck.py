@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import enum
 import hmac
 import os
 import re
@@ -38,6 +37,7 @@ import attrs
 from packaging.utils import canonicalize_name
 
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
+from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.sitecheck import PackageWalker, RecordIndex, SiteIndex, check_startup_hooks, hash_installed
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, parse_entry_point_value
@@ -52,33 +52,6 @@ __all__ = ["InstalledDistribution", "ModuleKind", "VerifiedModule", "check_entry
 _R: Final = ReasonCode
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
-
-
-@final
-class ModuleKind(str, enum.Enum):
-    """How the verified importer loads a module."""
-
-    SOURCE = "source"
-    EXTENSION = "extension"
-    NAMESPACE = "namespace"
-
-
-@final
-@attrs.frozen(kw_only=True)
-class VerifiedModule:
-    """One module of a verified distribution.
-
-    Attributes:
-        path: the installed file (the directory, for a namespace package).
-        sha256: the verified SHA-256 (hex) of the file; ``None`` for a namespace package, which has no code.
-        is_package: whether the module is a package (has submodules).
-        kind: source, extension or namespace.
-    """
-
-    path: Path
-    sha256: str | None
-    is_package: bool
-    kind: ModuleKind
 
 
 def _freeze(mapping: Mapping[str, VerifiedModule]) -> Mapping[str, VerifiedModule]:

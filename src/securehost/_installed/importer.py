@@ -48,7 +48,7 @@ from securehost._context import run_as_host
 from securehost._fileio import read_file
 from securehost._installed.bytecode import BytecodeCache, default_state_dir, private_dir
 from securehost._installed.dependencies import DependencyPolicy, StaticImport, resolve_import
-from securehost._installed.distcheck import ModuleKind, VerifiedModule
+from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.shadowing import ShadowCheck
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import parse_entry_point_value

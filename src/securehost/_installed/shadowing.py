@@ -23,7 +23,7 @@ from securehost._verdict import Reason, ReasonCode
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from securehost._installed.distcheck import VerifiedModule
+    from securehost._installed.modules import VerifiedModule
 
 __all__ = ["ShadowCheck"]
 

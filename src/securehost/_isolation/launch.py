@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from securehost._installed.dependencies import DependencyPolicy
-    from securehost._installed.distcheck import VerifiedModule
+    from securehost._installed.modules import VerifiedModule
     from securehost._isolation.policy import ProcessIsolation
     from securehost._permissions import PermissionSet
 

@@ -20,7 +20,6 @@ Nothing here trusts the host less than the host trusts itself; everything here i
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
@@ -41,8 +40,8 @@ from securehost._context import CURRENT, PluginContext
 from securehost._dispatch.stats import StatsRegistry
 from securehost._guard.audithook import install_guard
 from securehost._installed.dependencies import DependencyPolicy
-from securehost._installed.distcheck import ModuleKind, VerifiedModule
 from securehost._installed.importer import VerifiedImporter
+from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._isolation.channel import Channel
 from securehost._isolation.codec import (
     PROTOCOL_VERSION,
@@ -221,6 +220,8 @@ class _Worker:
         try:
             result = function(*args, **kwargs)
             if inspect.isawaitable(result):
+                import asyncio  # noqa: PLC0415 - 40 ms of imports that only async plugins need
+
                 result = asyncio.run(_await(result))
             return result
         finally:
