@@ -5,8 +5,9 @@
   Python processes. Both placements are measured: both processes pinned to one core, and to two different cores
   (a cross-core round trip on a small VM costs several times a same-core one).
 * throughput: 10,000 small calls back to back (same core).
-* cold start: ``WorkerPool.start()`` (spawn ``python -I``, confine, verified import of the plugin, Ready) against
-  ``python -I -S -c pass`` started and reaped in the same run.
+* cold start: ``WorkerPool.start()`` (fork from the host's fork server, confine, verified import of the plugin,
+  Ready) against ``python -I -S -c pass`` started and reaped in the same run; and the fork server's own start
+  (``python -I`` importing what a worker needs), paid once per host.
 * memory: RSS of one idle worker (its PID-namespace parent and the worker itself).
 """
 
@@ -27,6 +28,8 @@ if str(SRC) not in sys.path:
 import msgspec  # noqa: E402
 
 from securehost import DependencyPolicy, HookspecMarker, Host, PrivateKey  # noqa: E402
+from securehost._isolation.supervisor import WorkerPool  # noqa: E402
+from securehost._isolation.zygote import Zygote  # noqa: E402
 from securehost.testing import PluginSite, WheelFactory, trust_store_for  # noqa: E402
 
 PAYLOAD = {"id": 7, "name": "small", "values": [1, 2, 3]}
@@ -64,6 +67,16 @@ class Spec:
     @hookspec
     def echo(self, value: object) -> object:
         """Return *value*."""
+
+
+class _Fixed:
+    """A fork-server registry that hands out one given server (to time a fresh one)."""
+
+    def __init__(self, server: Zygote) -> None:
+        self.server = server
+
+    def get(self, *, as_nobody: bool) -> Zygote:
+        return self.server
 
 
 def _pipe_echo(cpu_host: int, cpu_child: int) -> float:
@@ -191,14 +204,36 @@ def run() -> list[dict[str, object]]:
                         t = time.perf_counter()
                         subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
                         bare.append(time.perf_counter() - t)
-                        clone = type(pool)(name=pool.name, payload=pool.payload, limits=pool.limits, audit=pool.audit)
+                        clone = type(pool)(
+                            name=pool.name,
+                            payload=pool.payload,
+                            limits=pool.limits,
+                            audit=pool.audit,
+                            zygotes=pool.zygotes,
+                        )
                         t = time.perf_counter()
                         clone.start()
                         starts.append(time.perf_counter() - t)
                         clone.close()
+                    servers = []
+                    for _ in range(STARTS):
+                        t = time.perf_counter()
+                        server = Zygote(as_nobody=pool.run_as_nobody)
+                        probe = WorkerPool(
+                            name=pool.name,
+                            payload=pool.payload,
+                            limits=pool.limits,
+                            audit=pool.audit,
+                            zygotes=_Fixed(server),
+                        )
+                        probe.start()
+                        servers.append(time.perf_counter() - t)
+                        probe.close()
+                        server.close()
                     rows.append(
                         {
                             "benchmark": "isolation cold start",
+                            "fork_server_and_first_worker_ms": round(statistics.median(servers) * 1000, 1),
                             "python_I_S_pass_ms": round(statistics.median(bare) * 1000, 1),
                             "worker_start_ms": round(statistics.median(starts) * 1000, 1),
                             "ratio": round(statistics.median(starts) / statistics.median(bare), 2),

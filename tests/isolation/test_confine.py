@@ -524,10 +524,11 @@ def test_fork_bomb_is_bounded_by_nproc(launch_prefix: list[str], ws: Workspace, 
 
 def test_sockets_are_denied_without_network(launch_prefix: list[str], ws: Workspace, probed: Any) -> None:
     needs(probed, "seccomp", "netns")
+    short = Path(tempfile.mkdtemp(prefix="sh-", dir="/tmp"))  # a deep ws path would pass the 108-byte sun_path
     server = socket.socket(socket.AF_UNIX)
-    server.bind(str(ws.outside / "host.sock"))
-    server.listen()
     try:
+        server.bind(str(short / "host.sock"))
+        server.listen()
         outcome = run_worker(
             launch_prefix,
             ws,
@@ -536,7 +537,7 @@ def test_sockets_are_denied_without_network(launch_prefix: list[str], ws: Worksp
             attempt("tcp", socket.socket, socket.AF_INET, socket.SOCK_STREAM)
             attempt("udp", socket.socket, socket.AF_INET, socket.SOCK_DGRAM)
             attempt("tcp6", socket.socket, socket.AF_INET6, socket.SOCK_STREAM)
-            attempt("unix", lambda: socket.socket(socket.AF_UNIX).connect("{ws.outside}/host.sock"))
+            attempt("unix", lambda: socket.socket(socket.AF_UNIX).connect("{short}/host.sock"))
             attempt("netlink", socket.socket, socket.AF_NETLINK, socket.SOCK_RAW)
             attempt("packet", socket.socket, socket.AF_PACKET, socket.SOCK_RAW)
             attempt("socketpair", lambda: len(socket.socketpair()))
@@ -545,6 +546,7 @@ def test_sockets_are_denied_without_network(launch_prefix: list[str], ws: Worksp
         )
     finally:
         server.close()
+        shutil.rmtree(short, ignore_errors=True)
     assert_denied(outcome, "tcp", "udp", "tcp6", "unix", "netlink", "packet")
     assert outcome.result["socketpair"] == ["ok", 2]
 

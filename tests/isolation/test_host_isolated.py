@@ -149,7 +149,14 @@ def _allocate(_):
 
 
 def _channel_fd():
-    return int(sys.argv[-1])
+    import stat
+    for fd in range(3, 256):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                return fd
+        except OSError:
+            continue
+    raise LookupError("no channel")
 
 
 def _garbage(kind):
@@ -451,7 +458,9 @@ def test_a_fork_bomb_is_refused_at_the_first_fork(make_host) -> None:
 
 
 @pytest.mark.parametrize("action", ["tcp", "udp", "unix", "io_uring"])
-def test_sockets_and_io_uring_are_refused_without_net_grants(make_host, tmp_path: Path, action: str) -> None:
+def test_sockets_and_io_uring_are_refused_without_net_grants(
+    make_host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -461,7 +470,7 @@ def test_sockets_and_io_uring_are_refused_without_net_grants(make_host, tmp_path
     if action == "unix":
         unix_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         path = tmp_path / "s.sock"
-        os.chdir(tmp_path)
+        monkeypatch.chdir(tmp_path)  # a relative name: a deep tmp_path would pass the 108-byte sun_path
         unix_listener.bind("s.sock")
         unix_listener.listen(1)
         target = str(path)
@@ -532,14 +541,26 @@ def test_a_worker_that_drips_bytes_hits_the_call_deadline(make_host) -> None:
 
 def test_close_leaves_no_worker_process_behind(make_host) -> None:
     host = make_host()
-    pids = host._pools["hostile-plugin"].pids
-    assert pids and all(pid_alive(pid) for pid in pids)
+    pids = host._pools["hostile-plugin"].pids + host._zygotes.pids
+    assert len(pids) == 2, pids  # one worker, one fork server
+    assert all(pid_alive(pid) for pid in pids)
     pool = host._pools["hostile-plugin"]
     host.close()
     assert not any(pid_alive(pid) for pid in pids)
     assert host.hook.run(action="pid", arg=None) == []  # unregistered
     with pytest.raises(WorkerCrashedError, match="stopped"):
         pool.call("hostile-plugin:run", {"action": "pid", "arg": None}, handle_factory=lambda g, h: None)
+
+
+def test_a_dead_fork_server_is_replaced_when_a_worker_must_restart(make_host) -> None:
+    host = make_host(friendly=False)
+    (zygote,) = host._zygotes.pids
+    os.kill(zygote, 9)
+    with pytest.raises(WorkerCrashedError):
+        host.hook.run(action="raw_exit", arg=1)
+    assert call(host, "pid")["ok"]
+    (replacement,) = host._zygotes.pids
+    assert replacement != zygote
 
 
 def test_other_threads_keep_calling_while_one_call_hangs(make_host) -> None:

@@ -35,6 +35,7 @@ from securehost._installed.sitecheck import SiteIndex
 from securehost._isolation.host import IN_PROCESS, planned_isolation, start_isolated
 from securehost._isolation.launch import worker_payload
 from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
+from securehost._isolation.zygote import Zygotes
 from securehost._permissions import PermissionSet
 from securehost._signing.memo import SignatureMemo
 from securehost._trust.store import TrustStore
@@ -135,6 +136,7 @@ class Host:
         self._grants = parse_grants(grants)
         self._isolation = parse_isolation(isolation)
         self._pools: dict[str, WorkerPool] = {}
+        self._zygotes = Zygotes()  # fork servers for isolated plugins' workers, started on first use
         self._probed: dict[str, Any] = {}  # what the kernel provides workers, probed once by check()
         self.path = None if path is None else tuple(os.fspath(p) for p in path)
         base = Path(state_dir) if state_dir is not None else default_state_root() / canonicalize_name(project)
@@ -268,6 +270,7 @@ class Host:
         with self._lock:
             for name in list(self._loaded):
                 self.unload(name)
+            self._zygotes.close()
             self.importer.uninstall()
             if self._owns_audit:
                 self.audit.close()
@@ -476,6 +479,7 @@ class Host:
             manager=self.manager,
             permissions=effective,
             plugin_names=[plugin_name for plugin_name, _ in entry_points],
+            zygotes=self._zygotes,
         )
         if isinstance(outcome, Reason):
             return self._finish(dist, "rejected", verdict.with_reasons([outcome]), ())

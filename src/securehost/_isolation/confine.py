@@ -27,6 +27,7 @@ import os
 import resource
 import stat
 import sys
+import sysconfig
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -239,7 +240,9 @@ class ConfinementSpec:
 def runtime_read_paths(*, network: bool = False) -> tuple[str, ...]:
     """The read-only paths this interpreter needs after confinement, for the host to put in ``read_paths``.
 
-    Its prefixes and ``sys.path`` entries (standard library, site directories), the directory of its real executable,
+    Its installation paths (``sysconfig``: the standard library, its extension modules, the site directories; not
+    the whole prefix, which in a virtual environment may hold anything) and ``sys.path`` entries, the directory of its
+    real executable,
     the ``securehost`` package, the dynamic loader's libraries and cache (extension modules load ``libssl``,
     ``libffi``...), the time zone data, ``/dev/null`` and ``/dev/urandom``. The plugin's own files and ``fs.read``
     grants are the host's to add.
@@ -248,11 +251,9 @@ def runtime_read_paths(*, network: bool = False) -> tuple[str, ...]:
         network: Add what name resolution and TLS read (``/etc/hosts``, ``/etc/resolv.conf``, ``/etc/nsswitch.conf``,
             ``/etc/services``, the CA certificates...), for a worker with ``allow_network``.
     """
+    install = sysconfig.get_paths()
     candidates = [
-        sys.prefix,
-        sys.exec_prefix,
-        sys.base_prefix,
-        sys.base_exec_prefix,
+        *(install[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in install),
         os.path.dirname(os.path.realpath(sys.executable)),
         str(Path(__file__).resolve().parents[1]),
         *sys.path,

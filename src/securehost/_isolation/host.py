@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from securehost._audit import AuditLog
     from securehost._dispatch.manager import SecurePluginManager
     from securehost._isolation.policy import ProcessIsolation
+    from securehost._isolation.zygote import Zygotes
     from securehost._permissions import PermissionSet
 
 __all__ = ["IN_PROCESS", "planned_isolation", "start_isolated"]
@@ -43,13 +44,14 @@ def start_isolated(
     manager: SecurePluginManager,
     permissions: PermissionSet,
     plugin_names: Sequence[str],
+    zygotes: Zygotes,
 ) -> tuple[WorkerPool, dict[str, Any]] | Reason:
     """Start the workers of plugin distribution *name* and register a stand-in per entry point.
 
     Returns:
         The pool and the report's ``isolation`` entry, or the reason the plugin cannot run isolated.
     """
-    pool = WorkerPool(name=name, payload=payload, limits=isolation.limits, audit=audit)
+    pool = WorkerPool(name=name, payload=payload, limits=isolation.limits, audit=audit, zygotes=zygotes)
     try:
         info = pool.start()
     except ConfinementUnavailableError as exc:

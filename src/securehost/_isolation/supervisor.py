@@ -1,9 +1,10 @@
 """The host side of a plugin's workers: spawn, hand over, call with deadlines, kill, restart with backoff.
 
-A :class:`WorkerPool` owns the workers of one plugin distribution. A worker is ``python -I -c BOOT`` started with a
-scrubbed environment (``PATH``, ``LANG`` and ``LC_ALL`` only), every file descriptor closed but its end of a
-``socketpair``, its own session (process group), a private working directory, and, when the host runs as root,
-the ``nobody`` user. The pool sends :class:`~securehost._isolation.codec.Init` and waits for
+A :class:`WorkerPool` owns the workers of one plugin distribution. A worker is forked by the host's fork server
+(:mod:`securehost._isolation.zygote`, a ``python -I`` with a scrubbed environment: ``PATH``, ``LANG`` and ``LC_ALL``
+only), with every file descriptor closed but its end of a ``socketpair``, its own session (process group), a private
+working directory, and, when the host runs as root, the ``nobody`` user. The pool sends
+:class:`~securehost._isolation.codec.Init` and waits for
 :class:`~securehost._isolation.codec.Ready` within ``start_timeout``.
 
 Calls go to an idle worker, one at a time per worker, each under ``call_timeout``. Any failure of the worker itself
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,7 +45,7 @@ from securehost._isolation.codec import (
     encode_host_frame,
 )
 from securehost._isolation.confine import unreachable_paths
-from securehost._isolation.worker import BOOT
+from securehost._isolation.zygote import Zygotes
 from securehost.exceptions import (
     ConfinementUnavailableError,
     IsolationError,
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkerPool"]
 
-_SECUREHOST_PARENT: Final = str(Path(__file__).resolve().parents[2])
 _NOBODY: Final = 65534
 _BACKOFF_FIRST: Final = 0.05
 _BACKOFF_MAX: Final = 5.0
@@ -72,11 +72,6 @@ _MAX_AUDIT_PER_CALL: Final = 4096
 _WORKER_EVENTS: Final = frozenset(
     {"guard.denied", "hook.denied", "import.dependency_denied", "import.dependency_reported", "bytecode.tampered"}
 )
-
-
-def _environment() -> dict[str, str]:
-    keep = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ}
-    return {**keep, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "random"}
 
 
 @final
@@ -88,47 +83,35 @@ class _Process:
         self.generation = pool.next_generation()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"securehost-worker-{pool.name}-"))
         host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        root = pool.run_as_nobody
-        if root:  # the worker must not be root: drop to nobody, who owns nothing but the private directory
+        if pool.run_as_nobody:  # the worker must not be root: nobody owns nothing but the private directory
             os.chown(self.workdir, _NOBODY, _NOBODY)
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", BOOT, _SECUREHOST_PARENT, str(worker_end.fileno())],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                pass_fds=(worker_end.fileno(),),
-                close_fds=True,
-                cwd=self.workdir,
-                env=_environment(),
-                start_new_session=True,
-                user=_NOBODY if root else None,
-                group=_NOBODY if root else None,
-                extra_groups=[] if root else None,
-            )
-        except OSError as exc:
+            self.pid = pool.zygotes.get(as_nobody=pool.run_as_nobody).fork_worker(worker_end, self.workdir)
+        except IsolationError:
             host_end.close()
             shutil.rmtree(self.workdir, ignore_errors=True)
-            raise IsolationError(f"cannot start a worker for {pool.name}: {exc}") from exc
+            raise
         finally:
             worker_end.close()
+        # the worker is the zygote's child: a pidfd tells the host when it is gone
+        self._pidfd: int | None = None
+        with contextlib.suppress(OSError, AttributeError):
+            self._pidfd = os.pidfd_open(self.pid)
         self.channel = Channel(host_end, max_frame=pool.max_frame)
         self.ids = RequestIds()
         self.busy = False
         self.info: dict[str, Any] = {}
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
     def kill(self) -> None:
-        """Kill the worker's process group (its PID namespace goes with it), reap it, remove its directory."""
+        """Kill the worker's process group (its PID namespace goes with it), wait for it, remove its directory."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
-            self.proc.kill()
+            os.killpg(self.pid, signal.SIGKILL)
+        if self._pidfd is not None:
+            poller = select.poll()
+            poller.register(self._pidfd, select.POLLIN)
+            poller.poll(5000)
+            os.close(self._pidfd)
+            self._pidfd = None
         self.channel.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -142,6 +125,7 @@ class WorkerPool:
         payload: the Init payload (plain data) every worker of the pool gets.
         limits: the pool's limits (worker count, deadlines).
         audit: where worker events and the worker's own audit events go.
+        zygotes: the host's fork servers, which start the workers.
         max_frame: the largest frame accepted from or sent to a worker.
     """
 
@@ -152,12 +136,14 @@ class WorkerPool:
         payload: Mapping[str, Any],
         limits: WorkerLimits,
         audit: AuditLog,
+        zygotes: Zygotes,
         max_frame: int = 16 * 1024 * 1024,
     ) -> None:
         self.name = name
         self.payload = dict(payload)
         self.limits = limits
         self.audit = audit
+        self.zygotes = zygotes
         self.max_frame = max_frame
         self._cond = threading.Condition()
         self._workers: list[_Process] = []
@@ -434,9 +420,10 @@ class WorkerPool:
         except IsolationError as exc:  # pragma: no cover - every channel/codec error is one of the above
             self._fail(worker, exc, stage)
             raise
-        with self._cond:
+        with self._cond:  # one lock round for both: the call succeeded as far as the worker goes
             self._failures = 0
-        self._put_back(worker)
+            worker.busy = False
+            self._cond.notify_all()
         if isinstance(frame, Failure):
             raise RemotePluginError(
                 f"{self.name} ({what}) raised {frame.error_type}: {frame.message}",

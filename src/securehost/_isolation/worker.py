@@ -1,7 +1,8 @@
 """The worker's main: confine this process, import the plugin from verified bytes, then serve calls until told to stop.
 
-The host starts ``python -I -c BOOT`` with a scrubbed environment, a private working directory and one inherited file
-descriptor, a connected ``AF_UNIX`` socket (the channel). The first frame is :class:`~securehost._isolation.codec.Init`;
+The host's fork server (:mod:`securehost._isolation.zygote`, a ``python -I`` with a scrubbed environment) forks the
+worker into a session of its own and a private working directory, with one file descriptor: a connected ``AF_UNIX``
+socket (the channel). The first frame is :class:`~securehost._isolation.codec.Init`;
 its payload says what to confine (:class:`~securehost._isolation.confine.ConfinementSpec`), which files the plugin
 consists of with their verified SHA-256 digests, its entry points, its effective permissions and the host's
 ``sys.path``. In that order the worker
@@ -63,7 +64,7 @@ from securehost._permissions import PermissionSet
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["BOOT", "main"]
+__all__ = ["main"]
 
 #: What the host runs with ``python -I -c``: argv[1] is the directory holding the securehost package, argv[2] the fd.
 BOOT: Final = (
@@ -107,6 +108,7 @@ class _Worker:
         self.stats = StatsRegistry()
         self.impls: dict[str, dict[str, Callable[..., Any]]] = {}
         self.handles: dict[int, Callable[..., Any]] = {}
+        self.contexts: dict[tuple[str, str], PluginContext] = {}
         self.next_handle = 1
 
     def send(self, data: bytes) -> None:
@@ -120,9 +122,17 @@ class _Worker:
         return handle
 
     def context(self, plugin: str, hook: str) -> PluginContext:
-        return PluginContext(
-            plugin=plugin, hook=hook, permissions=self.permissions, cell=self.stats.cell(plugin, hook), audit=self.audit
-        )
+        key = (plugin, hook)
+        context = self.contexts.get(key)
+        if context is None:
+            context = self.contexts[key] = PluginContext(
+                plugin=plugin,
+                hook=hook,
+                permissions=self.permissions,
+                cell=self.stats.cell(plugin, hook),
+                audit=self.audit,
+            )
+        return context
 
     def load(self, workdir: Path) -> dict[str, Any]:
         policy = self.payload["policy"]
