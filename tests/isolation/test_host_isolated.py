@@ -505,7 +505,7 @@ def test_a_hanging_plugin_times_out_its_process_tree_is_killed_and_the_next_call
     start = time.monotonic()
     with pytest.raises(WorkerTimeoutError):
         host.hook.run(action="raw_hang", arg=60)
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 20  # the deadline, not the 60 s hang
     assert not pid_alive(old)
     assert call(host, "pid")["ok"]
     (new,) = pool.pids
@@ -536,7 +536,7 @@ def test_a_worker_that_drips_bytes_hits_the_call_deadline(make_host) -> None:
     start = time.monotonic()
     with pytest.raises(WorkerTimeoutError):
         host.hook.run(action="raw_garbage", arg="drip")
-    assert time.monotonic() - start < 6
+    assert time.monotonic() - start < 20  # the deadline, not the 100 s drip
 
 
 def test_close_leaves_no_worker_process_behind(make_host) -> None:
