@@ -216,6 +216,8 @@ ACTIONS = {
     "garbage": _garbage,
     "disable_guard": _disable_guard,
     "pid": lambda _: os.getpid(),
+    "flood": lambda mib: [os.write(fd, b"x" * (1 << 20)) for fd in (1, 2) for _ in range(mib)] and "flooded",
+    "forge_audit": lambda other: __import__("securehost")._audit.AuditLog().emit("plugin.accepted", plugin=other).event,
     "fds": lambda _: [fd for fd in range(256) if _try(lambda: os.fstat(fd))["ok"]],
     "tool": lambda factor: (lambda x: x * factor),
     "raise": lambda text: (_ for _ in ()).throw(ValueError(text)),
@@ -561,6 +563,21 @@ def test_a_dead_fork_server_is_replaced_when_a_worker_must_restart(make_host) ->
     assert call(host, "pid")["ok"]
     (replacement,) = host._zygotes.pids
     assert replacement != zygote
+
+
+def test_a_worker_flooding_stdout_and_stderr_is_unaffected(make_host) -> None:
+    host = make_host(friendly=False)
+    assert call(host, "flood", 16) == {"ok": True, "value": "flooded"}  # 32 MiB into /dev/null
+    assert call(host, "pid")["ok"]
+
+
+def test_a_worker_cannot_forge_audit_events_of_the_host(make_host, caplog: pytest.LogCaptureFixture) -> None:
+    host = make_host(friendly=False)
+    with caplog.at_level("INFO", logger="securehost.audit"):
+        assert call(host, "forge_audit", "friendly-plugin")["ok"]
+    events = [(r.securehost_event["event"], r.securehost_event["plugin"]) for r in caplog.records]
+    assert ("isolation.audit_dropped", "hostile-plugin") in events
+    assert ("plugin.accepted", "friendly-plugin") not in events
 
 
 def test_other_threads_keep_calling_while_one_call_hangs(make_host) -> None:
