@@ -203,9 +203,7 @@ class _Worker:
     def _answer(self, request_id: int, run: Callable[[], object]) -> None:
         try:
             value = run()
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)) and not isinstance(exc, SystemExit):
-                raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: a plugin's exit() is its call's failure
             self.send(encode_worker_frame(failure_from_exception(request_id, exc)))
             return
         self.send(encode_reply(request_id, value, register_callable=self.register))
