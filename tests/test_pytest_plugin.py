@@ -346,7 +346,7 @@ def test_tests_that_load_plugins_leave_sys_path_meta_path_and_modules_as_they_we
     result.assert_outcomes(passed=4)
 
 
-def test_from_project_skips_with_a_clear_message_when_the_backend_is_missing(downstream: pytest.Pytester) -> None:
+def test_from_project_fails_with_a_clear_message_when_the_backend_is_missing(downstream: pytest.Pytester) -> None:
     downstream.makepyfile(
         test_build="""
         def test_build(securehost_wheel_factory, tmp_path):
@@ -356,9 +356,15 @@ def test_from_project_skips_with_a_clear_message_when_the_backend_is_missing(dow
             securehost_wheel_factory.from_project(tmp_path)
         """
     )
-    result = run(downstream, "inprocess", "-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED * build requirements not installed: no-such-backend>=1 *isolation=True*"])
+    result = run(downstream, "inprocess", "-rf")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*build requirements not installed: no-such-backend>=1 (install them in the test environment*",
+            "FAILED test_build.py::test_build - Failed: *",
+        ]
+    )
+    assert result.ret == 1
 
 
 def test_fixtures_are_listed_with_their_documentation(downstream: pytest.Pytester) -> None:

@@ -71,7 +71,8 @@ def securehost_wheel_factory(tmp_path: Path, securehost_key: PrivateKey, _secure
     """Build wheels from a dict of files (``from_files``) or a project directory (``from_project``).
 
     They are signed by ``securehost_key`` unless ``signed=False``, or tampered (``tamper="modify-file"``).
-    ``from_project`` skips the test when ``build`` or the project's build backend is not installed.
+    ``from_project`` fails the test, saying what to install, when ``build`` or the project's build backend is not
+    installed: a missing tool is a broken test environment, not a reason to pass quietly.
     """
     from securehost.testing import WheelFactory  # noqa: PLC0415
 
@@ -79,8 +80,12 @@ def securehost_wheel_factory(tmp_path: Path, securehost_key: PrivateKey, _secure
         tmp_path / "securehost" / "wheels",
         securehost_key,
         build_cache=_securehost_build_cache,
-        on_build_unavailable=pytest.skip,
+        on_build_unavailable=_fail_without_traceback,
     )
+
+
+def _fail_without_traceback(message: str) -> None:
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ class ProjectBuildError(SecurehostError):
 class BuildUnavailableError(ProjectBuildError, ConfigurationError):
     """The test environment cannot build the project offline: ``build`` or a build requirement is not installed.
 
-    The pytest fixtures turn it into a skip with this message.
+    The pytest fixtures turn it into a test failure with this message (what to install).
     """
 
 
@@ -180,7 +180,7 @@ class WheelFactory:
         key: the default signing key.
         build_cache: where built projects are kept across tests (by content), if anywhere.
         on_build_unavailable: called with the message when the build tools are missing, before
-            :class:`BuildUnavailableError` is raised (the pytest fixture passes ``pytest.skip``).
+            :class:`BuildUnavailableError` is raised (the pytest fixture fails the test with it).
     """
 
     def __init__(
@@ -272,7 +272,7 @@ class WheelFactory:
         Builds are cached by the project's content when the factory has a build cache.
 
         Raises:
-            BuildUnavailableError: ``build`` or a build requirement is not installed (the fixtures skip the test).
+            BuildUnavailableError: ``build`` or a build requirement is not installed (the fixtures fail the test).
             ProjectBuildError: the build failed; the message ends with its output.
             ValueError: *tamper* is given for an unsigned wheel.
             SigningError: the statement cannot be built.
