@@ -285,12 +285,15 @@ def make_host(securehost_site, securehost_wheel_factory, securehost_host_factory
         *,
         limits: WorkerLimits | None = None,
         friendly: bool = True,
+        read_paths: list[str] | None = None,
         **options: object,
     ):
         _install(securehost_site, securehost_wheel_factory, "hostile-plugin", HOSTILE, permissions)
         if friendly:
             _install(securehost_site, securehost_wheel_factory, "friendly-plugin", FRIENDLY)
-        isolation = {"hostile-*": ProcessIsolation(limits=limits or WorkerLimits(call_timeout=10.0))}
+        isolation = {
+            "hostile-*": ProcessIsolation(limits=limits or WorkerLimits(call_timeout=10.0), read_paths=read_paths or [])
+        }
         host = securehost_host_factory(
             project="isoapp",
             hookspecs=Spec,
@@ -442,6 +445,33 @@ def test_reading_a_host_secret_outside_the_read_paths_is_denied(make_host, tmp_p
     host = make_host(guard=False)
     result = call(host, "read", str(secret))
     assert not result["ok"] and result["errno"] in (1, 13), result
+
+
+def test_the_hosts_sys_path_beyond_site_directories_is_not_readable_unless_listed(
+    make_host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path.resolve() / "project"  # a source tree on sys.path, holding a secret next to the code
+    project.mkdir()
+    (project / ".env").write_text("TOKEN=hunter2")
+    for path in (project, project / ".env"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    monkeypatch.syspath_prepend(str(project))
+    host = make_host(guard=False)
+    result = call(host, "read", str(project / ".env"))
+    assert not result["ok"] and result["errno"] in (1, 13), result
+
+
+def test_read_paths_the_host_lists_are_readable_in_the_worker(
+    make_host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path.resolve() / "project"
+    project.mkdir()
+    (project / ".env").write_text("TOKEN=hunter2")
+    for path in (project, project / ".env"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    monkeypatch.syspath_prepend(str(project))
+    host = make_host(guard=False, read_paths=[str(project)])
+    assert call(host, "read", str(project / ".env")) == {"ok": True, "value": "TOKEN=hunter2"}
 
 
 @pytest.mark.parametrize("action", ["subprocess", "posixsubprocess", "fork"])

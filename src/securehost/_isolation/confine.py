@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import resource
+import site
 import stat
 import sys
 import sysconfig
@@ -241,8 +242,8 @@ def runtime_read_paths(*, network: bool = False) -> tuple[str, ...]:
     """The read-only paths this interpreter needs after confinement, for the host to put in ``read_paths``.
 
     Its installation paths (``sysconfig``: the standard library, its extension modules, the site directories; not
-    the whole prefix, which in a virtual environment may hold anything) and ``sys.path`` entries, the directory of its
-    real executable,
+    the whole prefix, which in a virtual environment may hold anything) and ``site``'s package directories, the
+    directory of its real executable,
     the ``securehost`` package, the dynamic loader's libraries and cache (extension modules load ``libssl``,
     ``libffi``...), the time zone data, ``/dev/null`` and ``/dev/urandom``. The plugin's own files and ``fs.read``
     grants are the host's to add.
@@ -256,7 +257,7 @@ def runtime_read_paths(*, network: bool = False) -> tuple[str, ...]:
         *(install[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in install),
         os.path.dirname(os.path.realpath(sys.executable)),
         str(Path(__file__).resolve().parents[1]),
-        *sys.path,
+        *site.getsitepackages(),
         *_SYSTEM_READ_PATHS,
         *(_NETWORK_READ_PATHS if network else ()),
     ]

@@ -4,7 +4,9 @@ The confinement follows the effective permissions (granted, requested and vouche
 
 * ``fs.read:GLOB`` / ``fs.write:GLOB`` become Landlock rules on the glob's longest directory without wildcards
   (Landlock knows directories and files, not globs); the runtime guard inside the worker still narrows to the glob.
-  Everything else is read-only: the interpreter, its libraries, the host's ``sys.path`` and the plugin's own files.
+  Everything else the worker reads is read-only: the interpreter, its standard library and site directories, the
+  plugin's own files and ``ProcessIsolation(read_paths=...)``; the rest of the host's ``sys.path`` (a project
+  directory, say) is not readable.
   The worker's private directory is the one writable place it always has.
 * ``net.connect`` / ``net.bind`` keep the host's network namespace and INET sockets, with TCP ports limited by
   Landlock (ABI 4+) to those the grants name; a grant without a port allows every port. Without them the worker has a
@@ -72,7 +74,7 @@ def confinement_for(
             "namespace; drop 'netns' from ProcessIsolation(require=...) for this plugin, or the network grant"
         )
     return ConfinementSpec(
-        read_paths=(*runtime_read_paths(network=bool(connect or bind)), *extra_read, *reads),
+        read_paths=(*runtime_read_paths(network=bool(connect or bind)), *isolation.read_paths, *extra_read, *reads),
         write_paths=tuple(writes),
         net_connect_ports=_ports(connect) if connect else (),
         net_bind_ports=_ports(bind) if bind else (),

@@ -10,6 +10,7 @@ runs in-process.
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Mapping
 from typing import Final, Literal, final
 
@@ -87,6 +88,16 @@ def _check_require(_: object, __: attrs.Attribute[frozenset[str]], value: frozen
         raise ConfigurationError(f"unknown protection(s) {unknown} in require; choose from {sorted(PROTECTIONS)}")
 
 
+def _to_paths(value: object) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise TypeError(f"read_paths must be a list of absolute directory paths, not {value!r}")
+    paths = tuple(os.fspath(p) for p in value)
+    relative = [p for p in paths if not os.path.isabs(p)]
+    if relative:
+        raise ConfigurationError(f"read_paths must be absolute; got {relative}")
+    return paths
+
+
 @final
 @attrs.frozen(kw_only=True)
 class ProcessIsolation:
@@ -97,10 +108,14 @@ class ProcessIsolation:
         require: protections the host demands (names from :data:`PROTECTIONS`); a plugin whose worker cannot have
             one of them is rejected (``isolation-unavailable``) instead of running with less. Protections not
             required are applied when the kernel has them and reported in ``PluginReport.isolation`` either way.
+        read_paths: further directories the worker may read (Landlock), for code the plugin imports from outside
+            the interpreter's site directories: an editable install of the host, a source tree on ``sys.path``.
+            The rest of the host's ``sys.path`` is not readable in the worker.
     """
 
     limits: WorkerLimits = attrs.field(factory=WorkerLimits)
     require: frozenset[str] = attrs.field(factory=frozenset, converter=_to_require, validator=_check_require)
+    read_paths: tuple[str, ...] = attrs.field(default=(), converter=_to_paths)
 
     @limits.validator
     def _check_limits(self, _: attrs.Attribute[WorkerLimits], value: object) -> None:
