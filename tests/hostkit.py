@@ -155,6 +155,8 @@ def sign(
     permissions: Iterable[str] = (),
     issued_at: dt.datetime = SIGNED_AT,
     expires_at: dt.datetime | None = None,
+    capabilities: Iterable[str] = (),
+    config: Mapping[str, Any] | None = None,
 ) -> Path:
     """Sign *wheel* into a ``signed/`` directory next to it; return the signed copy."""
     keys = [key] if isinstance(key, PrivateKey) else list(key)
@@ -165,6 +167,8 @@ def sign(
         output=f"{wheel.parent / 'signed'}{os.sep}",
         issued_at=issued_at,
         expires_at=expires_at,
+        capabilities=capabilities,
+        config=config,
     )
 
 
@@ -202,10 +206,16 @@ def write_store(
     names: Iterable[str] = ("*",),
     max_permissions: Iterable[str] = (),
     label: str = "test key",
+    capabilities: Iterable[str] = (),
 ) -> Path:
     """Add *key* to the trust-store file *path* (created if missing)."""
     _trust_edit.add_key(
-        path, key.public_key, label=label, names=list(names), max_permissions=PermissionSet.parse(max_permissions)
+        path,
+        key.public_key,
+        label=label,
+        names=list(names),
+        max_permissions=PermissionSet.parse(max_permissions),
+        capabilities=capabilities,
     )
     return path
 

@@ -237,6 +237,7 @@ def trusted(
     max_permissions: Iterable[str] = (),
     valid_after: dt.datetime | None = None,
     valid_before: dt.datetime | None = None,
+    capabilities: Iterable[str] = (),
 ) -> TrustedKey:
     """A trusted-key entry for *key*'s public half."""
     return TrustedKey(
@@ -246,6 +247,7 @@ def trusted(
         max_permissions=PermissionSet.parse(max_permissions),
         valid_after=valid_after,
         valid_before=valid_before,
+        capabilities=tuple(capabilities),
     )
 
 
