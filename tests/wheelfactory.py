@@ -73,9 +73,11 @@ def make_wheel(
     version: str = VERSION,
     tag: str = TAG,
     entry_points: bytes | None = ENTRY_POINTS,
+    metadata: bytes | None = None,
 ) -> Path:
     """Write a valid, unsigned wheel with *files* (default :data:`FILES`) into *directory*."""
     members = wm.wheel_files(
+        metadata=metadata,
         name=name,
         version=version,
         tags=(tag,),

@@ -16,22 +16,33 @@ for it.
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 import types
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from securehost.exceptions import ConfigDeclarationError
+from securehost.exceptions import ConfigDeclarationError, ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
 __all__ = [
     "REDACTED",
+    "canonical",
     "check_declaration",
     "freeze",
+    "load_config_file",
     "merge",
     "pointer",
     "redact",
+    "resolve",
     "schema_problems",
     "scrub",
     "secret_paths",
@@ -222,3 +233,44 @@ def freeze(value: object) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     return value
+
+
+def resolve(
+    schema: Mapping[str, Any], defaults: Mapping[str, Any], layers: Iterable[Mapping[str, Any] | None]
+) -> tuple[dict[str, Any], frozenset[Path], list[str]]:
+    """Overlay the host's *layers* on the signed *defaults* and validate the result against *schema*.
+
+    Returns:
+        The configuration, the paths of its secrets, and every validation failure (empty: valid).
+    """
+    config = merge(defaults, *layers)
+    return config, secret_paths(schema), validate(schema, config)
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Read a host configuration file: a TOML table per plugin, keyed by distribution name.
+
+    .. code-block:: toml
+
+        [securehost-example-github]
+        webhook_secret = "..."
+
+    Raises:
+        ConfigurationError: the file cannot be read, is not TOML, or holds something other than tables at the top.
+    """
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read the plugin configuration file {os.fspath(path)}: {exc}") from exc
+    result: dict[str, dict[str, Any]] = {}
+    for name, table in document.items():
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"{os.fspath(path)}: {name!r} must be a table of that plugin's configuration")
+        result[canonical(name)] = table
+    return result
+
+
+def canonical(name: str) -> str:
+    """Return the canonical form of a distribution name (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()

@@ -13,6 +13,7 @@ import hashlib
 import os
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -29,7 +30,7 @@ from securehost._wheel.zipsafe import ArchiveScan, ZipLimits, read_archive
 from securehost.exceptions import EnvelopeFormatError, SigningError, WheelFormatError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
     from securehost._trust.store import TrustStore
 
