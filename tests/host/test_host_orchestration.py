@@ -340,3 +340,16 @@ def test_health_reports_what_the_plugin_says(lab: Lab, log: Any, answer: str, st
         assert health.reason is None
     else:
         assert reason in (health.reason or "")
+
+
+def test_health_is_exportable_with_the_metrics(lab: Lab, log: Any) -> None:
+    from securehost.metrics import prometheus_text
+
+    token, _ = log
+    add(lab, "alpha", plugin(token, "@hookimpl\ndef securehost_health():\n    return 'degraded'\n"))
+    host = lab.host(dependency_policy=POLICY)
+    host.load()
+    text = prometheus_text(host.manager, health=host.health())
+    assert 'securehost_plugin_health{plugin="alpha",state="degraded"} 1' in text
+    assert 'securehost_plugin_health{plugin="alpha",state="ok"} 0' in text
+    assert 'securehost_plugin_quarantined_hooks{plugin="alpha"} 0' in text
