@@ -59,6 +59,7 @@ EXAMPLES = {
     "csv": ("csv_processor", "securehost-example-csv"),
     "skill": ("agent_skill", "securehost-example-skill"),
     "github": ("github_integration", "securehost-example-github"),
+    "rogue": ("misbehaving", "securehost-example-rogue"),
 }
 
 

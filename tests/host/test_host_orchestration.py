@@ -141,7 +141,7 @@ def test_valid_configuration_reaches_start_and_current_plugin_with_secrets_redac
     assert SECRET not in json.dumps(report.to_json())
     assert SECRET not in json.dumps(host.health().to_json())
     assert SECRET not in lab.audit.read_text()
-    assert any(e["event"] == "plugin.started" and e["config"]["token"] == REDACTED for e in lab.events())
+    assert any(e["event"] == "lifecycle.started" and e["config"]["token"] == REDACTED for e in lab.events())
 
 
 def test_configuration_file_is_overlaid_by_the_mapping(lab: Lab, log: Any, tmp_path: Path) -> None:
@@ -230,8 +230,8 @@ def test_plugins_start_in_dependency_order_and_stop_in_reverse(lab: Lab, log: An
     host.close()
     assert entries == [("stop", "alpha"), ("stop", "beta"), ("stop", "gamma")]
     events = [e["event"] for e in lab.events()]
-    assert "plugin.started" in events
-    assert "plugin.stopped" in events
+    assert "lifecycle.started" in events
+    assert "lifecycle.stopped" in events
 
 
 def test_a_plugin_whose_start_raises_is_held_and_the_others_start(lab: Lab, log: Any) -> None:
@@ -251,7 +251,7 @@ def test_a_plugin_whose_start_raises_is_held_and_the_others_start(lab: Lab, log:
     assert host.implementations("describe_plugin") == ["beta"]
     assert set(host.plugins) == {"beta"}
     assert entries == [("start", "beta", {})]
-    failed = [e for e in lab.events() if e["event"] == "plugin.lifecycle_failed"]
+    failed = [e for e in lab.events() if e["event"] == "lifecycle.failed"]
     assert [(e["plugin"], e["phase"]) for e in failed] == [("alpha", "start")]
 
 
@@ -283,7 +283,7 @@ def test_a_failing_stop_is_audited_and_the_plugin_is_unloaded_anyway(lab: Lab, l
     host.load()
     assert host.unload("alpha")
     assert host.implementations("describe_plugin") == []
-    failed = [e for e in lab.events() if e["event"] == "plugin.lifecycle_failed"]
+    failed = [e for e in lab.events() if e["event"] == "lifecycle.failed"]
     assert [(e["plugin"], e["phase"]) for e in failed] == [("alpha", "stop")]
 
 

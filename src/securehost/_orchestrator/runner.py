@@ -168,12 +168,12 @@ class Orchestra:
             if error is None:
                 member.started = True
                 if values:
-                    self._audit.emit("plugin.started", plugin=name, config=member.redacted())
+                    self._audit.emit("lifecycle.started", plugin=name, config=member.redacted())
                 continue
             member.last_error = error
             code = ReasonCode.PLUGIN_START_TIMEOUT if timed_out else ReasonCode.PLUGIN_START_FAILED
             failed[name] = Reason(code=code, message=f"securehost_start failed: {error}")
-            self._audit.emit("plugin.lifecycle_failed", plugin=name, phase="start", error=error)
+            self._audit.emit("lifecycle.failed", plugin=name, phase="start", error=error)
         return failed
 
     def stop(self, name: str) -> None:
@@ -185,11 +185,11 @@ class Orchestra:
         values, error, _ = self._each(member, STOP)
         if error is None:
             if values:
-                self._audit.emit("plugin.stopped", plugin=name)
+                self._audit.emit("lifecycle.stopped", plugin=name)
             return
         member.last_error = error
         _logger.warning("securehost: stopping %s failed: %s", name, error)
-        self._audit.emit("plugin.lifecycle_failed", plugin=name, phase="stop", error=error)
+        self._audit.emit("lifecycle.failed", plugin=name, phase="stop", error=error)
 
     def stop_all(self) -> None:
         """Stop every started member, dependents first."""
