@@ -88,10 +88,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def demo(session: nox.Session) -> None:
-    """The end-to-end demo: build, sign, verify, install and load example plugins; show rejections."""
+    """The end-to-end demos: build, sign, verify, install and load example plugins; then the orchestrator."""
     session.install("build", "installer", "hatchling>=1.24")
     _install_built_wheel(session)
     session.run("python", str(ROOT / "example_plugins" / "demo.py"), *session.posargs)
+    session.run("python", str(ROOT / "example_plugins" / "orchestrator.py"), *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -43,3 +43,7 @@ class DemoAppSpec:
     @hookspec(firstresult=True)
     def post_status(self, host: str, port: int, message: str) -> bool | None:
         """Send a status message to an external service."""
+
+    @hookspec(firstresult=True)
+    def run_task(self, capability: str, task: dict[str, object]) -> dict[str, object] | None:
+        """Carry out *task* for *capability*; the host routes it with ``host.hook_for(capability).run_task(...)``."""

@@ -20,7 +20,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 def example_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The example plugins in ``example_plugins/``, built once per session by ``python -m build --no-isolation``.
 
-    Keys are ``csv``, ``skill`` and ``github``. The files are shared: copy one before changing it
+    Keys are ``csv``, ``skill``, ``github`` and ``rogue``. The files are shared: copy one before changing it
     (``tests.wheelfactory.copy_wheel``).
     """
     pytest.importorskip("hatchling")

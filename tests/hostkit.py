@@ -133,15 +133,19 @@ def tool_wheel(
     version: str = "1.0",
     files: Mapping[str, bytes] | None = None,
     eps: bytes | None = None,
+    requires: Iterable[str] = (),
 ) -> Path:
     """An unsigned wheel of the tool plugin (or of *files*), with one entry point at ``<package>.plugin``.
 
-    *eps* replaces ``entry_points.txt``; ``b""`` leaves it out.
+    *eps* replaces ``entry_points.txt``; ``b""`` leaves it out; *requires* become ``Requires-Dist`` lines.
     """
     package = name.replace("-", "_")
+    metadata = f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires) + "\nA plugin.\n"
     return make_wheel(
         directory,
         dict(files) if files is not None else tool_files(package),
+        metadata=metadata.encode() if requires else None,
         name=package,
         version=version,
         entry_points=(eps or None) if eps is not None else entry_points(tool=f"{package}.plugin"),
@@ -155,6 +159,8 @@ def sign(
     permissions: Iterable[str] = (),
     issued_at: dt.datetime = SIGNED_AT,
     expires_at: dt.datetime | None = None,
+    capabilities: Iterable[str] = (),
+    config: Mapping[str, Any] | None = None,
 ) -> Path:
     """Sign *wheel* into a ``signed/`` directory next to it; return the signed copy."""
     keys = [key] if isinstance(key, PrivateKey) else list(key)
@@ -165,6 +171,8 @@ def sign(
         output=f"{wheel.parent / 'signed'}{os.sep}",
         issued_at=issued_at,
         expires_at=expires_at,
+        capabilities=capabilities,
+        config=config,
     )
 
 
@@ -202,10 +210,16 @@ def write_store(
     names: Iterable[str] = ("*",),
     max_permissions: Iterable[str] = (),
     label: str = "test key",
+    capabilities: Iterable[str] = (),
 ) -> Path:
     """Add *key* to the trust-store file *path* (created if missing)."""
     _trust_edit.add_key(
-        path, key.public_key, label=label, names=list(names), max_permissions=PermissionSet.parse(max_permissions)
+        path,
+        key.public_key,
+        label=label,
+        names=list(names),
+        max_permissions=PermissionSet.parse(max_permissions),
+        capabilities=capabilities,
     )
     return path
 
@@ -264,10 +278,12 @@ class Lab:
         eps: bytes | None = None,
         permissions: Iterable[str] = (),
         site: Path | None = None,
+        requires: Iterable[str] = (),
         **sign_options: Any,
     ) -> Path:
         """Build, sign (with *key*, default the lab's) and install the tool plugin; return its ``.dist-info``."""
-        wheel = tool_wheel(self.root / "dist" / f"{name}-{version}", name=name, version=version, files=files, eps=eps)
+        directory = self.root / "dist" / f"{name}-{version}"
+        wheel = tool_wheel(directory, name=name, version=version, files=files, eps=eps, requires=requires)
         signed = sign(wheel, key or self.key, permissions=permissions, **sign_options)
         return install(signed, site or self.site)
 

@@ -27,7 +27,8 @@ def test_importing_securehost_or_its_pytest_plugin_loads_nothing_heavy() -> None
     """pytest loads the plugin in every run of a project that has securehost installed: it must stay cheap."""
     code = (
         "import sys, json, pytest; before = set(sys.modules); import securehost, securehost.pytest_plugin; "
-        "print(json.dumps(sorted(m for m in ('cryptography', 'packaging.markers', 'pluggy', 'tomlkit', 'attrs') "
+        "print(json.dumps(sorted(m for m in "
+        "('cryptography', 'packaging.markers', 'pluggy', 'tomlkit', 'attrs', 'jsonschema') "
         "if m in sys.modules and m not in before)))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
@@ -36,10 +37,13 @@ def test_importing_securehost_or_its_pytest_plugin_loads_nothing_heavy() -> None
 
 # The public API, pinned: a name that moves between private modules must keep resolving from here.
 PUBLIC = [
-    "PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "AuditEvent", "AuditLog", "ConfigurationError",
-    "DependencyPolicy", "DiscoveryCache", "Envelope", "EnvelopeLimits", "FormatError", "HookError", "HookStats",
+    "PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "AuditEvent", "AuditLog", "CapabilityRelay",
+    "ConfigDeclaration", "ConfigurationError",
+    "DependencyPolicy", "DiscoveryCache", "Envelope", "EnvelopeLimits", "FormatError", "HealthReport", "HookError",
+    "HookStats",
     "HookimplMarker", "HookspecMarker", "Host", "KeyType", "LoadReport", "Permission", "PermissionDeniedError",
-    "PermissionSet", "PluginContext", "PluginPredicate", "PluginRejectedError", "PluginReport", "PrivateKey",
+    "PermissionSet", "PluginContext", "PluginHealth", "PluginPredicate", "PluginRejectedError", "PluginReport",
+    "PrivateKey",
     "ProcessIsolation", "PublicKey",
     "Reason", "ReasonCode", "SecurePluginManager", "SecurehostError", "Signature", "SignatureCheck",
     "SignerDecision", "SigningError", "SkippedImpl", "Statement", "StatsSnapshot", "Subject", "Threshold",

@@ -59,6 +59,7 @@ EXAMPLES = {
     "csv": ("csv_processor", "securehost-example-csv"),
     "skill": ("agent_skill", "securehost-example-skill"),
     "github": ("github_integration", "securehost-example-github"),
+    "rogue": ("misbehaving", "securehost-example-rogue"),
 }
 
 
@@ -73,9 +74,11 @@ def make_wheel(
     version: str = VERSION,
     tag: str = TAG,
     entry_points: bytes | None = ENTRY_POINTS,
+    metadata: bytes | None = None,
 ) -> Path:
     """Write a valid, unsigned wheel with *files* (default :data:`FILES`) into *directory*."""
     members = wm.wheel_files(
+        metadata=metadata,
         name=name,
         version=version,
         tags=(tag,),
@@ -237,6 +240,7 @@ def trusted(
     max_permissions: Iterable[str] = (),
     valid_after: dt.datetime | None = None,
     valid_before: dt.datetime | None = None,
+    capabilities: Iterable[str] = (),
 ) -> TrustedKey:
     """A trusted-key entry for *key*'s public half."""
     return TrustedKey(
@@ -246,6 +250,7 @@ def trusted(
         max_permissions=PermissionSet.parse(max_permissions),
         valid_after=valid_after,
         valid_before=valid_before,
+        capabilities=tuple(capabilities),
     )
 
 

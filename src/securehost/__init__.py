@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     from securehost._installed.discovery import DiscoveryCache
     from securehost._installed.importer import VerifiedImporter
     from securehost._isolation.policy import ProcessIsolation, WorkerLimits
+    from securehost._orchestrator.health import HealthReport, PluginHealth
+    from securehost._orchestrator.select import CapabilityRelay
     from securehost._permissions import Permission, PermissionSet
     from securehost._signing.envelope import Envelope, EnvelopeLimits, Signature, SignatureCheck, check_signatures
     from securehost._signing.keys import KeyType, PrivateKey, PublicKey
-    from securehost._signing.predicate import PluginPredicate, Subject
+    from securehost._signing.predicate import ConfigDeclaration, PluginPredicate, Subject
     from securehost._signing.statement import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, Statement
     from securehost._trust.model import Threshold, TrustedKey
     from securehost._trust.store import SignerDecision, TrustStore
@@ -55,6 +57,10 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "AuditEvent": "securehost._audit",
     "AuditLog": "securehost._audit",
+    "CapabilityRelay": "securehost._orchestrator.select",
+    "ConfigDeclaration": "securehost._signing.predicate",
+    "HealthReport": "securehost._orchestrator.health",
+    "PluginHealth": "securehost._orchestrator.health",
     "check_signatures": "securehost._signing.envelope",
     "ConfigurationError": "securehost.exceptions",
     "current_plugin": "securehost._context",
@@ -116,12 +122,15 @@ __all__ = [
     "STATEMENT_TYPE",
     "AuditEvent",
     "AuditLog",
+    "CapabilityRelay",
+    "ConfigDeclaration",
     "ConfigurationError",
     "DependencyPolicy",
     "DiscoveryCache",
     "Envelope",
     "EnvelopeLimits",
     "FormatError",
+    "HealthReport",
     "HookError",
     "HookStats",
     "HookimplMarker",
@@ -133,6 +142,7 @@ __all__ = [
     "PermissionDeniedError",
     "PermissionSet",
     "PluginContext",
+    "PluginHealth",
     "PluginPredicate",
     "PluginRejectedError",
     "PluginReport",

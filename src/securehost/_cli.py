@@ -131,13 +131,23 @@ def _cmd_sign(args: argparse.Namespace) -> int:
     from securehost._wheel.wheelfile import sign_wheel  # noqa: PLC0415 - keeps `securehost --help` fast
 
     keys = [_load_private_key(args, k) for k in args.key]
+    permissions, capabilities, config = list(args.permission), list(args.capability), None
+    if args.pyproject:
+        from securehost._orchestrator.declare import read_declaration  # noqa: PLC0415
+
+        declared = read_declaration(args.pyproject)
+        permissions += [p for p in declared.permissions if p not in permissions]
+        capabilities += [c for c in declared.capabilities if c not in capabilities]
+        config = declared.config
     output = sign_wheel(
         Path(args.wheel),
         keys,
-        permissions=args.permission,
+        permissions=permissions,
         output=args.output,  # a string: a trailing separator means "into this directory"
         expires_at=args.expires,
         replace_statement=args.replace_statement,
+        capabilities=capabilities,
+        config=config,
     )
     if args.json:
         _print_json({"wheel": str(output), "signers": [k.key_id for k in keys]})
@@ -174,6 +184,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         + (f", expires {predicate['expiresAt']}" if "expiresAt" in predicate else "")
     )
     print(f"  permissions: {', '.join(predicate['permissions']) or '(none)'}")
+    if predicate.get("capabilities"):
+        print(f"  capabilities: {', '.join(predicate['capabilities'])}")
+    if "config" in predicate:
+        keys = sorted((predicate["config"]["schema"].get("properties") or {}).keys())
+        print(f"  config keys: {', '.join(keys) or '(none)'}")
     for group, entries in predicate["entryPoints"].items():
         for name, value in entries.items():
             print(f"  entry point: [{group}] {name} = {value}")
@@ -195,6 +210,7 @@ def _key_json(key: TrustedKey, revoked: bool) -> dict[str, Any]:
         "type": key.key.key_type.value,
         "names": list(key.names),
         "max_permissions": sorted(str(p) for p in key.max_permissions.permissions),
+        "capabilities": list(key.capabilities),
         "valid_after": key.valid_after.isoformat() if key.valid_after else None,
         "valid_before": key.valid_before.isoformat() if key.valid_before else None,
         "revoked": revoked,
@@ -217,6 +233,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             max_permissions=PermissionSet.parse(args.max_permission),
             valid_after=args.valid_after,
             valid_before=args.valid_before,
+            capabilities=args.capability,
         )
         print(f"trusted {key.key_id} ({key.label}) for {', '.join(key.names)} in {store_path}")
     elif args.trust_command == "remove":
@@ -315,6 +332,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("wheel", metavar="WHEEL")
     p.add_argument("--key", action="append", required=True, metavar="KEY", help="private key (PEM or OpenSSH)")
     p.add_argument("--permission", action="append", default=[], metavar="PERM", help="permission the plugin requests")
+    p.add_argument("--capability", action="append", default=[], metavar="CAP", help="capability the plugin offers")
+    p.add_argument(
+        "--pyproject",
+        metavar="PYPROJECT",
+        help="also read permissions, capabilities and the configuration schema from its [tool.securehost] table",
+    )
     p.add_argument("-o", "--output", metavar="OUT", help="write the signed wheel here (default: in place)")
     p.add_argument("--expires", type=_parse_time, metavar="WHEN", help="statement expiry (ISO 8601 with zone)")
     p.add_argument(
@@ -344,6 +367,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("public_key", metavar="KEY.pub")
     t.add_argument("--names", action="append", required=True, metavar="PATTERN", help="distribution-name glob")
     t.add_argument("--max-permission", action="append", default=[], metavar="PERM")
+    t.add_argument("--capability", action="append", default=[], metavar="PATTERN", help="capability pattern (data.*)")
     t.add_argument("--label")
     t.add_argument("--valid-after", type=_parse_time, metavar="WHEN")
     t.add_argument("--valid-before", type=_parse_time, metavar="WHEN")

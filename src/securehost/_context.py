@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import sys
+import types
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from securehost._permissions import Permission
@@ -36,8 +39,8 @@ class CounterCell(Protocol):
     def record_denial(self) -> None:
         """Count one permission denial."""
 
-    def record_error(self, threshold: int | None) -> bool:
-        """Count one error; return whether the circuit breaker trips now."""
+    def record_error(self, threshold: int | None, error: str | None = None) -> bool:
+        """Count one error (described by *error*); return whether the circuit breaker trips now."""
 
 
 CURRENT: Final[contextvars.ContextVar[PluginContext | None]] = contextvars.ContextVar(
@@ -60,6 +63,18 @@ def run_as_host(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> A
         CURRENT.reset(token)
 
 
+_EMPTY: Final[Mapping[str, Any]] = types.MappingProxyType({})
+
+
+def _describe(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    try:
+        return f"{type(error).__name__}: {error}"[:300]
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not break error accounting
+        return type(error).__name__
+
+
 @functools.lru_cache(maxsize=1024)
 def _as_permission(item: str | Permission) -> Permission:
     return item if isinstance(item, Permission) else Permission.parse(item)
@@ -76,12 +91,15 @@ class PluginContext:
         plugin: the name the plugin was registered under.
         hook: the hook whose implementation is running.
         permissions: the plugin's effective permissions.
+        config: the plugin's resolved configuration (read-only: objects are mappings, arrays tuples; empty when
+            it declares none). Secrets are in it: the plugin needs them, and only reports redact them.
     """
 
     __slots__ = (
         "_audit",
         "_cell",
         "_on_trip",
+        "config",
         "hook",
         "permissions",
         "plugin",
@@ -99,10 +117,12 @@ class PluginContext:
         audit: AuditLog,
         threshold: int | None = None,
         on_trip: Callable[[PluginContext], None] | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         self.plugin: Final = plugin
         self.hook: Final = hook
         self.permissions: Final = permissions
+        self.config: Final[Mapping[str, Any]] = config if config is not None else _EMPTY
         self._cell: Final = cell
         self._audit: Final = audit
         self.threshold = threshold
@@ -159,6 +179,10 @@ class PluginContext:
         self._cell.record_denial()
 
     def failed(self) -> None:
-        """Count an error of the call that just ended; trip the breaker after enough in a row."""
-        if self._cell.record_error(self.threshold) and self._on_trip is not None and not self.quarantined:
+        """Count an error of the call that just ended; trip the breaker after enough in a row.
+
+        Called inside the ``except`` block of the failed call: the error it handles is recorded as the last error.
+        """
+        tripped = self._cell.record_error(self.threshold, _describe(sys.exc_info()[1]))
+        if tripped and self._on_trip is not None and not self.quarantined:
             self._on_trip(self)

@@ -69,6 +69,7 @@ class ReasonCode(str, enum.Enum):
     DUPLICATE_SIGNATURE = "duplicate-signature"
     THRESHOLD_NOT_MET = "threshold-not-met"
     PERMISSION_NOT_VOUCHED = "permission-not-vouched"
+    CAPABILITY_NOT_VOUCHED = "capability-not-vouched"
     # installed distributions (Host)
     INSTALLED_FILE_MODIFIED = "installed-file-modified"
     INSTALLED_FILE_MISSING = "installed-file-missing"
@@ -89,6 +90,10 @@ class ReasonCode(str, enum.Enum):
     ISOLATION_UNAVAILABLE = "isolation-unavailable"
     ISOLATION_FAILED = "isolation-failed"
     ISOLATION_UNSUPPORTED = "isolation-unsupported"
+    # orchestration: configuration and lifecycle
+    CONFIG_INVALID = "config-invalid"
+    PLUGIN_START_FAILED = "plugin-start-failed"
+    PLUGIN_START_TIMEOUT = "plugin-start-timeout"
 
 
 @attrs.frozen(kw_only=True)

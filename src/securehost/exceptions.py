@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "CapabilityFormatError",
+    "ConfigDeclarationError",
     "ConfigurationError",
     "ConfinementUnavailableError",
     "DependencyNotAllowedError",
@@ -92,6 +94,14 @@ class RecordFormatError(WheelFormatError):
 
 class PermissionFormatError(FormatError):
     """A permission string does not follow the permission grammar."""
+
+
+class CapabilityFormatError(FormatError):
+    """A capability or capability pattern does not follow the capability grammar."""
+
+
+class ConfigDeclarationError(FormatError):
+    """A plugin's declaration is unusable: its ``[tool.securehost]`` table, its configuration schema or defaults."""
 
 
 class EntryPointFormatError(FormatError):

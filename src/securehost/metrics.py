@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from securehost._dispatch.manager import SecurePluginManager
+    from securehost._orchestrator.health import HealthReport
 
 __all__ = ["OtelRegistration", "prometheus_text", "register_otel"]
 
@@ -57,12 +58,17 @@ def _seconds(ns: int) -> str:
     return repr(ns / 1e9)
 
 
-def prometheus_text(source: SecurePluginManager | StatsSnapshot, *, namespace: str = "securehost") -> str:
+def prometheus_text(
+    source: SecurePluginManager | StatsSnapshot, *, namespace: str = "securehost", health: HealthReport | None = None
+) -> str:
     """Render hook counters in the Prometheus text exposition format (0.0.4).
 
     Args:
         source: a manager (its current counters are read) or a snapshot.
         namespace: metric name prefix.
+        health: a :meth:`Host.health <securehost.Host.health>` report, exported as the gauge
+            ``<namespace>_plugin_health{plugin, state}`` (1 for the plugin's state, 0 for the others) and
+            ``<namespace>_plugin_quarantined_hooks{plugin}``.
 
     Raises:
         TypeError: *source* is neither a manager nor a snapshot.
@@ -110,6 +116,17 @@ def prometheus_text(source: SecurePluginManager | StatsSnapshot, *, namespace: s
             for e in entries
             if getattr(e, field) is not None
         ]
+    if health is not None:
+        metric = f"{namespace}_plugin_health"
+        helptext = "Health state of a loaded plugin (1 for its current state)."
+        lines += [f"# HELP {metric} {helptext}", f"# TYPE {metric} gauge"]
+        for plugin in health.plugins:
+            for state in ("ok", "degraded", "failing"):
+                labels = f'{{plugin="{_escape(plugin.name)}",state="{state}"}}'
+                lines.append(f"{metric}{labels} {int(plugin.state == state)}")
+        metric = f"{namespace}_plugin_quarantined_hooks"
+        lines += [f"# HELP {metric} Quarantined hook implementations of a plugin.", f"# TYPE {metric} gauge"]
+        lines += [f'{metric}{{plugin="{_escape(p.name)}"}} {len(p.quarantined)}' for p in health.plugins]
     return "\n".join(lines) + "\n"
 
 

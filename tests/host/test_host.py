@@ -309,7 +309,7 @@ def test_host_given_an_audit_log_uses_it(lab: Lab) -> None:
     lab.host(audit=audit).load()
     lab.close()
     own = [json.loads(line)["event"] for line in (lab.root / "own.jsonl").read_text().splitlines()]
-    assert own == ["plugin.accepted", "plugin.unloaded"]
+    assert own == ["plugin.accepted", "lifecycle.started", "plugin.unloaded"]  # the csv example has a start hook
     assert not lab.audit.exists()
 
 

@@ -107,6 +107,7 @@ class SecurePluginManager(pluggy.PluginManager):
         self._quarantine_after = quarantine_after or None
         self._stats = StatsRegistry()
         self._permissions: dict[str, PermissionSet] = {}
+        self._configs: dict[str, Mapping[str, Any]] = {}
         self._entries: dict[HookImpl, Entry] = {}
         self._skipped: list[SkippedImpl] = []
         self._refused: set[HookImpl] = set()
@@ -142,6 +143,7 @@ class SecurePluginManager(pluggy.PluginManager):
         name: str | None = None,
         *,
         permissions: PermissionSet | Iterable[str | Permission] | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> str | None:
         """Register a plugin with its effective permissions; return its name (``None``: blocked).
 
@@ -154,6 +156,7 @@ class SecurePluginManager(pluggy.PluginManager):
             name: the name to register it under (default: pluggy's canonical name).
             permissions: the plugin's effective permissions (requested ∩ granted ∩ vouched for,
                 computed by the host); ``None`` means none.
+            config: the plugin's resolved, read-only configuration (what :attr:`PluginContext.config` holds).
 
         Raises:
             ValueError: the name or the plugin is already registered.
@@ -166,16 +169,20 @@ class SecurePluginManager(pluggy.PluginManager):
         added = bool(plugin_name) and plugin_name not in self._name2plugin
         if added:
             self._permissions[plugin_name] = effective
+            if config is not None:
+                self._configs[plugin_name] = config
         try:
             registered = super().register(plugin, name)
         except BaseException:
             if added:
                 self._permissions.pop(plugin_name, None)
+                self._configs.pop(plugin_name, None)
             raise
         finally:
             self._adopt_hook_callers()
         if registered is None and added:
             self._permissions.pop(plugin_name, None)
+            self._configs.pop(plugin_name, None)
         return registered
 
     def add_hookspecs(self, module_or_class: Any) -> None:
@@ -228,6 +235,7 @@ class SecurePluginManager(pluggy.PluginManager):
             self._refused = {i for i in self._refused if i.plugin is not removed}
             if name is not None:
                 self._permissions.pop(name, None)
+                self._configs.pop(name, None)
                 self._skipped = [s for s in self._skipped if s.plugin != name]
         return removed
 
@@ -274,6 +282,7 @@ class SecurePluginManager(pluggy.PluginManager):
             audit=self._audit,
             threshold=self._threshold_for(hook.extras),
             on_trip=self._trip,
+            config=self._configs.get(plugin_name),
         )
         self._entries[hookimpl] = make_entry(hookimpl, context)
 
@@ -319,13 +328,25 @@ class SecurePluginManager(pluggy.PluginManager):
         return tuple(self._skipped)
 
     @contextlib.contextmanager
-    def plugin_context(self, plugin: str, permissions: PermissionSet, *, hook: str = "<import>") -> Iterator[None]:
+    def plugin_context(
+        self,
+        plugin: str,
+        permissions: PermissionSet,
+        *,
+        hook: str = "<import>",
+        config: Mapping[str, Any] | None = None,
+    ) -> Iterator[None]:
         """Run the body as *plugin* with *permissions* (the host imports plugin code this way).
 
         Denials inside the body are counted for (*plugin*, *hook*) and audited like denials in hook calls.
         """
         context = PluginContext(
-            plugin=plugin, hook=hook, permissions=permissions, cell=self._stats.cell(plugin, hook), audit=self._audit
+            plugin=plugin,
+            hook=hook,
+            permissions=permissions,
+            cell=self._stats.cell(plugin, hook),
+            audit=self._audit,
+            config=config,
         )
         token = CURRENT.set(context)
         try:

@@ -48,6 +48,7 @@ class HookStats:
         min_ns: smallest latency, ``None`` before the first call.
         max_ns: largest latency, ``None`` before the first call.
         buckets: latency histogram, :data:`BUCKETS` counts (see :func:`bucket_upper_bounds_ns`).
+        last_error: ``"ExceptionType: message"`` of the latest error (at most 300 characters), or ``None``.
     """
 
     plugin: str
@@ -59,6 +60,7 @@ class HookStats:
     min_ns: int | None = None
     max_ns: int | None = None
     buckets: tuple[int, ...] = (0,) * BUCKETS
+    last_error: str | None = None
 
     @property
     def mean_ns(self) -> float | None:
@@ -122,6 +124,7 @@ class Cell:
         "denials",
         "errors",
         "hook",
+        "last_error",
         "max_ns",
         "min_ns",
         "plugin",
@@ -147,6 +150,7 @@ class Cell:
         self.min_ns: int | None = None
         self.max_ns: int | None = None
         self.buckets = [0] * BUCKETS
+        self.last_error: str | None = None
 
     def _drain(self) -> None:
         """Fold pending samples into the aggregates; the caller holds the lock."""
@@ -176,11 +180,13 @@ class Cell:
         with self._lock:
             self._drain()
 
-    def record_error(self, threshold: int | None) -> bool:
-        """Count an error of the call just recorded; return whether the breaker must trip."""
+    def record_error(self, threshold: int | None, error: str | None = None) -> bool:
+        """Count an error of the call just recorded (described by *error*); return whether the breaker must trip."""
         with self._lock:
             self._drain()
             self.errors += 1
+            if error is not None:
+                self.last_error = error[:300]
             self._streak = self._streak + 1 if self._streak_at == self.calls - 1 else 1
             self._streak_at = self.calls
             return threshold is not None and self._streak >= threshold
@@ -210,6 +216,7 @@ class Cell:
                 min_ns=self.min_ns,
                 max_ns=self.max_ns,
                 buckets=tuple(self.buckets),
+                last_error=self.last_error,
             )
 
     def reset(self) -> None:

@@ -36,6 +36,11 @@ from securehost._isolation.host import IN_PROCESS, planned_isolation, start_isol
 from securehost._isolation.launch import worker_payload
 from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
 from securehost._isolation.zygote import Zygotes
+from securehost._orchestrator.config import canonical, freeze, load_config_file
+from securehost._orchestrator.health import HealthReport
+from securehost._orchestrator.lifecycle import lifecycle_spec, requirement_names
+from securehost._orchestrator.runner import Member, Orchestra, configure
+from securehost._orchestrator.select import CapabilityRelay
 from securehost._permissions import PermissionSet
 from securehost._signing.memo import SignatureMemo
 from securehost._trust.store import TrustStore
@@ -57,6 +62,8 @@ __all__ = ["Host"]
 _MAX_ENVELOPE_FILE: Final = 8 * 1024 * 1024
 _logger = logging.getLogger("securehost.host")
 _R = ReasonCode
+#: reasons the operator can fix without a new signature: the plugin is held back, not rejected
+_HOLD: Final = frozenset({_R.PERMISSION_NOT_GRANTED, _R.CONFIG_INVALID})
 
 
 def _utcnow() -> dt.datetime:
@@ -101,11 +108,17 @@ class Host:
             no glob matches runs in-process).
         clock: returns the current UTC time (for tests).
         discovery_cache: reuse entry-point scans across loads.
+        config: each plugin's configuration values, by distribution name; they overlay *config_file*, which
+            overlays the plugin's signed defaults. A plugin whose result fails its signed schema is held back.
+        config_file: a TOML file with one table of configuration values per distribution name.
+        lifecycle_timeout: seconds each ``securehost_start``, ``securehost_stop`` and ``securehost_health`` call may
+            take (see :doc:`/plugin-authors`).
 
     Raises:
         TrustStoreError: the trust-store file is malformed.
         PermissionFormatError: a granted permission is malformed.
-        ConfigurationError: the state directory or the audit sink is unusable, or a pinned version is invalid.
+        ConfigurationError: the state directory or the audit sink is unusable, a pinned version is invalid, or
+            the configuration file cannot be read.
     """
 
     def __init__(
@@ -129,6 +142,9 @@ class Host:
         clock: Callable[[], dt.datetime] | None = None,
         discovery_cache: DiscoveryCache | None = None,
         isolation: str | ProcessIsolation | Mapping[str, str | ProcessIsolation] = "in-process",
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+        config_file: str | os.PathLike[str] | None = None,
+        lifecycle_timeout: float = 10.0,
     ) -> None:
         self.project = project
         self.group = group
@@ -155,6 +171,10 @@ class Host:
         )
         for spec in hookspecs if isinstance(hookspecs, (list, tuple)) else ([hookspecs] if hookspecs else []):
             self.manager.add_hookspecs(spec)
+        self.manager.add_hookspecs(lifecycle_spec(project))
+        self._config = {canonical(name): dict(values) for name, values in (config or {}).items()}
+        self._config_file = load_config_file(config_file) if config_file is not None else {}
+        self._orchestra = Orchestra(self.manager, self.audit, timeout=lifecycle_timeout)
         self._guard = guard
         self._max_age = max_statement_age
         self._clock = clock or _utcnow
@@ -180,6 +200,31 @@ class Host:
     def plugins(self) -> Mapping[str, PluginReport]:
         """Reports of the currently loaded plugins, by distribution name."""
         return dict(self._loaded)
+
+    def select(self, capability: str) -> tuple[str, ...]:
+        """Return the started plugins (distribution names, sorted) that offer *capability*.
+
+        *capability* may also be a pattern (``data.*``, ``*``).
+
+        Raises:
+            CapabilityFormatError: *capability* is neither a capability nor a pattern.
+        """
+        return self._orchestra.select(capability)
+
+    def hook_for(self, capability: str) -> CapabilityRelay:
+        """Return a hook relay restricted to the plugins of :meth:`select`: ``host.hook_for(cap).name(**kwargs)``.
+
+        Calls have the same permission checks, counters, quarantine and isolation as :attr:`hook`.
+
+        Raises:
+            CapabilityFormatError: *capability* is neither a capability nor a pattern.
+        """
+        return self._orchestra.relay(capability)
+
+    def health(self) -> HealthReport:
+        """Return one :class:`PluginHealth` per loaded plugin (its health hook is called, with the deadline)."""
+        with self._lock:
+            return self._orchestra.health()
 
     def load(self) -> LoadReport:
         """Discover, verify, import and register every plugin of the group; one bad plugin never stops the others.
@@ -211,17 +256,24 @@ class Host:
         """Unregister a loaded plugin and forget its modules; return whether it was loaded."""
         canonical = canonicalize_name(name)
         with self._lock:
-            report = self._loaded.pop(canonical, None)
+            report = self._loaded.get(canonical)
             if report is None:
                 return False
+            self._orchestra.stop(canonical)
+            self._drop(canonical, report)
+            self.audit.emit("plugin.unloaded", plugin=canonical, version=report.version)
+            return True
+
+    def _drop(self, canonical: str, report: PluginReport) -> None:
+        with self._lock:
+            self._loaded.pop(canonical, None)
+            self._orchestra.members.pop(canonical, None)
             for plugin_name in report.plugins:
                 self.manager.unregister(name=plugin_name)
             pool = self._pools.pop(canonical, None)
             if pool is not None:
                 pool.close()
             self.importer.remove_distribution(canonical)
-            self.audit.emit("plugin.unloaded", plugin=canonical, version=report.version)
-            return True
 
     def reload(self, name: str) -> PluginReport:
         """Unload *name* if loaded, then discover, verify and load it again.
@@ -237,7 +289,7 @@ class Host:
                 if dist.name == canonical:
                     report = self._process(dist, self._clock(), import_plugins=True)
                     self._memo.save()
-                    return report
+                    return self._start([report], {dist.name: dist})[0]
         raise KeyError(f"no distribution {canonical!r} in entry-point group {self.group!r}")
 
     def disable(self, name: str) -> None:
@@ -268,6 +320,7 @@ class Host:
         An :class:`AuditLog` passed in as *audit* stays open: it may be shared, and closing it is the caller's job.
         """
         with self._lock:
+            self._orchestra.stop_all()  # dependents first
             for name in list(self._loaded):
                 self.unload(name)
             self._zygotes.close()
@@ -289,7 +342,9 @@ class Host:
             now = self._clock()
             reports = []
             self._site_indexes = {}
+            dists = {}
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
+                dists[dist.name] = dist
                 loaded = self._loaded.get(dist.name)
                 if loaded is not None:
                     if loaded.location == str(dist.metadata_dir) and dist.accepted:
@@ -299,7 +354,18 @@ class Host:
                         self.unload(dist.name)
                 reports.append(self._process(dist, now, import_plugins=import_plugins))
             self._memo.save()
-            return LoadReport(group=self.group, plugins=tuple(reports))
+            return LoadReport(group=self.group, plugins=tuple(self._start(reports, dists)))
+
+    def _start(self, reports: list[PluginReport], dists: Mapping[str, DiscoveredDistribution]) -> list[PluginReport]:
+        """Start the members loaded just now; hold back (and unload) each that does not start."""
+        fresh = [r.name for r in reports if r.status == "accepted" and not self._orchestra.members[r.name].started]
+        failed = self._orchestra.start(fresh)
+        for name in failed:
+            self._drop(name, self._loaded[name])
+        return [
+            self._finish(dists[r.name], "held", r.verdict.with_reasons([failed[r.name]]), ()) if r.name in failed else r
+            for r in reports
+        ]
 
     def _process(self, dist: DiscoveredDistribution, now: dt.datetime, *, import_plugins: bool) -> PluginReport:
         name = dist.name
@@ -322,14 +388,24 @@ class Host:
             reasons=tuple(reasons),
             evidence={**check.evidence, **(installed.evidence if installed is not None else {})},
         )
+        declared = None if predicate is None else predicate.config
+        member, problems = configure(
+            name,
+            predicate.capabilities if predicate is not None else (),
+            None if declared is None else (declared.schema, declared.defaults),
+            [self._config_file.get(name), self._config.get(name)],
+        )
+        reasons.extend(problems)
+        verdict = verdict.with_reasons(reasons[len(verdict.reasons) :])
         if reasons:
-            held = all(r.code is _R.PERMISSION_NOT_GRANTED for r in reasons)
+            held = all(r.code in _HOLD for r in reasons)
             return self._finish(dist, "held" if held else "rejected", verdict, ())
         if not import_plugins:
             planned = planned_isolation(isolation_for(self._isolation, name), self._probed)
             return self._finish(dist, "verified", verdict, effective.strings(), isolation=planned)
         assert installed is not None  # no reasons means the installed check ran
-        return self._import(dist, verdict, installed, effective)
+        member.requires = frozenset(requirement_names(installed.requires))
+        return self._import(dist, verdict, installed, effective, member)
 
     def _judge(
         self, dist: DiscoveredDistribution, now: dt.datetime
@@ -410,12 +486,18 @@ class Host:
         return PermissionSet(frozenset(merged))
 
     def _import(
-        self, dist: DiscoveredDistribution, verdict: Verdict, installed: InstalledDistribution, effective: PermissionSet
+        self,
+        dist: DiscoveredDistribution,
+        verdict: Verdict,
+        installed: InstalledDistribution,
+        effective: PermissionSet,
+        member: Member,
     ) -> PluginReport:
         name = dist.name
         choice = isolation_for(self._isolation, name)
         if choice is not None:
-            return self._start_isolated(dist, verdict, installed, effective, choice)
+            return self._start_isolated(dist, verdict, installed, effective, choice, member=member)
+        config = freeze(member.config)
         registered: list[str] = []
         try:
             self.importer.add_distribution(name, installed.modules, requires=installed.requires)
@@ -426,10 +508,10 @@ class Host:
             for ep in dist.entry_points:
                 plugin_name = self._plugin_name(dist, ep.name)
                 registering = False
-                with self.manager.plugin_context(plugin_name, effective):
+                with self.manager.plugin_context(plugin_name, effective, config=config):
                     obj = self.importer.load_entry_point(ep.value)
                 registering = True
-                self.manager.register(obj, name=plugin_name, permissions=effective)
+                self.manager.register(obj, name=plugin_name, permissions=effective, config=config)
                 registered.append(plugin_name)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a hostile or broken plugin must not stop the host
             # pluggy may keep a plugin whose registration failed half-way: remove every name of this distribution
@@ -441,8 +523,21 @@ class Host:
             reason = import_reason(exc, registering=registering)
             return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
         self._state.record(name, installed.version or verdict.version or "0")
-        report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered), IN_PROCESS)
-        self._loaded[name] = report
+        member.plugins = tuple(registered)
+        return self._accept(dist, verdict, effective, member, IN_PROCESS)
+
+    def _accept(
+        self,
+        dist: DiscoveredDistribution,
+        verdict: Verdict,
+        effective: PermissionSet,
+        member: Member,
+        isolation: Mapping[str, Any],
+    ) -> PluginReport:
+        member.isolation = str(isolation.get("mode", "in-process"))
+        self._orchestra.members[dist.name] = member
+        report = self._finish(dist, "accepted", verdict, effective.strings(), member.plugins, isolation, member)
+        self._loaded[dist.name] = report
         return report
 
     def _start_isolated(
@@ -452,6 +547,8 @@ class Host:
         installed: InstalledDistribution,
         effective: PermissionSet,
         choice: ProcessIsolation,
+        *,
+        member: Member,
     ) -> PluginReport:
         name = dist.name
         entry_points = [(self._plugin_name(dist, ep.name), ep.value) for ep in dist.entry_points]
@@ -467,6 +564,7 @@ class Host:
                 isolation=choice,
                 guard=self._guard,
                 site=str(dist.metadata_dir.parent),
+                config=member.config,
             )
         except ConfinementUnavailableError as exc:
             reason = Reason(code=_R.ISOLATION_UNAVAILABLE, message=str(exc))
@@ -486,10 +584,8 @@ class Host:
         pool, isolation = outcome
         self._pools[name] = pool
         self._state.record(name, installed.version or verdict.version or "0")
-        plugins = tuple(plugin_name for plugin_name, _ in entry_points)
-        report = self._finish(dist, "accepted", verdict, effective.strings(), plugins, isolation)
-        self._loaded[name] = report
-        return report
+        member.plugins = tuple(plugin_name for plugin_name, _ in entry_points)
+        return self._accept(dist, verdict, effective, member, isolation)
 
     @staticmethod
     def _plugin_name(dist: DiscoveredDistribution, entry_point: str) -> str:
@@ -503,6 +599,7 @@ class Host:
         granted: tuple[str, ...],
         plugins: tuple[str, ...] = (),
         isolation: Mapping[str, Any] | None = None,
+        member: Member | None = None,
     ) -> PluginReport:
         report = PluginReport(
             name=dist.name,
@@ -513,6 +610,8 @@ class Host:
             plugins=plugins,
             location=str(dist.metadata_dir),
             isolation=isolation,
+            capabilities=member.capabilities if member is not None else (),
+            config=member.redacted() if member is not None and member.config else None,
         )
         self.audit.emit(
             f"plugin.{status}",
@@ -524,5 +623,6 @@ class Host:
             reasons=[r.to_json() for r in verdict.reasons],
             location=str(dist.metadata_dir),
             **({"isolation": dict(isolation)} if isolation is not None else {}),
+            **({"capabilities": list(member.capabilities)} if member is not None and member.capabilities else {}),
         )
         return report

@@ -53,6 +53,8 @@ class PluginReport:
             actually in force (``userns``, ``netns``, ``pidns``, ``landlock`` (the ABI, 0 for none), ``seccomp``,
             ``no_new_privs``, ``rlimits`` (name -> limit), ``uid``), ``unavailable`` (protection -> why not),
             ``workers`` and ``require``. ``None`` for a plugin that was not started.
+        capabilities: what the plugin offers (signed and vouched for).
+        config: its resolved configuration with every secret redacted (``None`` when it declares none).
     """
 
     name: str
@@ -63,6 +65,8 @@ class PluginReport:
     plugins: tuple[str, ...] = ()
     location: str | None = None
     isolation: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    capabilities: tuple[str, ...] = ()
+    config: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
 
     @property
     def accepted(self) -> bool:
@@ -82,6 +86,8 @@ class PluginReport:
             "location": self.location,
             "reasons": [r.to_json() for r in self.verdict.reasons],
             "isolation": None if self.isolation is None else dict(self.isolation),
+            "capabilities": list(self.capabilities),
+            "config": None if self.config is None else dict(self.config),
         }
 
     def summary(self) -> str:
@@ -94,6 +100,8 @@ class PluginReport:
             lines.append(f"  requests:  {', '.join(self.verdict.permissions)}")
         if self.granted:
             lines.append(f"  granted:   {', '.join(self.granted)}")
+        if self.capabilities:
+            lines.append(f"  offers:    {', '.join(self.capabilities)}")
         if self.isolation is not None and self.isolation.get("mode") == "process":
             lines.append(f"  runs:      {describe_isolation(self.isolation)}")
         lines.extend(f"  - {r}" for r in self.verdict.reasons)

@@ -97,8 +97,12 @@ def worker_payload(
     isolation: ProcessIsolation,
     guard: bool,
     site: str,
+    config: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build the Init payload for the workers of one plugin distribution (plain data only)."""
+    """Build the Init payload for the workers of one plugin distribution (plain data only).
+
+    *config* is the plugin's resolved configuration (plain JSON data), given to it as ``current_plugin().config``.
+    """
     module_dirs = {os.path.dirname(str(m.path)) for m in modules.values()}
     spec = confinement_for(permissions, isolation, extra_read=(site, *sorted(module_dirs)))
     return {
@@ -116,4 +120,5 @@ def worker_payload(
         "sys_path": [p for p in sys.path if isinstance(p, str) and p],
         "confinement": spec.to_dict(),
         "guard": guard,
+        "config": dict(config or {}),
     }

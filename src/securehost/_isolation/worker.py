@@ -59,6 +59,7 @@ from securehost._isolation.codec import (
     failure_from_exception,
 )
 from securehost._isolation.confine import ConfinementSpec, apply
+from securehost._orchestrator.config import freeze
 from securehost._permissions import PermissionSet
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class _Worker:
         self.plugin = init.plugin
         self.send_lock = threading.Lock()
         self.permissions = PermissionSet.parse(self.payload["permissions"])
+        self.config = freeze(self.payload.get("config") or {})
         self.audit = AuditLog()
         self.stats = StatsRegistry()
         self.impls: dict[str, dict[str, Callable[..., Any]]] = {}
@@ -131,6 +133,7 @@ class _Worker:
                 permissions=self.permissions,
                 cell=self.stats.cell(plugin, hook),
                 audit=self.audit,
+                config=self.config,
             )
         return context
 

@@ -75,6 +75,7 @@ class EnvelopeLimits:
         max_subjects: the most subjects (signed files) in a statement.
         max_tags: the most wheel tags in a statement.
         max_permissions: the most permissions in a statement.
+        max_capabilities: the most capabilities in a statement.
         max_entry_points: the most entry points in a statement, over all groups.
         max_string_length: the longest string anywhere in a statement (names, versions, paths, entry
             points).
@@ -89,6 +90,7 @@ class EnvelopeLimits:
     max_subjects: int = attrs.field(default=100_000, validator=_positive)
     max_tags: int = attrs.field(default=256, validator=_positive)
     max_permissions: int = attrs.field(default=256, validator=_positive)
+    max_capabilities: int = attrs.field(default=256, validator=_positive)
     max_entry_points: int = attrs.field(default=1024, validator=_positive)
     max_string_length: int = attrs.field(default=4096, validator=_positive)
 

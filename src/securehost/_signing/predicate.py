@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import keyword
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -20,11 +21,19 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from securehost._orchestrator.capabilities import check_capability
+from securehost._orchestrator.config import check_declaration
 from securehost._permissions import Permission
+from securehost._signing.jsonstrict import dumps_canonical
 from securehost._verdict import ReasonCode
-from securehost.exceptions import EnvelopeFormatError, PermissionFormatError
+from securehost.exceptions import (
+    CapabilityFormatError,
+    ConfigDeclarationError,
+    EnvelopeFormatError,
+    PermissionFormatError,
+)
 
-__all__ = ["PluginPredicate", "Subject", "format_time", "parse_time"]
+__all__ = ["ConfigDeclaration", "PluginPredicate", "Subject", "format_time", "parse_time"]
 
 _MALFORMED: Final = ReasonCode.STATEMENT_MALFORMED
 _BAD_SEGMENTS: Final = frozenset({"", ".", ".."})
@@ -162,6 +171,15 @@ def _permissions(_instance: object, _attribute: object, permissions: tuple[str, 
     strictly_sorted(permissions, "predicate permissions")
 
 
+def _capabilities(_instance: object, _attribute: object, capabilities: tuple[str, ...]) -> None:
+    for text in capabilities:
+        try:
+            check_capability(text)
+        except CapabilityFormatError as exc:
+            raise EnvelopeFormatError(f"invalid capability in statement: {exc}", code=_MALFORMED) from exc
+    strictly_sorted(capabilities, "predicate capabilities")
+
+
 def _object_reference(value: str) -> bool:
     """Return whether *value* is ``module`` or ``module:attr`` made of ASCII, non-keyword names."""
     module, sep, attr = value.partition(":")
@@ -243,6 +261,56 @@ def _freeze_entry_points(
 
 
 @attrs.frozen(kw_only=True)
+class ConfigDeclaration:
+    """A plugin's signed configuration declaration: a JSON Schema (Draft 2020-12) and defaults.
+
+    Build it with :meth:`from_json`, which checks the declaration (see ``docs/plugin-authors.md``). Equality and
+    hashing use the canonical JSON text; :attr:`schema` and :attr:`defaults` return fresh copies.
+
+    Attributes:
+        schema_json: the schema as canonical JSON.
+        defaults_json: the defaults as canonical JSON.
+    """
+
+    schema_json: str
+    defaults_json: str
+
+    @classmethod
+    def from_json(cls, schema: object, defaults: object) -> ConfigDeclaration:
+        """Check and build a declaration from parsed JSON values.
+
+        Raises:
+            EnvelopeFormatError: the schema is not a usable configuration schema (an object schema, valid Draft
+                2020-12, references only inside itself), the defaults are not an object, a secret has a default,
+                or a default breaks the schema (code ``STATEMENT_MALFORMED``).
+        """
+        try:
+            check_declaration(schema, defaults)
+        except ConfigDeclarationError as exc:
+            raise EnvelopeFormatError(f"invalid configuration declaration: {exc}", code=_MALFORMED) from exc
+        return cls(
+            schema_json=dumps_canonical(schema).decode("utf-8"),
+            defaults_json=dumps_canonical(defaults).decode("utf-8"),
+        )
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The JSON Schema (a fresh copy)."""
+        result: dict[str, Any] = json.loads(self.schema_json)
+        return result
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The signed defaults (a fresh copy)."""
+        result: dict[str, Any] = json.loads(self.defaults_json)
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        """Return ``{"schema": ..., "defaults": ...}``."""
+        return {"schema": self.schema, "defaults": self.defaults}
+
+
+@attrs.frozen(kw_only=True)
 class Subject:
     """One signed file of a wheel.
 
@@ -277,6 +345,9 @@ class PluginPredicate:
             mapping.
         issued_at: when the statement was issued (UTC, whole seconds).
         expires_at: when it stops being valid (UTC, whole seconds, after *issued_at*), or ``None``.
+        capabilities: what the plugin offers (``data.transform``), sorted and unique; optional (omitted from the
+            JSON when empty).
+        config: the plugin's configuration declaration, or ``None`` (omitted from the JSON).
     """
 
     name: str = attrs.field(validator=_dist_name)
@@ -286,6 +357,10 @@ class PluginPredicate:
     entry_points: Mapping[str, Mapping[str, str]] = attrs.field(converter=_freeze_entry_points, validator=_entry_points)
     issued_at: dt.datetime = attrs.field(validator=_utc_seconds)
     expires_at: dt.datetime | None = attrs.field(default=None, validator=[_utc_seconds, _after_issue])
+    capabilities: tuple[str, ...] = attrs.field(default=(), converter=_sorted_strings, validator=_capabilities)
+    config: ConfigDeclaration | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(ConfigDeclaration))
+    )
 
     def to_json(self) -> dict[str, Any]:
         """Return the predicate as a JSON-serialisable dict."""
@@ -299,4 +374,8 @@ class PluginPredicate:
         }
         if self.expires_at is not None:
             result["expiresAt"] = format_time(self.expires_at)
+        if self.capabilities:
+            result["capabilities"] = list(self.capabilities)
+        if self.config is not None:
+            result["config"] = self.config.to_json()
         return result

@@ -26,7 +26,14 @@ import attrs
 
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits
 from securehost._signing.jsonstrict import check_keys, dumps_canonical, loads_strict
-from securehost._signing.predicate import PluginPredicate, Subject, fail, parse_time, strictly_sorted
+from securehost._signing.predicate import (
+    ConfigDeclaration,
+    PluginPredicate,
+    Subject,
+    fail,
+    parse_time,
+    strictly_sorted,
+)
 from securehost._verdict import ReasonCode
 from securehost.exceptions import EnvelopeFormatError
 
@@ -51,6 +58,8 @@ _STATEMENT_KEYS: Final = frozenset({"_type", "subject", "predicateType", "predic
 _SUBJECT_KEYS: Final = frozenset({"name", "digest"})
 _DIGEST_KEYS: Final = frozenset({"sha256"})
 _PREDICATE_KEYS: Final = frozenset({"name", "version", "tags", "permissions", "entryPoints", "issuedAt"})
+_OPTIONAL_PREDICATE_KEYS: Final = frozenset({"expiresAt", "capabilities", "config"})
+_CONFIG_KEYS: Final = frozenset({"schema", "defaults"})
 
 
 def _sorted_subjects(values: Iterable[Subject]) -> tuple[Subject, ...]:
@@ -214,7 +223,7 @@ def _parse_subjects(value: object, limits: EnvelopeLimits) -> tuple[Subject, ...
 
 def _parse_predicate(value: object, limits: EnvelopeLimits) -> PluginPredicate:
     obj = _object(value, "predicate")
-    expected = _PREDICATE_KEYS | {"expiresAt"} if "expiresAt" in obj else _PREDICATE_KEYS
+    expected = _PREDICATE_KEYS | (_OPTIONAL_PREDICATE_KEYS & obj.keys())
     check_keys(obj, expected, "the predicate", code=_MALFORMED)
     groups = _object(obj["entryPoints"], "predicate entryPoints")
     entry_points: dict[str, dict[str, str]] = {}
@@ -232,6 +241,16 @@ def _parse_predicate(value: object, limits: EnvelopeLimits) -> PluginPredicate:
     expires = None
     if "expiresAt" in obj:
         expires = parse_time(_string(obj["expiresAt"], "expiresAt", limits), "expiresAt")
+    capabilities: tuple[str, ...] = ()
+    if "capabilities" in obj:
+        capabilities = _string_list(obj["capabilities"], "predicate capabilities", limits.max_capabilities, limits)
+        if not capabilities:
+            fail("predicate capabilities must not be empty when present (omit the field)")
+    config = None
+    if "config" in obj:
+        declared = _object(obj["config"], "predicate config")
+        check_keys(declared, _CONFIG_KEYS, "the predicate config", code=_MALFORMED)
+        config = ConfigDeclaration.from_json(declared["schema"], declared["defaults"])
     return PluginPredicate(
         name=_string(obj["name"], "predicate name", limits),
         version=_string(obj["version"], "predicate version", limits),
@@ -240,4 +259,6 @@ def _parse_predicate(value: object, limits: EnvelopeLimits) -> PluginPredicate:
         entry_points=entry_points,
         issued_at=parse_time(_string(obj["issuedAt"], "issuedAt", limits), "issuedAt"),
         expires_at=expires,
+        capabilities=capabilities,
+        config=config,
     )

@@ -174,6 +174,7 @@ def _fill_entry(entry: Any, trusted: TrustedKey, *, new: bool) -> None:
     entry["names"] = _array(trusted.names)
     permissions = sorted(str(p) for p in trusted.max_permissions.permissions)
     _set_optional(entry, "max_permissions", _array(permissions) if permissions else None)
+    _set_optional(entry, "capabilities", _array(list(trusted.capabilities)) if trusted.capabilities else None)
     _set_optional(entry, "valid_after", trusted.valid_after)
     _set_optional(entry, "valid_before", trusted.valid_before)
 
@@ -214,11 +215,12 @@ def add_key(
     max_permissions: PermissionSet | None = None,
     valid_after: datetime | None = None,
     valid_before: datetime | None = None,
+    capabilities: Iterable[str] = (),
 ) -> TrustedKey:
     """Add *public_key* to the store at *path* (created if missing), or update its entry.
 
-    Updating replaces the label, names, permissions and validity window of the existing entry (an
-    omitted ``max_permissions``, ``valid_after`` or ``valid_before`` removes it); the stored key
+    Updating replaces the label, names, permissions, capabilities and validity window of the existing entry (an
+    omitted ``max_permissions``, ``capabilities``, ``valid_after`` or ``valid_before`` removes it); the stored key
     text stays as it is.
 
     Returns:
@@ -234,6 +236,7 @@ def add_key(
         label=label,
         names=[canonical_name_pattern(n) for n in names],
         max_permissions=max_permissions if max_permissions is not None else PermissionSet(),
+        capabilities=capabilities,
         valid_after=valid_after,
         valid_before=valid_before,
     )

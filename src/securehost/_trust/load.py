@@ -15,11 +15,12 @@ import sys
 from datetime import datetime
 from typing import Any, Final
 
+from securehost._orchestrator.capabilities import check_pattern
 from securehost._permissions import Permission
 from securehost._signing.keys import PublicKey
 from securehost._trust.model import Threshold, TrustedKey, canonical_name_pattern, check_label, is_key_id, show, to_utc
 from securehost._trust.policy import permission_set
-from securehost.exceptions import KeyFormatError, PermissionFormatError, TrustStoreError
+from securehost.exceptions import CapabilityFormatError, KeyFormatError, PermissionFormatError, TrustStoreError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,7 +38,7 @@ MAX_STORE_BYTES: Final = 4 * 1024 * 1024
 STORE_VERSION: Final = 1
 _TOP_FIELDS: Final = frozenset({"version", "revoked", "key", "threshold"})
 _KEY_FIELDS: Final = frozenset(
-    {"label", "public_key", "key_id", "names", "max_permissions", "valid_after", "valid_before"}
+    {"label", "public_key", "key_id", "names", "max_permissions", "capabilities", "valid_after", "valid_before"}
 )
 _THRESHOLD_FIELDS: Final = frozenset({"pattern", "count"})
 _PEM_BEGIN: Final = "-----BEGIN PUBLIC KEY-----"
@@ -253,6 +254,14 @@ def _parse_key(entry: dict[str, Any], where: str) -> TrustedKey:
         if permission in permissions:
             raise _fail(where, f"max_permissions: {show(text)} is listed twice")
         permissions.append(permission)
+    capabilities: list[str] = []
+    for text in _string_list(entry, "capabilities", where, required=False):
+        try:
+            capabilities.append(check_pattern(text))
+        except CapabilityFormatError as exc:
+            raise _fail(where, f"capabilities: {exc}") from exc
+        if capabilities.count(text) > 1:
+            raise _fail(where, f"capabilities: {show(text)} is listed twice")
     valid_after = _optional_datetime(entry, "valid_after", where)
     valid_before = _optional_datetime(entry, "valid_before", where)
     if valid_after is not None and valid_before is not None and valid_after >= valid_before:
@@ -262,6 +271,7 @@ def _parse_key(entry: dict[str, Any], where: str) -> TrustedKey:
         label=label,
         names=names,
         max_permissions=permission_set(permissions),
+        capabilities=capabilities,
         valid_after=valid_after,
         valid_before=valid_before,
         source=where,

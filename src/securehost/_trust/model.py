@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from securehost._orchestrator.capabilities import check_pattern, pattern_covers
 from securehost._permissions import PermissionSet
 from securehost._signing.keys import PublicKey
 from securehost._verdict import ReasonCode
@@ -131,6 +132,15 @@ def _check_names(_: object, __: attrs.Attribute[tuple[str, ...]], value: tuple[s
         raise TrustStoreError("names contains a duplicate pattern")
 
 
+def _to_capabilities(values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise TypeError("capabilities must be a list of patterns, not a single string")
+    try:
+        return tuple(sorted({check_pattern(v) for v in values}))
+    except (TypeError, ValueError) as exc:
+        raise TrustStoreError(f"capabilities: {exc}") from exc
+
+
 def _check_label(_: object, __: attrs.Attribute[str], value: str) -> None:
     check_label(value)
 
@@ -145,6 +155,8 @@ class TrustedKey:
         label: a human name, unique within a store.
         names: canonical distribution-name patterns the key may sign for (never empty).
         max_permissions: the most the key may vouch for; empty means no permission at all.
+        capabilities: capability patterns (``data.*``) the key may vouch for, sorted and unique; empty means no
+            capability at all.
         valid_after: the key counts from this instant on (inclusive, UTC); ``None``: no bound.
         valid_before: the key stops counting at this instant (exclusive, UTC); ``None``: no bound.
         source: where the entry came from (``store.toml: key[2] ("alice")``, ``signers:7``);
@@ -157,6 +169,7 @@ class TrustedKey:
     max_permissions: PermissionSet = attrs.field(
         factory=PermissionSet, validator=attrs.validators.instance_of(PermissionSet)
     )
+    capabilities: tuple[str, ...] = attrs.field(default=(), converter=_to_capabilities)
     valid_after: datetime | None = attrs.field(default=None, converter=to_utc)
     valid_before: datetime | None = attrs.field(default=None, converter=to_utc)
     source: str = attrs.field(default="<memory>", eq=False)
@@ -178,6 +191,10 @@ class TrustedKey:
     def covers_name(self, canonical_name: str) -> bool:
         """Return whether one of :attr:`names` matches *canonical_name* (already canonical)."""
         return any(r.fullmatch(canonical_name) for r in self._name_regexes)
+
+    def covers_capability(self, capability: str) -> bool:
+        """Return whether one of :attr:`capabilities` matches *capability*."""
+        return pattern_covers(self.capabilities, capability)
 
     def window_reason(self, now: datetime) -> ReasonCode | None:
         """Return ``KEY_NOT_YET_VALID`` or ``KEY_EXPIRED`` when *now* is outside the window."""

@@ -15,7 +15,8 @@
 
 The threshold is the highest ``count`` among the threshold patterns that match the name (default 1).
 Fewer unique counted keys is ``THRESHOLD_NOT_MET``. Each requested permission must be covered by
-the ``max_permissions`` of at least ``threshold`` counted keys (``PERMISSION_NOT_VOUCHED``). A
+the ``max_permissions`` of at least ``threshold`` counted keys (``PERMISSION_NOT_VOUCHED``), and each declared
+capability by the ``capabilities`` patterns of at least ``threshold`` counted keys (``CAPABILITY_NOT_VOUCHED``). A
 rejected decision lists every per-signature reason before these; an accepted one only reports them
 as ``ignored`` (TUF semantics: extra bad signatures do not reject, which also lets a publisher keep
 signing with a rotated-out, revoked key during a transition).
@@ -129,6 +130,7 @@ def evaluate_signers(
     requested: PermissionSet,
     checks: Sequence[SignatureCheckLike],
     now: datetime,
+    capabilities: Sequence[str] = (),
 ) -> SignerDecision:
     """Apply the rules of this module; see :meth:`securehost.TrustStore.evaluate`."""
     counted: list[str] = []
@@ -166,6 +168,12 @@ def evaluate_signers(
             message = f"{permission} is vouched for by {vouchers} of {threshold} required signers"
             code = ReasonCode.PERMISSION_NOT_VOUCHED
             decisive.append(Reason(code=code, message=message, subject=str(permission)))
+    for capability in sorted(set(capabilities)):
+        vouchers = sum(1 for k in counted if keys[k].covers_capability(capability))
+        if vouchers < threshold:
+            message = f"capability {capability} is vouched for by {vouchers} of {threshold} required signers"
+            code = ReasonCode.CAPABILITY_NOT_VOUCHED
+            decisive.append(Reason(code=code, message=message, subject=capability))
     # A rejection reports every signature problem (one of them may be why a permission lacks
     # vouchers); an acceptance only lists them as ignored.
     reasons = (*problems, *decisive) if decisive else ()

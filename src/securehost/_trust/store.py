@@ -150,8 +150,9 @@ class TrustStore:
         requested: PermissionSet,
         checks: Sequence[SignatureCheckLike],
         now: datetime,
+        capabilities: Sequence[str] = (),
     ) -> SignerDecision:
-        """Decide whether *checks* are enough trusted signers for *name* and *requested* at *now*.
+        """Decide whether *checks* are enough trusted signers for *name*, *requested* and *capabilities* at *now*.
 
         Never raises for untrusted input; the rules are in :mod:`securehost._trust.policy`.
 
@@ -174,6 +175,7 @@ class TrustStore:
             requested=requested,
             checks=checks,
             now=now,
+            capabilities=capabilities,
         )
 
 

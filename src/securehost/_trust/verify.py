@@ -137,7 +137,9 @@ def check_statement(
             reasons=(Reason(code=ReasonCode.STATEMENT_MALFORMED, message=str(exc)),),
             evidence=evidence,
         )
-    decision = store.evaluate(name=predicate.name, requested=requested, checks=checks, now=when)
+    decision = store.evaluate(
+        name=predicate.name, requested=requested, checks=checks, now=when, capabilities=predicate.capabilities
+    )
     reasons = list(decision.reasons)
     if decision.ignored:
         evidence["ignored_signatures"] = [r.to_json() for r in decision.ignored]

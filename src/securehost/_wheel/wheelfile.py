@@ -13,13 +13,14 @@ import hashlib
 import os
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from securehost._permissions import Permission
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits
 from securehost._signing.keys import PrivateKey
-from securehost._signing.predicate import PluginPredicate, Subject
+from securehost._signing.predicate import ConfigDeclaration, PluginPredicate, Subject
 from securehost._signing.statement import Statement
 from securehost._trust.verify import ENVELOPE_FILENAME, check_statement
 from securehost._verdict import Reason, ReasonCode, Verdict
@@ -85,6 +86,8 @@ def sign_wheel(
     expires_at: dt.datetime | None = None,
     replace_statement: bool = False,
     limits: ZipLimits = _ZIP_LIMITS,
+    capabilities: Iterable[str] = (),
+    config: Mapping[str, Any] | None = None,
 ) -> Path:
     """Sign a wheel: put a DSSE envelope over an in-toto statement of every file into its ``.dist-info``.
 
@@ -103,6 +106,8 @@ def sign_wheel(
         expires_at: the statement's expiry (UTC, whole seconds), if any.
         replace_statement: make a new statement even if the wheel is signed already.
         limits: limits for reading the archive.
+        capabilities: the capabilities the plugin offers (``data.transform``; see :doc:`/plugin-authors`).
+        config: the plugin's configuration declaration, ``{"schema": <JSON Schema>, "defaults": {...}}``.
 
     Returns:
         The path of the signed wheel.
@@ -111,8 +116,9 @@ def sign_wheel(
         SigningError: the archive is unsound, its files do not match its own ``RECORD``, the existing envelope or
             statement is malformed or does not describe the wheel, the permissions or expiry would change without
             *replace_statement*, the statement cannot be built (for instance, *expires_at* is not after
-            *issued_at*, a time is not UTC in whole seconds, or ``SOURCE_DATE_EPOCH`` is invalid), or *output*
-            renames the wheel (the message says why).
+            *issued_at*, a time is not UTC in whole seconds, ``SOURCE_DATE_EPOCH`` is invalid, a capability is
+            malformed or the configuration declaration is unusable), capabilities or configuration would change
+            without *replace_statement*, or *output* renames the wheel (the message says why).
         PermissionFormatError: a permission is malformed.
         TypeError: *permissions* is a single string.
         ValueError: *keys* is empty.
@@ -123,6 +129,10 @@ def sign_wheel(
     if not key_list:
         raise ValueError("at least one signing key is required")
     requested = _permission_strings(permissions)
+    if isinstance(capabilities, str):
+        raise TypeError("capabilities must be an iterable of capability strings, not a single string")
+    offered = tuple(sorted(set(capabilities)))
+    declared = _declaration(path, config)
     target = _target(path, output)
     scan, failure = _scan(path, limits)
     if scan is None or scan.reasons:
@@ -148,9 +158,14 @@ def sign_wheel(
                 + "; ".join(str(r) for r in mismatches[:5])
             )
         predicate = statement.predicate
-        if (requested and predicate.permissions != requested) or (expires_at and predicate.expires_at != expires_at):
+        if (
+            (requested and predicate.permissions != requested)
+            or (expires_at and predicate.expires_at != expires_at)
+            or (offered and predicate.capabilities != offered)
+            or (declared is not None and predicate.config != declared)
+        ):
             raise SigningError(
-                f"{path.name} is already signed with other permissions or expiry; "
+                f"{path.name} is already signed with other permissions, expiry, capabilities or configuration; "
                 "use replace_statement (--replace-statement) to re-sign from scratch"
             )
     else:
@@ -163,6 +178,8 @@ def sign_wheel(
                 entry_points=info.entry_points,
                 issued_at=issued_at or _default_issued_at(),
                 expires_at=expires_at,
+                capabilities=offered,
+                config=declared,
             )
             envelope = Statement(subjects=subjects, predicate=predicate).to_envelope()
         except (ValueError, TypeError) as exc:  # EnvelopeFormatError is a ValueError
@@ -171,6 +188,17 @@ def sign_wheel(
         envelope = envelope.sign(key)
     _rewrite(path, scan, info, envelope.to_bytes(), target)
     return target
+
+
+def _declaration(path: Path, config: Mapping[str, Any] | None) -> ConfigDeclaration | None:
+    if config is None:
+        return None
+    if not isinstance(config, Mapping) or set(config) != {"schema", "defaults"}:
+        raise TypeError('config must be a mapping with exactly the keys "schema" and "defaults"')
+    try:
+        return ConfigDeclaration.from_json(config["schema"], config["defaults"])
+    except ValueError as exc:
+        raise SigningError(f"{path.name}: cannot build the statement: {exc}") from exc
 
 
 def _permission_strings(permissions: Iterable[str]) -> tuple[str, ...]:

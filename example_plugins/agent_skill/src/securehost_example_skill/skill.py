@@ -7,6 +7,7 @@ import operator
 
 import pluggy
 
+from securehost_example_skill import planning
 from securehost_example_skill.units import convert
 
 hookimpl = pluggy.HookimplMarker("demoapp")
@@ -40,4 +41,27 @@ def run_skill(name: str, arguments: dict[str, str]) -> str | None:
         return f"{_evaluate(ast.parse(arguments['expression'], mode='eval')):g}"
     if name == "convert":
         return f"{convert(float(arguments['value']), arguments['from'], arguments['to']):g}"
+    return None
+
+
+MAX_STEPS = [8]
+
+
+@hookimpl
+def securehost_start(config: dict[str, object]) -> None:
+    MAX_STEPS[0] = int(config.get("max_steps", 8))  # type: ignore[call-overload]
+
+
+@hookimpl
+def run_task(capability: str, task: dict[str, object]) -> dict[str, object] | None:
+    """agent.analyze, agent.suggest, agent.estimate, agent.decompose on ``task["text"]``."""
+    text = str(task.get("text", ""))
+    if capability == "agent.analyze":
+        return {"capability": capability, "result": planning.analyze(text)}
+    if capability == "agent.suggest":
+        return {"capability": capability, "result": planning.suggest(text)}
+    if capability == "agent.estimate":
+        return {"capability": capability, "result": planning.estimate(text)}
+    if capability == "agent.decompose":
+        return {"capability": capability, "result": planning.decompose(text, MAX_STEPS[0])}
     return None

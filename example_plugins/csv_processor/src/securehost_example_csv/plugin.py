@@ -7,7 +7,10 @@ import io
 
 import pluggy
 
+from securehost_example_csv.tasks import run
+
 hookimpl = pluggy.HookimplMarker("demoapp")
+CONFIG: dict[str, object] = {}
 
 
 @hookimpl
@@ -33,3 +36,21 @@ def load_table(path: str) -> list[dict[str, str]] | None:
         return None
     with open(path, encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(io.StringIO(handle.read())))
+
+
+@hookimpl
+def securehost_start(config: dict[str, object]) -> None:
+    """Keep the resolved configuration (also readable as ``securehost.current_plugin().config``)."""
+    CONFIG.clear()
+    CONFIG.update(config)
+
+
+@hookimpl
+def securehost_health() -> str:
+    return "ok" if CONFIG else "degraded"
+
+
+@hookimpl
+def run_task(capability: str, task: dict[str, object]) -> dict[str, object] | None:
+    """transform (multiply, add, power), filter (greater, less, equal), aggregate (sum, avg, min, max), normalize."""
+    return run(capability, task, CONFIG)

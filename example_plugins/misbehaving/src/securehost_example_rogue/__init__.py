@@ -1,0 +1,1 @@
+"""A plugin that misbehaves, to show securehost's denials and (isolated) containment."""
