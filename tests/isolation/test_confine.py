@@ -490,7 +490,7 @@ def test_spawning_works_with_proc_spawn_and_stays_confined(
         require=["seccomp", "landlock"],
     )
     assert outcome.returncode == 0, outcome.stderr
-    assert outcome.result["returncode"] == 1
+    assert outcome.result["returncode"] == 1, outcome.result
     assert outcome.result["stderr"].startswith("PermissionError")
     assert_denied(outcome, "clone_newuser")
     assert not os.path.lexists(ws.canary)

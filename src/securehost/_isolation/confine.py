@@ -238,6 +238,13 @@ class ConfinementSpec:
         return cls(**data)
 
 
+def _libpython() -> str:
+    libdir, library = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("LDLIBRARY")
+    if not isinstance(libdir, str) or not isinstance(library, str) or not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return ""
+    return os.path.join(libdir, library)
+
+
 def runtime_read_paths(*, network: bool = False) -> tuple[str, ...]:
     """The read-only paths this interpreter needs after confinement, for the host to put in ``read_paths``.
 
@@ -256,6 +263,9 @@ def runtime_read_paths(*, network: bool = False) -> tuple[str, ...]:
     candidates = [
         *(install[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in install),
         os.path.dirname(os.path.realpath(sys.executable)),
+        os.path.dirname(sys.executable),  # a virtual environment's bin, and its pyvenv.cfg: what a spawned python reads
+        os.path.join(sys.prefix, "pyvenv.cfg"),
+        _libpython(),  # a shared-library build of Python loads it at every start
         str(Path(__file__).resolve().parents[1]),
         *site.getsitepackages(),
         *_SYSTEM_READ_PATHS,
