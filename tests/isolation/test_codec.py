@@ -180,7 +180,7 @@ class Color(enum.IntEnum):
         ({1: "a"}, "dict key of type int", "x"),
         ({"a": {(1, 2): 0}}, "dict key of type tuple", "x['a']"),
         (bytearray(b"x"), "bytearray", "x"),
-        ([Handle(1)], "securehost._isolation.codec.Handle", "x[0]"),
+        ([Handle(1)], "securehost._isolation.frames.Handle", "x[0]"),
         (msgspec.msgpack.Ext(HANDLE_EXT_CODE, bytes(8)), "msgspec.msgpack.Ext", "x"),
     ],
 )

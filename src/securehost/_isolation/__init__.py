@@ -1,6 +1,6 @@
 """Process isolation: plugins in a worker process confined by the operating system.
 
-Modules: ``codec`` (typed msgpack frames, plain data only), ``channel`` (length-prefixed frames over a socket, with
+Modules: ``frames`` (the typed frames), ``values`` (the plain-data checks), ``codec`` (msgpack encoding and decoding), ``channel`` (length-prefixed frames over a socket, with
 limits and deadlines), ``confine`` (user/net/pid namespaces, no_new_privs, Landlock, seccomp, rlimits, applied in the
 worker before any plugin byte runs), ``worker`` (the worker's main), ``supervisor`` (the host side: spawn, call, kill,
 restart with backoff), ``proxy`` (the plugin object the host registers in place of an isolated plugin).
