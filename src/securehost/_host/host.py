@@ -30,6 +30,7 @@ from securehost._host.support import default_state_root, import_reason, parse_gr
 from securehost._installed.dependencies import DependencyPolicy
 from securehost._installed.discovery import DiscoveredDistribution, DiscoveryCache, discover
 from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
+from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
 from securehost._installed.sitecheck import SiteIndex
 from securehost._isolation.host import IN_PROCESS, planned_isolation, start_isolated
@@ -100,6 +101,12 @@ class Host:
             no glob matches runs in-process).
         clock: returns the current UTC time (for tests).
         discovery_cache: reuse entry-point scans across loads.
+        paranoid: read and hash every installed file, and compile and compare every ``__pycache__`` file, on every
+            load. By default the host keeps a record of what it verified (``installed.record`` in the state
+            directory, HMAC-protected) and only re-checks files whose ``lstat`` identity (device, inode, size, mtime,
+            ctime) changed; see :doc:`/threat-model` for what that trusts.
+        refuse_bytecode: reject a plugin with any ``__pycache__`` file in its packages, even one that is exactly the
+            compiled signed source (install plugins with ``--no-compile``).
 
     Raises:
         TrustStoreError: the trust-store file is malformed.
@@ -128,6 +135,8 @@ class Host:
         clock: Callable[[], dt.datetime] | None = None,
         discovery_cache: DiscoveryCache | None = None,
         isolation: str | ProcessIsolation | Mapping[str, str | ProcessIsolation] = "in-process",
+        paranoid: bool = False,
+        refuse_bytecode: bool = False,
     ) -> None:
         self.project = project
         self.group = group
@@ -148,6 +157,12 @@ class Host:
             base / "bytecode", base / "bytecode.key", self.audit, dependency_policy=policy, extension_dir=base / "ext"
         )
         self._memo = SignatureMemo(base / "signatures.memo", self.importer.derive_key(b"signature memo"), self.audit)
+        self._files = (
+            None
+            if paranoid
+            else FileRecord(base / "installed.record", self.importer.derive_key(b"installed file record"), self.audit)
+        )
+        self._refuse_bytecode = refuse_bytecode
         self.manager = SecurePluginManager(
             project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
         )
@@ -234,7 +249,7 @@ class Host:
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 if dist.name == canonical:
                     report = self._process(dist, self._clock(), import_plugins=True)
-                    self._memo.save()
+                    self._save_memos()
                     return report
         raise KeyError(f"no distribution {canonical!r} in entry-point group {self.group!r}")
 
@@ -295,7 +310,7 @@ class Host:
                     if import_plugins:  # upgraded, moved or now shadowed since it was loaded: judge it again
                         self.unload(dist.name)
                 reports.append(self._process(dist, now, import_plugins=import_plugins))
-            self._memo.save()
+            self._save_memos()
             return LoadReport(group=self.group, plugins=tuple(reports))
 
     def _process(self, dist: DiscoveredDistribution, now: dt.datetime, *, import_plugins: bool) -> PluginReport:
@@ -366,7 +381,13 @@ class Host:
         index = self._site_indexes.get(site)
         if index is None:
             index = self._site_indexes[site] = SiteIndex(site)
-        installed = verify_installed(dist.metadata_dir, check.statement.subject_map(), site_index=index)
+        installed = verify_installed(
+            dist.metadata_dir,
+            check.statement.subject_map(),
+            site_index=index,
+            record=self._files,
+            refuse_bytecode=self._refuse_bytecode,
+        )
         reasons.extend(installed.reasons)
         reasons.extend(check_entry_points(dist.entry_points, installed.modules))
         reasons.extend(self._rollback(dist.name, predicate.version))
@@ -389,6 +410,11 @@ class Host:
                     )
                 )
         return check, installed, reasons, requested.restrict(granted, check.vouched)
+
+    def _save_memos(self) -> None:
+        self._memo.save()
+        if self._files is not None:
+            self._files.save()
 
     def _rollback(self, name: str, version: str) -> list[Reason]:
         highest = self._state.highest(name)

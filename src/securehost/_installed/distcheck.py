@@ -18,6 +18,8 @@ walks and the ``__pycache__`` policy):
 * start-up hooks in the site directory (``*.pth``, ``sitecustomize``, ``usercustomize``) must be listed with a
   matching hash in some installed ``RECORD``, else ``INSTALLED_FILE_UNSIGNED``; a start-up hook that the plugin
   itself signed is ``FORBIDDEN_FILE``, the rule of wheel verification (it would run outside securehost);
+* a ``__pycache__`` file is accepted only if its code is what compiling the verified source gives
+  (:mod:`securehost._installed.pyccheck`); the installed ``RECORD`` never vouches for one;
 * signed sourceless ``.pyc`` modules are ``INSTALLED_FILE_UNSAFE``: securehost only imports verified source and
   extension modules.
 """
@@ -46,6 +48,8 @@ from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Set
+
+    from securehost._installed.filerecord import FileRecord
 
 __all__ = ["InstalledDistribution", "ModuleKind", "VerifiedModule", "check_entry_points", "verify_installed"]
 
@@ -203,7 +207,12 @@ def _unsigned_record_rows(
 
 
 def verify_installed(
-    metadata_dir: str | os.PathLike[str], subjects: Mapping[str, str], *, site_index: SiteIndex | None = None
+    metadata_dir: str | os.PathLike[str],
+    subjects: Mapping[str, str],
+    *,
+    site_index: SiteIndex | None = None,
+    record: FileRecord | None = None,
+    refuse_bytecode: bool = False,
 ) -> InstalledDistribution:
     """Check an installed distribution against its verified subject map.
 
@@ -212,6 +221,11 @@ def verify_installed(
         subjects: the verified statement's subjects, archive path -> SHA-256 hex.
         site_index: a listing of the site directory taken during this load, shared between the plugins in it
             (default: list the directory now).
+        record: the host's record of files verified before, by ``lstat`` identity: an unchanged file is not read
+            again, an unchanged cache file not compiled again (``None``, the paranoid mode: read and hash every file,
+            compile and compare every cache file).
+        refuse_bytecode: refuse every ``__pycache__`` file of the plugin, even one that is the compiled signed
+            source.
 
     Returns:
         The verified module table with every reason and the evidence; never raises for what is on disk.
@@ -246,25 +260,30 @@ def verify_installed(
         else:
             files[rel] = digest
 
+    owned_dirs = {parent for rel in files for parent in _ancestors(rel)}
+    tops = sorted({rel.split("/", 1)[0] for rel in files} - {dist_info})
+    walker = PackageWalker(
+        site_str, files, owned_dirs, RecordIndex(site_str, str(md)), files=record, refuse_bytecode=refuse_bytecode
+    )
+    for top in tops:
+        if top in owned_dirs:
+            walker.walk(top)
+
     checked_dirs: set[str] = set()
     metadata_rel = f"{dist_info}/METADATA"
     metadata: bytes | None = None
+    seen = walker.stats
     for rel, digest in files.items():
-        hashed = hash_installed(site_str, rel, checked_dirs, keep=rel == metadata_rel)
+        keep = rel == metadata_rel
+        hashed = hash_installed(site_str, rel, checked_dirs, keep=keep, st=seen.get(rel), files=record)
         if hashed.problem is not None:
             reasons.append(hashed.problem)
         elif hashed.digest is None or not hmac.compare_digest(hashed.digest, digest):
             msg = f"{rel} was modified after signing (SHA-256 {hashed.digest} != signed {digest})"
             reasons.append(Reason(code=_R.INSTALLED_FILE_MODIFIED, message=msg, subject=rel))
-        elif rel == metadata_rel:
+        elif keep:
             metadata = hashed.content
 
-    owned_dirs = {parent for rel in files for parent in _ancestors(rel)}
-    tops = sorted({rel.split("/", 1)[0] for rel in files} - {dist_info})
-    walker = PackageWalker(site_str, files.keys(), owned_dirs, RecordIndex(site_str, str(md)))
-    for top in tops:
-        if top in owned_dirs:
-            walker.walk(top)
     # The wheel rule, applied to what was signed: a start-up hook (.pth, sitecustomize, usercustomize where Python
     # would run it) is refused even when a trusted key signed it, since it runs outside securehost.
     reasons.extend(forbidden_files(subjects))
