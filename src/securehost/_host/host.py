@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, final
 
 import pluggy
@@ -33,8 +34,6 @@ from securehost._installed.distcheck import InstalledDistribution, check_entry_p
 from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
 from securehost._installed.sitecheck import SiteIndex
-from securehost._isolation.host import IN_PROCESS, planned_isolation, start_isolated
-from securehost._isolation.launch import worker_payload
 from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
 from securehost._permissions import PermissionSet
 from securehost._signing.memo import SignatureMemo
@@ -57,6 +56,9 @@ __all__ = ["Host"]
 _MAX_ENVELOPE_FILE: Final = 8 * 1024 * 1024
 _logger = logging.getLogger("securehost.host")
 _R = ReasonCode
+#: ``securehost._isolation.host.IN_PROCESS``, not imported from there: that module (the worker supervisor, asyncio,
+#: msgspec) is imported only by a host that isolates a plugin, not on every start-up.
+_IN_PROCESS: Final[Mapping[str, Any]] = MappingProxyType({"mode": "in-process"})
 
 
 def _utcnow() -> dt.datetime:
@@ -338,6 +340,8 @@ class Host:
             held = all(r.code is _R.PERMISSION_NOT_GRANTED for r in reasons)
             return self._finish(dist, "held" if held else "rejected", verdict, ())
         if not import_plugins:
+            from securehost._isolation.host import planned_isolation  # noqa: PLC0415 - see _IN_PROCESS
+
             planned = planned_isolation(isolation_for(self._isolation, name), self._probed)
             return self._finish(dist, "verified", verdict, effective.strings(), isolation=planned)
         assert installed is not None  # no reasons means the installed check ran
@@ -464,7 +468,7 @@ class Host:
             reason = import_reason(exc, registering=registering)
             return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
         self._state.record(name, installed.version or verdict.version or "0")
-        report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered), IN_PROCESS)
+        report = self._finish(dist, "accepted", verdict, effective.strings(), tuple(registered), _IN_PROCESS)
         self._loaded[name] = report
         return report
 
@@ -476,6 +480,9 @@ class Host:
         effective: PermissionSet,
         choice: ProcessIsolation,
     ) -> PluginReport:
+        from securehost._isolation.host import start_isolated  # noqa: PLC0415 - see _IN_PROCESS
+        from securehost._isolation.launch import worker_payload  # noqa: PLC0415
+
         name = dist.name
         entry_points = [(self._plugin_name(dist, ep.name), ep.value) for ep in dist.entry_points]
         try:
