@@ -26,8 +26,6 @@ walks and the ``__pycache__`` policy):
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import hmac
 import os
 import re
@@ -39,6 +37,7 @@ import attrs
 from packaging.utils import canonicalize_name
 
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
+from securehost._installed.headers import header_values
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.sitecheck import PackageWalker, RecordIndex, SiteIndex, check_startup_hooks, hash_installed
 from securehost._verdict import Reason, ReasonCode, Verdict
@@ -159,9 +158,7 @@ def _requires(metadata: bytes | None, reasons: list[Reason], subject: str) -> tu
         reasons.append(Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=subject))
         return ()
     try:
-        message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(metadata)
-        values = message.get_all("Requires-Dist") or []
-        return tuple(str(value).strip() for value in values)
+        return tuple(value.strip() for value in header_values(metadata, "Requires-Dist"))
     except (ValueError, TypeError, LookupError) as exc:  # pragma: no cover - compat32 is very lenient
         msg = f"{subject} cannot be parsed: {exc}"
         reasons.append(Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=subject))
@@ -304,11 +301,12 @@ def verify_installed(
             reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=entry_name))
         else:
             hooks.append(entry_name)
-    dist_infos = [d for d in index.dist_infos if d != dist_info]
     if index.error is not None:
         reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=index.error, subject=site_str))
     hooks_ok: list[str] = []
-    check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
+    if hooks:  # the site's other RECORDs are read only when there is a hook to vouch for (linear in plugins)
+        dist_infos = [d for d in index.dist_infos if d != dist_info]
+        check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
 
     reasons.extend(walker.reasons)
     reasons.extend(_unsigned_record_rows(walker.record, files, owned_dirs, dist_info, unverified))

@@ -24,8 +24,6 @@ Decisions:
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import re
 from typing import TYPE_CHECKING, Final
 
@@ -165,6 +163,9 @@ def _headers(data: bytes, what: str, max_size: int) -> Message:
         raise WheelFormatError(f"{what} is not UTF-8") from exc
     if "\x00" in text or text.startswith("\ufeff"):
         raise WheelFormatError(f"{what} contains NUL or a byte order mark")
+    import email.parser  # noqa: PLC0415 - wheel verification only, not on the installed plugins' start-up path
+    import email.policy  # noqa: PLC0415
+
     message = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
     if message.defects:
         raise WheelFormatError(f"{what} is malformed: {type(message.defects[0]).__name__}")
