@@ -17,7 +17,8 @@ the hook once. *warm*: the anchor's ``__pycache__`` and securehost's state direc
 file record) were filled by earlier runs; *cold*: the anchor's ``__pycache__`` is deleted before each run, securehost
 gets an empty state directory; *paranoid*: warm state, ``Host(paranoid=True)`` (every file read and hashed). The
 sides alternate, so both see the same machine load. Each row also carries the library-import part (``lib_ms``) and the
-peak RSS of the process (``rss_mib``).
+peak RSS of the process (``rss_mib``, ``VmHWM``: ``ru_maxrss`` would report the parent's peak, which survives
+``fork`` and ``exec``).
 
 ``run()`` returns one dict per (plugins, mode) with medians and the ratio; ``python benchmarks/bench_startup.py
 [--runs N] [--sizes N ...] [--profile N]`` prints them (``--profile`` prints a cProfile of one warm securehost
@@ -113,7 +114,7 @@ def startup(config):
 ANCHOR = """
 import time
 t0 = time.perf_counter()
-import json, resource, sys
+import json, sys
 sys.path.insert(0, {site!r})
 sys.path.insert(1, {work!r})
 import importlib_metadata, pluggy
@@ -125,14 +126,14 @@ for ep in importlib_metadata.entry_points(group={group!r}):
     pm.register(ep.load(), name=ep.dist.name)
 assert len(pm.hook.startup(config={{}})) == {n}
 t2 = time.perf_counter()
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")][0] / 1024
 print(json.dumps({{"lib": t1 - t0, "total": t2 - t0, "rss": rss}}))
 """
 
 SECUREHOST = """
 import time
 t0 = time.perf_counter()
-import json, resource, sys
+import json, sys
 sys.path.insert(0, {site!r})
 sys.path.insert(1, {work!r})
 sys.path.append({src!r})
@@ -146,7 +147,7 @@ report = host.load()
 assert len(report.accepted) == {n}, report.summary()
 assert len(host.hook.startup(config={{}})) == {n}
 t2 = time.perf_counter()
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")][0] / 1024
 print(json.dumps({{"lib": t1 - t0, "total": t2 - t0, "rss": rss}}))
 """
 
