@@ -30,11 +30,11 @@ __all__ = ["ShadowCheck"]
 _STDLIB_TOP: Final = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
 
-def _site_of(module: VerifiedModule) -> str:
-    """The site directory a top-level module or package was installed into."""
+def _site_dir_of(module: VerifiedModule) -> str:
+    """The directory (not yet resolved) a top-level module or package was installed into."""
     path = Path(module.path)
     top = path.parent if module.is_package and path.name.startswith("__init__.") else path
-    return os.path.realpath(top.parent)
+    return str(top.parent)
 
 
 @final
@@ -53,7 +53,10 @@ class ShadowCheck:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Resolve each :data:`sys.path` entry at most once until the block ends (nested blocks share it)."""
+        """Resolve each :data:`sys.path` entry and site directory at most once until the block ends.
+
+        Nested blocks share the outer block's memo.
+        """
         if self._realpaths is not None:
             yield
             return
@@ -92,7 +95,7 @@ class ShadowCheck:
         """One ``distribution-shadowed`` reason per top-level name of *modules* found elsewhere."""
         reasons = []
         for top in sorted({m.partition(".")[0] for m in modules}):
-            own = _site_of(modules[top]) if top in modules else None
+            own = self._realpath(_site_dir_of(modules[top])) if top in modules else None
             where = self.found_elsewhere(top, own)
             if where is not None:
                 msg = f"module {top} would shadow {where}"
