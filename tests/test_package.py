@@ -111,7 +111,7 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """
 
 
-def test_a_warm_start_imports_no_cryptography_email_metadata_backport_or_isolation(tmp_path: Path) -> None:
+def test_a_warm_start_imports_no_cryptography_email_metadata_backport_tags_or_isolation(tmp_path: Path) -> None:
     """A warm start-up finds every signature in the memo: nothing on its path needs these (``-X importtime``)."""
     key = securehost.PrivateKey.generate()
     store = write_trust_store(trust_store_for(key), tmp_path / "trust.toml")
@@ -119,7 +119,8 @@ def test_a_warm_start_imports_no_cryptography_email_metadata_backport_or_isolati
     wheel = build_wheel(tmp_path, files, name="acme-warm", version="1.0", entry_points=ENTRY_POINTS)
     site = PluginSite(tmp_path / "site")
     site.install(securehost.sign_wheel(wheel, key, output=f"{tmp_path / 'signed'}/"))
-    heavy = ["cryptography", "email.parser", "importlib_metadata", "asyncio", "msgspec", "securehost._isolation.host"]
+    heavy = ["cryptography", "email.parser", "importlib_metadata", "packaging.tags", "asyncio", "msgspec"]
+    heavy.append("securehost._isolation.host")
     code = WARM_START.format(site=str(site.path), store=str(store), state=str(tmp_path / "state"), heavy=heavy)
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True) for _ in "12"]
     assert "cryptography" in json.loads(runs[0].stdout)  # cold: the signature is verified

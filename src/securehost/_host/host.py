@@ -20,7 +20,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, final
 
 import pluggy
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from securehost._audit import AuditLog
@@ -35,6 +34,7 @@ from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
 from securehost._installed.sitecheck import SiteIndex
 from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
+from securehost._names import canonicalize_name
 from securehost._permissions import PermissionSet
 from securehost._signing.memo import SignatureMemo
 from securehost._trust.store import TrustStore

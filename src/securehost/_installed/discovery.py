@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from securehost._fileio import read_file
@@ -49,6 +48,7 @@ from securehost._installed.scan import (
     read_entry_points,
     read_small,
 )
+from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, check_group
 from securehost.exceptions import EntryPointFormatError

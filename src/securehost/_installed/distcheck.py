@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
-from packaging.utils import canonicalize_name
 
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
 from securehost._installed.headers import header_values
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.sitecheck import PackageWalker, RecordIndex, SiteIndex, check_startup_hooks, hash_installed
+from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, parse_entry_point_value
 from securehost._wheel.info import forbidden_files

@@ -18,9 +18,9 @@ import zipfile
 from typing import TYPE_CHECKING, Final, Literal, final
 
 import attrs
-from packaging.utils import canonicalize_name
 
 from securehost._fileio import read_file
+from securehost._names import canonicalize_name
 from securehost._wheel.entrypoints import parse_entry_points_text
 from securehost.exceptions import EntryPointFormatError
 

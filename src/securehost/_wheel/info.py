@@ -28,10 +28,9 @@ import re
 from typing import TYPE_CHECKING, Final
 
 import attrs
-from packaging.tags import parse_tag
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import WheelFormatError
 
@@ -104,6 +103,9 @@ class WheelFilename:
         patterns = _FILENAME_PATTERNS.get(len(parts), ())
         if not patterns or not all(p.fullmatch(x) for p, x in zip(patterns, parts, strict=True)):
             raise WheelFormatError(f"{filename!r} is not a valid wheel file name")
+        # packaging.utils imports packaging.tags (~15 ms): wheel verification pays for it, the start-up path does not
+        from packaging.utils import InvalidWheelFilename, parse_wheel_filename  # noqa: PLC0415
+
         try:
             name, version, build, tags = parse_wheel_filename(filename)
         except (InvalidWheelFilename, InvalidVersion) as exc:
@@ -233,6 +235,8 @@ def parse_wheel_metadata(data: bytes, *, max_size: int = _MAX_HEADER_FILE) -> Wh
     if purelib not in ("true", "false"):
         raise WheelFormatError(f"WHEEL Root-Is-Purelib must be true or false, not {purelib!r}")
     tags: set[str] = set()
+    from packaging.tags import parse_tag  # noqa: PLC0415 - see parse_wheel_filename above
+
     for raw in message.get_all("Tag") or []:
         text = str(raw).strip()
         if not _TAG_RE.fullmatch(text):
