@@ -1,25 +1,28 @@
-"""Start-up of a host with 10 and 100 signed plugins, against plain entry-point loading of the same plugins.
+"""Whole-process start-up of a host with N signed plugins, against plain entry-point loading of the same plugins.
 
 Each plugin is a small package (``__init__``, ``core`` with a few functions and a class, ``plugin`` with a
-hookimpl) built as a wheel here. The securehost side signs the wheels with :func:`securehost.sign_wheel` and
-installs them with ``installer`` (no bytecode) into one directory; the anchor installs the same wheels unsigned into
-another. Both sides are measured in the same run, alternately, each measurement in a fresh interpreter (so import
-state is cold) that first imports its libraries and then times its start-up:
+hookimpl) written as a wheel here from files (no build tool). The securehost side signs the wheels with
+:func:`securehost.sign_wheel`; both sides unpack them into a directory of their own the way an installer lays a pure
+wheel out (no bytecode). Each sample is a **fresh interpreter** that times, from its first statement, the library
+imports, the start-up and one hook call:
 
-* anchor: ``importlib_metadata.entry_points(group=...)``, ``ep.load()`` and pluggy ``register`` of every plugin;
-* securehost: ``Host(...)`` (trust-store file, state directory, importer, plugin manager with the guard) and
-  ``host.load()``: discover, verify (signature, trust, every installed file, the package walk), import from the
-  verified bytes, register.
+* anchor: ``import importlib_metadata, pluggy``, ``importlib_metadata.entry_points(group=...)``, ``ep.load()`` and
+  pluggy ``register`` of every plugin (``PluginManager.load_setuptools_entrypoints`` does the same);
+* securehost: ``import securehost`` and ``Host(...)`` (trust-store file, state directory, importer, plugin manager
+  with the guard) and ``host.load()``: discover, verify (signature, trust, every installed file, the package walk),
+  import from the verified bytes, register.
 
-Both scan the whole :data:`sys.path` (the plugin directory first), as a host with the default path does. Library
-imports are timed separately (``lib_ms``), not counted in the start-up. *warm*: the bytecode cache was filled by a
-previous run (the anchor's ``__pycache__``; securehost's own HMAC-protected cache and state file in its state
-directory). *cold*: the anchor's ``__pycache__`` is deleted before each run; securehost gets an empty state
-directory each run.
+Both scan the whole :data:`sys.path` (the plugin directory first), as a host with the default path does; both call
+the hook once. *warm*: the anchor's ``__pycache__`` and securehost's state directory (bytecode cache, signature memo,
+file record) were filled by earlier runs; *cold*: the anchor's ``__pycache__`` is deleted before each run, securehost
+gets an empty state directory; *paranoid*: warm state, ``Host(paranoid=True)`` (every file read and hashed). The
+sides alternate, so both see the same machine load. Each row also carries the library-import part (``lib_ms``) and the
+peak RSS of the process (``rss_mib``, ``VmHWM``: ``ru_maxrss`` would report the parent's peak, which survives
+``fork`` and ``exec``).
 
-``run()`` returns one dict per (plugins, cache) with medians of :data:`RUNS` runs and the ratio;
-``python benchmarks/bench_startup.py [--runs N] [--profile N]`` prints them (``--profile`` prints a cProfile of one
-warm securehost start-up with N plugins instead).
+``run()`` returns one dict per (plugins, mode) with medians and the ratio; ``python benchmarks/bench_startup.py
+[--runs N] [--sizes N ...] [--profile N]`` prints them (``--profile`` prints a cProfile of one warm securehost
+start-up with N plugins instead).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -42,15 +46,13 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
-from installer import install  # noqa: E402
-from installer.destinations import SchemeDictionaryDestination  # noqa: E402
-from installer.sources import WheelFile  # noqa: E402
-
 from securehost import PermissionSet, PrivateKey, sign_wheel  # noqa: E402
 from securehost._trust.edit import add_key  # noqa: E402
 
 RUNS = 9
-SIZES = (10, 100)
+SIZES = (10, 100, 1000)
+#: Fewer samples for the largest sizes: each one loads a thousand plugins twice.
+RUNS_AT = {1000: 3}
 GROUP = "benchapp.plugins"
 
 SPEC = '''"""benchapp's hook specifications."""
@@ -110,10 +112,11 @@ def startup(config):
 '''
 
 ANCHOR = """
-import json, sys, time
+import time
+t0 = time.perf_counter()
+import json, sys
 sys.path.insert(0, {site!r})
 sys.path.insert(1, {work!r})
-t0 = time.perf_counter()
 import importlib_metadata, pluggy
 import bench_spec
 t1 = time.perf_counter()
@@ -121,28 +124,31 @@ pm = pluggy.PluginManager("benchapp")
 pm.add_hookspecs(bench_spec.Spec)
 for ep in importlib_metadata.entry_points(group={group!r}):
     pm.register(ep.load(), name=ep.dist.name)
-t2 = time.perf_counter()
 assert len(pm.hook.startup(config={{}})) == {n}
-print(json.dumps({{"lib": t1 - t0, "startup": t2 - t1}}))
+t2 = time.perf_counter()
+rss = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")][0] / 1024
+print(json.dumps({{"lib": t1 - t0, "total": t2 - t0, "rss": rss}}))
 """
 
 SECUREHOST = """
-import json, sys, time
+import time
+t0 = time.perf_counter()
+import json, sys
 sys.path.insert(0, {site!r})
 sys.path.insert(1, {work!r})
 sys.path.append({src!r})
-t0 = time.perf_counter()
 import securehost
 import bench_spec
-Host = securehost.Host  # the namespace is lazy: load the library here, not inside the timed start-up
+Host = securehost.Host  # the namespace is lazy: this imports the host path
 t1 = time.perf_counter()
 host = Host(project="benchapp", group={group!r}, trust_store={store!r}, hookspecs=bench_spec.Spec,
-            state_dir={state!r})
+            state_dir={state!r}, paranoid={paranoid!r})
 report = host.load()
-t2 = time.perf_counter()
 assert len(report.accepted) == {n}, report.summary()
 assert len(host.hook.startup(config={{}})) == {n}
-print(json.dumps({{"lib": t1 - t0, "startup": t2 - t1}}))
+t2 = time.perf_counter()
+rss = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")][0] / 1024
+print(json.dumps({{"lib": t1 - t0, "total": t2 - t0, "rss": rss}}))
 """
 
 
@@ -172,13 +178,13 @@ def make_wheel(directory: Path, i: int) -> Path:
 
 
 def install_into(wheel: Path, site: Path) -> None:
-    scheme = {"purelib": str(site), "platlib": str(site)}
-    scheme |= {key: str(site.parent / "prefix" / key) for key in ("scripts", "headers", "data")}
-    destination = SchemeDictionaryDestination(
-        scheme, interpreter=sys.executable, script_kind="posix", bytecode_optimization_levels=()
-    )
-    with WheelFile.open(wheel) as source:
-        install(source, destination, additional_metadata={})
+    """Unpack a pure wheel the way an installer lays it out (its ``RECORD`` lists every file), without bytecode."""
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    (dist_info,) = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if ".dist-info/" in name}
+    (site / dist_info / "INSTALLER").write_text("bench\n")
+    with open(site / dist_info / "RECORD", "a") as record:
+        record.write(f"{dist_info}/INSTALLER,,\n")
 
 
 def prepare(root: Path, n: int) -> dict[str, Path]:
@@ -214,45 +220,62 @@ def _clear_pycache(site: Path) -> None:
         shutil.rmtree(cache)
 
 
+MODES = ("warm", "cold", "paranoid")
+
+
 def measure(env: dict[str, Path], n: int, runs: int) -> list[dict[str, object]]:
-    """Measure warm and cold start-up of both sides, alternately, one fresh interpreter per measurement."""
+    """Measure warm, cold and paranoid start-up of both sides, alternately, one fresh interpreter per sample."""
     root = env["root"]
     common = {"work": str(root), "group": GROUP, "n": n}
     anchor = ANCHOR.format(site=str(env["site_plain"]), **common)
     warm_state = root / "state-warm"
 
-    def secure(state: Path) -> str:
+    def secure(state: Path, *, paranoid: bool = False) -> str:
         return SECUREHOST.format(
-            site=str(env["site_signed"]), src=str(SRC), store=str(env["store"]), state=str(state), **common
+            site=str(env["site_signed"]),
+            src=str(SRC),
+            store=str(env["store"]),
+            state=str(state),
+            paranoid=paranoid,
+            **common,
         )
 
     _measure(anchor)  # fills the anchor's __pycache__
-    _measure(secure(warm_state))  # fills securehost's bytecode cache and state file
+    _measure(secure(warm_state))  # fills securehost's bytecode cache, signature memo and file record
+    time.sleep(2.1)  # files younger than two seconds are not recorded ("racily clean")
+    _measure(secure(warm_state))  # records them
     samples: dict[tuple[str, str], list[dict[str, float]]] = {
-        (side, cache): [] for side in ("anchor", "securehost") for cache in ("warm", "cold")
+        (side, mode): [] for side in ("anchor", "securehost") for mode in MODES
     }
     for run in range(runs):
         samples["anchor", "warm"].append(_measure(anchor))
         samples["securehost", "warm"].append(_measure(secure(warm_state)))
+        samples["anchor", "paranoid"].append(_measure(anchor))
+        samples["securehost", "paranoid"].append(_measure(secure(warm_state, paranoid=True)))
         _clear_pycache(env["site_plain"])
         samples["anchor", "cold"].append(_measure(anchor))
         cold_state = root / f"state-cold-{run}"
         samples["securehost", "cold"].append(_measure(secure(cold_state)))
         shutil.rmtree(cold_state)
     rows: list[dict[str, object]] = []
-    for cache in ("warm", "cold"):
-        a = statistics.median(s["startup"] for s in samples["anchor", cache]) * 1e3
-        b = statistics.median(s["startup"] for s in samples["securehost", cache]) * 1e3
+
+    def median(side: str, mode: str, key: str) -> float:
+        return statistics.median(s[key] for s in samples[side, mode])
+
+    for mode in MODES:
+        a = median("anchor", mode, "total") * 1e3
+        b = median("securehost", mode, "total") * 1e3
         rows.append(
             {
                 "plugins": n,
-                "cache": cache,
-                "anchor_ms": round(a, 2),
-                "securehost_ms": round(b, 2),
+                "mode": mode,
+                "anchor_ms": round(a, 1),
+                "securehost_ms": round(b, 1),
                 "ratio": round(b / a, 2),
-                "per_plugin_extra_ms": round((b - a) / n, 3),
-                "anchor_lib_ms": round(statistics.median(s["lib"] for s in samples["anchor", cache]) * 1e3, 1),
-                "securehost_lib_ms": round(statistics.median(s["lib"] for s in samples["securehost", cache]) * 1e3, 1),
+                "anchor_lib_ms": round(median("anchor", mode, "lib") * 1e3, 1),
+                "securehost_lib_ms": round(median("securehost", mode, "lib") * 1e3, 1),
+                "anchor_rss_mib": round(median("anchor", mode, "rss"), 1),
+                "securehost_rss_mib": round(median("securehost", mode, "rss"), 1),
                 "runs": runs,
             }
         )
@@ -260,11 +283,11 @@ def measure(env: dict[str, Path], n: int, runs: int) -> list[dict[str, object]]:
 
 
 def run(runs: int = RUNS, sizes: tuple[int, ...] = SIZES) -> list[dict[str, object]]:
-    """Measure every size; return one row per (plugins, cache)."""
+    """Measure every size; return one row per (plugins, mode)."""
     rows: list[dict[str, object]] = []
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"bench-startup-{n}-") as tmp:
-            rows.extend(measure(prepare(Path(tmp), n), n, runs))
+            rows.extend(measure(prepare(Path(tmp), n), n, min(runs, RUNS_AT.get(n, runs))))
     return rows
 
 
@@ -280,8 +303,11 @@ def profile(n: int, *, cold: bool = False) -> None:
             work=tmp,
             group=GROUP,
             n=n,
+            paranoid=False,
         )
         if not cold:
+            _measure(code)
+            time.sleep(2.1)
             _measure(code)
         profiled = code.replace(
             "host = Host(",
@@ -315,10 +341,10 @@ def main() -> None:
         return
     for row in run(args.runs, tuple(args.sizes)):
         print(
-            f"{row['plugins']:>4} plugins, {row['cache']}: anchor {row['anchor_ms']:8.2f} ms, "
-            f"securehost {row['securehost_ms']:8.2f} ms, ratio {row['ratio']:.2f}x "
-            f"({row['per_plugin_extra_ms']:.3f} ms/plugin extra; library imports {row['anchor_lib_ms']} ms "
-            f"vs {row['securehost_lib_ms']} ms)"
+            f"{row['plugins']:>5} plugins, {row['mode']:>8}: anchor {row['anchor_ms']:8.1f} ms, "
+            f"securehost {row['securehost_ms']:8.1f} ms, ratio {row['ratio']:.2f}x "
+            f"(library imports {row['anchor_lib_ms']} ms vs {row['securehost_lib_ms']} ms; "
+            f"RSS {row['anchor_rss_mib']} MiB vs {row['securehost_rss_mib']} MiB)"
         )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import securehost
+from securehost.testing import PluginSite, build_wheel, trust_store_for, write_trust_store
 
 
 def test_every_public_name_resolves_and_is_listed() -> None:
@@ -98,3 +100,32 @@ def test_type_checking_imports_in_the_namespace_agree_with_the_lazy_table() -> N
     table = securehost._LAZY  # type: ignore[attr-defined]
     assert {k: v for k, v in seen.items() if k in table} == {k: v for k, v in table.items() if k in seen}
     assert set(table) - set(seen) <= {"HookimplMarker"}
+
+
+ENTRY_POINTS = {"demoapp.plugins": {"warm": "acme_warm"}}
+WARM_START = """
+import json, sys
+sys.path.insert(0, {site!r})
+import securehost
+host = securehost.Host(project="demoapp", group="demoapp.plugins", trust_store={store!r}, state_dir={state!r},
+                       path=[{site!r}], guard=False)
+report = host.load()
+assert [p.status for p in report.plugins] == ["accepted"], report.summary()
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def test_a_warm_start_imports_no_cryptography_email_metadata_backport_tags_or_isolation(tmp_path: Path) -> None:
+    """A warm start-up finds every signature in the memo: nothing on its path needs these (``-X importtime``)."""
+    key = securehost.PrivateKey.generate()
+    store = write_trust_store(trust_store_for(key), tmp_path / "trust.toml")
+    files = {"acme_warm/__init__.py": "def hello():\n    return 1\n"}
+    wheel = build_wheel(tmp_path, files, name="acme-warm", version="1.0", entry_points=ENTRY_POINTS)
+    site = PluginSite(tmp_path / "site")
+    site.install(securehost.sign_wheel(wheel, key, output=f"{tmp_path / 'signed'}/"))
+    heavy = ["cryptography", "email.parser", "importlib_metadata", "packaging.tags", "asyncio", "msgspec"]
+    heavy.append("securehost._isolation.host")
+    code = WARM_START.format(site=str(site.path), store=str(store), state=str(tmp_path / "state"), heavy=heavy)
+    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True) for _ in "12"]
+    assert "cryptography" in json.loads(runs[0].stdout)  # cold: the signature is verified
+    assert json.loads(runs[1].stdout) == []

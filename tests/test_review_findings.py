@@ -81,6 +81,35 @@ def test_rejects_plugin_package_named_like_a_package_the_host_can_import(tmp_pat
     assert importer.distributions == ()
 
 
+@pytest.mark.parametrize("form", ["package", "module", "extension", "namespace"])
+def test_shadowing_is_found_within_a_load_batch_in_every_form(tmp_path, monkeypatch, form) -> None:
+    """Inside a load (one batch), directories are listed once and names no listing holds are not searched for."""
+    import importlib.machinery
+    import importlib.util
+
+    elsewhere = tmp_path / "host-libs"
+    elsewhere.mkdir()
+    top = f"hostlib_{form}"
+    if form == "package":
+        (elsewhere / top).mkdir()
+        (elsewhere / top / "__init__.py").write_text("")
+    elif form == "namespace":
+        (elsewhere / top).mkdir()
+    elif form == "module":
+        (elsewhere / f"{top}.py").write_text("")
+    else:
+        (elsewhere / f"{top}{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"\x7fELF")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    importlib.machinery.PathFinder.find_spec("nothing_here_review", [str(elsewhere)])  # the entry has its finder
+    installed, importer = _shadowing_plugin(tmp_path, top)
+    with importer.batch(), pytest.raises(PluginRejectedError) as info:
+        importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+    assert [r.subject for r in info.value.verdict.reasons] == [top]
+    clean, other = _shadowing_plugin(tmp_path / "clean", "nowhere_else_review")
+    with other.batch():
+        other.add_distribution(clean.name, clean.modules, requires=clean.requires)
+
+
 def test_rejects_plugin_package_named_like_an_already_imported_module(tmp_path, monkeypatch) -> None:
     import types
 

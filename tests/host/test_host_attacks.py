@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 import py_compile
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from securehost import PrivateKey, ReasonCode
-from tests._plugins import make_project
+from tests._plugins import _record_hash, make_project
 from tests.hostkit import (
     GOOD,
     GROUP,
@@ -104,6 +105,28 @@ def planted_pycache(lab: Lab) -> dict[str, Any]:
     data[8:12] = int(st.st_mtime).to_bytes(4, "little")  # the header matches the real source: Python would use it
     data[12:16] = (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
     target.write_bytes(bytes(data))
+    return {}
+
+
+def _add_record_row(lab: Lab, row: str) -> None:
+    (record,) = lab.site.glob("acme_tool-*.dist-info/RECORD")
+    record.write_text(record.read_text() + row + "\n")
+
+
+def planted_pycache_hashless_record_row(lab: Lab) -> dict[str, Any]:
+    """The planted file, listed in a rewritten RECORD without a hash (as pip lists what it compiles), RECORD later."""
+    planted_pycache(lab)
+    time.sleep(0.01)  # RECORD's ctime is now later than the planted file's
+    _add_record_row(lab, f"acme_tool/__pycache__/helpers.{sys.implementation.cache_tag}.pyc,,")
+    return {}
+
+
+def planted_pycache_record_row_with_its_hash(lab: Lab) -> dict[str, Any]:
+    """The planted file, listed in a rewritten RECORD with its own (correct) hash."""
+    planted_pycache(lab)
+    rel = f"acme_tool/__pycache__/helpers.{sys.implementation.cache_tag}.pyc"
+    data = (lab.site / rel).read_bytes()
+    _add_record_row(lab, f"{rel},{_record_hash(data)},{len(data)}")
     return {}
 
 
@@ -230,6 +253,25 @@ def test_planted_pycache_with_matching_header_is_rejected(lab: Lab) -> None:
     check(lab, planted_pycache, TOOL, {R.INSTALLED_FILE_UNSIGNED})
 
 
+def test_planted_pycache_listed_without_hash_in_a_rewritten_record_is_rejected(lab: Lab) -> None:
+    check(lab, planted_pycache_hashless_record_row, TOOL, {R.INSTALLED_FILE_UNSIGNED})
+
+
+def test_planted_pycache_listed_with_its_own_hash_in_a_rewritten_record_is_rejected(lab: Lab) -> None:
+    check(lab, planted_pycache_record_row_with_its_hash, TOOL, {R.INSTALLED_FILE_UNSIGNED})
+
+
+def test_pycache_compiled_from_the_signed_source_is_accepted(lab: Lab) -> None:
+    lab.tool()
+    for source in (lab.site / "acme_tool").glob("*.py"):
+        py_compile.compile(str(source), doraise=True)  # what Python writes when the plugin runs without securehost
+    host = lab.host()
+    assert host.load()[TOOL].status == "accepted"
+    accepted = host.check()[TOOL].verdict.evidence["pycache_accepted"]
+    assert accepted
+    assert all(basis.endswith("the code compiled from the signed source") for basis in accepted)
+
+
 def test_unsigned_distribution_with_the_same_entry_point_is_rejected(lab: Lab) -> None:
     check(lab, unsigned_same_entry_point, "evil-csv", {R.ENVELOPE_MISSING})
 
@@ -309,6 +351,8 @@ LIVE = [
     appended_code,
     extra_module,
     planted_pycache,
+    planted_pycache_hashless_record_row,
+    planted_pycache_record_row_with_its_hash,
     unsigned_same_entry_point,
     entry_point_at_other_distribution,
     rollback,

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import importlib.machinery
+import marshal
 import os
 import py_compile
+import sys
 import time
 
 import pytest
@@ -112,13 +114,17 @@ def test_unsigned_nested_directory(installed):
     assert "namespace" in result.reasons[0].message
 
 
+TAG = sys.implementation.cache_tag
+PYC = f"acme_csv/__pycache__/plugin.{TAG}.pyc"
+
+
 def _planted_pyc(site, tmp_path):
     source = site / "acme_csv/plugin.py"
     evil = tmp_path / "evil.py"
     evil.write_text("import os\nos.system('echo pwned')\n")
-    target = site / "acme_csv/__pycache__/plugin.cpython-311.pyc"
+    target = site / PYC
     target.parent.mkdir(exist_ok=True)
-    py_compile.compile(str(evil), cfile=str(target))
+    py_compile.compile(str(evil), cfile=str(target), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
     st = source.stat()
     data = bytearray(target.read_bytes())
     data[8:12] = int(st.st_mtime).to_bytes(4, "little")
@@ -135,30 +141,96 @@ def test_planted_pycache_with_matching_header(installed, tmp_path):
     assert "delete the plugin's __pycache__" in result.reasons[0].message
 
 
-def test_pycache_listed_in_record_with_hash_is_accepted(installed, tmp_path):
-    site, md, subjects = installed
-    pyc = _planted_pyc(site, tmp_path)  # stands for an installer-written cache file
-    rel = "acme_csv/__pycache__/plugin.cpython-311.pyc"
-    with open(md / "RECORD", "a") as record:
-        record.write(f"{rel},{_record_hash(pyc.read_bytes())},{pyc.stat().st_size}\n")
-    result = verify_installed(md, subjects)
-    assert result.accepted, result.reasons
-    assert result.evidence["pycache_accepted"] == [f"{rel}: listed in RECORD with a matching hash"]
-    pyc.write_bytes(pyc.read_bytes() + b"\0")
-    assert codes(verify_installed(md, subjects)) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
-
-
-def test_pip_style_hashless_record_entry(installed, tmp_path):
+def test_planted_pycache_listed_in_record_with_its_own_hash_is_rejected(installed, tmp_path):
     site, md, subjects = installed
     pyc = _planted_pyc(site, tmp_path)
+    with open(md / "RECORD", "a") as record:  # the attacker rewrites the unsigned RECORD too
+        record.write(f"{PYC},{_record_hash(pyc.read_bytes())},{pyc.stat().st_size}\n")
+    result = verify_installed(md, subjects)
+    assert codes(result) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
+    assert result.reasons[0].subject == PYC
+    assert result.evidence["pycache_accepted"] == []
+
+
+def test_planted_pycache_listed_without_hash_in_a_later_record_is_rejected(installed, tmp_path):
+    site, md, subjects = installed
+    _planted_pyc(site, tmp_path)
     time.sleep(0.01)
-    rel = "acme_csv/__pycache__/plugin.cpython-311.pyc"
-    record = (md / "RECORD").read_text() + f"{rel},,\n"
+    record = (md / "RECORD").read_text() + f"{PYC},,\n"
     (md / "RECORD").write_text(record)  # RECORD written after the cache file, as pip does
+    result = verify_installed(md, subjects)
+    assert codes(result) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
+    assert result.reasons[0].subject == PYC
+
+
+@pytest.mark.parametrize(
+    ("optimize", "mode"),
+    [
+        (0, py_compile.PycInvalidationMode.TIMESTAMP),
+        (1, py_compile.PycInvalidationMode.TIMESTAMP),
+        (2, py_compile.PycInvalidationMode.TIMESTAMP),
+        (0, py_compile.PycInvalidationMode.CHECKED_HASH),
+        (0, py_compile.PycInvalidationMode.UNCHECKED_HASH),
+    ],
+)
+def test_pycache_compiled_from_the_signed_source_is_accepted(installed, optimize, mode):
+    site, md, subjects = installed
+    for name in ("__init__", "plugin"):
+        py_compile.compile(str(site / f"acme_csv/{name}.py"), optimize=optimize, invalidation_mode=mode, doraise=True)
+    result = verify_installed(md, subjects)
+    assert result.accepted, result.reasons
+    assert len(result.evidence["pycache_accepted"]) == 2
+
+
+def test_pycache_compiled_under_another_path_is_accepted(installed, tmp_path):
+    """``pip install --target`` compiles in a temporary directory: the file name inside differs, the code does not."""
+    site, md, subjects = installed
+    source = site / "acme_csv/plugin.py"
+    py_compile.compile(str(source), cfile=str(site / PYC), dfile="/tmp/pip-target-xyz/acme_csv/plugin.py")
     assert verify_installed(md, subjects).accepted
-    time.sleep(0.01)
-    pyc.write_bytes(pyc.read_bytes())  # rewritten after the installation: ctime moves past RECORD's
-    assert codes(verify_installed(md, subjects)) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
+
+
+def test_pycache_with_the_signed_header_but_other_code_is_rejected(installed, tmp_path):
+    site, md, subjects = installed
+    source = site / "acme_csv/plugin.py"
+    py_compile.compile(
+        str(source), cfile=str(site / PYC), invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
+    )
+    evil = tmp_path / "plugin.py"
+    evil.write_text("VALUE = 666\n")  # same length as the signed source
+    header = (site / PYC).read_bytes()[:16]
+    body = marshal.dumps(compile(evil.read_bytes(), str(source), "exec", dont_inherit=True))
+    (site / PYC).write_bytes(header + body)
+    result = verify_installed(md, subjects)
+    assert codes(result) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
+    assert "not what compiling the signed" in result.reasons[0].message
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("plugin.cpython-00.pyc", "another interpreter"),
+        (f"helper.{TAG}.pyc", "is not a signed source"),
+        (f"plugin.{TAG}.pyc.12345", "not a cache file name"),
+    ],
+)
+def test_pycache_that_cannot_be_checked_is_rejected(installed, name, why):
+    site, md, subjects = installed
+    cache = site / "acme_csv/__pycache__"
+    cache.mkdir()
+    py_compile.compile(str(site / "acme_csv/plugin.py"), cfile=str(cache / name))
+    result = verify_installed(md, subjects)
+    assert codes(result) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
+    assert why in result.reasons[0].message
+
+
+def test_refuse_bytecode_rejects_even_the_compiled_signed_source(installed):
+    site, md, subjects = installed
+    py_compile.compile(str(site / "acme_csv/plugin.py"), doraise=True)
+    assert verify_installed(md, subjects).accepted
+    result = verify_installed(md, subjects, refuse_bytecode=True)
+    assert codes(result) == {ReasonCode.INSTALLED_FILE_UNSIGNED}
+    assert "refuses them all" in result.reasons[0].message
 
 
 def test_sibling_module_shadowing_top_level_name(installed):

@@ -692,3 +692,24 @@ def test_a_restarted_worker_imports_only_the_verified_bytes(make_host, securehos
     with pytest.raises(IsolationError, match="changed after verification|does not match|sha256|digest") as info:
         host.hook.run(action="pid", arg=None)
     assert "not executed" in str(info.value)
+
+
+def test_killing_a_worker_from_two_threads_at_once_is_safe(make_host) -> None:
+    host = make_host(friendly=False)
+    pool = host._pools["hostile-plugin"]
+    (worker,) = pool._workers
+    errors: list[BaseException] = []
+
+    def kill() -> None:
+        try:
+            worker.kill()
+        except BaseException as exc:  # pragma: no cover - the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=kill) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert not pid_alive(worker.pid)

@@ -642,3 +642,26 @@ def test_from_json_bytes_raises_only_envelope_format_error_on_mutated_documents(
     except EnvelopeFormatError:
         return
     assert parsed.to_json_bytes() == dumps_canonical(mutated)
+
+
+@given(st.from_regex(r"[a-z_][a-z0-9_]*-[a-z0-9_]+-[a-z0-9_]+", fullmatch=True))
+def test_a_tag_the_predicate_accepts_without_packaging_is_one_tag_to_packaging(tag: str) -> None:
+    """The predicate checks tags whose interpreter is an identifier by its pattern alone: packaging agrees."""
+    from packaging.tags import parse_tag
+
+    from securehost._signing.predicate import _packaging_reads
+
+    assert [str(parsed) for parsed in parse_tag(tag)] == [tag]
+    assert _packaging_reads(tag)
+
+
+def test_a_tag_with_a_numeric_interpreter_is_judged_by_packaging() -> None:
+    from packaging.tags import InvalidTag, parse_tag
+
+    from securehost._signing.predicate import _packaging_reads
+
+    try:
+        expected = [str(t) for t in parse_tag("0-0-0")] == ["0-0-0"]
+    except InvalidTag:
+        expected = False
+    assert _packaging_reads("0-0-0") is expected

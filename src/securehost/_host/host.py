@@ -16,10 +16,10 @@ import logging
 import os
 import threading
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, final
 
 import pluggy
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from securehost._audit import AuditLog
@@ -30,12 +30,12 @@ from securehost._host.support import default_state_root, import_reason, parse_gr
 from securehost._installed.dependencies import DependencyPolicy
 from securehost._installed.discovery import DiscoveredDistribution, DiscoveryCache, discover
 from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
+from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
 from securehost._installed.sitecheck import SiteIndex
-from securehost._isolation.host import IN_PROCESS, planned_isolation, start_isolated
-from securehost._isolation.launch import worker_payload
 from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
 from securehost._isolation.zygote import Zygotes
+from securehost._names import canonicalize_name
 from securehost._orchestrator.config import canonical, freeze, load_config_file
 from securehost._orchestrator.health import HealthReport
 from securehost._orchestrator.lifecycle import lifecycle_spec, requirement_names
@@ -64,6 +64,9 @@ _logger = logging.getLogger("securehost.host")
 _R = ReasonCode
 #: reasons the operator can fix without a new signature: the plugin is held back, not rejected
 _HOLD: Final = frozenset({_R.PERMISSION_NOT_GRANTED, _R.CONFIG_INVALID})
+#: ``securehost._isolation.host.IN_PROCESS``, not imported from there: that module (the worker supervisor, asyncio,
+#: msgspec) is imported only by a host that isolates a plugin, not on every start-up.
+_IN_PROCESS: Final[Mapping[str, Any]] = MappingProxyType({"mode": "in-process"})
 
 
 def _utcnow() -> dt.datetime:
@@ -113,6 +116,12 @@ class Host:
         config_file: a TOML file with one table of configuration values per distribution name.
         lifecycle_timeout: seconds each ``securehost_start``, ``securehost_stop`` and ``securehost_health`` call may
             take (see :doc:`/plugin-authors`).
+        paranoid: read and hash every installed file, and compile and compare every ``__pycache__`` file, on every
+            load. By default the host keeps a record of what it verified (``installed.record`` in the state
+            directory, HMAC-protected) and only re-checks files whose ``lstat`` identity (device, inode, size, mtime,
+            ctime) changed; see :doc:`/threat-model` for what that trusts.
+        refuse_bytecode: reject a plugin with any ``__pycache__`` file in its packages, even one that is exactly the
+            compiled signed source (install plugins with ``--no-compile``).
 
     Raises:
         TrustStoreError: the trust-store file is malformed.
@@ -145,6 +154,8 @@ class Host:
         config: Mapping[str, Mapping[str, Any]] | None = None,
         config_file: str | os.PathLike[str] | None = None,
         lifecycle_timeout: float = 10.0,
+        paranoid: bool = False,
+        refuse_bytecode: bool = False,
     ) -> None:
         self.project = project
         self.group = group
@@ -166,6 +177,12 @@ class Host:
             base / "bytecode", base / "bytecode.key", self.audit, dependency_policy=policy, extension_dir=base / "ext"
         )
         self._memo = SignatureMemo(base / "signatures.memo", self.importer.derive_key(b"signature memo"), self.audit)
+        self._files = (
+            None
+            if paranoid
+            else FileRecord(base / "installed.record", self.importer.derive_key(b"installed file record"), self.audit)
+        )
+        self._refuse_bytecode = refuse_bytecode
         self.manager = SecurePluginManager(
             project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
         )
@@ -288,7 +305,7 @@ class Host:
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 if dist.name == canonical:
                     report = self._process(dist, self._clock(), import_plugins=True)
-                    self._memo.save()
+                    self._save_memos()
                     return self._start([report], {dist.name: dist})[0]
         raise KeyError(f"no distribution {canonical!r} in entry-point group {self.group!r}")
 
@@ -353,7 +370,7 @@ class Host:
                     if import_plugins:  # upgraded, moved or now shadowed since it was loaded: judge it again
                         self.unload(dist.name)
                 reports.append(self._process(dist, now, import_plugins=import_plugins))
-            self._memo.save()
+            self._save_memos()
             return LoadReport(group=self.group, plugins=tuple(self._start(reports, dists)))
 
     def _start(self, reports: list[PluginReport], dists: Mapping[str, DiscoveredDistribution]) -> list[PluginReport]:
@@ -401,6 +418,8 @@ class Host:
             held = all(r.code in _HOLD for r in reasons)
             return self._finish(dist, "held" if held else "rejected", verdict, ())
         if not import_plugins:
+            from securehost._isolation.host import planned_isolation  # noqa: PLC0415 - see _IN_PROCESS
+
             planned = planned_isolation(isolation_for(self._isolation, name), self._probed)
             return self._finish(dist, "verified", verdict, effective.strings(), isolation=planned)
         assert installed is not None  # no reasons means the installed check ran
@@ -445,7 +464,13 @@ class Host:
         index = self._site_indexes.get(site)
         if index is None:
             index = self._site_indexes[site] = SiteIndex(site)
-        installed = verify_installed(dist.metadata_dir, check.statement.subject_map(), site_index=index)
+        installed = verify_installed(
+            dist.metadata_dir,
+            check.statement.subject_map(),
+            site_index=index,
+            record=self._files,
+            refuse_bytecode=self._refuse_bytecode,
+        )
         reasons.extend(installed.reasons)
         reasons.extend(check_entry_points(dist.entry_points, installed.modules))
         reasons.extend(self._rollback(dist.name, predicate.version))
@@ -468,6 +493,11 @@ class Host:
                     )
                 )
         return check, installed, reasons, requested.restrict(granted, check.vouched)
+
+    def _save_memos(self) -> None:
+        self._memo.save()
+        if self._files is not None:
+            self._files.save()
 
     def _rollback(self, name: str, version: str) -> list[Reason]:
         highest = self._state.highest(name)
@@ -524,7 +554,7 @@ class Host:
             return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
         self._state.record(name, installed.version or verdict.version or "0")
         member.plugins = tuple(registered)
-        return self._accept(dist, verdict, effective, member, IN_PROCESS)
+        return self._accept(dist, verdict, effective, member, _IN_PROCESS)
 
     def _accept(
         self,
@@ -550,6 +580,9 @@ class Host:
         *,
         member: Member,
     ) -> PluginReport:
+        from securehost._isolation.host import start_isolated  # noqa: PLC0415 - see _IN_PROCESS
+        from securehost._isolation.launch import worker_payload  # noqa: PLC0415
+
         name = dist.name
         entry_points = [(self._plugin_name(dist, ep.name), ep.value) for ep in dist.entry_points]
         try:

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from securehost._fileio import read_file
+from securehost._names import canonicalize_name
 from securehost._permissions import PermissionSet
 from securehost._trust.verify import ENVELOPE_FILENAME
 from securehost._verdict import Reason, ReasonCode

@@ -26,8 +26,8 @@ import types
 from typing import TYPE_CHECKING, Final, Literal, final
 
 import attrs
-from packaging.utils import canonicalize_name
 
+from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:

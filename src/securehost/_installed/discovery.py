@@ -7,7 +7,8 @@ the group. It does not call :func:`importlib_metadata.distributions`: that consu
 its whole ``METADATA``, which duplicate detection needs for every distribution. Measured on 400 distributions
 (40 plugins, ``benchmarks/bench_discovery.py``): importlib_metadata 8.8 ms for entry points alone, 23 ms with every
 name; this scan 7.2 ms, 3.5 ms with a warm :class:`DiscoveryCache`. The backport is used where it helps: reading
-a candidate's ``METADATA`` (:class:`importlib_metadata.PathDistribution`) and listing distributions inside zip path
+a candidate's ``METADATA`` when it is not plain (:class:`importlib_metadata.PathDistribution`; plain ones are read
+by :mod:`securehost._installed.headers`) and listing distributions inside zip path
 entries (:class:`importlib_metadata.MetadataPathFinder`, called directly).
 
 Every candidate carries its reasons; a broken distribution (unreadable file, bad encoding, malformed entry points)
@@ -35,10 +36,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
-import importlib_metadata
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from securehost._fileio import read_file
+from securehost._installed.headers import plain_headers
 from securehost._installed.scan import (
     DiscoveryCache,
     EntryPointsFile,
@@ -47,6 +48,7 @@ from securehost._installed.scan import (
     read_entry_points,
     read_small,
 )
+from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, check_group
 from securehost.exceptions import EntryPointFormatError
@@ -170,10 +172,15 @@ def _metadata_reason(loc: MetadataLocation) -> Reason | None:
         msg = f"{loc.path}: the metadata directory name carries no version"
         return Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=loc.path)
     try:
-        if os.lstat(os.path.join(loc.path, "METADATA")).st_size > _MAX_METADATA:
-            raise OSError(f"METADATA is larger than {_MAX_METADATA} bytes")
-        message = importlib_metadata.PathDistribution(Path(loc.path)).metadata
-        name, version = message.get("Name"), message.get("Version")
+        raw = read_file(os.path.join(loc.path, "METADATA"), _MAX_METADATA)
+        headers = plain_headers(raw)
+        if headers is not None:
+            name, version = (headers.get(h, [None])[0] for h in ("name", "version"))
+        else:
+            import importlib_metadata  # noqa: PLC0415 - only for METADATA that is not plain
+
+            message = importlib_metadata.PathDistribution(Path(loc.path)).metadata
+            name, version = message.get("Name"), message.get("Version")
     # One broken distribution must never stop the scan: importlib_metadata and the email parser may raise
     # anything on malformed input, and every such failure becomes a reason for this distribution only.
     except Exception as exc:  # noqa: BLE001

@@ -18,14 +18,14 @@ walks and the ``__pycache__`` policy):
 * start-up hooks in the site directory (``*.pth``, ``sitecustomize``, ``usercustomize``) must be listed with a
   matching hash in some installed ``RECORD``, else ``INSTALLED_FILE_UNSIGNED``; a start-up hook that the plugin
   itself signed is ``FORBIDDEN_FILE``, the rule of wheel verification (it would run outside securehost);
+* a ``__pycache__`` file is accepted only if its code is what compiling the verified source gives
+  (:mod:`securehost._installed.pyccheck`); the installed ``RECORD`` never vouches for one;
 * signed sourceless ``.pyc`` modules are ``INSTALLED_FILE_UNSAFE``: securehost only imports verified source and
   extension modules.
 """
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import hmac
 import os
 import re
@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
-from packaging.utils import canonicalize_name
 
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
+from securehost._installed.headers import header_values
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.sitecheck import PackageWalker, RecordIndex, SiteIndex, check_startup_hooks, hash_installed
+from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, parse_entry_point_value
 from securehost._wheel.info import forbidden_files
@@ -46,6 +47,8 @@ from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Set
+
+    from securehost._installed.filerecord import FileRecord
 
 __all__ = ["InstalledDistribution", "ModuleKind", "VerifiedModule", "check_entry_points", "verify_installed"]
 
@@ -155,9 +158,7 @@ def _requires(metadata: bytes | None, reasons: list[Reason], subject: str) -> tu
         reasons.append(Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=subject))
         return ()
     try:
-        message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(metadata)
-        values = message.get_all("Requires-Dist") or []
-        return tuple(str(value).strip() for value in values)
+        return tuple(value.strip() for value in header_values(metadata, "Requires-Dist"))
     except (ValueError, TypeError, LookupError) as exc:  # pragma: no cover - compat32 is very lenient
         msg = f"{subject} cannot be parsed: {exc}"
         reasons.append(Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=subject))
@@ -203,7 +204,12 @@ def _unsigned_record_rows(
 
 
 def verify_installed(
-    metadata_dir: str | os.PathLike[str], subjects: Mapping[str, str], *, site_index: SiteIndex | None = None
+    metadata_dir: str | os.PathLike[str],
+    subjects: Mapping[str, str],
+    *,
+    site_index: SiteIndex | None = None,
+    record: FileRecord | None = None,
+    refuse_bytecode: bool = False,
 ) -> InstalledDistribution:
     """Check an installed distribution against its verified subject map.
 
@@ -212,6 +218,11 @@ def verify_installed(
         subjects: the verified statement's subjects, archive path -> SHA-256 hex.
         site_index: a listing of the site directory taken during this load, shared between the plugins in it
             (default: list the directory now).
+        record: the host's record of files verified before, by ``lstat`` identity: an unchanged file is not read
+            again, an unchanged cache file not compiled again (``None``, the paranoid mode: read and hash every file,
+            compile and compare every cache file).
+        refuse_bytecode: refuse every ``__pycache__`` file of the plugin, even one that is the compiled signed
+            source.
 
     Returns:
         The verified module table with every reason and the evidence; never raises for what is on disk.
@@ -246,25 +257,30 @@ def verify_installed(
         else:
             files[rel] = digest
 
+    owned_dirs = {parent for rel in files for parent in _ancestors(rel)}
+    tops = sorted({rel.split("/", 1)[0] for rel in files} - {dist_info})
+    walker = PackageWalker(
+        site_str, files, owned_dirs, RecordIndex(site_str, str(md)), files=record, refuse_bytecode=refuse_bytecode
+    )
+    for top in tops:
+        if top in owned_dirs:
+            walker.walk(top)
+
     checked_dirs: set[str] = set()
     metadata_rel = f"{dist_info}/METADATA"
     metadata: bytes | None = None
+    seen = walker.stats
     for rel, digest in files.items():
-        hashed = hash_installed(site_str, rel, checked_dirs, keep=rel == metadata_rel)
+        keep = rel == metadata_rel
+        hashed = hash_installed(site_str, rel, checked_dirs, keep=keep, st=seen.get(rel), files=record)
         if hashed.problem is not None:
             reasons.append(hashed.problem)
         elif hashed.digest is None or not hmac.compare_digest(hashed.digest, digest):
             msg = f"{rel} was modified after signing (SHA-256 {hashed.digest} != signed {digest})"
             reasons.append(Reason(code=_R.INSTALLED_FILE_MODIFIED, message=msg, subject=rel))
-        elif rel == metadata_rel:
+        elif keep:
             metadata = hashed.content
 
-    owned_dirs = {parent for rel in files for parent in _ancestors(rel)}
-    tops = sorted({rel.split("/", 1)[0] for rel in files} - {dist_info})
-    walker = PackageWalker(site_str, files.keys(), owned_dirs, RecordIndex(site_str, str(md)))
-    for top in tops:
-        if top in owned_dirs:
-            walker.walk(top)
     # The wheel rule, applied to what was signed: a start-up hook (.pth, sitecustomize, usercustomize where Python
     # would run it) is refused even when a trusted key signed it, since it runs outside securehost.
     reasons.extend(forbidden_files(subjects))
@@ -285,11 +301,12 @@ def verify_installed(
             reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=entry_name))
         else:
             hooks.append(entry_name)
-    dist_infos = [d for d in index.dist_infos if d != dist_info]
     if index.error is not None:
         reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=index.error, subject=site_str))
     hooks_ok: list[str] = []
-    check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
+    if hooks:  # the site's other RECORDs are read only when there is a hook to vouch for (linear in plugins)
+        dist_infos = [d for d in index.dist_infos if d != dist_info]
+        check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
 
     reasons.extend(walker.reasons)
     reasons.extend(_unsigned_record_rows(walker.record, files, owned_dirs, dist_info, unverified))

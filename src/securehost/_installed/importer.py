@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
-from packaging.utils import canonicalize_name
 
 from securehost._context import run_as_host
 from securehost._fileio import read_file
@@ -50,6 +49,7 @@ from securehost._installed.bytecode import BytecodeCache, default_state_dir, pri
 from securehost._installed.dependencies import DependencyPolicy, StaticImport, resolve_import
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.shadowing import ShadowCheck
+from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import parse_entry_point_value
 from securehost.exceptions import (

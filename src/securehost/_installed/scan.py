@@ -18,10 +18,9 @@ import zipfile
 from typing import TYPE_CHECKING, Final, Literal, final
 
 import attrs
-import importlib_metadata
-from packaging.utils import canonicalize_name
 
 from securehost._fileio import read_file
+from securehost._names import canonicalize_name
 from securehost._wheel.entrypoints import parse_entry_points_text
 from securehost.exceptions import EntryPointFormatError
 
@@ -154,6 +153,8 @@ def _list_dir(entry: str) -> Listing:
 
 def _list_zip(entry: str) -> Listing:
     """List the distributions in a zip path entry through importlib_metadata (called directly, path-restricted)."""
+    import importlib_metadata  # noqa: PLC0415 - zip path entries are rare: not imported on every start-up
+
     locations: list[MetadataLocation] = []
     context = importlib_metadata.DistributionFinder.Context(path=[entry])  # type: ignore[no-untyped-call]
     try:

@@ -5,8 +5,9 @@ like a standard-library module, or like any module the normal import system find
 packages, other distributions), would be served in its place to the host and to every other plugin.
 :class:`ShadowCheck` says where else each top-level name of a plugin would come from.
 
-Resolving the :data:`sys.path` entries (to leave out the plugin's own site directory) is the costly part of the
-check; within :meth:`ShadowCheck.batch` (one host load) each entry is resolved once, outside it on every call.
+Resolving the :data:`sys.path` entries (to leave out the plugin's own site directory) and searching them are the
+costly part of the check; within :meth:`ShadowCheck.batch` (one host load) each entry is resolved and listed once,
+and a name that no listing holds is not searched for (outside a batch, on every call).
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ if TYPE_CHECKING:
 __all__ = ["ShadowCheck"]
 
 _STDLIB_TOP: Final = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
+_MAYBE: Final[frozenset[str]] = frozenset({"\0maybe"})  # an entry whose content cannot be judged from a listing
 
 
-def _site_of(module: VerifiedModule) -> str:
-    """The site directory a top-level module or package was installed into."""
+def _site_dir_of(module: VerifiedModule) -> str:
+    """The directory (not yet resolved) a top-level module or package was installed into."""
     path = Path(module.path)
     top = path.parent if module.is_package and path.name.startswith("__init__.") else path
-    return os.path.realpath(top.parent)
+    return str(top.parent)
 
 
 @final
@@ -45,23 +47,27 @@ class ShadowCheck:
         loader: the verified importer; modules it loaded itself are not "elsewhere".
     """
 
-    __slots__ = ("_loader", "_realpaths")
+    __slots__ = ("_listings", "_loader", "_realpaths")
 
     def __init__(self, loader: object) -> None:
         self._loader = loader
         self._realpaths: dict[str, str] | None = None
+        self._listings: dict[str, frozenset[str]] | None = None
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Resolve each :data:`sys.path` entry at most once until the block ends (nested blocks share it)."""
+        """Resolve each :data:`sys.path` entry and site directory at most once until the block ends.
+
+        Nested blocks share the outer block's memo.
+        """
         if self._realpaths is not None:
             yield
             return
-        self._realpaths = {}
+        self._realpaths, self._listings = {}, {}
         try:
             yield
         finally:
-            self._realpaths = None
+            self._realpaths = self._listings = None
 
     def _realpath(self, entry: str) -> str:
         memo = self._realpaths
@@ -72,6 +78,35 @@ class ShadowCheck:
             real = memo[entry] = os.path.realpath(entry or os.curdir)
         return real
 
+    def _listed_absent(self, top: str, search: list[str]) -> bool:
+        """Whether no entry of *search* can hold *top*, by one listing per directory per batch (else ``False``).
+
+        Only for entries whose finder is the standard :class:`~importlib.machinery.FileFinder`: it finds ``top`` in a
+        directory only through an entry named ``top`` or ``top.<suffix>``. Anything else (zip files, custom path
+        hooks, an entry not yet seen, a directory that cannot be listed) says "maybe", and the caller asks
+        :class:`~importlib.machinery.PathFinder`.
+        """
+        listings = self._listings
+        if listings is None:
+            return False
+        wanted = top.lower()
+        for entry in search:
+            names = listings.get(entry)
+            if names is None:
+                names = listings[entry] = self._list(entry)
+            if names is _MAYBE or wanted in names:
+                return False
+        return True
+
+    @staticmethod
+    def _list(entry: str) -> frozenset[str]:
+        if not isinstance(sys.path_importer_cache.get(entry), importlib.machinery.FileFinder):
+            return _MAYBE
+        try:
+            return frozenset(name.partition(".")[0].lower() for name in os.listdir(entry or os.curdir))
+        except OSError:
+            return _MAYBE
+
     def found_elsewhere(self, top: str, own_site: str | None) -> str | None:
         """Say where else *top* would be imported from (the standard library, an imported module, sys.path)."""
         if top in _STDLIB_TOP:
@@ -80,6 +115,8 @@ class ShadowCheck:
         if existing is not None and getattr(getattr(existing, "__spec__", None), "loader", None) is not self._loader:
             return f"{top}, already imported from {getattr(existing, '__file__', None) or 'elsewhere'}"
         search = [p for p in sys.path if not own_site or self._realpath(p) != own_site]
+        if self._listed_absent(top, search):
+            return None
         try:
             spec = importlib.machinery.PathFinder.find_spec(top, search)
         except (ImportError, ValueError, OSError) as exc:
@@ -92,7 +129,7 @@ class ShadowCheck:
         """One ``distribution-shadowed`` reason per top-level name of *modules* found elsewhere."""
         reasons = []
         for top in sorted({m.partition(".")[0] for m in modules}):
-            own = _site_of(modules[top]) if top in modules else None
+            own = self._realpath(_site_dir_of(modules[top])) if top in modules else None
             where = self.found_elsewhere(top, own)
             if where is not None:
                 msg = f"module {top} would shadow {where}"

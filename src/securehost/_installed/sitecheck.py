@@ -5,13 +5,10 @@ what it finds on disk. Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` (a syml
 nor block the check) and checked with ``fstat`` to be regular files; each parent directory is ``lstat``-ed once.
 
 ``__pycache__`` policy: securehost never reads a ``__pycache__`` file (the verified importer compiles from the
-verified source into its own HMAC-protected cache). A cache file in the plugin's directories is accepted only if the
-installer wrote it: it is listed in the installed ``RECORD`` with a matching hash, or — pip lists the files it
-compiles without a hash — listed without a hash and not changed since ``RECORD`` was written (its ``st_ctime`` is not
-later than ``RECORD``'s; ``st_ctime`` cannot be set from user space). Anything else, including a planted ``.pyc``
-whose header matches the source, is ``INSTALLED_FILE_UNSIGNED``. ``python -m installer`` does not list the files it
-compiles: install with ``--no-compile-bytecode``. Running the plugin once without securehost makes Python write its own
-caches; they must then be removed, and the reason message says so.
+verified source into its own HMAC-protected cache), but Python runs one whenever the plugin is imported without
+securehost. A cache file in the plugin's directories is accepted only if its code is exactly what compiling the
+verified source gives (:mod:`securehost._installed.pyccheck`), or never if the host refuses them all. The installed
+``RECORD`` is unsigned and plays no part: a planted file is ``INSTALLED_FILE_UNSIGNED`` whatever ``RECORD`` says.
 """
 
 from __future__ import annotations
@@ -28,10 +25,13 @@ import attrs
 
 from securehost._fileio import OPEN_FLAGS, read_file
 from securehost._installed.archivepaths import import_name
+from securehost._installed.pyccheck import SOURCE_MODIFIED, check_cached_bytecode
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Set
+    from collections.abc import Callable, Collection, Mapping, Set
+
+    from securehost._installed.filerecord import FileRecord
 
 _STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
 
@@ -42,9 +42,8 @@ _CHUNK: Final = 1 << 20
 _MAX_RECORD: Final = 64 * 1024 * 1024
 _RECORD_ALGORITHMS: Final = frozenset({"sha256", "sha384", "sha512"})
 PYCACHE_ADVICE: Final = (
-    "securehost never runs it, but Python would outside securehost; if the plugin ran once without securehost, "
-    "Python wrote its own caches: delete the plugin's __pycache__ directories (or install with --no-compile / "
-    "--no-compile-bytecode)"
+    "securehost never runs it, but Python would outside securehost: delete the plugin's __pycache__ directories "
+    "(and install with --no-compile / --no-compile-bytecode if the host refuses all cache files)"
 )
 
 
@@ -56,6 +55,7 @@ class Hashed:
     digest: str | None = None
     content: bytes | None = None
     problem: Reason | None = None
+    stat: os.stat_result | None = None
 
 
 def _unsafe(rel: str, why: str) -> Reason:
@@ -85,81 +85,90 @@ def _read_digest(path: str, rel: str, algorithm: str, *, keep: bool) -> Hashed:
         return Hashed(problem=_unsafe(rel, f"cannot be read: {exc.strerror}"))
     finally:
         os.close(fd)
-    return Hashed(digest=digest.hexdigest(), content=b"".join(chunks) if keep else None)
+    return Hashed(digest=digest.hexdigest(), content=b"".join(chunks) if keep else None, stat=st)
 
 
-def hash_installed(site: str, rel: str, checked_dirs: set[str], *, keep: bool = False) -> Hashed:
+def hash_installed(
+    site: str,
+    rel: str,
+    checked_dirs: set[str],
+    *,
+    keep: bool = False,
+    st: os.stat_result | None = None,
+    files: FileRecord | None = None,
+) -> Hashed:
     """Re-hash ``site/rel`` (SHA-256) without following symlinks anywhere below *site*.
 
     Args:
         site: the site directory.
         rel: the path relative to *site* (already checked to be normalised).
         checked_dirs: parent directories already found to be real directories (updated).
-        keep: also return the file content (for small files such as ``METADATA``).
+        keep: also return the file content (for small files such as ``METADATA``); the file is always read.
+        st: the file's ``lstat`` from a walk that saw its parents to be real directories, if there was one.
+        files: the file record: a file whose identity is unchanged since it was hashed is not read again, and a
+            file that is read is remembered (``None``: read and hash every file).
 
     Returns:
         The digest, or the problem (missing, symlink, special file, a parent that is not a real directory).
     """
-    parts = rel.split("/")
-    current = ""
-    for part in parts[:-1]:
-        current = f"{current}/{part}" if current else part
-        if current in checked_dirs:
-            continue
+    path = os.path.join(site, rel)
+    if st is None:
+        parts = rel.split("/")
+        current = ""
+        for part in parts[:-1]:
+            current = f"{current}/{part}" if current else part
+            if current in checked_dirs:
+                continue
+            try:
+                mode = os.lstat(os.path.join(site, current)).st_mode
+            except FileNotFoundError:
+                return Hashed(problem=Reason(code=_R.INSTALLED_FILE_MISSING, message=f"{rel} is missing", subject=rel))
+            except OSError as exc:
+                return Hashed(problem=_unsafe(rel, f"parent {current} cannot be inspected: {exc.strerror}"))
+            if not stat.S_ISDIR(mode):
+                return Hashed(problem=_unsafe(rel, f"parent {current} is not a real directory (symlink?)"))
+            checked_dirs.add(current)
+    if files is None or keep:
+        return _read_digest(path, rel, "sha256", keep=keep)
+    if st is None:
         try:
-            mode = os.lstat(os.path.join(site, current)).st_mode
-        except FileNotFoundError:
-            return Hashed(problem=Reason(code=_R.INSTALLED_FILE_MISSING, message=f"{rel} is missing", subject=rel))
-        except OSError as exc:
-            return Hashed(problem=_unsafe(rel, f"parent {current} cannot be inspected: {exc.strerror}"))
-        if not stat.S_ISDIR(mode):
-            return Hashed(problem=_unsafe(rel, f"parent {current} is not a real directory (symlink?)"))
-        checked_dirs.add(current)
-    return _read_digest(os.path.join(site, rel), rel, "sha256", keep=keep)
+            st = os.lstat(path)
+        except OSError:
+            st = None  # missing or unreadable: reading it reports why
+    if st is not None and stat.S_ISREG(st.st_mode):
+        known = files.digest(path, st)
+        if known is not None:
+            return Hashed(digest=known, stat=st)
+    hashed = _read_digest(path, rel, "sha256", keep=False)
+    if hashed.digest is not None and hashed.stat is not None:
+        files.remember_digest(path, hashed.stat, hashed.digest)
+    return hashed
 
 
 @final
 class RecordIndex:
-    """The installed ``RECORD`` of one distribution (unsigned: written by the installer), for cache files only."""
+    """The installed ``RECORD`` of one distribution (unsigned, written by the installer): what it claims was installed.
 
-    __slots__ = ("ctime_ns", "entries", "error", "site")
+    It vouches for nothing; :func:`securehost._installed.distcheck.verify_installed` only checks that every row it
+    lists is a signed file, an installer file or a cache file of a signed package (judged by the walk).
+    """
+
+    __slots__ = ("entries", "error", "site")
 
     def __init__(self, site: str, metadata_dir: str) -> None:
         self.site = site
         self.entries: dict[str, str] = {}
-        self.ctime_ns: int | None = None
         self.error: str | None = None
         path = os.path.join(metadata_dir, "RECORD")
         try:
             text = read_file(path, _MAX_RECORD).decode("utf-8")
-            st = os.lstat(path)
             for row in csv.reader(text.splitlines()):
                 if len(row) != 3:
                     raise ValueError(f"row with {len(row)} fields")
                 self.entries[row[0]] = row[1]
-            self.ctime_ns = st.st_ctime_ns
         except (OSError, ValueError, csv.Error) as exc:
             self.entries.clear()
             self.error = f"installed RECORD is unusable: {exc}"
-
-    def accepts(self, rel: str, st: os.stat_result) -> str | None:
-        """Return how the installer vouches for the cache file *rel*, or ``None`` if it does not."""
-        field = self.entries.get(rel)
-        if field is None:
-            return None
-        if not field:
-            # pip lists the files it compiles without a hash; accept them only if unchanged since RECORD was written.
-            if self.ctime_ns is not None and st.st_ctime_ns <= self.ctime_ns:
-                return "listed in RECORD without a hash, unchanged since RECORD was written"
-            return None
-        algorithm, _, expected = field.partition("=")
-        if algorithm not in _RECORD_ALGORITHMS:
-            return None
-        hashed = _read_digest(os.path.join(self.site, rel), rel, algorithm, keep=False)
-        if hashed.digest is None:
-            return None
-        actual = base64.urlsafe_b64encode(bytes.fromhex(hashed.digest)).rstrip(b"=").decode("ascii")
-        return "listed in RECORD with a matching hash" if hmac.compare_digest(actual, expected) else None
 
 
 @final
@@ -168,24 +177,50 @@ class PackageWalker:
 
     Args:
         site: the site directory.
-        signed: every signed site-relative file path.
+        signed: every signed site-relative file path -> its SHA-256 (hex).
         owned_dirs: every directory that contains a signed file (relative to *site*).
-        record: the installed RECORD, consulted for ``__pycache__`` files only.
+        record: the installed RECORD (what it lists is checked by the caller; it vouches for nothing here).
+        files: the file record that remembers compared cache files (``None``: compare every time).
+        refuse_bytecode: refuse every ``__pycache__`` file, even one that is the compiled signed source.
 
     Attributes:
         reasons: the problems found so far.
         pycache_accepted: accepted cache files, with the basis of acceptance.
+        stats: the ``lstat`` of every signed regular file the walk saw, by site-relative path (its parents are real
+            directories: the walk descends into nothing else).
     """
 
-    __slots__ = ("owned_dirs", "pycache_accepted", "reasons", "record", "signed", "site")
+    __slots__ = (
+        "files",
+        "owned_dirs",
+        "pycache_accepted",
+        "reasons",
+        "record",
+        "refuse_bytecode",
+        "signed",
+        "site",
+        "stats",
+    )
 
-    def __init__(self, site: str, signed: Set[str], owned_dirs: Set[str], record: RecordIndex) -> None:
+    def __init__(
+        self,
+        site: str,
+        signed: Mapping[str, str],
+        owned_dirs: Set[str],
+        record: RecordIndex,
+        *,
+        files: FileRecord | None = None,
+        refuse_bytecode: bool = False,
+    ) -> None:
         self.site = site
         self.signed = signed
         self.owned_dirs = owned_dirs
         self.record = record
+        self.files = files
+        self.refuse_bytecode = refuse_bytecode
         self.reasons: list[Reason] = []
         self.pycache_accepted: list[str] = []
+        self.stats: dict[str, os.stat_result] = {}
 
     def _unsigned(self, rel: str, why: str) -> None:
         self.reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=f"{rel}: {why}", subject=rel))
@@ -198,13 +233,21 @@ class PackageWalker:
                 self._unsigned(rel, "directory inside __pycache__ that no installer writes")
             elif not stat.S_ISREG(st.st_mode):
                 self.reasons.append(_unsafe(rel, "is a symlink or a special file"))
-            elif rel not in self.signed:
-                basis = self.record.accepts(rel, st)
-                if basis is None:
-                    why = self.record.error or "not in the installed RECORD with a matching hash, or changed since"
-                    self._unsigned(rel, f"bytecode cache not written by the installer ({why}); {PYCACHE_ADVICE}")
+            elif rel in self.signed:
+                self.stats[rel] = st
+            elif self.refuse_bytecode:
+                self._unsigned(rel, f"bytecode cache file, and the host refuses them all; {PYCACHE_ADVICE}")
+            else:
+                why = check_cached_bytecode(self.site, rel, st, self.signed, self.files)
+                if why is SOURCE_MODIFIED:
+                    msg = f"{rel}: {why}, so it cannot be compared"
+                    self.reasons.append(Reason(code=_R.INSTALLED_FILE_MODIFIED, message=msg, subject=rel))
+                elif why is None:
+                    self.pycache_accepted.append(f"{rel}: the code compiled from the signed source")
                 else:
-                    self.pycache_accepted.append(f"{rel}: {basis}")
+                    self._unsigned(
+                        rel, f"bytecode cache file that is not the compiled signed source ({why}); {PYCACHE_ADVICE}"
+                    )
 
     def walk(self, top: str) -> None:
         """Walk the top-level directory *top* (relative to the site directory)."""
@@ -237,11 +280,12 @@ class PackageWalker:
                         self._unsigned(rel, "directory with no signed file (importable as a namespace package)")
                 elif not stat.S_ISREG(st.st_mode):
                     self.reasons.append(_unsafe(rel, "is a symlink or a special file"))
-                elif rel not in self.signed:
-                    if entry.name.endswith(".pyc"):
-                        self._unsigned(rel, "a .pyc outside __pycache__ (Python would import it without source)")
-                    else:
-                        self._unsigned(rel, "not in the signed file list")
+                elif rel in self.signed:
+                    self.stats[rel] = st
+                elif entry.name.endswith(".pyc"):
+                    self._unsigned(rel, "a .pyc outside __pycache__ (Python would import it without source)")
+                else:
+                    self._unsigned(rel, "not in the signed file list")
 
 
 def site_record_hashes(site: str, dist_info_dirs: Collection[str], wanted: Collection[str]) -> dict[str, str]:

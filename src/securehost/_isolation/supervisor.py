@@ -101,19 +101,28 @@ class _Process:
         self.ids = RequestIds()
         self.busy = False
         self.info: dict[str, Any] = {}
+        self._kill_lock = threading.Lock()
+        self._killed = False
 
     def kill(self) -> None:
-        """Kill the worker's process group (its PID namespace goes with it), wait for it, remove its directory."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        if self._pidfd is not None:
-            poller = select.poll()
-            poller.register(self._pidfd, select.POLLIN)
-            poller.poll(5000)
-            os.close(self._pidfd)
-            self._pidfd = None
-        self.channel.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        """Kill the worker's process group (its PID namespace goes with it), wait for it, remove its directory.
+
+        Idempotent and safe from several threads (a failed call and ``close()`` may both kill the same worker).
+        """
+        with self._kill_lock:
+            if self._killed:
+                return
+            self._killed = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            if self._pidfd is not None:
+                poller = select.poll()
+                poller.register(self._pidfd, select.POLLIN)
+                poller.poll(5000)
+                os.close(self._pidfd)
+                self._pidfd = None
+            self.channel.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @final

@@ -20,16 +20,48 @@ key alone (not on a comment, a label or an encoding), so the same key loaded fro
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import hashlib
-from typing import Final, Literal, TypeAlias, final
+import importlib
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
 
 import attrs
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from securehost.exceptions import KeyFormatError
+
+if TYPE_CHECKING:
+    from cryptography import exceptions as _cx
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+else:
+
+    class _Lazy:
+        """A module imported on first attribute access.
+
+        A warm start-up verifies no signature (the memo knows them), so it does not import ``cryptography`` (about
+        25 ms) unless a key or a signature needs it.
+        """
+
+        __slots__ = ("_module", "_name")
+
+        def __init__(self, name: str) -> None:
+            self._name = name
+            self._module: Any = None
+
+        def __getattr__(self, attr: str) -> Any:
+            if self._module is None:
+                self._module = importlib.import_module(self._name)
+            return getattr(self._module, attr)
+
+    _cx = _Lazy("cryptography.exceptions")
+    hashes = _Lazy("cryptography.hazmat.primitives.hashes")
+    serialization = _Lazy("cryptography.hazmat.primitives.serialization")
+    ec = _Lazy("cryptography.hazmat.primitives.asymmetric.ec")
+    ed25519 = _Lazy("cryptography.hazmat.primitives.asymmetric.ed25519")
+    padding = _Lazy("cryptography.hazmat.primitives.asymmetric.padding")
+    rsa = _Lazy("cryptography.hazmat.primitives.asymmetric.rsa")
 
 __all__ = ["KeyType", "PrivateKey", "PublicKey", "key_id_of"]
 
@@ -66,7 +98,12 @@ class KeyType(str, enum.Enum):
 
 GenerateType = Literal["ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096"]
 GENERATE_TYPES: Final[tuple[str, ...]] = ("ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096")
-_PSS: Final = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+
+def _pss() -> padding.PSS:
+    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+
 _MAX_SIGNATURE_BYTES: Final = 1024
 
 
@@ -97,6 +134,37 @@ def key_id_of(key: _CryptoPublic) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+_ED25519_SPKI_PREFIX: Final = bytes.fromhex("302a300506032b6570032100")
+_ED25519_SSH_PREFIX: Final = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20"
+_PEM_PUBLIC: Final = (b"-----BEGIN PUBLIC KEY-----", b"-----END PUBLIC KEY-----")
+
+
+def _ed25519_spki(data: bytes) -> bytes | None:
+    """Return the DER SubjectPublicKeyInfo of an Ed25519 public key in the plainest PEM or OpenSSH form, else ``None``.
+
+    Any 32 bytes are an Ed25519 public key to ``cryptography`` (it does not decode the point on loading), so reading
+    these two fixed layouts without it accepts exactly the keys it would accept, with the same key id. Anything
+    else — other key types, PEM with headers or text around it, certificates — goes to ``cryptography``.
+    """
+    text = data.strip()
+    try:
+        if text.startswith(_PEM_PUBLIC[0]) and text.endswith(_PEM_PUBLIC[1]):
+            lines = text[len(_PEM_PUBLIC[0]) : -len(_PEM_PUBLIC[1])].strip().splitlines()
+            if not lines or any(not line.strip() or len(line.split()) != 1 for line in lines):
+                return None  # blank lines, headers, blanks inside a line: let the PEM parser judge
+            der = base64.b64decode(b"".join(line.strip() for line in lines), validate=True)
+            return der if len(der) == 44 and der.startswith(_ED25519_SPKI_PREFIX) else None
+        fields = text.split()
+        if len(fields) < 2 or fields[0] != b"ssh-ed25519" or b"\n" in text:
+            return None
+        blob = base64.b64decode(fields[1], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(blob) != len(_ED25519_SSH_PREFIX) + 32 or not blob.startswith(_ED25519_SSH_PREFIX):
+        return None
+    return _ED25519_SPKI_PREFIX + blob[len(_ED25519_SSH_PREFIX) :]
+
+
 def _check_single_pem(data: bytes, what: str) -> None:
     """Reject PEM input with more than one block or with text around the block (which loaders silently skip)."""
     body = data.strip()
@@ -120,9 +188,10 @@ class PublicKey:
     ids are equal.
     """
 
-    _key: _CryptoPublic = attrs.field(alias="key")
+    _key: _CryptoPublic | None = attrs.field(alias="key")
     key_type: KeyType
     key_id: str
+    _der: bytes | None = attrs.field(default=None, alias="der")
 
     @classmethod
     def from_crypto(cls, key: _CryptoPublic) -> PublicKey:
@@ -144,7 +213,7 @@ class PublicKey:
         _check_single_pem(data, "public key")
         try:
             key = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
             raise KeyFormatError(f"not a valid PEM public key: {exc}") from exc
         return cls.from_crypto(key)  # type: ignore[arg-type]
 
@@ -161,7 +230,7 @@ class PublicKey:
             raise KeyFormatError("an OpenSSH public key must be a single line")
         try:
             key = serialization.load_ssh_public_key(line)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
             raise KeyFormatError(f"not a valid OpenSSH public key: {exc}") from exc
         return cls.from_crypto(key)  # type: ignore[arg-type]
 
@@ -173,6 +242,9 @@ class PublicKey:
             KeyFormatError: the data is neither.
         """
         _check_size(data, "public key")
+        der = _ed25519_spki(data)
+        if der is not None:  # the cryptography object is made when a signature must be verified
+            return cls(key=None, key_type=KeyType.ED25519, key_id=hashlib.sha256(der).hexdigest(), der=der)
         if data.lstrip().startswith(b"-----BEGIN"):
             return cls.from_pem(data)
         return cls.from_openssh(data)
@@ -186,41 +258,49 @@ class PublicKey:
         if not isinstance(signature, bytes) or not isinstance(data, bytes):
             raise TypeError("signature and data must be bytes")
         if len(signature) > _MAX_SIGNATURE_BYTES:
-            raise InvalidSignature
-        key = self._key
+            raise _cx.InvalidSignature
+        key = self.crypto_key
         if isinstance(key, ed25519.Ed25519PublicKey):
             if len(signature) != 64:
-                raise InvalidSignature
+                raise _cx.InvalidSignature
             key.verify(signature, data)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             algorithm = hashes.SHA256() if self.key_type is KeyType.ECDSA_P256 else hashes.SHA384()
             key.verify(signature, data, ec.ECDSA(algorithm))
         else:
             if len(signature) != (key.key_size + 7) // 8:
-                raise InvalidSignature
-            key.verify(signature, data, _PSS, hashes.SHA256())
+                raise _cx.InvalidSignature
+            key.verify(signature, data, _pss(), hashes.SHA256())
 
     def is_valid_signature(self, signature: bytes, data: bytes) -> bool:
         """Return whether *signature* over *data* is valid; never raises for a bad signature."""
         try:
             self.verify(signature, data)
-        except InvalidSignature:
+        except _cx.InvalidSignature:
             return False
         return True
 
     def to_pem(self) -> bytes:
         """Return the key as a PEM SubjectPublicKeyInfo block."""
-        return self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return self.crypto_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def to_openssh(self, comment: str = "") -> str:
         """Return the key as an OpenSSH public-key line, with an optional comment."""
-        line = self._key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        line = self.crypto_key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
         return f"{line} {comment}".rstrip()
 
     @property
     def crypto_key(self) -> _CryptoPublic:
-        """The wrapped ``cryptography`` public key (for interoperability)."""
-        return self._key
+        """The wrapped ``cryptography`` public key (for interoperability).
+
+        Made on first use for keys that :meth:`load` read without ``cryptography``.
+        """
+        key = self._key
+        if key is None:
+            assert self._der is not None  # a key is made with one or the other
+            key = ed25519.Ed25519PublicKey.from_public_bytes(self._der[len(_ED25519_SPKI_PREFIX) :])
+            object.__setattr__(self, "_key", key)  # a cache of what the frozen fields already determine
+        return key
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PublicKey) and other.key_id == self.key_id
@@ -283,7 +363,7 @@ class PrivateKey:
         _check_single_pem(data, "private key")
         try:
             key = serialization.load_pem_private_key(data, password=password)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
             raise KeyFormatError(f"cannot load PEM private key: {exc}") from exc
         return cls.from_crypto(key)  # type: ignore[arg-type]
 
@@ -297,7 +377,7 @@ class PrivateKey:
         _check_size(data, "private key")
         try:
             key = serialization.load_ssh_private_key(data, password=password)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
             raise KeyFormatError(f"cannot load OpenSSH private key: {exc}") from exc
         return cls.from_crypto(key)  # type: ignore[arg-type]
 
@@ -333,7 +413,7 @@ class PrivateKey:
         if isinstance(key, ec.EllipticCurvePrivateKey):
             algorithm = hashes.SHA256() if self.key_type is KeyType.ECDSA_P256 else hashes.SHA384()
             return key.sign(data, ec.ECDSA(algorithm, deterministic_signing=True))
-        return key.sign(data, _PSS, hashes.SHA256())
+        return key.sign(data, _pss(), hashes.SHA256())
 
     def to_pem(self, password: bytes | None = None) -> bytes:
         """Return the key as PKCS#8 PEM, encrypted with *password* if given."""

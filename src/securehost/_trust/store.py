@@ -14,8 +14,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, final
 
 import attrs
-from packaging.utils import canonicalize_name
 
+from securehost._names import canonicalize_name
 from securehost._permissions import PermissionSet
 from securehost._trust.load import MAX_STORE_BYTES, check_not_world_writable, parse_document, read_limited
 from securehost._trust.model import Threshold, TrustedKey, is_key_id, show

@@ -24,16 +24,13 @@ Decisions:
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import re
 from typing import TYPE_CHECKING, Final
 
 import attrs
-from packaging.tags import parse_tag
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import WheelFormatError
 
@@ -106,6 +103,9 @@ class WheelFilename:
         patterns = _FILENAME_PATTERNS.get(len(parts), ())
         if not patterns or not all(p.fullmatch(x) for p, x in zip(patterns, parts, strict=True)):
             raise WheelFormatError(f"{filename!r} is not a valid wheel file name")
+        # packaging.utils imports packaging.tags (~15 ms): wheel verification pays for it, the start-up path does not
+        from packaging.utils import InvalidWheelFilename, parse_wheel_filename  # noqa: PLC0415
+
         try:
             name, version, build, tags = parse_wheel_filename(filename)
         except (InvalidWheelFilename, InvalidVersion) as exc:
@@ -165,6 +165,9 @@ def _headers(data: bytes, what: str, max_size: int) -> Message:
         raise WheelFormatError(f"{what} is not UTF-8") from exc
     if "\x00" in text or text.startswith("\ufeff"):
         raise WheelFormatError(f"{what} contains NUL or a byte order mark")
+    import email.parser  # noqa: PLC0415 - wheel verification only, not on the installed plugins' start-up path
+    import email.policy  # noqa: PLC0415
+
     message = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
     if message.defects:
         raise WheelFormatError(f"{what} is malformed: {type(message.defects[0]).__name__}")
@@ -232,6 +235,8 @@ def parse_wheel_metadata(data: bytes, *, max_size: int = _MAX_HEADER_FILE) -> Wh
     if purelib not in ("true", "false"):
         raise WheelFormatError(f"WHEEL Root-Is-Purelib must be true or false, not {purelib!r}")
     tags: set[str] = set()
+    from packaging.tags import parse_tag  # noqa: PLC0415 - see parse_wheel_filename above
+
     for raw in message.get_all("Tag") or []:
         text = str(raw).strip()
         if not _TAG_RE.fullmatch(text):

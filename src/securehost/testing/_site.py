@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import enum
+import importlib.util
 import io
+import marshal
 import os
-import py_compile
 import shutil
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ class SiteTamper(str, enum.Enum):
 
     #: Append a line of code to an installed, signed module.
     MODIFY_INSTALLED = "modify-installed"
-    #: Put a valid ``__pycache__/*.pyc`` for a signed module next to it (never written by the installer).
+    #: Put a ``__pycache__/*.pyc`` for a signed module next to it whose header matches the source but whose code
+    #: is not the compiled signed source (Python would run it on a plain import).
     PLANT_PYC = "plant-pyc"
     #: Drop a new module into the plugin's package.
     ADD_MODULE = "add-module"
@@ -230,8 +232,17 @@ class PluginSite:
             return added
         tag = sys.implementation.cache_tag
         planted = package / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        # the signed source's code plus one statement, behind a header that matches the installed source: Python
+        # would run it on a plain import
+        payload = source.read_bytes() + b"\n__import__('os').getpid()  # planted bytecode\n"
         try:
-            py_compile.compile(str(source), cfile=str(planted), doraise=True)
-        except py_compile.PyCompileError as exc:
-            raise ValueError(f"{chosen} does not compile, so no .pyc can be planted for it: {exc.msg}") from exc
+            code = compile(payload, str(source), "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:
+            raise ValueError(f"{chosen} does not compile, so no .pyc can be planted for it: {exc}") from exc
+        st = source.stat()
+        header = importlib.util.MAGIC_NUMBER + bytes(4)
+        header += (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little")
+        header += (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+        planted.parent.mkdir(exist_ok=True)
+        planted.write_bytes(header + marshal.dumps(code))
         return planted

@@ -1,0 +1,170 @@
+"""What was verified on this machine, by file identity: the record that lets a warm start-up re-hash only what changed.
+
+Re-hashing every installed file of every plugin on every start-up is the floor of a cold check. Like git's index, the
+:class:`FileRecord` keeps, per installed file, the ``lstat`` identity it had when it was verified — device, inode,
+size, ``st_mtime_ns``, ``st_ctime_ns`` — and what verifying it gave: the SHA-256 of a file, or, for a
+``__pycache__`` file, that its code is exactly what compiling the signed source gives. A later check whose ``lstat``
+gives the same identity reuses that result instead of reading the file.
+
+What this trusts: that a file's content does not change while its ``(device, inode, size, mtime, ctime)`` stay the
+same. The file's owner can set ``mtime`` back (``touch -d``, :func:`os.utime`), but every write, ``utime``, rename into
+place or ``chmod`` sets ``ctime`` to the current time, and ``ctime`` cannot be set from user space: forging it takes
+root (changing the system clock, ``debugfs``, writing the block device) or a file system that does not keep it (some
+network and FUSE file systems). A file replaced by another (a rename over it) has another inode. Entries whose
+``mtime`` or ``ctime`` is less than two seconds old when they are stored are not stored ("racily clean": a second
+change within a coarse timestamp tick would be invisible). Hosts that cannot accept that trust turn the record off
+(``Host(paranoid=True)``): every file is then read and hashed, and every cache file compiled and compared, each time.
+
+The record lives in the host's private state directory, authenticated with an HMAC key derived from the host's cache
+key (as the signature memo). A record that cannot be read, or whose MAC does not check out, is treated as empty —
+every file is verified again — and a forged one is audited (``installed.record_tampered``); a record that cannot be
+written is skipped. It is keyed by absolute path and bounded (:data:`MAX_ENTRIES`, least recently used forgotten
+first), so its memory is bounded per installed file.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib.util
+import marshal
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Final, final
+
+from securehost._fileio import read_file, write_atomic
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from securehost._audit import AuditLog
+
+__all__ = ["MAX_ENTRIES", "RACY_NS", "FileRecord", "identity"]
+
+_MAGIC: Final = b"SHFR\x00\x01\r\n"
+_MAC_LEN: Final = 32
+_MAX_FILE: Final = 256 * 1024 * 1024
+RACY_NS: Final = 2_000_000_000
+#: Files remembered (about 200 bytes each in memory); the least recently used are forgotten first.
+MAX_ENTRIES: Final = 1_000_000
+#: A cache file's result holds only for the interpreter that compiled the comparison.
+_BYTECODE: Final = "pyc:" + importlib.util.MAGIC_NUMBER.hex() + ":"
+
+Identity = tuple[int, int, int, int, int]
+
+
+def identity(st: os.stat_result) -> Identity:
+    """Return the identity of a file that the record compares: device, inode, size, mtime and ctime (ns)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@final
+class FileRecord:
+    """The HMAC-protected record of installed files verified on this machine, by ``lstat`` identity.
+
+    Args:
+        path: the record file (in the host's private state directory).
+        key: the MAC key (32 bytes or more, private to the host).
+        audit: where an ``installed.record_tampered`` event goes.
+        max_entries: files remembered; the least recently used are forgotten first.
+        racy_ns: files whose ``mtime`` or ``ctime`` is younger than this are not remembered (default
+            :data:`RACY_NS`, two seconds).
+    """
+
+    __slots__ = ("_audit", "_dirty", "_entries", "_key", "_loaded", "_lock", "_max", "_path", "_racy")
+
+    def __init__(
+        self,
+        path: Path,
+        key: bytes,
+        audit: AuditLog | None = None,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        racy_ns: int | None = None,
+    ) -> None:
+        self._path = path
+        self._key = key
+        self._audit = audit
+        self._max = max_entries
+        self._racy = RACY_NS if racy_ns is None else racy_ns
+        self._entries: dict[str, tuple[Identity, str]] = {}
+        self._loaded = False
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.digest(self._key, _MAGIC + payload, "sha256")
+
+    def _load(self) -> None:
+        self._loaded = True
+        try:
+            blob = read_file(os.fspath(self._path), _MAX_FILE)
+        except OSError:
+            return  # none yet (or unreadable, or a symlink): start empty
+        payload = blob[len(_MAGIC) + _MAC_LEN :]
+        mac = blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN]
+        if not (blob.startswith(_MAGIC) and hmac.compare_digest(mac, self._mac(payload))):
+            self._dirty = True  # rewrite it at the next save
+            if self._audit is not None:
+                self._audit.emit("installed.record_tampered", path=os.fspath(self._path))
+            return
+        try:
+            entries = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
+            if not isinstance(entries, dict):
+                raise TypeError("not a mapping")
+            self._entries = entries
+        except (ValueError, TypeError, EOFError):  # authenticated, so only a record of an incompatible securehost
+            self._entries, self._dirty = {}, True
+
+    def _get(self, path: str, st: os.stat_result) -> str | None:
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            hit = self._entries.get(path)
+        if hit is None or hit[0] != identity(st):
+            return None
+        return hit[1]
+
+    def _put(self, path: str, st: os.stat_result, value: str) -> None:
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy:
+            return  # racily clean: a change within the same timestamp tick could not be told apart
+        entry = (identity(st), value)
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            if self._entries.get(path) == entry:
+                return
+            self._entries.pop(path, None)
+            self._entries[path] = entry
+            self._dirty = True
+            while len(self._entries) > self._max:
+                del self._entries[next(iter(self._entries))]
+
+    def digest(self, path: str, st: os.stat_result) -> str | None:
+        """Return the SHA-256 (hex) that *path* had when it was hashed with the identity of *st*, or ``None``."""
+        value = self._get(path, st)
+        return None if value is None or value.startswith("pyc:") else value
+
+    def remember_digest(self, path: str, st: os.stat_result, sha256: str) -> None:
+        """Record that *path*, with the identity of *st* (taken before it was read), hashed to *sha256*."""
+        self._put(path, st, sha256)
+
+    def bytecode_matches(self, path: str, st: os.stat_result, source_sha256: str) -> bool:
+        """Return whether the cache file *path* with the identity of *st* was found to be the compiled source."""
+        return self._get(path, st) == _BYTECODE + source_sha256
+
+    def remember_bytecode(self, path: str, st: os.stat_result, source_sha256: str) -> None:
+        """Record that the cache file *path* (identity *st*) is what compiling the source *source_sha256* gives."""
+        self._put(path, st, _BYTECODE + source_sha256)
+
+    def save(self) -> None:
+        """Write the record atomically if it changed; a failure only means the next start-up re-hashes more."""
+        with self._lock:
+            if not self._dirty:
+                return
+            payload = marshal.dumps(self._entries)
+            try:
+                write_atomic(self._path, _MAGIC + self._mac(payload) + payload, prefix=".record-")
+            except OSError:
+                return
+            self._dirty = False

@@ -1,0 +1,221 @@
+"""The file record: a warm check re-reads only files whose identity changed, and nothing forges its way past it.
+
+Attacks (each must still be caught with the record on): a same-size content change with the ``mtime`` restored
+(``ctime`` moves), a file swapped in by rename (a new inode), a record forged without the host's key (ignored and
+audited). The trust it does take — a file changed while keeping its inode and its ``ctime`` — needs root; see
+``docs/threat-model.md``. Plus its contract: hits skip the read and the compile, racily clean files are not
+remembered, the paranoid mode reads everything, the bound holds.
+"""
+
+from __future__ import annotations
+
+import os
+import py_compile
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from securehost import PrivateKey, ReasonCode
+from securehost._audit import AuditLog
+from securehost._installed import filerecord, pyccheck, sitecheck
+from securehost._installed.distcheck import verify_installed
+from securehost._installed.filerecord import FileRecord
+from tests._plugins import fake_install
+from tests.hostkit import GOOD, Lab, sign
+from tests.wheelfactory import copy_wheel, trust, trusted
+
+R = ReasonCode
+KEY = secrets.token_bytes(32)
+KEY_PAIR = PrivateKey.generate()
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    site = tmp_path / "site"
+    md, subjects = fake_install(
+        site,
+        "acme-csv",
+        "1.0",
+        {"acme_csv/__init__.py": "", "acme_csv/plugin.py": "VALUE = 42\n"},
+        entry_points={"demoapp.plugins": {"csv": "acme_csv.plugin"}},
+    )
+    return site, md, subjects
+
+
+def record(tmp_path: Path, audit: AuditLog | None = None, key: bytes = KEY) -> FileRecord:
+    return FileRecord(tmp_path / "installed.record", key, audit, racy_ns=0)
+
+
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count the files the installed check reads and hashes."""
+    seen: list[str] = []
+    real = sitecheck._read_digest
+
+    def counting(path: str, rel: str, algorithm: str, *, keep: bool) -> Any:
+        seen.append(rel)
+        return real(path, rel, algorithm, keep=keep)
+
+    monkeypatch.setattr(sitecheck, "_read_digest", counting)
+    return seen
+
+
+def codes(result: Any) -> set[ReasonCode]:
+    return {r.code for r in result.reasons}
+
+
+def warm(md: Path, subjects: dict[str, str], files: FileRecord) -> None:
+    assert verify_installed(md, subjects, record=files).accepted
+    files.save()
+
+
+def test_a_warm_check_reads_only_metadata(installed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _site, md, subjects = installed
+    warm(md, subjects, record(tmp_path))
+    seen = reads(monkeypatch)
+    assert verify_installed(md, subjects, record=record(tmp_path)).accepted  # a new process: read from the file
+    assert seen == ["acme_csv-1.0.dist-info/METADATA"]  # its content is needed; everything else was a hit
+
+
+def test_paranoid_mode_reads_every_file(installed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _site, md, subjects = installed
+    warm(md, subjects, record(tmp_path))
+    seen = reads(monkeypatch)
+    assert verify_installed(md, subjects, record=None).accepted
+    assert sorted(seen) == sorted(subjects)
+
+
+def test_same_size_change_with_mtime_restored_is_caught(installed: Any, tmp_path: Path) -> None:
+    site, md, subjects = installed
+    warm(md, subjects, record(tmp_path))
+    target = site / "acme_csv/plugin.py"
+    before = target.stat()
+    target.write_text("VALUE = 66\n")  # same size
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime restored; ctime moves, and cannot be set
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    assert codes(verify_installed(md, subjects, record=record(tmp_path))) == {R.INSTALLED_FILE_MODIFIED}
+
+
+def test_file_swapped_in_by_rename_is_caught(installed: Any, tmp_path: Path) -> None:
+    site, md, subjects = installed
+    warm(md, subjects, record(tmp_path))
+    target = site / "acme_csv/plugin.py"
+    before = target.stat()
+    swap = site / "acme_csv/.swap"
+    swap.write_text("VALUE = 66\n")
+    os.utime(swap, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(swap, target)  # a new inode with the old size and mtime
+    assert target.stat().st_ino != before.st_ino
+    assert codes(verify_installed(md, subjects, record=record(tmp_path))) == {R.INSTALLED_FILE_MODIFIED}
+
+
+def test_a_forged_record_is_ignored_and_audited(installed: Any, tmp_path: Path) -> None:
+    site, md, subjects = installed
+    target = site / "acme_csv/plugin.py"
+    target.write_text("VALUE = 66\n")
+    # the attacker writes a record, with a key of their own, saying the changed file hashes to the signed digest
+    forged = record(tmp_path, key=secrets.token_bytes(32))
+    forged.remember_digest(str(target), target.stat(), subjects["acme_csv/plugin.py"])
+    forged.save()
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    try:
+        assert codes(verify_installed(md, subjects, record=record(tmp_path, audit))) == {R.INSTALLED_FILE_MODIFIED}
+    finally:
+        audit.close()
+    assert '"event": "installed.record_tampered"' in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_racily_clean_files_are_not_remembered(installed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _site, md, subjects = installed
+    files = FileRecord(tmp_path / "installed.record", KEY)  # the default: files changed in the last 2 s wait
+    warm(md, subjects, files)
+    assert not (tmp_path / "installed.record").exists()
+    monkeypatch.setattr(filerecord, "RACY_NS", 0)
+    warm(md, subjects, FileRecord(tmp_path / "installed.record", KEY))
+    assert (tmp_path / "installed.record").exists()
+
+
+def test_compared_bytecode_is_not_recompiled(installed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site, md, subjects = installed
+    py_compile.compile(str(site / "acme_csv/plugin.py"), doraise=True)
+    warm(md, subjects, record(tmp_path))
+
+    def no_compile(*args: object) -> None:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(pyccheck, "_expected_code", no_compile)
+    result = verify_installed(md, subjects, record=record(tmp_path))
+    assert result.accepted, result.reasons
+    assert len(result.evidence["pycache_accepted"]) == 1
+
+
+def test_a_cache_file_changed_after_its_comparison_is_judged_again(installed: Any, tmp_path: Path) -> None:
+    site, md, subjects = installed
+    pyc = Path(py_compile.compile(str(site / "acme_csv/plugin.py"), doraise=True))
+    warm(md, subjects, record(tmp_path))
+    data = bytearray(pyc.read_bytes())
+    data[-2] ^= 1  # same size, other code
+    before = pyc.stat()
+    pyc.write_bytes(bytes(data))
+    os.utime(pyc, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert codes(verify_installed(md, subjects, record=record(tmp_path))) == {R.INSTALLED_FILE_UNSIGNED}
+
+
+def test_the_record_is_bounded(tmp_path: Path) -> None:
+    files = FileRecord(tmp_path / "installed.record", KEY, max_entries=3, racy_ns=0)
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"f{i}"
+        path.write_text(str(i))
+        paths.append(path)
+        files.remember_digest(str(path), path.stat(), f"{i:064x}")
+    files.save()
+    reread = FileRecord(tmp_path / "installed.record", KEY, racy_ns=0)
+    found = [reread.digest(str(p), p.stat()) for p in paths]
+    assert found == [None, None, f"{2:064x}", f"{3:064x}", f"{4:064x}"]
+
+
+# --- through the Host -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lab(tmp_path: Path, example_wheels: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setattr(filerecord, "RACY_NS", 0)
+    made = Lab(root=tmp_path, key=KEY_PAIR, store=trust(trusted(KEY_PAIR, label="release")), good_wheel=Path())
+    made.good_wheel = sign(copy_wheel(example_wheels["csv"], tmp_path / "good"), KEY_PAIR)
+    made.install_good()
+    yield made
+    made.close()
+
+
+def test_host_keeps_the_record_and_paranoid_mode_neither_reads_nor_writes_it(
+    lab: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paranoid = lab.host(paranoid=True)
+    assert paranoid.load()[GOOD].status == "accepted"
+    paranoid.close()
+    assert not (lab.state / "installed.record").exists()
+    host = lab.host()
+    assert host.load()[GOOD].status == "accepted"
+    host.close()
+    assert (lab.state / "installed.record").exists()
+    seen = reads(monkeypatch)
+    again = lab.host()
+    assert again.load()[GOOD].status == "accepted"
+    assert all(rel.endswith("METADATA") for rel in seen), seen
+
+
+def test_host_catches_a_change_the_record_has_seen_before(lab: Any) -> None:
+    host = lab.host()
+    assert host.load()[GOOD].status == "accepted"
+    host.close()
+    (target,) = lab.site.glob("securehost_example_csv/plugin.py")
+    before = target.stat()
+    data = target.read_bytes()
+    target.write_bytes(data.replace(b"e", b"E", 1))  # same size
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    report = lab.host().load()[GOOD]
+    assert report.status == "rejected"
+    assert {r.code for r in report.verdict.reasons} == {R.INSTALLED_FILE_MODIFIED}
