@@ -45,3 +45,24 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
 def test_a_missing_directory_is_an_oserror(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_atomic(tmp_path / "missing" / "file", b"x")
+
+
+def test_a_sealed_file_round_trips_and_refuses_a_forgery(tmp_path) -> None:
+    from securehost._fileio import SealBrokenError, SealedFile
+
+    sealed = SealedFile(tmp_path / "state", b"k" * 32, b"MAGIC\x01", context=b"ctx", limit=1024)
+    assert sealed.read() is None  # nothing yet
+    assert sealed.write(b"payload", prefix=".t-")
+    assert sealed.read() == b"payload"
+    other_key = SealedFile(tmp_path / "state", b"x" * 32, b"MAGIC\x01", context=b"ctx", limit=1024)
+    other_context = SealedFile(tmp_path / "state", b"k" * 32, b"MAGIC\x01", context=b"", limit=1024)
+    for reader in (other_key, other_context):
+        with pytest.raises(SealBrokenError):
+            reader.read()
+    blob = (tmp_path / "state").read_bytes()
+    (tmp_path / "state").write_bytes(blob[:-1] + b"X")  # payload changed, MAC kept
+    with pytest.raises(SealBrokenError):
+        sealed.read()
+    (tmp_path / "state").write_bytes(b"OTHER!" + blob[6:])  # another format
+    with pytest.raises(SealBrokenError):
+        sealed.read()

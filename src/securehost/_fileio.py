@@ -4,18 +4,20 @@
 ``fstat`` that it is a regular file within the size limit, and reads it with one ``os.read`` of the known size.
 (``BufferedReader.read(limit)`` allocates ``limit`` bytes up front: with a 256 MiB limit that alone cost 150 us per
 call.) ``write_atomic`` writes a temporary file next to the target and renames it over the target, so readers see
-the old content or the new, never a part.
+the old content or the new, never a part. ``SealedFile`` is a state file of the host's authenticated with an HMAC
+(the signature memo, the installed-file record): ``magic``, the MAC, the payload.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import os
 import stat
 import tempfile
-from typing import Final
+from typing import Final, final
 
-__all__ = ["OPEN_FLAGS", "read_file", "write_atomic"]
+__all__ = ["OPEN_FLAGS", "SealBrokenError", "SealedFile", "read_file", "write_atomic"]
 
 OPEN_FLAGS: Final = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -70,3 +72,59 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, prefix: str = ".t
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+class SealBrokenError(Exception):
+    """A sealed file's magic or MAC is wrong: it was not written with the key (forged, damaged, or another format)."""
+
+
+_MAC_LEN: Final = 32
+
+
+@final
+class SealedFile:
+    """A host state file authenticated with an HMAC-SHA256: ``magic``, ``MAC(magic + context + payload)``, payload.
+
+    Args:
+        path: where the file lives.
+        key: the HMAC key (derived from the host's state key).
+        magic: the file's first bytes (format and version).
+        context: bytes bound into the MAC but not stored (a scheme list, say).
+        limit: the largest file read.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], key: bytes, magic: bytes, *, context: bytes = b"", limit: int
+    ) -> None:
+        self.path = os.fspath(path)
+        self._key = key
+        self._magic = magic
+        self._context = context
+        self._limit = limit
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.digest(self._key, self._magic + self._context + payload, "sha256")
+
+    def read(self) -> bytes | None:
+        """Return the payload, or ``None`` when there is no readable file (missing, a symlink, too large).
+
+        Raises:
+            SealBrokenError: the file is there but its magic or MAC is wrong.
+        """
+        try:
+            blob = read_file(self.path, self._limit)
+        except OSError:
+            return None
+        head = len(self._magic)
+        payload = blob[head + _MAC_LEN :]
+        if not (blob.startswith(self._magic) and hmac.compare_digest(blob[head : head + _MAC_LEN], self._mac(payload))):
+            raise SealBrokenError(self.path)
+        return payload
+
+    def write(self, payload: bytes, *, prefix: str) -> bool:
+        """Replace the file atomically with *payload*, sealed; return ``False`` if it could not be written."""
+        try:
+            write_atomic(self.path, self._magic + self._mac(payload) + payload, prefix=prefix)
+        except OSError:
+            return False
+        return True

@@ -24,7 +24,6 @@ first), so its memory is bounded per installed file.
 
 from __future__ import annotations
 
-import hmac
 import importlib.util
 import marshal
 import os
@@ -32,7 +31,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final, final
 
-from securehost._fileio import read_file, write_atomic
+from securehost._fileio import SealBrokenError, SealedFile
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_ENTRIES", "RACY_NS", "FileRecord", "identity"]
 
 _MAGIC: Final = b"SHFR\x00\x01\r\n"
-_MAC_LEN: Final = 32
 _MAX_FILE: Final = 256 * 1024 * 1024
 RACY_NS: Final = 2_000_000_000
 #: Files remembered (about 200 bytes each in memory); the least recently used are forgotten first.
@@ -71,7 +69,7 @@ class FileRecord:
             :data:`RACY_NS`, two seconds).
     """
 
-    __slots__ = ("_audit", "_dirty", "_entries", "_key", "_loaded", "_lock", "_max", "_path", "_racy")
+    __slots__ = ("_audit", "_dirty", "_entries", "_loaded", "_lock", "_max", "_racy", "_sealed")
 
     def __init__(
         self,
@@ -82,8 +80,7 @@ class FileRecord:
         max_entries: int = MAX_ENTRIES,
         racy_ns: int | None = None,
     ) -> None:
-        self._path = path
-        self._key = key
+        self._sealed = SealedFile(path, key, _MAGIC, context=b"", limit=_MAX_FILE)
         self._audit = audit
         self._max = max_entries
         self._racy = RACY_NS if racy_ns is None else racy_ns
@@ -92,22 +89,17 @@ class FileRecord:
         self._dirty = False
         self._lock = threading.Lock()
 
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.digest(self._key, _MAGIC + payload, "sha256")
-
     def _load(self) -> None:
         self._loaded = True
         try:
-            blob = read_file(os.fspath(self._path), _MAX_FILE)
-        except OSError:
-            return  # none yet (or unreadable, or a symlink): start empty
-        payload = blob[len(_MAGIC) + _MAC_LEN :]
-        mac = blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN]
-        if not (blob.startswith(_MAGIC) and hmac.compare_digest(mac, self._mac(payload))):
+            payload = self._sealed.read()
+        except SealBrokenError:
             self._dirty = True  # rewrite it at the next save
             if self._audit is not None:
-                self._audit.emit("installed.record_tampered", path=os.fspath(self._path))
+                self._audit.emit("installed.record_tampered", path=self._sealed.path)
             return
+        if payload is None:
+            return  # none yet (or unreadable, or a symlink): start empty
         try:
             entries = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
             if not isinstance(entries, dict):
@@ -163,8 +155,6 @@ class FileRecord:
             if not self._dirty:
                 return
             payload = marshal.dumps(self._entries)
-            try:
-                write_atomic(self._path, _MAGIC + self._mac(payload) + payload, prefix=".record-")
-            except OSError:
+            if not self._sealed.write(payload, prefix=".record-"):
                 return
             self._dirty = False

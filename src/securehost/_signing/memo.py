@@ -14,13 +14,11 @@ with this key, unless someone holds the state directory's key, who can already r
 
 from __future__ import annotations
 
-import hmac
 import json
-import os
 import threading
 from typing import TYPE_CHECKING, Final, final
 
-from securehost._fileio import read_file, write_atomic
+from securehost._fileio import SealBrokenError, SealedFile
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["SignatureMemo"]
 
 _MAGIC: Final = b"SHSM\x00\x01\r\n"
-_MAC_LEN: Final = 32
 _MAX_FILE: Final = 16 * 1024 * 1024
 #: The scheme rules the verdicts were reached under; a securehost that changes them starts a new memo.
 _SCHEMES: Final = b"ed25519;ecdsa-p256-sha256;ecdsa-p384-sha384;rsassa-pss-sha256-mgf1-sha256-salt32"
@@ -49,13 +46,12 @@ class SignatureMemo:
         max_entries: envelopes remembered; the oldest are forgotten first.
     """
 
-    __slots__ = ("_audit", "_dirty", "_entries", "_key", "_loaded", "_lock", "_max", "_path")
+    __slots__ = ("_audit", "_dirty", "_entries", "_loaded", "_lock", "_max", "_sealed")
 
     def __init__(
         self, path: Path, key: bytes, audit: AuditLog | None = None, *, max_entries: int = MAX_ENTRIES
     ) -> None:
-        self._path = path
-        self._key = key
+        self._sealed = SealedFile(path, key, _MAGIC, context=_SCHEMES + b"\0", limit=_MAX_FILE)
         self._audit = audit
         self._max = max_entries
         self._entries: dict[str, frozenset[str]] = {}
@@ -63,22 +59,17 @@ class SignatureMemo:
         self._dirty = False
         self._lock = threading.Lock()
 
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.digest(self._key, _MAGIC + _SCHEMES + b"\0" + payload, "sha256")
-
     def _load(self) -> None:
         self._loaded = True
         try:
-            blob = read_file(os.fspath(self._path), _MAX_FILE)
-        except OSError:
-            return  # none yet (or unreadable, or a symlink): start empty
-        payload = blob[len(_MAGIC) + _MAC_LEN :]
-        mac = blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN]
-        if not (blob.startswith(_MAGIC) and hmac.compare_digest(mac, self._mac(payload))):
+            payload = self._sealed.read()
+        except SealBrokenError:
             self._dirty = True  # rewrite it at the next save
             if self._audit is not None:
-                self._audit.emit("signatures.memo_tampered", path=os.fspath(self._path))
+                self._audit.emit("signatures.memo_tampered", path=self._sealed.path)
             return
+        if payload is None:
+            return  # none yet (or unreadable, or a symlink): start empty
         try:
             rows = json.loads(payload)
             self._entries = {str(digest): frozenset(str(k) for k in keyids) for digest, keyids in rows}
@@ -111,8 +102,6 @@ class SignatureMemo:
                 return
             rows = [[digest, sorted(keyids)] for digest, keyids in self._entries.items()]
             payload = json.dumps(rows, separators=(",", ":")).encode()
-            try:
-                write_atomic(self._path, _MAGIC + self._mac(payload) + payload, prefix=".memo-")
-            except OSError:
+            if not self._sealed.write(payload, prefix=".memo-"):
                 return
             self._dirty = False
