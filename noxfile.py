@@ -169,8 +169,8 @@ MUTATION_MODULES = {
     "wheel.zipscan": ["tests/wheel"],
     "installed.archivepaths": ["tests/installed"],
     "installed.sitecheck": ["tests/installed"],
-    "installed.distcheck": ["tests/installed"],
-    "installed.dependencies": ["tests/installed"],
+    "installed.distcheck": ["tests/installed", "tests/test_review_findings.py"],
+    "installed.dependencies": ["tests/installed", "tests/test_review_findings.py"],
 }
 # mutmut exit codes (mutmut.stats.status_by_exit_code): 1 and 3 are kills, a timeout is a kill too
 MUTANT_KILLED = {1, 3, 24, -24, 36, 152, 255}
