@@ -130,6 +130,45 @@ def test_entries_validate_when_built_in_code() -> None:
         Record(entries=[RecordEntry(path="a"), RecordEntry(path="a")])
 
 
+# CSV that csv.reader without strict=True (and installer's RECORD parser) reads with a changed meaning
+MALFORMED_CSV = [
+    ("text after a closing quote", f'"a.py"x,sha256={SHA},1\n'.encode()),  # non-strict: path a.pyx
+    ("space after a closing quote", b'"a.py" ,,\n'),
+    ("quote after a quoted hash", f'a.py,"sha256={SHA}"",1\n'.encode()),
+    ("text after a quoted size", f'a.py,sha256={SHA},"1"0\n'.encode()),
+    ("quote at the end of the file", b'a,,\n"'),
+]
+
+
+@pytest.mark.parametrize("data", [d for _, d in MALFORMED_CSV], ids=[n for n, _ in MALFORMED_CSV])
+def test_rejects_malformed_csv_quoting(data: bytes) -> None:
+    with pytest.raises(RecordFormatError, match=r"^RECORD line \d+: "):
+        Record.from_bytes(data)
+
+
+def test_quoted_fields_are_read_like_unquoted_ones() -> None:
+    quoted = Record.from_bytes(f'"a.py","sha256={SHA}","1"\n"b",,\n'.encode())
+    assert quoted == Record.from_bytes(f"a.py,sha256={SHA},1\nb,,\n".encode())
+
+
+def test_size_limits_at_n_and_n_plus_1() -> None:
+    data = f"a,sha256={SHA},{'9' * 20}\n".encode()  # the largest size: 20 digits
+    assert Record.from_bytes(data).entries[0].size == 10**20 - 1
+    assert Record.from_bytes(data, max_size=len(data)).entries[0].path == "a"
+    with pytest.raises(RecordFormatError, match=f"^RECORD is {len(data)} bytes, more than {len(data) - 1}$"):
+        Record.from_bytes(data, max_size=len(data) - 1)
+    digest = hashlib.sha256(b"x").digest()
+    for size in (0, 1, 10**20 - 1):
+        assert RecordEntry(path="a", algorithm="sha256", digest=digest, size=size).size == size
+
+
+@pytest.mark.parametrize("size", [-1, 10**20, True, False])
+def test_entry_built_in_code_rejects_bad_sizes(size: int) -> None:
+    digest = hashlib.sha256(b"x").digest()
+    with pytest.raises(RecordFormatError, match=f"^RECORD row 'a': bad size {size!r}$"):
+        RecordEntry(path="a", algorithm="sha256", digest=digest, size=size)
+
+
 # --- checking against the archive ----------------------------------------------------------------
 
 
@@ -154,6 +193,8 @@ def _check(files: dict[str, bytes], record: bytes, **kwargs: object) -> list[str
     scan = scanned(files)
     reasons = Record.from_bytes(record).check_against(scan.members, record_path=RECORD_PATH, **kwargs)
     assert all(r.code is ReasonCode.RECORD_MISMATCH for r in reasons)
+    # every reason names the file it is about: in its message, or RECORD itself
+    assert all(r.subject is not None and (r.subject in r.message or r.subject == RECORD_PATH) for r in reasons)
     return [r.message for r in reasons]
 
 
