@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from securehost import ReasonCode
 from securehost._wheel.zipsafe import ArchiveScan, ZipLimits, read_archive
+from securehost._wheel.zipscan import Scanner
 from securehost.exceptions import WheelFormatError
 from tests import strategies_wheel as sw
 from tests import wheelmaker as wm
@@ -769,3 +770,147 @@ def test_zipfile_written_archives_round_trip(archive: tuple[bytes, dict[str, byt
     assert {m.name: (m.sha256, m.size) for m in scan.members} == {
         name: (hashlib.sha256(content).hexdigest(), len(content)) for name, content in members.items()
     }
+
+
+# --- the exact reasons, and what was (not) read: one forged field at a time ------------------------
+
+
+def reasons_of(scan: ArchiveScan) -> list[tuple[ReasonCode, str]]:
+    return [(r.code, r.message) for r in scan.reasons]
+
+
+def test_accepts_extra_fields_and_comments_in_every_place() -> None:
+    # central and local extra fields of different lengths, member comments and an archive comment all
+    # move the offsets this reader computes; a well-formed archive using them all must read intact
+    unknown = struct.pack("<HH6s", 0xCAFE, 6, b"banana")
+    entries = [
+        Entry("pkg/a.py", b"a = 1\n" * 50, extra=unknown, local_extra=struct.pack("<HH", 0xBEEF, 0)),
+        Entry("pkg/b.bin", bytes(range(256)), method=0, extra=unknown + unknown, comment=b"member comment"),
+        Entry("pkg/c.txt", b"c" * 500, comment=b"x" * 300, local_extra=unknown),
+    ]
+    data = build(entries, comment=b"archive comment " * 20)
+    assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+    scan = read_archive(data, capture=lambda _name: True)
+    assert scan.ok, scan.reasons
+    assert scan.names == ("pkg/a.py", "pkg/b.bin", "pkg/c.txt")
+    for entry, member in zip(entries, scan.members, strict=True):
+        assert member.sha256 == hashlib.sha256(entry.data).hexdigest()
+        assert scan.read(member.name) == entry.data
+
+
+def _patch_end(data: bytes, **fields: int) -> bytes:
+    """Overwrite fields of the end record (the last 22 bytes of an archive without a comment)."""
+    at = {"disk": 4, "cd_disk": 6, "on_disk": 8, "count": 10}
+    out = bytearray(data)
+    for name, value in fields.items():
+        struct.pack_into("<H", out, len(out) - 22 + at[name], value)
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    "fields", [{"on_disk": len(GOOD) - 1}, {"on_disk": len(GOOD) + 1}, {"cd_disk": 1}, {"disk": 1}]
+)
+def test_end_record_must_describe_one_disk(fields: dict[str, int]) -> None:
+    scan = read_archive(_patch_end(build(good_entries()), **fields))
+    assert reasons_of(scan) == [(ReasonCode.ZIP_UNSUPPORTED, "multi-disk archives are not supported")]
+    assert scan.members == ()
+
+
+def _fake_end(comment_length: int) -> bytes:
+    return struct.pack("<I4H2IH", wm.EOCD_SIG, 0, 0, 0, 0, 0, 0, comment_length)
+
+
+def _with_fake_ends(lengths: list[int | None], *, before: bytes = b"") -> bytes:
+    """A stored member holding one fake end record per length; ``None`` makes that one fit the file's end."""
+    fakes = [_fake_end(0) for _ in lengths]
+
+    def make() -> bytes:
+        entries = [Entry("big.bin", before, method=0)] if before else []
+        entries.append(Entry("fakes.bin", b"--".join(fakes), method=0))
+        return build(entries)
+
+    data = make()
+    for i, length in enumerate(lengths):
+        at = [m for m in range(len(data)) if data.startswith(b"PK\x05\x06", m)][i]
+        fakes[i] = _fake_end(len(data) - at - 22 if length is None else length)
+    return make()
+
+
+def test_an_earlier_end_record_that_does_not_fit_is_ignored() -> None:
+    scan = read_archive(_with_fake_ends([3, 0]))
+    assert scan.ok, scan.reasons
+
+
+@pytest.mark.parametrize(
+    ("lengths", "before"),
+    [
+        ([None], b""),
+        ([None, 3, 0], b""),  # the fitting one is further back than two that do not fit
+        ([None], os.urandom(70_000)),  # the search starts 65,557 bytes before the end
+    ],
+    ids=["one", "behind-two-others", "far-from-the-start"],
+)
+def test_an_earlier_end_record_that_fits_the_end_of_the_file_is_ambiguous(
+    lengths: list[int | None], before: bytes
+) -> None:
+    data = _with_fake_ends(lengths, before=before)
+    if before:
+        assert len(data) > 65_557
+    scan = read_archive(data)
+    assert reasons_of(scan) == [(ReasonCode.ZIP_UNREADABLE, "two end records fit the end of the file")]
+
+
+def test_archive_over_the_totals_is_not_inflated_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object) -> object:
+        raise AssertionError("read a member's data")
+
+    monkeypatch.setattr(Scanner, "_hash", forbidden)
+    over_total = build([Entry(n, bytes(900), method=m) for n, m in (("a", 0), ("b", 8), ("c", 0))])
+    scan = read_archive(over_total, limits=SMALL)
+    assert reasons_of(scan) == [(ReasonCode.ZIP_TOO_LARGE, "members inflate to 2700 bytes, more than the 2500 allowed")]
+    assert scan.members == ()
+    over_ratio = build([Entry(str(i), bytes(60_000)) for i in range(3)])  # each member is under the grace
+    scan = read_archive(over_ratio)
+    packed = sum(len(wm.deflate(bytes(60_000))) for _ in range(3))
+    assert reasons_of(scan) == [
+        (ReasonCode.ZIP_COMPRESSION_RATIO, f"the archive inflates {packed} bytes to 180000, beyond 200:1")
+    ]
+    assert scan.members == ()
+
+
+def test_totals_at_the_limits_are_inflated() -> None:
+    at_total = build([Entry(n, bytes(1000), method=0) for n in "ab"] + [Entry("c", bytes(500), method=0)])
+    assert read_archive(at_total, limits=SMALL).ok
+    at_member = build([Entry("a", bytes(1000), method=0)])
+    assert read_archive(at_member, limits=SMALL).ok
+    over_member = read_archive(build([Entry("a", bytes(1001), method=0)]), limits=SMALL)
+    assert reasons_of(over_member) == [
+        (ReasonCode.ZIP_MEMBER_TOO_LARGE, "'a' is 1001 bytes, more than the 1000 allowed")
+    ]
+
+
+def test_stored_entry_whose_sizes_differ() -> None:
+    scan = read_archive(_stored_sizes_differ())
+    assert reasons_of(scan) == [
+        (ReasonCode.ZIP_HEADER_MISMATCH, "'a.txt' is stored but its two sizes differ"),
+    ]  # and, failed on its central header, it is not read: no second reason from reading it
+    assert scan.members == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "external_attr", "ok"),
+    [
+        ("pkg/", wm.DIRECTORY, True),
+        ("pkg/", 0, True),  # no type at all: the name decides
+        ("pkg/", 0x10, True),  # MS-DOS directory bit only
+        ("pkg/a", 0, True),
+        ("pkg/a", wm.REGULAR, True),
+        ("pkg/a", 0x10, False),  # MS-DOS directory bit on a file name
+        ("pkg/a", 0o040755 << 16, False),  # Unix directory mode on a file name
+        ("pkg/", wm.REGULAR, False),  # regular-file mode on a directory name
+    ],
+)
+def test_a_type_that_contradicts_the_name(name: str, external_attr: int, ok: bool) -> None:
+    scan = read_archive(build([Entry(name, b"", method=0, external_attr=external_attr)]))
+    expected = [] if ok else [(ReasonCode.ZIP_HEADER_MISMATCH, f"{name!r} has a type that contradicts its name")]
+    assert reasons_of(scan) == expected
