@@ -701,16 +701,18 @@ def test_bytearray_source_is_copied() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "error"),
+    ("field", "value", "error", "message"),
     [
-        ("max_members", 0, ValueError),
-        ("max_ratio", 1.5, TypeError),
-        ("max_archive_size", True, TypeError),
+        ("max_members", 0, ValueError, "max_members must be positive, got 0"),
+        ("max_ratio", 1.5, TypeError, "max_ratio must be an int, got float"),
+        ("max_archive_size", True, TypeError, "max_archive_size must be an int, got bool"),
     ],
 )
-def test_limits_validate(field: str, value: object, error: type[Exception]) -> None:
-    with pytest.raises(error):
+def test_limits_validate(field: str, value: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
         ZipLimits(**{field: value})  # type: ignore[arg-type]
+    assert str(info.value) == message
+    assert getattr(ZipLimits(**{field: 1}), field) == 1  # the smallest limit is valid
 
 
 @pytest.mark.slow
