@@ -916,3 +916,208 @@ def test_a_type_that_contradicts_the_name(name: str, external_attr: int, ok: boo
     scan = read_archive(build([Entry(name, b"", method=0, external_attr=external_attr)]))
     expected = [] if ok else [(ReasonCode.ZIP_HEADER_MISMATCH, f"{name!r} has a type that contradicts its name")]
     assert reasons_of(scan) == expected
+
+
+# The exact reasons of every forged archive above, reviewed one by one: a check that is dropped, a message that
+# changes or a second reason that appears is a visible difference here (a mutated check can hide behind another
+# reason of the same code).
+_HIDDEN = (
+    "bytes between the declared end of the central directory and its end record "
+    "(prepended data, or data hidden before the end record)"
+)
+EXPECTED_REASONS: dict[str, list[tuple[ReasonCode, str]]] = {
+    "empty file": [(ReasonCode.ZIP_UNREADABLE, "0 bytes is too short for a zip archive")],
+    "no end record": [(ReasonCode.ZIP_UNREADABLE, "no end-of-central-directory record")],
+    "prepended data": [
+        (
+            ReasonCode.ZIP_EXTRA_DATA,
+            f"64 {_HIDDEN}",
+        )
+    ],
+    "prepended data, offsets adjusted": [
+        (ReasonCode.ZIP_EXTRA_DATA, "24 unaccounted bytes before the first local header")
+    ],
+    "trailing data": [(ReasonCode.ZIP_EXTRA_DATA, "8 bytes after the end of the archive")],
+    "comment length too short": [(ReasonCode.ZIP_EXTRA_DATA, "2 bytes after the end of the archive")],
+    "comment length too long": [(ReasonCode.ZIP_UNREADABLE, "the archive comment runs past the end of the file")],
+    "two end records fit": [
+        (ReasonCode.ZIP_UNREADABLE, "two end records fit the end of the file"),
+        (
+            ReasonCode.ZIP_EXTRA_DATA,
+            f"22 {_HIDDEN}",
+        ),
+    ],
+    "zip64 end record": [(ReasonCode.ZIP_UNSUPPORTED, "zip64 archives are not supported")],
+    "zip64 locator": [(ReasonCode.ZIP_UNSUPPORTED, "zip64 archives are not supported")],
+    "zip64 extra field": [
+        (ReasonCode.ZIP_UNSUPPORTED, "'pkg/mod.py' has a zip64 extra field in its central header"),
+        (ReasonCode.ZIP_UNSUPPORTED, "'pkg/mod.py' has a zip64 extra field in its local header"),
+    ],
+    "multi-disk": [(ReasonCode.ZIP_UNSUPPORTED, "multi-disk archives are not supported")],
+    "entry on another disk": [(ReasonCode.ZIP_UNSUPPORTED, "'pkg/mod.py' starts on another disk")],
+    "count too high": [(ReasonCode.ZIP_UNREADABLE, "central directory entry 4 is malformed")],
+    "count too low": [
+        (ReasonCode.ZIP_EXTRA_DATA, "72 bytes after the last central entry"),
+        (ReasonCode.ZIP_EXTRA_DATA, "96 unaccounted bytes before the central directory"),
+    ],
+    "junk after central entries": [(ReasonCode.ZIP_EXTRA_DATA, "8 bytes after the last central entry")],
+    "central directory offset wrong": [
+        (
+            ReasonCode.ZIP_EXTRA_DATA,
+            f"2296 {_HIDDEN}",
+        )
+    ],
+    "central directory size too big": [(ReasonCode.ZIP_UNREADABLE, "the central directory overlaps its end record")],
+    "gap between entries": [(ReasonCode.ZIP_EXTRA_DATA, "16 unaccounted bytes before this entry")],
+    "hidden local entry": [(ReasonCode.ZIP_EXTRA_DATA, "53 unaccounted bytes before this entry")],
+    "data before central directory": [(ReasonCode.ZIP_EXTRA_DATA, "4 unaccounted bytes before the central directory")],
+    "two entries share a local header": [
+        (ReasonCode.ZIP_DUPLICATE_NAME, "'pkg/mod.py' collides with 'pkg/mod.py'"),
+        (ReasonCode.ZIP_OVERLAPPING_ENTRIES, "'pkg/mod.py' overlaps the entry before"),
+        (ReasonCode.ZIP_EXTRA_DATA, "72 unaccounted bytes before the central directory"),
+    ],
+    "entry inside another's data": [
+        (ReasonCode.ZIP_OVERLAPPING_ENTRIES, "'b.txt' overlaps the entry before"),
+        (ReasonCode.ZIP_EXTRA_DATA, "85 unaccounted bytes before the central directory"),
+    ],
+    "local header offset in central directory": [
+        (ReasonCode.ZIP_EXTRA_DATA, "72 unaccounted bytes before this entry"),
+        (ReasonCode.ZIP_OVERLAPPING_ENTRIES, "'pkg/mod.py' points past the entries"),
+    ],
+    "no local header at offset": [(ReasonCode.ZIP_UNREADABLE, "'pkg/__init__.py' has no local header at 0")],
+    "local name differs": [
+        (ReasonCode.ZIP_HEADER_MISMATCH, "'pkg/mod.py' has a local header that disagrees with the central one on name")
+    ],
+    "local method differs": [
+        (
+            ReasonCode.ZIP_HEADER_MISMATCH,
+            "'pkg/mod.py' has a local header that disagrees with the central one on compression method",
+        )
+    ],
+    "local flags differ": [
+        (ReasonCode.ZIP_HEADER_MISMATCH, "'pkg/mod.py' has a local header that disagrees with the central one on flags")
+    ],
+    "local size differs": [
+        (ReasonCode.ZIP_HEADER_MISMATCH, "'pkg/mod.py' has a local header that disagrees with the central one on size")
+    ],
+    "local compressed size differs": [
+        (
+            ReasonCode.ZIP_HEADER_MISMATCH,
+            "'pkg/mod.py' has a local header that disagrees with the central one on compressed size",
+        )
+    ],
+    "local crc differs": [
+        (ReasonCode.ZIP_HEADER_MISMATCH, "'pkg/mod.py' has a local header that disagrees with the central one on CRC")
+    ],
+    "descriptor disagrees": [
+        (ReasonCode.ZIP_HEADER_MISMATCH, "'a.txt' has a data descriptor that is missing or wrong")
+    ],
+    "stored sizes differ": [(ReasonCode.ZIP_HEADER_MISMATCH, "'a.txt' is stored but its two sizes differ")],
+    "inflates short of declared size": [(ReasonCode.ZIP_HEADER_MISMATCH, "'a.txt' inflates to 300, not 500")],
+    "directory attribute on a file name": [
+        (ReasonCode.ZIP_HEADER_MISMATCH, "'pkg/dir' has a type that contradicts its name")
+    ],
+    "bzip2": [(ReasonCode.ZIP_UNSUPPORTED, "'pkg/mod.py' uses compression method 12")],
+    "lzma": [(ReasonCode.ZIP_UNSUPPORTED, "'pkg/mod.py' uses compression method 14")],
+    "version needed 6.4": [(ReasonCode.ZIP_UNSUPPORTED, "'pkg/__init__.py' needs zip version 6.4")],
+    "local version needed 6.4": [(ReasonCode.ZIP_UNSUPPORTED, "'pkg/__init__.py' needs a newer zip version locally")],
+    "unknown flag bit": [(ReasonCode.ZIP_UNSUPPORTED, "'pkg/mod.py' has unknown flag bits 0x0010")],
+    "unicode path extra": [
+        (ReasonCode.ZIP_UNSUPPORTED, "'pkg/mod.py' has an Info-ZIP Unicode Path extra field in its central header"),
+        (ReasonCode.ZIP_UNSUPPORTED, "'pkg/mod.py' has an Info-ZIP Unicode Path extra field in its local header"),
+    ],
+    "fifo": [(ReasonCode.ZIP_UNSUPPORTED, "'pkg/fifo' is a special file (mode 0o10644)")],
+    "encrypted flag": [(ReasonCode.ZIP_ENCRYPTED, "'pkg/mod.py' is encrypted")],
+    "strong encryption flag": [(ReasonCode.ZIP_ENCRYPTED, "'pkg/mod.py' is encrypted")],
+    "AES extra": [
+        (ReasonCode.ZIP_ENCRYPTED, "'pkg/mod.py' has an AES encryption extra field in its central header"),
+        (ReasonCode.ZIP_ENCRYPTED, "'pkg/mod.py' has an AES encryption extra field in its local header"),
+    ],
+    "malformed extra field": [
+        (ReasonCode.ZIP_UNREADABLE, "'pkg/mod.py' has a malformed extra field in its central header"),
+        (ReasonCode.ZIP_UNREADABLE, "'pkg/mod.py' has a malformed extra field in its local header"),
+    ],
+    "symlink": [(ReasonCode.ZIP_SYMLINK, "'pkg/link.py' is a symbolic link")],
+    "directory with data": [(ReasonCode.ZIP_EXTRA_DATA, "'pkg/' is a directory entry that carries data")],
+    "crc mismatch": [(ReasonCode.ZIP_CRC_MISMATCH, "'a.txt' does not match its CRC-32")],
+    "corrupt deflate": [(ReasonCode.ZIP_UNREADABLE, "'a.txt' has corrupt deflate data")],
+    "truncated deflate": [(ReasonCode.ZIP_UNREADABLE, "'a.txt' has a truncated deflate stream")],
+    "bytes after deflate stream": [(ReasonCode.ZIP_EXTRA_DATA, "'a.txt' hides 6 bytes after its data")],
+    "parent segment": [(ReasonCode.ZIP_UNSAFE_PATH, "'../x' is not a safe relative path: '..' path segment")],
+    "inner parent segment": [
+        (ReasonCode.ZIP_UNSAFE_PATH, "'a/../../x' is not a safe relative path: '..' path segment")
+    ],
+    "dot segment": [(ReasonCode.ZIP_UNSAFE_PATH, "'a/./x' is not a safe relative path: '.' path segment")],
+    "absolute": [(ReasonCode.ZIP_UNSAFE_PATH, "'/abs' is not a safe relative path: absolute path")],
+    "empty segment": [(ReasonCode.ZIP_UNSAFE_PATH, "'a//b' is not a safe relative path: empty path segment")],
+    "backslash": [(ReasonCode.ZIP_UNSAFE_PATH, "'a\\\\b' is not a safe relative path: forbidden character '\\\\'")],
+    "drive letter": [(ReasonCode.ZIP_UNSAFE_PATH, "'C:x' is not a safe relative path: forbidden character ':'")],
+    "alternate data stream": [
+        (ReasonCode.ZIP_UNSAFE_PATH, "'a.py:evil' is not a safe relative path: forbidden character ':'")
+    ],
+    "NUL": [(ReasonCode.ZIP_UNSAFE_PATH, "'a\\x00.py' is not a safe relative path: forbidden character '\\x00'")],
+    "newline": [(ReasonCode.ZIP_UNSAFE_PATH, "'a\\n.py' is not a safe relative path: forbidden character '\\n'")],
+    "bidi override": [
+        (ReasonCode.ZIP_UNSAFE_PATH, "'a\\u202eyp.txt' is not a safe relative path: forbidden character '\\u202e'")
+    ],
+    "trailing dot": [
+        (
+            ReasonCode.ZIP_UNSAFE_PATH,
+            "'pkg./a.py' is not a safe relative path: path segment 'pkg.' ends with a dot or a space",
+        )
+    ],
+    "empty name": [(ReasonCode.ZIP_UNSAFE_PATH, "'' is not a safe relative path: empty name")],
+    "non-ASCII without UTF-8 flag (CP437)": [
+        (ReasonCode.ZIP_UNSAFE_PATH, "'caf\\\\x82.py' is not UTF-8, or not ASCII without the UTF-8 flag")
+    ],
+    "invalid UTF-8": [
+        (ReasonCode.ZIP_UNSAFE_PATH, "'caf\\\\xc3.py' is not UTF-8, or not ASCII without the UTF-8 flag")
+    ],
+    "name too long": [(ReasonCode.ZIP_UNSAFE_PATH, f"{'a' * 1025!r} is longer than 1024 bytes")],
+    "duplicate": [(ReasonCode.ZIP_DUPLICATE_NAME, "'pkg/a.py' collides with 'pkg/a.py'")],
+    "case duplicate": [(ReasonCode.ZIP_DUPLICATE_NAME, "'pkg/a.py' collides with 'pkg/A.py'")],
+    "case-folding duplicate": [(ReasonCode.ZIP_DUPLICATE_NAME, "'pkg/STRASSE.py' collides with 'pkg/stra\\xdfe.py'")],
+    "NFC duplicate": [(ReasonCode.ZIP_DUPLICATE_NAME, "'pkg/e\\u0301.py' collides with 'pkg/\\xe9.py'")],
+    "file and directory": [(ReasonCode.ZIP_DUPLICATE_NAME, "'pkg/a' is both a file and a directory")],
+    "archive too large": [(ReasonCode.ZIP_TOO_LARGE, "the archive is 2572 bytes, more than the 100 allowed")],
+    "central directory too large": [(ReasonCode.ZIP_TOO_LARGE, "the central directory is 247 bytes")],
+    "too many members": [(ReasonCode.ZIP_TOO_MANY_MEMBERS, "4 entries, more than the 3 allowed")],
+    "member too large": [(ReasonCode.ZIP_MEMBER_TOO_LARGE, "'a' is 1001 bytes, more than the 1000 allowed")],
+    "total too large": [(ReasonCode.ZIP_TOO_LARGE, "members inflate to 2700 bytes, more than the 2500 allowed")],
+    "member ratio": [
+        (ReasonCode.ZIP_COMPRESSION_RATIO, "'a' inflates 985 bytes to 1000000, beyond 200:1"),
+        (ReasonCode.ZIP_COMPRESSION_RATIO, "the archive inflates 985 bytes to 1000000, beyond 200:1"),
+    ],
+    "overall ratio": [(ReasonCode.ZIP_COMPRESSION_RATIO, "the archive inflates 225 bytes to 180000, beyond 200:1")],
+}
+
+
+def test_expected_reasons_cover_every_case() -> None:
+    assert list(EXPECTED_REASONS) == [case[0] for case in CASES]
+
+
+@pytest.mark.parametrize(("label", "make", "limits", "code"), CASES, ids=[c[0] for c in CASES])
+def test_exact_reasons_of_each_malformed_archive(
+    label: str, make: Callable[[], bytes], limits: ZipLimits | None, code: ReasonCode
+) -> None:
+    scan = read_archive(make(), limits=limits or ZipLimits())
+    assert reasons_of(scan) == EXPECTED_REASONS[label]
+
+
+def test_ratio_grace_and_ratio_are_limits_at_n_and_n_plus_1() -> None:
+    grace = ZipLimits().ratio_grace
+    assert read_archive(build([Entry("a", bytes(grace))])).ok  # 800:1, but small enough to be exempt
+    over = read_archive(build([Entry("a", bytes(grace + 1))]))
+    assert [code for code, _ in reasons_of(over)] == [ReasonCode.ZIP_COMPRESSION_RATIO] * 2
+    # a member that inflates to exactly max_ratio times its compressed size is accepted; one less is not
+    size = next(n for n in range(10_000, 20_000) if n % len(wm.deflate(bytes(n))) == 0)
+    ratio = size // len(wm.deflate(bytes(size)))
+    data = build([Entry("a", bytes(size))])
+    assert read_archive(data, limits=ZipLimits(max_ratio=ratio, ratio_grace=1)).ok
+    below = read_archive(data, limits=ZipLimits(max_ratio=ratio - 1, ratio_grace=1))
+    assert [code for code, _ in reasons_of(below)] == [ReasonCode.ZIP_COMPRESSION_RATIO] * 2
+
+
+def test_version_needed_limit_is_exact() -> None:
+    assert read_archive(_patch(build(good_entries()), "central_needed", 63)).ok
+    assert read_archive(_patch(build(good_entries()), "local_needed", 63)).ok
