@@ -1121,3 +1121,58 @@ def test_ratio_grace_and_ratio_are_limits_at_n_and_n_plus_1() -> None:
 def test_version_needed_limit_is_exact() -> None:
     assert read_archive(_patch(build(good_entries()), "central_needed", 63)).ok
     assert read_archive(_patch(build(good_entries()), "local_needed", 63)).ok
+
+
+def _dir(name: str) -> Entry:
+    return Entry(name, b"", method=0, external_attr=wm.DIRECTORY)
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (
+            [Entry(b"caf\x82.py", b"1", flags=0), Entry("a.py", b"2"), Entry("A.py", b"3")],
+            [
+                (ReasonCode.ZIP_UNSAFE_PATH, "'caf\\\\x82.py' is not UTF-8, or not ASCII without the UTF-8 flag"),
+                (ReasonCode.ZIP_DUPLICATE_NAME, "'A.py' collides with 'a.py'"),
+            ],
+        ),
+        (
+            [Entry(n, n.encode()) for n in ("a", "A", "b", "B")],
+            [
+                (ReasonCode.ZIP_DUPLICATE_NAME, "'A' collides with 'a'"),
+                (ReasonCode.ZIP_DUPLICATE_NAME, "'B' collides with 'b'"),
+            ],
+        ),
+        ([_dir("pkg/"), _dir("PKG/")], [(ReasonCode.ZIP_DUPLICATE_NAME, "'PKG/' collides with 'pkg/'")]),
+        ([_dir("pkg/"), Entry("pkg", b"x")], [(ReasonCode.ZIP_DUPLICATE_NAME, "'pkg' collides with 'pkg/'")]),
+        ([_dir("pkg/"), _dir("pkg/sub/"), Entry("pkg/sub/a.py", b"x")], []),
+        (
+            [Entry("a/b", b"x"), Entry("a/b/c/d.py", b"y")],
+            [(ReasonCode.ZIP_DUPLICATE_NAME, "'a/b' is both a file and a directory")],
+        ),
+        (
+            [Entry("a", b"x"), Entry("a/x", b"y")],
+            [(ReasonCode.ZIP_DUPLICATE_NAME, "'a' is both a file and a directory")],
+        ),
+        (
+            [Entry("", b"x"), Entry("/x", b"y")],
+            [
+                (ReasonCode.ZIP_UNSAFE_PATH, "'' is not a safe relative path: empty name"),
+                (ReasonCode.ZIP_UNSAFE_PATH, "'/x' is not a safe relative path: absolute path"),
+            ],
+        ),
+    ],
+    ids=[
+        "after-an-undecodable-name",
+        "two-pairs",
+        "two-directories",
+        "directory-and-file",
+        "nested-directories",
+        "deep-file-and-directory",
+        "one-letter-parent",
+        "empty-and-absolute",
+    ],
+)
+def test_name_collisions(entries: list[Entry], expected: list[tuple[ReasonCode, str]]) -> None:
+    assert reasons_of(read_archive(build(entries))) == expected
