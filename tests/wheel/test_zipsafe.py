@@ -1176,3 +1176,81 @@ def _dir(name: str) -> Entry:
 )
 def test_name_collisions(entries: list[Entry], expected: list[tuple[ReasonCode, str]]) -> None:
     assert reasons_of(read_archive(build(entries))) == expected
+
+
+def _empty_with_locator() -> bytes:
+    # a zip64 locator at offset 0, then an end record of an empty archive: the end record starts at 20
+    return struct.pack("<IIQI", 0x07064B50, 0, 0, 1) + struct.pack("<I4H2IH", wm.EOCD_SIG, 0, 0, 0, 0, 0, 20, 0)
+
+
+def _fake_end_first() -> bytes:
+    honest = build(good_entries(), adjust_offsets=True, prefix=bytes(22))
+    return _fake_end(len(honest) - 22) + honest[22:]
+
+
+def _central_name_length(value: int) -> bytes:
+    out = bytearray(build(good_entries()))
+    struct.pack_into("<H", out, out.index(b"PK\x01\x02") + 28, value)
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda: build(good_entries(), count=10), [(ReasonCode.ZIP_UNREADABLE, "247 bytes cannot hold 10 entries")]),
+        (
+            lambda: _central_name_length(1000),
+            [(ReasonCode.ZIP_UNREADABLE, "central directory entry 0 is truncated")],
+        ),
+        (
+            lambda: build(good_entries(), cd_size=0xFFFFFFFF),
+            [(ReasonCode.ZIP_UNSUPPORTED, "zip64 archives are not supported")],
+        ),
+        (
+            lambda: build(good_entries(), cd_offset=0xFFFFFFFF),
+            [(ReasonCode.ZIP_UNSUPPORTED, "zip64 archives are not supported")],
+        ),
+        (_empty_with_locator, [(ReasonCode.ZIP_UNSUPPORTED, "zip64 archives are not supported")]),
+        (
+            _fake_end_first,  # a fake end record at offset 0 whose comment is the whole archive
+            [
+                (ReasonCode.ZIP_UNREADABLE, "two end records fit the end of the file"),
+                (ReasonCode.ZIP_EXTRA_DATA, "22 unaccounted bytes before the first local header"),
+            ],
+        ),
+        (
+            lambda: build([Entry("caf\u00e9.py", b"x", flags=0)]),  # valid UTF-8, but the flag is not set
+            [(ReasonCode.ZIP_UNSAFE_PATH, "'caf\\xe9.py' is not UTF-8, or not ASCII without the UTF-8 flag")],
+        ),
+    ],
+    ids=[
+        "count-too-high-for-size",
+        "truncated-entry",
+        "zip64-size",
+        "zip64-offset",
+        "locator-at-0",
+        "fake-end-at-0",
+        "utf8-without-flag",
+    ],
+)
+def test_end_record_and_central_directory_edges(
+    make: Callable[[], bytes], expected: list[tuple[ReasonCode, str]]
+) -> None:
+    assert reasons_of(read_archive(make())) == expected
+
+
+def test_end_record_search_edges() -> None:
+    # a magic number 21 bytes before the end cannot start an end record (22 bytes): the real one is used
+    assert read_archive(build(good_entries(), comment=b"PK\x05\x06" + bytes(17))).ok
+    assert read_archive(build(good_entries(), comment=b"xxPK\x05\x06")).ok
+    # the fitting earlier record is the later of two
+    assert reasons_of(read_archive(_with_fake_ends([0, None]))) == [
+        (ReasonCode.ZIP_UNREADABLE, "two end records fit the end of the file")
+    ]
+    # a central directory exactly at its limit is read
+    data = build(good_entries())
+    cd_size = struct.unpack_from("<I", data, len(data) - 10)[0]
+    assert read_archive(data, limits=ZipLimits(max_central_directory=cd_size)).ok
+    assert read_archive(data, limits=ZipLimits(max_central_directory=cd_size - 1)).reasons[0].code is (
+        ReasonCode.ZIP_TOO_LARGE
+    )
