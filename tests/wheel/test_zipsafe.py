@@ -1243,10 +1243,18 @@ def test_end_record_search_edges() -> None:
     # a magic number 21 bytes before the end cannot start an end record (22 bytes): the real one is used
     assert read_archive(build(good_entries(), comment=b"PK\x05\x06" + bytes(17))).ok
     assert read_archive(build(good_entries(), comment=b"xxPK\x05\x06")).ok
-    # the fitting earlier record is the later of two
-    assert reasons_of(read_archive(_with_fake_ends([0, None]))) == [
-        (ReasonCode.ZIP_UNREADABLE, "two end records fit the end of the file")
-    ]
+    # the fitting earlier record is the later of two, or between two that do not fit
+    for lengths in ([0, None], [0, None, 3]):
+        assert reasons_of(read_archive(_with_fake_ends(lengths))) == [
+            (ReasonCode.ZIP_UNREADABLE, "two end records fit the end of the file")
+        ]
+    # the fitting one at offset 0, behind one that does not fit
+    entries = [*good_entries(), Entry("fake.bin", _fake_end(0), method=0)]
+    honest = build(entries, adjust_offsets=True, prefix=bytes(22))
+    assert reasons_of(read_archive(_fake_end(len(honest) - 22) + honest[22:]))[0] == (
+        ReasonCode.ZIP_UNREADABLE,
+        "two end records fit the end of the file",
+    )
     # a central directory exactly at its limit is read
     data = build(good_entries())
     cd_size = struct.unpack_from("<I", data, len(data) - 10)[0]
