@@ -1262,3 +1262,95 @@ def test_end_record_search_edges() -> None:
     assert read_archive(data, limits=ZipLimits(max_central_directory=cd_size - 1)).reasons[0].code is (
         ReasonCode.ZIP_TOO_LARGE
     )
+
+
+def test_archive_size_limit_is_exact() -> None:
+    data = build(good_entries())
+    assert read_archive(data, limits=ZipLimits(max_archive_size=len(data))).ok
+    assert reasons_of(read_archive(data, limits=ZipLimits(max_archive_size=len(data) - 1))) == [
+        (ReasonCode.ZIP_TOO_LARGE, f"the archive is {len(data)} bytes, more than the {len(data) - 1} allowed")
+    ]
+
+
+def _cd_offset(data: bytes) -> int:
+    return int(struct.unpack_from("<I", data, len(data) - 6)[0])
+
+
+def _header_before_directory(back: int) -> bytes:
+    """An entry whose local header (30 bytes, name not included) starts *back* bytes before the central directory."""
+    ghost = Entry("pkg/x", b"", method=0)
+    header = wm.local_record(ghost)[:30]
+    entries = [*good_entries(), ghost]
+    ghost.offset = 0
+    cd_offset = _cd_offset(build(entries, before_cd=header))
+    ghost.offset = cd_offset - back
+    return build(entries, before_cd=header)
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        # a local header that ends exactly at the directory has no room for its name
+        (lambda: _header_before_directory(30), "runs into the central directory"),
+        (lambda: _header_before_directory(29), "points past the entries"),
+        (_with_entry(compressed_size=10_000, local_compressed_size=10_000), "runs into the central directory"),
+    ],
+    ids=["header-ends-at-the-directory", "header-crosses-the-directory", "data-crosses-the-directory"],
+)
+def test_entries_that_reach_the_central_directory(make: Callable[[], bytes], expected: str) -> None:
+    overlapping = [r for r in read_archive(make()).reasons if r.code is ReasonCode.ZIP_OVERLAPPING_ENTRIES]
+    assert [r.message.split("' ", 1)[1] for r in overlapping] == [expected]
+
+
+def test_every_entry_pointing_past_the_entries_is_reported() -> None:
+    entries = good_entries()
+    entries[2].offset = entries[3].offset = 10**6
+    scan = read_archive(build(entries))
+    past = [r for r in scan.reasons if r.code is ReasonCode.ZIP_OVERLAPPING_ENTRIES]
+    assert [r.subject for r in past] == ["pkg/blob.bin", "pkg-1.0.dist-info/METADATA"]
+
+
+def test_unaccounted_bytes_name_the_entry_after_them() -> None:
+    scan = read_archive(build(good_entries(), gaps={1: bytes(16)}))
+    assert [(r.code, r.message, r.subject) for r in scan.reasons] == [
+        (ReasonCode.ZIP_EXTRA_DATA, "16 unaccounted bytes before this entry", "pkg/mod.py")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fields"),
+    [
+        ({"local_crc": 0}, "CRC"),  # zero is only allowed with a data descriptor
+        ({"local_size": 0}, "size"),
+        ({"local_name": b"pkg/evil.py", "local_flags": 0x0800}, "name, flags"),
+    ],
+)
+def test_local_header_mismatches_are_listed(overrides: dict[str, object], fields: str) -> None:
+    scan = read_archive(_with_entry(**overrides)())
+    assert reasons_of(scan) == [
+        (
+            ReasonCode.ZIP_HEADER_MISMATCH,
+            f"'pkg/mod.py' has a local header that disagrees with the central one on {fields}",
+        )
+    ]
+
+
+@pytest.mark.parametrize("kind", ["signed", "unsigned"])
+def test_a_wrong_descriptor_still_advances_by_its_length(kind: str) -> None:
+    # the next entry starts right after the wrong descriptor: no overlap, no unaccounted bytes
+    entries = [Entry("a.txt", b"abc", descriptor=kind, descriptor_values=(1, 2, 3)), Entry("b.txt", b"def")]
+    assert reasons_of(read_archive(build(entries))) == [
+        (ReasonCode.ZIP_HEADER_MISMATCH, "'a.txt' has a data descriptor that is missing or wrong")
+    ]
+
+
+def test_members_of_several_chunks_are_hashed_and_captured_whole(tmp_path: Path) -> None:
+    big = os.urandom(3 << 20)  # three 1 MiB reads from a file, and three inflated pieces
+    entries = [Entry("stored.bin", big, method=0), Entry("deflated.bin", big[::-1])]
+    path = tmp_path / "big.zip"
+    path.write_bytes(build(entries))
+    scan = read_archive(path, capture=lambda _name: True, limits=ZipLimits(capture_size=len(big)))
+    assert scan.ok, scan.reasons
+    assert scan._captured == {"stored.bin": big, "deflated.bin": big[::-1]}
+    small = read_archive(path, capture=lambda _name: True, limits=ZipLimits(capture_size=len(big) - 1))
+    assert small._captured == {}
