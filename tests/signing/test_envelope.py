@@ -203,10 +203,10 @@ def test_strict_json_messages(data: bytes, message: str) -> None:
 
 
 def test_check_keys_message_is_bounded() -> None:
-    extra = {f"x{i}": 1 for i in range(10)} | {"y" * 100: 1}
+    extra = {f"x{i}": 1 for i in range(10)} | {"a" * 100: 1}  # sorts first: shown, cut to 80
     with pytest.raises(EnvelopeFormatError) as info:
         check_keys({"a": 1, **extra}, frozenset({"a", "b"}), "a thing", code=MALFORMED)
-    unknown = sorted(["y" * 80, *(f"x{i}" for i in range(10))])[:8]
+    unknown = ["a" * 80, *(f"x{i}" for i in range(7))]
     assert str(info.value) == f"a thing must have exactly the keys a, b: missing ['b'], unknown {unknown}"
     assert info.value.code is MALFORMED
 
@@ -895,7 +895,7 @@ def test_messages_show_at_most_80_characters_of_untrusted_text() -> None:
     ("data", "message"),
     [
         (envelope_json(payload=5), "envelope payload must be a string, not int"),
-        (envelope_json(payloadType=None), "envelope payloadType must be a string, not NoneType"),
+        (envelope_json(payloadType=1), "envelope payloadType must be a string, not int"),
         (envelope_json(signatures={}), "envelope signatures must be an array, not dict"),
         (envelope_json(signatures=[[]]), "each signature must be an object, not list"),
         (sig_json(keyid=1.5), "signature keyid must be a string, not float"),
