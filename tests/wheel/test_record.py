@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from securehost import ReasonCode
 from securehost._wheel.record import Record, RecordEntry, sha256_row
 from securehost._wheel.zipsafe import ArchiveScan, read_archive
+from securehost._wheel.zipscan import MemberInfo
 from securehost.exceptions import RecordFormatError, WheelFormatError
 from tests import strategies_wheel as sw
 from tests import wheelmaker as wm
@@ -363,3 +364,33 @@ def test_record_like_bytes_parse_or_raise_record_format_error(data: bytes) -> No
 def test_arbitrary_bytes_parse_or_raise_record_format_error(data: bytes) -> None:
     with contextlib.suppress(RecordFormatError):
         Record.from_bytes(data)
+
+
+def _info(name: str, content: bytes) -> MemberInfo:
+    return MemberInfo(
+        name=name,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+        compressed_size=len(content),
+        method=0,
+        crc32=0,
+        offset=0,
+    )
+
+
+@pytest.mark.parametrize("record_path", ["RECORD", "a/b.dist-info/RECORD"])
+def test_signature_files_sit_next_to_record_wherever_it_is(record_path: str) -> None:
+    directory = record_path.rpartition("/")[0]
+    signature = f"{directory}/RECORD.jws" if directory else "RECORD.jws"
+    members = [_info("m.py", b"x"), _info(signature, b"{}"), _info(record_path, b"")]
+    record = Record(entries=[sha256_row("m.py", b"x"), RecordEntry(path=record_path)])
+    assert record.check_against(members, record_path=record_path) == ()
+    listed = Record(entries=[*record.entries, sha256_row(signature, b"{}")])
+    assert [r.message for r in listed.check_against(members, record_path=record_path)] == [
+        f"RECORD lists the signature file {signature}"
+    ]
+
+
+def test_record_listing_itself_is_not_an_extra_file_when_it_is_not_a_member() -> None:
+    record = Record(entries=[sha256_row("m.py", b"x"), RecordEntry(path=RECORD_PATH)])
+    assert record.check_against([_info("m.py", b"x")], record_path=RECORD_PATH) == ()
