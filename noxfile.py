@@ -5,9 +5,12 @@ The test sessions install the *built wheel* of securehost (not the source tree),
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tarfile
+import time
 from pathlib import Path
 
 import nox
@@ -154,3 +157,77 @@ def pluggy_compat(session: nox.Session) -> None:
         *session.posargs,
         env={"SECUREHOST_PLUGGY_COMPAT": "1"},
     )
+
+
+# Mutation testing (docs/mutation.md): each verification module is mutated on its own and checked against the tests
+# written for it (the zip reader's and RECORD's own test files: the rest of tests/wheel runs them again through
+# the wheel verifier, at ten times the cost per mutant). Module names are the dotted path below ``securehost``
+# without the underscores.
+MUTATION_MODULES = {
+    "signing.envelope": ["tests/signing"],
+    "signing.jsonstrict": ["tests/signing"],
+    "trust.policy": ["tests/trust"],
+    "wheel.record": ["tests/wheel/test_record.py"],
+    "wheel.zipcentral": ["tests/wheel/test_zipsafe.py"],
+    "wheel.zipscan": ["tests/wheel/test_zipsafe.py"],
+    "installed.archivepaths": ["tests/installed"],
+    "installed.sitecheck": ["tests/installed"],
+    "installed.distcheck": ["tests/installed", "tests/test_review_findings.py"],
+    "installed.dependencies": ["tests/installed", "tests/test_review_findings.py"],
+}
+# mutmut exit codes (mutmut.stats.status_by_exit_code): 1 and 3 are kills, a timeout is a kill too
+MUTANT_KILLED = {1, 3, 24, -24, 36, 152, 255}
+
+
+def _mutation_source(module: str) -> str:
+    folder, name = module.split(".")
+    return f"src/securehost/_{folder}/{name}.py"
+
+
+@nox.session(python="3.11")
+def mutation(session: nox.Session) -> None:
+    """Mutation score of the verification modules with mutmut (``-- trust.policy wheel.record`` for a subset).
+
+    Slow (minutes per module), so it is not part of CI. Prints ``module: killed/total = score%`` and the survivors.
+    """
+    unknown = sorted(set(session.posargs) - set(MUTATION_MODULES))
+    if unknown:
+        session.error(f"unknown modules {unknown}; choose from {sorted(MUTATION_MODULES)}")
+    modules = session.posargs or list(MUTATION_MODULES)
+    session.install("mutmut==3.8.1", *TEST_DEPS)
+    _install_built_wheel(session)
+
+    lines = []
+    for module in modules:
+        work = Path(session.create_tmp()).resolve() / "mutation" / module
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        skip = shutil.ignore_patterns("__pycache__", ".hypothesis", "_build")
+        for name in ("src", "tests", "docs", "example_plugins", "changelog.d"):
+            shutil.copytree(ROOT / name, work / name, ignore=skip)
+        for name in ("README.md", "CHANGELOG.md"):
+            shutil.copy2(ROOT / name, work / name)
+        # [tool.mutmut] in pyproject.toml names every module and all tests: narrow both to this module
+        config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+        for key, value in (
+            ("only_mutate", [_mutation_source(module)]),
+            ("pytest_add_cli_args_test_selection", [*MUTATION_MODULES[module], "-m", "not slow"]),
+        ):
+            config, count = re.subn(rf"^{key} = .*$", f"{key} = {json.dumps(value)}", config, flags=re.MULTILINE)
+            assert count == 1, f"pyproject.toml: one line `{key} = [...]` expected in [tool.mutmut]"
+        (work / "pyproject.toml").write_text(config, encoding="utf-8")
+        session.chdir(work)
+        started = time.monotonic()
+        session.run(
+            "mutmut", "run", "--max-children", str(os.cpu_count() or 2), env={"SECUREHOST_MUTATION": "1"}, silent=True
+        )
+        elapsed = time.monotonic() - started
+        meta = json.loads((work / "mutants" / f"{_mutation_source(module)}.meta").read_text(encoding="utf-8"))
+        codes = meta["exit_code_by_key"]
+        killed = sum(code in MUTANT_KILLED for code in codes.values())
+        survivors = sorted(name for name, code in codes.items() if code not in MUTANT_KILLED)
+        score = 100 * killed / max(len(codes), 1)
+        lines.append(f"{module}: {killed}/{len(codes)} = {score:.1f}%  ({elapsed:.0f} s; `mutmut show NAME` in {work})")
+        lines.extend(f"    survived: {name}" for name in survivors)
+        session.chdir(ROOT)
+    session.log("mutation scores:\n" + "\n".join(lines))

@@ -249,7 +249,7 @@ def run(work: Path) -> None:
         expect(False, "a read outside the grant is denied in the worker")
     except PermissionDeniedError as exc:
         expect(True, f"a read outside the grant is denied in the worker: {exc}")
-    pids = isolated._pools["securehost-example-csv"].pids
+    pids = isolated._pools["securehost-example-csv"].pids  # a private attribute, shown for the demo
     isolated.close()
     expect(not any(Path(f"/proc/{pid}").exists() for pid in pids), f"close() left no worker behind (pids {pids})")
     events = [json.loads(line)["event"] for line in (work / "audit.jsonl").read_text().splitlines()]

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=60, deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# `nox -s mutation`: the same examples for every mutant, so a score does not depend on luck
+settings.register_profile("mutation", max_examples=30, deadline=None, derandomize=True, database=None)
+settings.load_profile("mutation" if os.environ.get("SECUREHOST_MUTATION") else "ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(scope="session")

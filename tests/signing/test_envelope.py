@@ -23,7 +23,7 @@ from securehost._signing.envelope import (
     check_signatures,
     pae,
 )
-from securehost._signing.jsonstrict import dumps_canonical, loads_strict
+from securehost._signing.jsonstrict import check_keys, dumps_canonical, loads_strict
 from securehost.exceptions import EnvelopeFormatError
 from tests.strategies_envelope import (
     KEY_KINDS,
@@ -156,6 +156,64 @@ def test_depth_limit_is_exact(build: Callable[[int], bytes]) -> None:
     assert strict(build(6), max_depth=6)
     with pytest.raises(EnvelopeFormatError, match="deeper than 6"):
         strict(build(7), max_depth=6)
+
+
+def test_depth_limit_is_exact_when_there_are_more_brackets_than_levels() -> None:
+    # siblings add brackets, not depth: the bracket count no longer skips the depth walk
+    for depth in (2, 6):
+        wide = b'{"a":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b',"s1":[],"s2":{},"s3":[]}'
+        assert strict(wide, max_depth=depth) == json.loads(wide)
+        with pytest.raises(EnvelopeFormatError, match=f"^JSON nests deeper than {depth - 1} levels$"):
+            strict(wide, max_depth=depth - 1)
+
+
+def strict_message(data: bytes, **kwargs: int) -> str:
+    with pytest.raises(EnvelopeFormatError) as info:
+        strict(data, **kwargs)
+    return str(info.value)
+
+
+def test_number_length_limit_is_exact() -> None:
+    for at_limit, over in (
+        (b"1" * 64, b"1" * 65),
+        (b"1." + b"5" * 62, b"1." + b"5" * 63),
+        (b"-" + b"1" * 63, b"-" + b"1" * 64),
+    ):
+        assert len(at_limit) == 64
+        assert strict(b'{"n":' + at_limit + b"}") == {"n": json.loads(at_limit)}
+        assert strict_message(b'{"n":' + over + b"}") == "invalid JSON: number literal longer than 64 characters"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"b":1,"a":1,"a":2}', "invalid JSON: duplicate object key 'a'"),
+        (b'{"' + b"k" * 100 + b'":1,"' + b"k" * 100 + b'":2}', f"invalid JSON: duplicate object key {'k' * 80!r}"),
+        (b'{"n":NaN}', "invalid JSON: non-finite number NaN is not allowed"),
+        (b'{"n":-Infinity}', "invalid JSON: non-finite number -Infinity is not allowed"),
+        (b'{"n":1e999}', "invalid JSON: number 1e999 is out of range"),
+        (b'{"n":' + b"1" * 50 + b"e999}", f"invalid JSON: number {'1' * 40} is out of range"),
+        (b'{"s":"\\ud800"}', "JSON string contains an unpaired surrogate escape"),
+        (b"\xef\xbb\xbf{}", "JSON document starts with a UTF-8 byte order mark"),
+        (b"[1]", "JSON document must be an object, not list"),
+    ],
+)
+def test_strict_json_messages(data: bytes, message: str) -> None:
+    assert strict_message(data) == message
+
+
+def test_check_keys_message_is_bounded() -> None:
+    extra = {f"x{i}": 1 for i in range(10)} | {"a" * 100: 1}  # sorts first: shown, cut to 80
+    with pytest.raises(EnvelopeFormatError) as info:
+        check_keys({"a": 1, **extra}, frozenset({"a", "b"}), "a thing", code=MALFORMED)
+    unknown = ["a" * 80, *(f"x{i}" for i in range(7))]
+    assert str(info.value) == f"a thing must have exactly the keys a, b: missing ['b'], unknown {unknown}"
+    assert info.value.code is MALFORMED
+
+
+def test_loads_strict_type_error_names_the_type() -> None:
+    with pytest.raises(TypeError, match=r"^data must be bytes, not str$"):
+        loads_strict("{}", max_bytes=10, max_depth=2)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("depth", [33, 500, 100_000])
@@ -778,3 +836,109 @@ def test_from_bytes_raises_only_envelope_format_error_on_arbitrary_json(
     for candidate in (doc, {**doc, "signatures": sigs}):
         with contextlib.suppress(EnvelopeFormatError):
             Envelope.from_bytes(json.dumps(candidate).encode())
+
+
+# --- limits at N and N+1, and the exact message of every rejection ---------------------------------
+
+
+def message_of(data: bytes, limits: EnvelopeLimits = DEFAULT_LIMITS) -> str:
+    with pytest.raises(EnvelopeFormatError) as info:
+        Envelope.from_bytes(data, limits=limits)
+    return str(info.value)
+
+
+def test_key_id_and_payload_type_lengths_are_limits_at_n_and_n_plus_1() -> None:
+    limits = EnvelopeLimits(max_keyid_length=5, max_payload_type_length=len(INTOTO))
+    assert Envelope.from_bytes(sig_json(keyid="k" * 5), limits=limits).signatures[0].keyid == "k" * 5
+    assert (
+        message_of(sig_json(keyid="k" * 6), limits)
+        == "signature keyid must be 1 to 5 printable characters, got 'kkkkkk'"
+    )
+    limits = EnvelopeLimits(max_payload_type_length=7)
+    assert Envelope.from_bytes(envelope_json(payloadType="t" * 7), limits=limits).payload_type == "t" * 7
+    assert message_of(envelope_json(payloadType="t" * 8), limits) == (
+        "envelope payloadType must be 1 to 7 printable characters, got 'tttttttt'"
+    )
+
+
+def test_limits_of_one_are_valid() -> None:
+    limits = EnvelopeLimits(max_signatures=1, max_keyid_length=1, max_signature_bytes=1)
+    envelope = Envelope.from_bytes(sig_json(keyid="k", sig="AQ=="), limits=limits)
+    assert envelope.signatures == (Signature(keyid="k", sig=b"\x01"),)
+
+
+def test_signature_text_longer_than_any_encoding_of_the_limit_is_refused_before_decoding() -> None:
+    # 4 * ceil(n / 3) characters encode at most n bytes: one more character is refused unread
+    for limit, longest in ((3, 4), (1001, 1336)):
+        limits = EnvelopeLimits(max_signature_bytes=limit)
+        too_long = "A" * (longest + 1)  # not base64 either: the length check comes first
+        assert message_of(sig_json(sig=too_long), limits) == f"signature by 'k1' is longer than {limit} bytes"
+    assert len(Envelope.from_bytes(sig_json(sig="AAAA"), limits=EnvelopeLimits(max_signature_bytes=3)).signatures) == 1
+    assert message_of(sig_json(sig="A" * 1336), EnvelopeLimits(max_signature_bytes=1001)) == (
+        "signature by 'k1' must be 1 to 1001 bytes, got 1002"
+    )
+
+
+def test_messages_show_at_most_80_characters_of_untrusted_text() -> None:
+    long = "k" * 300
+    shown = repr("k" * 80)
+    assert message_of(sig_json(keyid=long)) == f"signature keyid must be 1 to 256 printable characters, got {shown}"
+    assert message_of(envelope_json(payloadType=long)) == (
+        f"envelope payloadType must be 1 to 256 printable characters, got {shown}"
+    )
+    assert message_of(sig_json(keyid="k" * 200, sig="A" * 2000)) == f"signature by {shown} is longer than 1024 bytes"
+    big = base64.b64encode(bytes(1025)).decode()
+    assert message_of(sig_json(keyid="k" * 200, sig=big)) == f"signature by {shown} must be 1 to 1024 bytes, got 1025"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (envelope_json(payload=5), "envelope payload must be a string, not int"),
+        (envelope_json(payloadType=1), "envelope payloadType must be a string, not int"),
+        (envelope_json(signatures={}), "envelope signatures must be an array, not dict"),
+        (envelope_json(signatures=[[]]), "each signature must be an object, not list"),
+        (sig_json(keyid=1.5), "signature keyid must be a string, not float"),
+        (sig_json(sig=True), "signature sig must be a string, not bool"),
+        (
+            envelope_json(payload="aGk"),
+            "envelope payload is not valid standard base64: Incorrect padding",
+        ),
+        (sig_json(sig="QR=="), "signature sig is not in canonical base64 form (non-zero padding bits)"),
+        (
+            envelope_json(extra=1),
+            "the envelope must have exactly the keys payload, payloadType, signatures: missing [], unknown ['extra']",
+        ),
+        (
+            sig_json(keyid=_DROP),
+            "a signature must have exactly the keys keyid, sig: missing ['keyid'], unknown []",
+        ),
+    ],
+)
+def test_rejection_messages(data: bytes, message: str) -> None:
+    assert message_of(data) == message
+
+
+def test_caller_mistakes_raise_with_messages() -> None:
+    envelope = Envelope(payload=b"p", payload_type="t")
+    key = private_key("ed25519")
+    with pytest.raises(TypeError, match=r"^payload_type must be str and payload must be bytes$"):
+        pae(b"t", b"p")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^payload_type must be a str, not bytes$"):
+        Envelope(payload=b"p", payload_type=b"t")  # type: ignore[arg-type]
+    for keyid, sig in ((1, b"s"), ("k", "s")):
+        with pytest.raises(TypeError, match=r"^keyid must be str and sig must be bytes$"):
+            envelope.add_signature(keyid, sig)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^keyid and sig must not be empty$"):
+        envelope.add_signature("", b"s")
+    with pytest.raises(TypeError, match=r"^private_key must be a securehost.PrivateKey, not PublicKey$"):
+        envelope.sign(key.public_key)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^sig must be a Signature and key a securehost.PublicKey$"):
+        envelope.verify_signature(b"s", key.public_key)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^envelope must be an Envelope, not bytes$"):
+        check_signatures(b"{}", {}.get)  # type: ignore[arg-type]
+    signed = envelope.sign(key)
+    with pytest.raises(TypeError, match=r"^lookup must return a securehost.PublicKey or None, not str$"):
+        check_signatures(signed, lambda _keyid: "a key")  # type: ignore[arg-type,return-value]
+    with pytest.raises(TypeError, match=r"^max_depth must be an int, not str$"):
+        EnvelopeLimits(max_depth="3")  # type: ignore[arg-type]

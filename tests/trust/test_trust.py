@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from securehost import PermissionSet, PrivateKey, PublicKey, ReasonCode
+from securehost import PermissionSet, PrivateKey, PublicKey, Reason, ReasonCode
 from securehost._trust.load import MAX_STORE_BYTES
 from securehost._trust.model import Threshold, TrustedKey, canonical_name_pattern
 from securehost._trust.store import SignerDecision, TrustStore
@@ -560,6 +560,21 @@ def test_a_str_enum_status_works() -> None:
     assert decision.accepted
 
 
+def test_an_enum_status_is_read_by_its_value() -> None:
+    class Status(enum.Enum):  # not a str: only its value says "valid"
+        VALID = "valid"
+        INVALID = "invalid"
+
+    @attrs.frozen
+    class EnumCheck:
+        keyid: str
+        status: Status
+
+    store = store_of(trusted(ALICE, "alice"))
+    assert evaluate(store, EnumCheck(ALICE.key_id, Status.VALID)).accepted
+    assert codes(evaluate(store, EnumCheck(ALICE.key_id, Status.INVALID)))[0] is ReasonCode.SIGNATURE_INVALID
+
+
 def test_key_out_of_scope() -> None:
     store = store_of(trusted(ALICE, "alice", names=["acme-*"]))
     decision = evaluate(store, valid(ALICE), name="evil-csv")
@@ -798,3 +813,91 @@ def test_keys_made_by_ssh_keygen_load_into_a_store(tmp_path: Path, key_type: str
         duplicate = document(entry(line, "a"), entry(pem.decode(), "b"))
         with pytest.raises(TrustStoreError, match=r'key\[1\] \("b"\): duplicate key'):
             load(duplicate)
+
+
+# --- the exact reasons: code, message and subject of each per-signature and decisive problem -------
+
+
+def test_every_policy_reason_names_its_key_and_says_why() -> None:
+    after, before = NOW + timedelta(days=1), NOW - timedelta(days=1)
+    store = store_of(
+        trusted(ALICE, "alice", names=("acme-*", "other-*")),
+        trusted(BOB, "bob", valid_after=after),
+        trusted(CAROL, "carol", valid_before=before),
+        revoked=["e" * 64],
+    )
+    a, b, c, e = (repr(k) for k in (ALICE.key_id, BOB.key_id, CAROL.key_id, "e" * 64))
+    long_id = "k" * 80  # repr is 82 characters: shown as its first 69 and "..."
+    decision = evaluate(
+        store,
+        Check("e" * 64, "valid"),
+        Check(long_id, "unknown-key"),
+        Check(ALICE.key_id, "invalid"),
+        Check(ALICE.key_id, "bogus"),
+        valid(BOB),
+        valid(CAROL),
+        requested=["db.write"],
+        name="evil-csv",
+    )
+    valid_alice = evaluate(store, valid(ALICE), valid(ALICE), name="acme-csv")
+    scope = evaluate(store, valid(ALICE), name="evil-csv")
+    R, K = Reason, ReasonCode
+    assert decision.reasons == (
+        R(code=K.KEY_REVOKED, message=f"signature by key {e}: the key is revoked", subject="e" * 64),
+        R(
+            code=K.KEY_UNKNOWN,
+            message=f"signature by key '{'k' * 68}... was made by a key that is not in the trust store",
+            subject=long_id,
+        ),
+        R(code=K.SIGNATURE_INVALID, message=f"signature by key {a} is not valid", subject=ALICE.key_id),
+        R(
+            code=K.SIGNATURE_INVALID,
+            message=f"signature by key {a} has an unrecognised check status",
+            subject=ALICE.key_id,
+        ),
+        R(
+            code=K.KEY_NOT_YET_VALID,
+            message=f"signature by key {b} (bob): the key is not valid before {after}",
+            subject=BOB.key_id,
+        ),
+        R(
+            code=K.KEY_OUT_OF_SCOPE,
+            message=f"signature by key {b} (bob): the key may not sign for 'evil-csv' (names: acme-*)",
+            subject=BOB.key_id,
+        ),
+        R(
+            code=K.KEY_EXPIRED,
+            message=f"signature by key {c} (carol): the key expired at {before}",
+            subject=CAROL.key_id,
+        ),
+        R(
+            code=K.KEY_OUT_OF_SCOPE,
+            message=f"signature by key {c} (carol): the key may not sign for 'evil-csv' (names: acme-*)",
+            subject=CAROL.key_id,
+        ),
+        R(code=K.THRESHOLD_NOT_MET, message="0 of 1 required trusted signatures for 'evil-csv'", subject="evil-csv"),
+        R(
+            code=K.PERMISSION_NOT_VOUCHED,
+            message="db.write is vouched for by 0 of 1 required signers",
+            subject="db.write",
+        ),
+    )
+    assert valid_alice.ignored == (
+        R(
+            code=K.DUPLICATE_SIGNATURE,
+            message=f"signature by key {a} (alice) repeats a key that already signed",
+            subject=ALICE.key_id,
+        ),
+    )
+    assert scope.reasons[0] == R(
+        code=K.KEY_OUT_OF_SCOPE,
+        message=f"signature by key {a} (alice): the key may not sign for 'evil-csv' (names: acme-*, other-*)",
+        subject=ALICE.key_id,
+    )
+
+
+def test_a_long_distribution_name_is_shortened_in_the_threshold_reason() -> None:
+    name = "acme-" + "x" * 100
+    decision = evaluate(store_of(trusted(ALICE, "alice")), name=name)
+    assert decision.reasons[0].message == f"0 of 1 required trusted signatures for '{name[:76]}..."
+    assert decision.reasons[0].subject == name

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from securehost import ReasonCode
 from securehost._wheel.record import Record, RecordEntry, sha256_row
 from securehost._wheel.zipsafe import ArchiveScan, read_archive
+from securehost._wheel.zipscan import MemberInfo
 from securehost.exceptions import RecordFormatError, WheelFormatError
 from tests import strategies_wheel as sw
 from tests import wheelmaker as wm
@@ -130,6 +131,121 @@ def test_entries_validate_when_built_in_code() -> None:
         Record(entries=[RecordEntry(path="a"), RecordEntry(path="a")])
 
 
+ROW = "RECORD line 1: RECORD row 'a': "
+NOT_SHA2 = "is not sha256, sha384 or sha512"
+# the exact message of each malformed RECORD above (the csv module's own words are left out: they vary by Python)
+EXPECTED_MESSAGES = {
+    "two fields": "RECORD line 1: a RECORD row has 2 fields, not 3",
+    "four fields": "RECORD line 1: a RECORD row has 4 fields, not 3",
+    "blank row": "RECORD line 2: a RECORD row has 0 fields, not 3",
+    "md5": f"{ROW}hash 'md5=ndTkYSaMgDT1yFZO' {NOT_SHA2}",
+    "sha1": f"{ROW}hash 'sha1=EfatjsUqKYSrqv1' {NOT_SHA2}",
+    "unknown algorithm": f"{ROW}hash 'blake2b=LXEWQrcmsEQB' {NOT_SHA2}",  # the first 20 characters
+    "uppercase algorithm": f"{ROW}hash 'SHA256=LXEWQrcmsEQBY' {NOT_SHA2}",
+    "no equals sign": f"{ROW}hash 'sha256LXEWQrcmsEQBYn' {NOT_SHA2}",
+    "padding": f"{ROW}digest is not base64url",
+    "standard alphabet": f"{ROW}digest is not base64url",
+    "not base64": f"{ROW}digest is not base64url",
+    "short digest": f"{ROW}bad sha256 digest",
+    "sha256 digest under sha512": f"{ROW}bad sha512 digest",
+    "non-canonical base64": f"{ROW}digest is not canonical base64url",
+    "space before hash": f"{ROW}hash ' sha256=LXEWQrcmsEQB' {NOT_SHA2}",
+    "negative size": f"{ROW}size '-1' is invalid",
+    "plus size": f"{ROW}size '+1' is invalid",
+    "leading zero": f"{ROW}size '01' is invalid",
+    "arabic digits": f"{ROW}size '\u0661' is invalid",
+    "size too long": f"{ROW}size '{'9' * 21}' is invalid",
+    "hash without size": f"{ROW}size '' is invalid",
+    "size without hash": f"{ROW}hash '' {NOT_SHA2}",
+    "duplicate path": "RECORD lists 'a' twice",
+    "empty path": "RECORD line 1: RECORD path '' is empty or contains control characters",
+    "control character in path": "RECORD line 1: RECORD path 'a\\x1b[31m' is empty or contains control characters",
+    "newline in quoted path": "RECORD line 2: RECORD path 'a\\nb' is empty or contains control characters",
+    "NUL": "RECORD line 1: RECORD path 'a\\x00' is empty or contains control characters",
+    "not UTF-8": "RECORD is not UTF-8",
+    "byte order mark": "RECORD starts with a byte order mark",
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED_MESSAGES))
+def test_malformed_record_messages(name: str) -> None:
+    with pytest.raises(RecordFormatError) as info:
+        Record.from_bytes(dict(BAD_RECORDS)[name])
+    assert str(info.value) == EXPECTED_MESSAGES[name]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"a,,\rb,,\n", "RECORD has a carriage return that is not part of a CRLF line end"),
+        (b"a,sha256,1\n", f"{ROW}hash 'sha256' {NOT_SHA2}"),  # a known name without "="
+        (f"a,sha256={SHA},{'1' * 30}\n".encode(), f"{ROW}size '{'1' * 22}' is invalid"),  # the first 22 characters
+    ],
+    ids=["lone-carriage-return", "hash-without-equals", "size-far-too-long"],
+)
+def test_more_malformed_record_messages(data: bytes, message: str) -> None:
+    with pytest.raises(RecordFormatError) as info:
+        Record.from_bytes(data)
+    assert str(info.value) == message
+
+
+def test_caller_mistakes_name_the_type() -> None:
+    with pytest.raises(TypeError, match=r"^data must be bytes, not str$"):
+        Record.from_bytes("a,,\n")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^path must be a str, not bytes$"):
+        RecordEntry(path=b"a")  # type: ignore[arg-type]
+    with pytest.raises(RecordFormatError, match=r"^RECORD row 'a': give hash and size, or neither$"):
+        RecordEntry(path="a", size=1)
+
+
+def test_sha384_digest_ending_in_x_round_trips() -> None:
+    # sha384 digests fill their 64 base64 characters: the last one can be any letter, "X" included
+    content = next(c for c in (b"%d" % i for i in range(10_000)) if b64(hashlib.sha384(c).digest()).endswith("X"))
+    digest = hashlib.sha384(content).digest()
+    entry = RecordEntry(path="a", algorithm="sha384", digest=digest, size=len(content))
+    assert entry.to_row()[1] == f"sha384={b64(digest)}"
+    assert Record.from_bytes(Record(entries=[entry]).to_bytes()).entries == (entry,)
+
+
+# CSV that csv.reader without strict=True (and installer's RECORD parser) reads with a changed meaning
+MALFORMED_CSV = [
+    ("text after a closing quote", f'"a.py"x,sha256={SHA},1\n'.encode()),  # non-strict: path a.pyx
+    ("space after a closing quote", b'"a.py" ,,\n'),
+    ("quote after a quoted hash", f'a.py,"sha256={SHA}"",1\n'.encode()),
+    ("text after a quoted size", f'a.py,sha256={SHA},"1"0\n'.encode()),
+    ("quote at the end of the file", b'a,,\n"'),
+]
+
+
+@pytest.mark.parametrize("data", [d for _, d in MALFORMED_CSV], ids=[n for n, _ in MALFORMED_CSV])
+def test_rejects_malformed_csv_quoting(data: bytes) -> None:
+    with pytest.raises(RecordFormatError, match=r"^RECORD line \d+: "):
+        Record.from_bytes(data)
+
+
+def test_quoted_fields_are_read_like_unquoted_ones() -> None:
+    quoted = Record.from_bytes(f'"a.py","sha256={SHA}","1"\n"b",,\n'.encode())
+    assert quoted == Record.from_bytes(f"a.py,sha256={SHA},1\nb,,\n".encode())
+
+
+def test_size_limits_at_n_and_n_plus_1() -> None:
+    data = f"a,sha256={SHA},{'9' * 20}\n".encode()  # the largest size: 20 digits
+    assert Record.from_bytes(data).entries[0].size == 10**20 - 1
+    assert Record.from_bytes(data, max_size=len(data)).entries[0].path == "a"
+    with pytest.raises(RecordFormatError, match=f"^RECORD is {len(data)} bytes, more than {len(data) - 1}$"):
+        Record.from_bytes(data, max_size=len(data) - 1)
+    digest = hashlib.sha256(b"x").digest()
+    for size in (0, 1, 10**20 - 1):
+        assert RecordEntry(path="a", algorithm="sha256", digest=digest, size=size).size == size
+
+
+@pytest.mark.parametrize("size", [-1, 10**20, True, False])
+def test_entry_built_in_code_rejects_bad_sizes(size: int) -> None:
+    digest = hashlib.sha256(b"x").digest()
+    with pytest.raises(RecordFormatError, match=f"^RECORD row 'a': bad size {size!r}$"):
+        RecordEntry(path="a", algorithm="sha256", digest=digest, size=size)
+
+
 # --- checking against the archive ----------------------------------------------------------------
 
 
@@ -154,6 +270,8 @@ def _check(files: dict[str, bytes], record: bytes, **kwargs: object) -> list[str
     scan = scanned(files)
     reasons = Record.from_bytes(record).check_against(scan.members, record_path=RECORD_PATH, **kwargs)
     assert all(r.code is ReasonCode.RECORD_MISMATCH for r in reasons)
+    # every reason names the file it is about: in its message, or RECORD itself
+    assert all(r.subject is not None and (r.subject in r.message or r.subject == RECORD_PATH) for r in reasons)
     return [r.message for r in reasons]
 
 
@@ -246,3 +364,33 @@ def test_record_like_bytes_parse_or_raise_record_format_error(data: bytes) -> No
 def test_arbitrary_bytes_parse_or_raise_record_format_error(data: bytes) -> None:
     with contextlib.suppress(RecordFormatError):
         Record.from_bytes(data)
+
+
+def _info(name: str, content: bytes) -> MemberInfo:
+    return MemberInfo(
+        name=name,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=len(content),
+        compressed_size=len(content),
+        method=0,
+        crc32=0,
+        offset=0,
+    )
+
+
+@pytest.mark.parametrize("record_path", ["RECORD", "a/b.dist-info/RECORD"])
+def test_signature_files_sit_next_to_record_wherever_it_is(record_path: str) -> None:
+    directory = record_path.rpartition("/")[0]
+    signature = f"{directory}/RECORD.jws" if directory else "RECORD.jws"
+    members = [_info("m.py", b"x"), _info(signature, b"{}"), _info(record_path, b"")]
+    record = Record(entries=[sha256_row("m.py", b"x"), RecordEntry(path=record_path)])
+    assert record.check_against(members, record_path=record_path) == ()
+    listed = Record(entries=[*record.entries, sha256_row(signature, b"{}")])
+    assert [r.message for r in listed.check_against(members, record_path=record_path)] == [
+        f"RECORD lists the signature file {signature}"
+    ]
+
+
+def test_record_listing_itself_is_not_an_extra_file_when_it_is_not_a_member() -> None:
+    record = Record(entries=[sha256_row("m.py", b"x"), RecordEntry(path=RECORD_PATH)])
+    assert record.check_against([_info("m.py", b"x")], record_path=RECORD_PATH) == ()
