@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import sys
 
 import pytest
 from hypothesis import given
@@ -161,7 +162,12 @@ EXPECTED_MESSAGES = {
     "empty path": "RECORD line 1: RECORD path '' is empty or contains control characters",
     "control character in path": "RECORD line 1: RECORD path 'a\\x1b[31m' is empty or contains control characters",
     "newline in quoted path": "RECORD line 2: RECORD path 'a\\nb' is empty or contains control characters",
-    "NUL": "RECORD line 1: RECORD path 'a\\x00' is empty or contains control characters",
+    # Python 3.10's csv module refuses the NUL itself; 3.11 and later pass it on to the path check
+    "NUL": (
+        "RECORD line 1: line contains NUL"
+        if sys.version_info < (3, 11)
+        else "RECORD line 1: RECORD path 'a\\x00' is empty or contains control characters"
+    ),
     "not UTF-8": "RECORD is not UTF-8",
     "byte order mark": "RECORD starts with a byte order mark",
 }
