@@ -31,7 +31,8 @@ import pytest
 
 import securehost
 from securehost import HookspecMarker, Host, PrivateKey, ReasonCode, sign_wheel
-from securehost._cli import EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, _build_parser
+from securehost._cli import EXIT_INTERNAL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE
+from securehost._cli.app import build_parser as _build_parser
 from securehost._host.report import PluginStatus
 from securehost._installed.distcheck import verify_installed
 from securehost._trust.load import _KEY_FIELDS, _THRESHOLD_FIELDS, _TOP_FIELDS
