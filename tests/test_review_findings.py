@@ -110,6 +110,36 @@ def test_shadowing_is_found_within_a_load_batch_in_every_form(tmp_path, monkeypa
         other.add_distribution(clean.name, clean.modules, requires=clean.requires)
 
 
+def test_an_entry_no_path_hook_takes_is_not_searched_for_a_plugins_names(tmp_path, monkeypatch) -> None:
+    """A sys.path entry cached with no finder (a missing ``python3XX.zip``) holds nothing: no PathFinder search."""
+    import importlib.machinery
+    import sys
+
+    missing_zip = str(tmp_path / "python399.zip")
+    monkeypatch.syspath_prepend(missing_zip)
+    monkeypatch.setitem(sys.path_importer_cache, missing_zip, None)
+    for entry in sys.path:  # every other entry is listed, as in a host that imported before it loads plugins
+        importlib.machinery.PathFinder.find_spec("nothing_here_review", [entry])
+    searches: list[object] = []
+    real = importlib.machinery.PathFinder.find_spec
+
+    def counting(*args: object, **kwargs: object) -> object:
+        searches.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec", counting)
+    installed, importer = _shadowing_plugin(tmp_path, "nowhere_else_zip_review")
+    with importer.batch():
+        importer.add_distribution(installed.name, installed.modules, requires=installed.requires)
+    assert not [args for args in searches if args[0] == "nowhere_else_zip_review"]
+    # without the None entry the same name is searched for (the entry is "maybe")
+    monkeypatch.delitem(sys.path_importer_cache, missing_zip)
+    other, second = _shadowing_plugin(tmp_path / "again", "nowhere_else_zip_review2")
+    with second.batch():
+        second.add_distribution(other.name, other.modules, requires=other.requires)
+    assert [args[0] for args in searches if args[0] == "nowhere_else_zip_review2"]
+
+
 def test_rejects_plugin_package_named_like_an_already_imported_module(tmp_path, monkeypatch) -> None:
     import types
 

@@ -84,7 +84,8 @@ class ShadowCheck:
         Only for entries whose finder is the standard :class:`~importlib.machinery.FileFinder`: it finds ``top`` in a
         directory only through an entry named ``top`` or ``top.<suffix>``. Anything else (zip files, custom path
         hooks, an entry not yet seen, a directory that cannot be listed) says "maybe", and the caller asks
-        :class:`~importlib.machinery.PathFinder`.
+        :class:`~importlib.machinery.PathFinder`. An entry that no path hook takes (cached as ``None``, such as the
+        ``python3XX.zip`` that most installations list but do not have) holds nothing, as for ``PathFinder``.
         """
         listings = self._listings
         if listings is None:
@@ -100,7 +101,20 @@ class ShadowCheck:
 
     @staticmethod
     def _list(entry: str) -> frozenset[str]:
-        if not isinstance(sys.path_importer_cache.get(entry), importlib.machinery.FileFinder):
+        # PathFinder keys the empty entry by the working directory, as here.
+        key = entry
+        if not entry:
+            try:
+                key = os.getcwd()
+            except OSError:
+                return frozenset()  # PathFinder skips an entry for a working directory that is gone
+        try:
+            finder = sys.path_importer_cache[key]
+        except KeyError:
+            return _MAYBE  # not seen yet: PathFinder would ask the path hooks
+        if finder is None:
+            return frozenset()  # no path hook takes it (a missing python3XX.zip): PathFinder skips it
+        if not isinstance(finder, importlib.machinery.FileFinder):
             return _MAYBE
         try:
             return frozenset(name.partition(".")[0].lower() for name in os.listdir(entry or os.curdir))
