@@ -124,6 +124,115 @@ def test_other_envelope_bytes_are_verified_again(lab: Lab, monkeypatch: pytest.M
     assert asked == [KEY.key_id]
 
 
+def strict_parser_refuses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the strict statement parser fail loudly; return the sizes of the payloads it was asked about."""
+    import securehost._signing.statement as statement_module
+    from securehost.exceptions import EnvelopeFormatError
+
+    asked: list[int] = []
+
+    def refuse(data: bytes, **_: object) -> dict[str, Any]:
+        asked.append(len(data))
+        raise EnvelopeFormatError("the strict parser was asked")
+
+    monkeypatch.setattr(statement_module, "loads_strict", refuse)
+    return asked
+
+
+def test_a_statement_that_parsed_strictly_before_is_not_parsed_strictly_again(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_once(lab)
+    asked = strict_parser_refuses(monkeypatch)
+    report = lab.host().load()[GOOD]
+    assert report.status == "accepted"
+    assert asked == []
+    assert report.verdict.evidence["files_verified"] == 6  # the statement's subjects were read all the same
+
+
+def test_without_the_memo_the_statement_is_parsed_strictly(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control for the test above: the patched parser does reject when it is asked."""
+    load_once(lab)
+    (lab.state / "signatures.memo").unlink()
+    asked = strict_parser_refuses(monkeypatch)
+    report = lab.host().load()[GOOD]
+    assert report.status == "rejected"
+    assert R.STATEMENT_MALFORMED in report.verdict.codes
+    assert len(asked) == 1
+
+
+def test_a_statement_that_failed_the_strict_parser_is_never_remembered_as_parsed(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rejected statement is parsed strictly on every load, whatever the memo says about its signatures."""
+    first = strict_parser_refuses(monkeypatch)
+    assert lab.host().load()[GOOD].status == "rejected"
+    monkeypatch.undo()
+    memo = SignatureMemo(lab.state / "signatures.memo", lab.host().importer.derive_key(b"signature memo"))
+    digest = hashlib.sha256(envelope_path(lab).read_bytes()).hexdigest()
+    assert memo.valid_keyids(digest) == {KEY.key_id}  # the signature is remembered ...
+    assert not memo.parsed(digest)  # ... the statement is not
+    again = strict_parser_refuses(monkeypatch)
+    assert lab.host().load()[GOOD].status == "rejected"
+    assert len(first) == len(again) == 1
+
+
+def test_stricter_limits_than_the_defaults_always_parse_strictly(tmp_path: Path, good_wheel: Path) -> None:
+    """What "parsed before" means holds for the default limits only; a caller's own limits get the strict parser."""
+    import zipfile
+
+    import attrs
+
+    from securehost._signing.envelope import DEFAULT_LIMITS
+    from securehost._trust.verify import check_statement
+
+    with zipfile.ZipFile(good_wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith("securehost.dsse.json")]
+        data = archive.read(name)
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    assert check_statement(data, STORE, memo=memo).statement is not None
+    assert memo.parsed(hashlib.sha256(data).hexdigest())
+    shallow = attrs.evolve(DEFAULT_LIMITS, max_depth=3)  # the envelope nests 3 deep, the statement deeper
+    check = check_statement(data, STORE, memo=memo, limits=shallow)
+    assert check.statement is None
+    assert R.STATEMENT_MALFORMED in {r.code for r in check.reasons}
+
+
+def test_the_parsed_mark_round_trips_and_leaves_with_its_entry(tmp_path: Path) -> None:
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32, max_entries=2)
+    memo.remember_parsed("z" * 64)  # no entry for it: nothing to mark
+    memo.remember("a" * 64, ["k1"])
+    memo.remember_parsed("a" * 64)
+    memo.remember("b" * 64, ["k1"])
+    memo.save()
+    again = SignatureMemo(tmp_path / "memo", b"k" * 32, max_entries=2)
+    assert again.parsed("a" * 64)
+    assert not again.parsed("b" * 64)
+    assert not again.parsed("z" * 64)
+    again.remember("c" * 64, ["k1"])
+    again.remember("d" * 64, ["k1"])  # "a" and "b" go, and the mark with "a"
+    again.remember("a" * 64, ["k1"])
+    assert not again.parsed("a" * 64)
+
+
+def test_a_memo_of_another_securehost_version_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What "parsed strictly" says holds for this version's parser: another version starts afresh."""
+    import securehost._signing.memo as memo_module
+    from securehost._fileio import SealedFile
+
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    memo.remember("a" * 64, ["k1"])
+    memo.remember_parsed("a" * 64)
+    memo.save()
+    other = memo_module._CONTEXT.replace(memo_module.__version__.encode(), b"0.0.0-other")
+    assert other != memo_module._CONTEXT
+    sealed = SealedFile(tmp_path / "memo", b"k" * 32, memo_module._MAGIC, context=other, limit=1 << 20)
+    with pytest.raises(memo_module.SealBrokenError):
+        sealed.read()
+    monkeypatch.setattr(memo_module, "_CONTEXT", other)
+    assert not SignatureMemo(tmp_path / "memo", b"k" * 32).parsed("a" * 64)
+
+
 # --- the memo itself ---------------------------------------------------------------------------------------------
 
 

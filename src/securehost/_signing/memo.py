@@ -5,7 +5,11 @@ key: a key id is the SHA-256 of the key's SubjectPublicKeyInfo and the scheme is
 answer for (SHA-256 of the envelope, *K*) never changes. The memo keeps the pairs that verified, in the host's
 state directory, authenticated with a key derived from the host's private cache key. Everything else is judged
 afresh on every load: whether *K* is still in the trust store (a removed key verifies nothing), revocation, validity
-windows, name scopes, thresholds, permission ceilings, expiry, and the statement itself.
+windows, name scopes, thresholds, permission ceilings, expiry, and the statement's content.
+
+The memo also keeps which envelopes' statements passed the strict parser (strict JSON and the canonical form) under
+this version of securehost: the same bytes pass it again, so a statement remembered here is read with the standard
+JSON decoder, and its content (names, versions, permissions, files) is still validated field by field.
 
 A memo that cannot be read or whose MAC does not check out is treated as empty (and audited when tampered); a
 memo that cannot be written is skipped. It never makes a signature count that has not verified on this machine
@@ -19,6 +23,7 @@ import threading
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._fileio import SealBrokenError, SealedFile
+from securehost._version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -33,6 +38,8 @@ _MAX_FILE: Final = 16 * 1024 * 1024
 #: The scheme rules the verdicts were reached under; a securehost that changes them starts a new memo.
 _SCHEMES: Final = b"ed25519;ecdsa-p256-sha256;ecdsa-p384-sha384;rsassa-pss-sha256-mgf1-sha256-salt32"
 MAX_ENTRIES: Final = 4096
+#: Rows record "parsed strictly" under the parser of this version only: another version starts a new memo.
+_CONTEXT: Final = _SCHEMES + b"\0" + __version__.encode() + b"\0"
 
 
 @final
@@ -46,15 +53,16 @@ class SignatureMemo:
         max_entries: envelopes remembered; the oldest are forgotten first.
     """
 
-    __slots__ = ("_audit", "_dirty", "_entries", "_loaded", "_lock", "_max", "_sealed")
+    __slots__ = ("_audit", "_dirty", "_entries", "_loaded", "_lock", "_max", "_parsed", "_sealed")
 
     def __init__(
         self, path: Path, key: bytes, audit: AuditLog | None = None, *, max_entries: int = MAX_ENTRIES
     ) -> None:
-        self._sealed = SealedFile(path, key, _MAGIC, context=_SCHEMES + b"\0", limit=_MAX_FILE)
+        self._sealed = SealedFile(path, key, _MAGIC, context=_CONTEXT, limit=_MAX_FILE)
         self._audit = audit
         self._max = max_entries
         self._entries: dict[str, frozenset[str]] = {}
+        self._parsed: set[str] = set()
         self._loaded = False
         self._dirty = False
         self._lock = threading.Lock()
@@ -72,9 +80,10 @@ class SignatureMemo:
             return  # none yet (or unreadable, or a symlink): start empty
         try:
             rows = json.loads(payload)
-            self._entries = {str(digest): frozenset(str(k) for k in keyids) for digest, keyids in rows}
-        except (ValueError, TypeError):  # authenticated, so only a memo from an incompatible securehost
-            self._entries, self._dirty = {}, True
+            self._entries = {str(row[0]): frozenset(str(k) for k in row[1]) for row in rows}
+            self._parsed = {str(row[0]) for row in rows if row[2] is True}
+        except (ValueError, TypeError, IndexError, KeyError):  # authenticated: only a memo of another format
+            self._entries, self._parsed, self._dirty = {}, set(), True
 
     def valid_keyids(self, digest: str) -> frozenset[str]:
         """Return the key ids whose signature in the envelope with SHA-256 *digest* verified before."""
@@ -82,6 +91,22 @@ class SignatureMemo:
             if not self._loaded:
                 self._load()
             return self._entries.get(digest, frozenset())
+
+    def parsed(self, digest: str) -> bool:
+        """Whether the statement of the envelope with SHA-256 *digest* passed the strict parser before."""
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            return digest in self._parsed and digest in self._entries
+
+    def remember_parsed(self, digest: str) -> None:
+        """Record that the statement of the envelope with SHA-256 *digest* (already remembered) parsed strictly."""
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            if digest in self._entries and digest not in self._parsed:
+                self._parsed.add(digest)
+                self._dirty = True
 
     def remember(self, digest: str, keyids: Iterable[str]) -> None:
         """Record that the signatures of *keyids* in the envelope with SHA-256 *digest* verified."""
@@ -93,14 +118,15 @@ class SignatureMemo:
             self._entries[digest] = old | new  # most recently used last
             self._dirty = self._dirty or not new <= old
             while len(self._entries) > self._max:
-                del self._entries[next(iter(self._entries))]
+                self._parsed.discard(oldest := next(iter(self._entries)))
+                del self._entries[oldest]
 
     def save(self) -> None:
         """Write the memo atomically if it changed; a failure only means the next start-up verifies again."""
         with self._lock:
             if not self._dirty:
                 return
-            rows = [[digest, sorted(keyids)] for digest, keyids in self._entries.items()]
+            rows = [[digest, sorted(keyids), digest in self._parsed] for digest, keyids in self._entries.items()]
             payload = json.dumps(rows, separators=(",", ":")).encode()
             if not self._sealed.write(payload, prefix=".memo-"):
                 return

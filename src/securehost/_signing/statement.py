@@ -20,6 +20,7 @@ verifier would reject as malformed.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -92,12 +93,17 @@ class Statement:
     predicate: PluginPredicate = attrs.field(validator=attrs.validators.instance_of(PluginPredicate))
 
     @classmethod
-    def from_json_bytes(cls, payload: bytes, *, limits: EnvelopeLimits = DEFAULT_LIMITS) -> Statement:
+    def from_json_bytes(
+        cls, payload: bytes, *, limits: EnvelopeLimits = DEFAULT_LIMITS, parsed_before: bool = False
+    ) -> Statement:
         """Parse an untrusted statement payload strictly.
 
         Args:
             payload: the envelope payload, untrusted until its signatures are checked.
             limits: size limits; the defaults are hard limits.
+            parsed_before: these exact bytes passed this parser before (the host's signature memo says so):
+                decode them with the standard JSON decoder and skip the canonical-form comparison, which the same
+                bytes pass again. Every field is still validated.
 
         Raises:
             TypeError: *payload* is not ``bytes``.
@@ -110,8 +116,15 @@ class Statement:
                 the canonical JSON of the statement it holds.
         """
         try:
-            obj = loads_strict(payload, max_bytes=limits.max_envelope_bytes, max_depth=limits.max_depth)
+            if parsed_before and len(payload) <= limits.max_envelope_bytes:
+                obj = json.loads(payload)
+                if not isinstance(obj, dict):  # pragma: no cover - bytes that passed the strict parser
+                    fail("statement is not a JSON object")
+            else:
+                obj = loads_strict(payload, max_bytes=limits.max_envelope_bytes, max_depth=limits.max_depth)
         except EnvelopeFormatError as exc:
+            raise EnvelopeFormatError(f"statement: {exc}", code=_MALFORMED) from exc
+        except ValueError as exc:  # pragma: no cover - bytes that passed the strict parser
             raise EnvelopeFormatError(f"statement: {exc}", code=_MALFORMED) from exc
         if obj.get("_type") != STATEMENT_TYPE:
             fail(f"statement _type must be {STATEMENT_TYPE!r}, got {_short(obj.get('_type'))}")
@@ -131,13 +144,17 @@ class Statement:
         # The parsers check types and values first; this only keeps the contract if one slips.
         except (TypeError, ValueError) as exc:  # pragma: no cover
             raise EnvelopeFormatError(f"statement is invalid: {exc}", code=_MALFORMED) from exc
-        if statement.to_json_bytes() != payload:
+        if not parsed_before and statement.to_json_bytes() != payload:
             fail("statement payload is not canonical JSON (sorted keys, no whitespace, UTF-8, no escapes)")
         return statement
 
     @classmethod
-    def from_envelope(cls, envelope: Envelope, *, limits: EnvelopeLimits = DEFAULT_LIMITS) -> Statement:
+    def from_envelope(
+        cls, envelope: Envelope, *, limits: EnvelopeLimits = DEFAULT_LIMITS, parsed_before: bool = False
+    ) -> Statement:
         """Parse the statement inside *envelope* after checking its payload type.
+
+        *parsed_before* is passed on to :meth:`from_json_bytes`.
 
         Raises:
             TypeError: *envelope* is not an :class:`~securehost._signing.envelope.Envelope`.
@@ -151,7 +168,7 @@ class Statement:
                 f"payloadType must be {PAYLOAD_TYPE!r}, got {envelope.payload_type[:80]!r}",
                 code=ReasonCode.PAYLOAD_TYPE_MISMATCH,
             )
-        return cls.from_json_bytes(envelope.payload, limits=limits)
+        return cls.from_json_bytes(envelope.payload, limits=limits, parsed_before=parsed_before)
 
     def to_json_bytes(self) -> bytes:
         """Return the canonical JSON payload (sorted keys, no whitespace, UTF-8)."""

@@ -96,6 +96,7 @@ def check_statement(
     except EnvelopeFormatError as exc:
         return StatementCheck(statement=None, envelope=None, reasons=(Reason(code=exc.code, message=str(exc)),))
     evidence: dict[str, Any] = {"payload_sha256": hashlib.sha256(envelope.payload).hexdigest()}
+    digest = None
     if memo is None:
         checks = check_signatures(envelope, store.lookup)
     else:
@@ -122,7 +123,12 @@ def check_statement(
         )
         return StatementCheck(statement=None, envelope=envelope, reasons=tuple(reasons), evidence=evidence)
     try:
-        statement = Statement.from_envelope(envelope, limits=limits)
+        # the memo's "parsed strictly" holds for the default limits only (a caller may pass stricter ones)
+        remembers = memo is not None and digest is not None and limits == DEFAULT_LIMITS
+        parsed_before = remembers and memo.parsed(digest)  # type: ignore[union-attr,arg-type]
+        statement = Statement.from_envelope(envelope, limits=limits, parsed_before=parsed_before)
+        if remembers and not parsed_before:
+            memo.remember_parsed(digest)  # type: ignore[union-attr,arg-type]
     except EnvelopeFormatError as exc:
         return StatementCheck(
             statement=None, envelope=envelope, reasons=(Reason(code=exc.code, message=str(exc)),), evidence=evidence
