@@ -14,7 +14,6 @@ import contextlib
 import hmac
 import os
 import stat
-import tempfile
 from typing import Final, final
 
 __all__ = ["OPEN_FLAGS", "SealBrokenError", "SealedFile", "read_file", "write_atomic"]
@@ -59,6 +58,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, prefix: str = ".t
     Raises:
         OSError: the file cannot be written; no temporary file is left behind.
     """
+    import tempfile  # noqa: PLC0415 - a warm start-up that changes nothing writes nothing
+
     directory = os.path.dirname(os.fspath(path)) or os.curdir
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
     try:

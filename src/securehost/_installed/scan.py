@@ -14,7 +14,6 @@ import os
 import stat
 import threading
 import time
-import zipfile
 from typing import TYPE_CHECKING, Final, Literal, final
 
 import attrs
@@ -282,7 +281,11 @@ def list_path_entry(entry: str, cache: DiscoveryCache | None) -> Listing:
         st = os.stat(entry)
         if stat.S_ISDIR(st.st_mode):
             return cache.listing(entry, st) if cache is not None else _list_dir(entry)
-        if stat.S_ISREG(st.st_mode) and zipfile.is_zipfile(entry):
+        if stat.S_ISREG(st.st_mode):
+            import zipfile  # noqa: PLC0415 - a zip file on sys.path is rare: the others do not pay for the module
+
+            if not zipfile.is_zipfile(entry):
+                return _NO_LISTING
             return _list_zip(entry)
     except OSError:
         pass

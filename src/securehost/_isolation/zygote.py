@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Final, final
@@ -51,6 +49,8 @@ class Zygote:
 
     def __init__(self, *, as_nobody: bool) -> None:
         self.as_nobody = as_nobody
+        import subprocess  # noqa: PLC0415 - only a host that isolates a plugin starts a zygote
+
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._proc = subprocess.Popen(  # our own interpreter and boot code
@@ -104,6 +104,9 @@ class Zygote:
 
     def close(self) -> None:
         """Stop the zygote (workers it forked are not affected: they are the pools' to stop)."""
+        import signal  # noqa: PLC0415 - see __init__
+        import subprocess  # noqa: PLC0415
+
         self._control.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGKILL)
@@ -150,6 +153,8 @@ def main() -> None:
 
 def serve(control_fd: int) -> None:
     """The zygote's main: fork one worker per request until the host closes the control socket."""
+    import signal  # noqa: PLC0415 - not on the host's import path
+
     from securehost._isolation import worker  # noqa: PLC0415 - everything a worker imports, imported once here
 
     control = socket.socket(fileno=control_fd)

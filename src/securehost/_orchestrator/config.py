@@ -25,11 +25,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from securehost.exceptions import ConfigDeclarationError, ConfigurationError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
@@ -258,6 +253,10 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     Raises:
         ConfigurationError: the file cannot be read, is not TOML, or holds something other than tables at the top.
     """
+    if sys.version_info >= (3, 11):  # imported here: a host without a configuration file does not parse TOML
+        import tomllib  # noqa: PLC0415
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # noqa: PLC0415
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
