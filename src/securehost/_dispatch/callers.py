@@ -42,6 +42,7 @@ __all__ = [
     "make_entry",
     "multicall",
     "run_teardowns",
+    "second_yield",
     "teardown_one",
 ]
 
@@ -216,6 +217,32 @@ def teardown_one(  # noqa: PLR0917 - called positionally from generated code
     except BaseException as e:  # noqa: BLE001 - becomes the outcome, as in pluggy
         append(setup_ns + _now() - t0)
         if e is not exception and isinstance(e, Exception) and context is not None:
+            context.failed()
+        return result, e
+    append(setup_ns + _now() - t0)
+    raise _wrapfail_error(teardown, "has second yield")
+
+
+def second_yield(  # noqa: PLR0917 - called positionally from generated code
+    teardown: Teardown,
+    context: PluginContext | None,
+    append: Callable[[int], object],
+    setup_ns: int,
+    t0: int,
+    result: Any,
+) -> tuple[Any, BaseException | None]:
+    """Finish a wrapper whose teardown yielded again after ``send``, as :func:`teardown_one` does (pluggy's rule).
+
+    Raises:
+        RuntimeError: the wrapper "has second yield" (raised out of the call, as pluggy does), unless closing the
+            generator raised: then that is the outcome.
+    """
+    __tracebackhide__ = True
+    try:
+        teardown.close()
+    except BaseException as e:  # noqa: BLE001 - becomes the outcome, as in pluggy
+        append(setup_ns + _now() - t0)
+        if isinstance(e, Exception) and context is not None:
             context.failed()
         return result, e
     append(setup_ns + _now() - t0)

@@ -29,6 +29,7 @@ from securehost._dispatch.callers import (
     _old_style_wrapper,
     _raise_wrapfail,
     call_general,
+    second_yield,
     teardown_one,
 )
 from securehost._dispatch.stats import FLUSH_MASK
@@ -96,6 +97,7 @@ def compile_plan(
         "_old": _old_style_wrapper,
         "_wrapfail": _raise_wrapfail,
         "_teardown": teardown_one,
+        "_second": second_yield,
         "_fallback": functools.partial(_generic, hook_name, entries, firstresult, dict(defaults), verify),
         "HOOK": hook_name,
     }
@@ -213,10 +215,24 @@ def compile_plan(
         for w in reversed(range(len(wrappers))):
             entry = wrappers[w]
             emit(3, f"if n > {w}:")
-            emit(
-                4,
-                f"result, exc = _teardown(g{w}, {ident(w, entry)}, c{w}, a{w}, s{w}, result, exc)",
-            )
+            # the common case inline (no exception to throw in, the wrapper returns): one call less per wrapper
+            emit(4, "if exc is None:")
+            emit(5, f"_set({ident(w, entry)})")
+            emit(5, "t = _now()")
+            emit(5, "try:")
+            emit(6, f"g{w}.send(result)")
+            emit(5, "except StopIteration as si:")
+            emit(6, f"a{w}(s{w} + _now() - t)")
+            emit(6, "result = si.value")
+            emit(5, "except BaseException as e:")
+            emit(6, f"a{w}(s{w} + _now() - t)")
+            if entry[3] is not None:
+                emit(6, f"if isinstance(e, Exception): c{w}.failed()")
+            emit(6, "exc = e")
+            emit(5, "else:")
+            emit(6, f"result, exc = _second(g{w}, c{w}, a{w}, s{w}, t, result)")
+            emit(4, "else:")
+            emit(5, f"result, exc = _teardown(g{w}, {ident(w, entry)}, c{w}, a{w}, s{w}, result, exc)")
         emit(2, "finally:")
         emit(3, "_set(outer)")
         emit(1, "if exc is not None:")
