@@ -262,18 +262,42 @@ def test_a_failure_in_the_middle_of_an_upgrade_leaves_the_old_version(
     calls = itertools.count()
 
     def failing_rename(source: object, destination: object) -> None:
-        if next(calls) == 6:  # the old files are out, some new ones are in
+        if next(calls) == 10:  # the 8 old files are out, 2 new ones are in
             raise OSError(28, "No space left on device")
         real_rename(source, destination)  # type: ignore[arg-type]
 
     monkeypatch.setattr(securehost._install.journal.os, "rename", failing_rename)
     with pytest.raises(OSError, match="No space left"):
         install_plugin(new, target=target, store=STORE, upgrade=True)
-    assert next(calls) > 7  # the rollback renamed everything back
+    assert next(calls) == 21  # the rollback renamed all 10 back
     monkeypatch.undo()
     assert snapshot(target) == before
     assert no_scratch_left(target)
     assert greetings(tmp_path, target) == ["v1.0 Ada"]
+
+
+def test_when_the_rollback_itself_fails_the_old_files_are_kept_and_named(
+    plugins: Plugins, target: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = {f"{plugins.package}/a.py": "A = 1\n"}
+    assert install_plugin(plugins.wheel("1.0", extra=extra), target=target, store=STORE)
+    old = (target / plugins.package / "a.py").read_bytes()
+    real_rename = os.rename
+    calls = itertools.count()
+
+    def failing_rename(source: object, destination: object) -> None:
+        number = next(calls)
+        if number == 9 or (number > 9 and "backup" in str(source) and str(source).endswith("a.py")):
+            raise OSError(5, "Input/output error")  # the swap fails, and so does putting a.py back
+        real_rename(source, destination)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(securehost._install.journal.os, "rename", failing_rename)
+    with pytest.raises(OSError, match="could not be put back") as info:
+        install_plugin(plugins.wheel("2.0", extra=extra), target=target, store=STORE, upgrade=True)
+    monkeypatch.undo()
+    (kept,) = target.glob(".securehost-backup-*")
+    assert str(kept) in str(info.value)
+    assert (kept / "files" / plugins.package / "a.py").read_bytes() == old
 
 
 @pytest.mark.slow
