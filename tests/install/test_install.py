@@ -26,6 +26,7 @@ from securehost import (
     install_plugin,
     uninstall_plugin,
 )
+from securehost.exceptions import ConfigurationError
 from securehost.testing import HostFactory, PluginSite, SiteTamper, WheelFactory, WheelTamper, trust_store_for
 
 KEY = PrivateKey.generate("ed25519")
@@ -410,6 +411,34 @@ def test_a_failure_in_the_middle_of_an_uninstall_puts_everything_back(
     monkeypatch.undo()
     assert snapshot(target) == before
     assert no_scratch_left(target)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+def test_a_second_change_to_the_same_directory_at_once_is_refused(plugins: Plugins, target: Path) -> None:
+    target.mkdir()
+    holder = subprocess.Popen(  # another process in the middle of an install: it holds the directory's lock
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
+            "print('locked', flush=True); sys.stdin.read()",
+            str(target),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(ConfigurationError, match="another securehost install"):
+            install_plugin(plugins.wheel("1.0"), target=target, store=STORE)
+        with pytest.raises(ConfigurationError, match="try again"):
+            uninstall_plugin(plugins.name, target=target)
+    finally:
+        holder.communicate("")
+    assert list(target.iterdir()) == []
+    assert install_plugin(plugins.wheel("1.0"), target=target, store=STORE)
 
 
 # --- arguments ----------------------------------------------------------------------------------------------

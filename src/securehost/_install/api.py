@@ -22,7 +22,7 @@ import attrs
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from securehost._install.journal import Journal, prune_empty
+from securehost._install.journal import Journal, exclusive, prune_empty
 from securehost._install.result import InstallAction, InstallResult, UninstallResult
 from securehost._install.target import (
     InstalledDistribution,
@@ -79,6 +79,7 @@ def install_plugin(
 
     Raises:
         TypeError: an argument has the wrong type (the message names it).
+        ConfigurationError: another install, upgrade or uninstall is changing *target* at the same time.
         WheelFormatError: ``installer`` refused the verified wheel.
         OSError: the wheel cannot be read, or *target* cannot be created or written (a failure while files are
             being swapped puts the old version back first).
@@ -93,6 +94,13 @@ def install_plugin(
         raise FileNotFoundError(f"{source}: no such wheel file")
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
+    with exclusive(root):
+        return _install_locked(source, root, store, upgrade=upgrade, allow_downgrade=allow_downgrade, now=now)
+
+
+def _install_locked(
+    source: Path, root: Path, store: TrustStore, *, upgrade: bool, allow_downgrade: bool, now: dt.datetime | None
+) -> InstallResult:
     scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH, dir=root))
     try:
         copy = scratch / "wheel" / source.name
@@ -329,6 +337,7 @@ def uninstall_plugin(name: str, *, target: str | os.PathLike[str]) -> UninstallR
 
     Raises:
         TypeError: an argument has the wrong type (the message names it).
+        ConfigurationError: another install, upgrade or uninstall is changing *target* at the same time.
         OSError: *target* cannot be read, or a file cannot be moved (what was moved already is put back first).
     """
     if not isinstance(name, str):
@@ -337,7 +346,11 @@ def uninstall_plugin(name: str, *, target: str | os.PathLike[str]) -> UninstallR
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such plugin directory")
     root = root.resolve()
-    wanted = canonicalize_name(name)
+    with exclusive(root):
+        return _uninstall_locked(canonicalize_name(name), root)
+
+
+def _uninstall_locked(wanted: str, root: Path) -> UninstallResult:
     everything = read_target(root)
     dists = tuple(d for d in everything if d.name == wanted)
     if not dists:

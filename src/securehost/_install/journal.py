@@ -11,8 +11,43 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["Journal", "prune_empty"]
+from securehost.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["Journal", "exclusive", "prune_empty"]
+
+
+@contextlib.contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the plugin directory *root* (``flock`` on the directory itself, no lock file).
+
+    Two installs, upgrades or uninstalls in one directory at once would each judge a state the other is changing.
+    Where ``fcntl`` does not exist (Windows) there is no lock.
+
+    Raises:
+        ConfigurationError: another process holds the lock.
+        OSError: the directory cannot be opened.
+    """
+    try:
+        import fcntl  # noqa: PLC0415 - POSIX only
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ConfigurationError(
+                f"another securehost install, upgrade or uninstall is changing {root}: try again when it has finished"
+            ) from exc
+        yield
+    finally:
+        os.close(fd)
 
 
 class Journal:
