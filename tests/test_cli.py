@@ -406,13 +406,11 @@ def test_inspect_unsigned_and_unsound_wheels(wheel: Path, keyfile: Path) -> None
 @pytest.mark.parametrize(
     "argv",
     [
-        [],
         ["bogus"],
         ["sign", "x.whl"],
         ["verify", "x.whl"],
         ["verify", "--store", "s.toml"],
         ["keygen", "k", "--type", "dsa"],
-        ["trust"],
         ["trust", "add", "--store", "s.toml", "k.pub"],
         ["trust", "threshold", "--store", "s.toml", "demo-*", "two"],
         ["verify", "x.whl", "--store", "s.toml", "--now", "2026-01-01T00:00:00"],
@@ -496,9 +494,7 @@ def test_main_returns_exit_codes(
 
 
 def test_main_usage_error_and_version(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["frobnicate"])
-    assert info.value.code == 2
+    assert main(["frobnicate"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     with pytest.raises(SystemExit) as info:
         main(["--version"])

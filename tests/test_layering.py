@@ -47,6 +47,9 @@ def test_the_tree_keeps_every_contract(tmp_path: Path) -> None:
         ("_permissions.py", "import securehost._signing.keys", "Leaves import no subsystem"),
         ("_installed/importer.py", "import securehost._cli", "front ends"),
         ("_trust/model.py", "import securehost._trust.store", "No import cycles"),
+        ("_install/api.py", "import securehost._host.report", "Installing into a plugin directory"),
+        ("_host/listing.py", "import securehost._install.api", "installs plugins"),
+        ("_install/target.py", "import securehost._cli", "front ends"),
     ],
 )
 def test_a_lower_layer_importing_a_higher_one_breaks_the_contract(

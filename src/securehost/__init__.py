@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from securehost._host.host import Host
     from securehost._host.listing import list_plugins
     from securehost._host.report import LoadReport, PluginReport
+    from securehost._install.api import install_plugin, uninstall_plugin
+    from securehost._install.result import InstallResult, UninstallResult
     from securehost._installed.dependencies import DependencyPolicy
     from securehost._installed.discovery import DiscoveryCache
     from securehost._installed.importer import VerifiedImporter
@@ -77,6 +79,8 @@ _LAZY: dict[str, str] = {
     "HookStats": "securehost._dispatch.stats",
     "Host": "securehost._host.host",
     "install_guard": "securehost._guard.audithook",
+    "install_plugin": "securehost._install.api",
+    "InstallResult": "securehost._install.result",
     "KeyType": "securehost._signing.keys",
     "list_plugins": "securehost._host.listing",
     "LoadReport": "securehost._host.report",
@@ -110,6 +114,8 @@ _LAZY: dict[str, str] = {
     "Threshold": "securehost._trust.model",
     "TrustedKey": "securehost._trust.model",
     "TrustStore": "securehost._trust.store",
+    "uninstall_plugin": "securehost._install.api",
+    "UninstallResult": "securehost._install.result",
     "Verdict": "securehost._verdict",
     "VerifiedImporter": "securehost._installed.importer",
     "WorkerLimits": "securehost._isolation.policy",
@@ -136,6 +142,7 @@ __all__ = [
     "HookimplMarker",
     "HookspecMarker",
     "Host",
+    "InstallResult",
     "KeyType",
     "LoadReport",
     "Permission",
@@ -164,6 +171,7 @@ __all__ = [
     "Threshold",
     "TrustStore",
     "TrustedKey",
+    "UninstallResult",
     "Verdict",
     "VerifiedImporter",
     "WorkerLimits",
@@ -173,9 +181,11 @@ __all__ = [
     "describe_wheel",
     "guard_installed",
     "install_guard",
+    "install_plugin",
     "list_plugins",
     "require_verified_wheel",
     "sign_wheel",
+    "uninstall_plugin",
     "verify_wheel",
 ]
 

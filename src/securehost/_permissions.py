@@ -16,7 +16,11 @@ built in:
 * ``sys.native`` (no scope): loading and calling native code through :mod:`ctypes`.
 
 Any other kind (``agent.control``, ``db.write``) is defined by the host; its scope is optional and
-compared as a single glob in which ``*`` matches any run of characters.
+compared as a single glob in which ``*`` matches any run of characters. Where a permission is *written*
+(``sign_wheel(permissions=...)``, ``securehost sign --permission``, ``securehost trust add
+--max-permission``), :func:`check_kind` also refuses a kind that cannot be meant: an unknown kind in
+the built-in namespaces ``fs``, ``net``, ``proc``, ``env`` and ``sys`` (``fs.raed``), and a kind
+without a namespace (``network``); the error suggests the built-in kind that was probably meant.
 
 Path globs: ``*`` matches any run of characters within one path segment (never ``/``); ``**`` as a
 whole segment matches any number of segments, including none (``/srv/data/**`` matches ``/srv/data``
@@ -41,6 +45,7 @@ by the grant.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import ipaddress
 import posixpath
@@ -54,7 +59,7 @@ from securehost.exceptions import PermissionFormatError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["BUILTIN_KINDS", "Permission", "PermissionSet"]
+__all__ = ["BUILTIN_KINDS", "Permission", "PermissionSet", "check_kind"]
 
 BUILTIN_KINDS: Final = frozenset(
     {
@@ -73,6 +78,38 @@ _HOST_KINDS: Final = frozenset({"net.connect", "net.bind"})
 _NAME_KINDS: Final = frozenset({"env.read", "env.write"})
 _SCOPE_REQUIRED: Final = frozenset({"fs.read", "fs.write", "net.connect", "net.bind", "env.read", "env.write"})
 _SCOPE_FORBIDDEN: Final = frozenset({"sys.native"})
+_RESERVED_NAMESPACES: Final = frozenset(kind.partition(".")[0] for kind in BUILTIN_KINDS)
+#: Words people write for a built-in kind (``network``), for the did-you-mean of :func:`check_kind`.
+_ALIASES: Final = {
+    "net": "net.connect",
+    "network": "net.connect",
+    "internet": "net.connect",
+    "http": "net.connect",
+    "https": "net.connect",
+    "socket": "net.connect",
+    "connect": "net.connect",
+    "bind": "net.bind",
+    "listen": "net.bind",
+    "server": "net.bind",
+    "fs": "fs.read",
+    "file": "fs.read",
+    "files": "fs.read",
+    "filesystem": "fs.read",
+    "read": "fs.read",
+    "write": "fs.write",
+    "proc": "proc.spawn",
+    "process": "proc.spawn",
+    "subprocess": "proc.spawn",
+    "spawn": "proc.spawn",
+    "exec": "proc.spawn",
+    "shell": "proc.spawn",
+    "env": "env.read",
+    "environ": "env.read",
+    "environment": "env.read",
+    "native": "sys.native",
+    "ctypes": "sys.native",
+    "ffi": "sys.native",
+}
 _KIND_RE: Final = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
 _HOST_LABEL_RE: Final = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _ENV_RE: Final = re.compile(r"[A-Za-z0-9_*]+")
@@ -271,6 +308,57 @@ def _parse_cached(text: str) -> Permission:
     elif not _CUSTOM_SCOPE_RE.fullmatch(scope) or "**" in scope:
         raise PermissionFormatError(f"scope {scope[:80]!r} of {kind} contains a character that is not allowed")
     return Permission(kind, scope)
+
+
+def _suggestion(kind: str) -> str | None:
+    """Return the built-in kind that *kind* most probably means, if any."""
+    alias = _ALIASES.get(kind) or _ALIASES.get(kind.rpartition(".")[2])
+    close = difflib.get_close_matches(kind, sorted(BUILTIN_KINDS), n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    namespace = kind.partition(".")[0]
+    if alias is None and namespace in _RESERVED_NAMESPACES:
+        return min(k for k in BUILTIN_KINDS if k.startswith(namespace + "."))
+    return alias
+
+
+def check_kind(permission: Permission | str) -> Permission:
+    """Refuse a permission whose kind cannot be meant; return it parsed.
+
+    A built-in kind passes, and so does a host-defined kind with a namespace outside the built-in ones
+    (``db.write``). Refused: an unknown kind in a built-in namespace (``fs.raed``, ``net.listen``) and a kind
+    without a namespace (``network``), with the built-in kind that was probably meant.
+
+    Raises:
+        TypeError: *permission* is neither a :class:`Permission` nor a :class:`str`.
+        PermissionFormatError: the text is malformed, or its kind is refused (the message suggests a kind).
+    """
+    if isinstance(permission, Permission):
+        kind, scope = permission.kind, permission.scope
+    elif isinstance(permission, str):
+        kind, sep, rest = permission.partition(":")
+        scope = rest if sep else None
+    else:
+        raise TypeError(f"permission must be a Permission or a str, not {type(permission).__name__}")
+    namespace, dot, _ = kind.partition(".")
+    if kind in BUILTIN_KINDS or not _KIND_RE.fullmatch(kind) or (dot and namespace not in _RESERVED_NAMESPACES):
+        # the kind first, so that "fs.raed:/srv/**" is a typo and not a scope that a host-defined kind cannot have
+        return permission if isinstance(permission, Permission) else Permission.parse(permission)
+    suggestion = _suggestion(kind)
+    hint = ""
+    if suggestion is not None:
+        keep_scope = scope is not None and suggestion != "sys.native"
+        scoped = f"{suggestion}:{scope}" if keep_scope else suggestion
+        hint = f"; did you mean {scoped!r}?"
+    if dot:
+        siblings = ", ".join(sorted(k for k in BUILTIN_KINDS if k.startswith(namespace + ".")))
+        problem = f"unknown permission kind {kind!r}: the {namespace}.* kinds are {siblings}"
+    else:
+        problem = (
+            f"unknown permission kind {kind!r}: the built-in kinds are {', '.join(sorted(BUILTIN_KINDS))}, and a "
+            "host-defined kind has a namespace (db.write)"
+        )
+    raise PermissionFormatError(problem + hint)
 
 
 def _host_matches(grant: str, host: str, port: str) -> bool:

@@ -94,6 +94,11 @@ class ReasonCode(str, enum.Enum):
     CONFIG_INVALID = "config-invalid"
     PLUGIN_START_FAILED = "plugin-start-failed"
     PLUGIN_START_TIMEOUT = "plugin-start-timeout"
+    # installing into a plugin directory (securehost install / upgrade / uninstall)
+    ALREADY_INSTALLED = "already-installed"
+    DOWNGRADE = "downgrade"
+    FILE_CONFLICT = "file-conflict"
+    NOT_INSTALLED = "not-installed"
 
 
 @attrs.frozen(kw_only=True)

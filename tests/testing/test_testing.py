@@ -654,6 +654,23 @@ def test_from_project_needs_the_build_frontend(tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.slow
+def test_building_a_project_installs_nothing_unless_isolation_is_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """securehost.testing installs nothing behind the user's back: with every package index closed, the default
+    build works from what is installed; the explicit ``isolation=True`` would install and so fails here."""
+    pytest.importorskip("hatchling")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    project = write_project(tmp_path / "project")
+    wheel = build_project(project, tmp_path / "offline")
+    assert wheel.name.startswith("hello_plugin-3.0-")
+    with pytest.raises(ProjectBuildError, match="python -m build failed"):
+        build_project(project, tmp_path / "isolated", isolation=True)
+
+
+@pytest.mark.slow
 def test_a_failing_build_shows_the_build_output(tmp_path: Path) -> None:
     pytest.importorskip("hatchling")
     project = write_project(tmp_path / "project")

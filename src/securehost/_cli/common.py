@@ -1,4 +1,9 @@
-"""What every ``securehost`` command shares: exit codes, the parser class, time and key-file arguments, JSON output."""
+"""What every ``securehost`` command shares: exit codes, the parser class, time and key-file arguments, JSON output.
+
+Errors under ``--json``: a usage or configuration error (exit 2) or an internal error (exit 3) prints one JSON
+document on stdout, ``{"error": {"code": "usage" | "internal", "type": ..., "message": ..., "exit_code": ...}}``,
+so that a script that parses stdout always gets JSON; the human one-line message still goes to stderr.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +15,31 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from securehost._signing.keys import PrivateKey, PublicKey
 from securehost.exceptions import KeyFormatError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "EXIT_INTERNAL",
     "EXIT_OK",
     "EXIT_REJECTED",
     "EXIT_USAGE",
+    "PERMISSION_GRAMMAR",
     "Parser",
     "UsageError",
+    "add_json_option",
     "add_password_options",
     "load_private_key",
     "load_public_key",
     "parse_time",
     "print_json",
     "read_password",
+    "report_error",
+    "wants_json",
 ]
 
 EXIT_OK: Final = 0
@@ -40,9 +52,47 @@ class UsageError(Exception):
     """A problem with how the command was called (exit 2)."""
 
 
+PERMISSION_GRAMMAR: Final = """\
+permissions: KIND or KIND:SCOPE (--permission, --max-permission, --grant)
+  fs.read:PATH-GLOB        read files, list directories          fs.read:/srv/data/**
+  fs.write:PATH-GLOB       create, write, remove, rename files   fs.write:/var/cache/acme/*
+  net.connect:HOST[:PORT]  connect out, look names up            net.connect:*.example.com:443
+  net.bind:HOST[:PORT]     bind a local address                  net.bind:127.0.0.1:8080
+  proc.spawn[:PATH-GLOB]   run programs (unscoped: also fork)    proc.spawn:/usr/bin/git
+  env.read:NAME-GLOB       read environment variables            env.read:ACME_*
+  env.write:NAME-GLOB      set or unset environment variables    env.write:ACME_*
+  sys.native               load and call native code (ctypes)    sys.native
+  Paths are absolute and normalised: * stays inside one path segment, a whole ** segment spans any number.
+  A host-defined kind is namespaced outside fs, net, proc, env and sys: db.write, db.write:orders."""
+
+
 class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors become :class:`UsageError` (exit 2, JSON under ``--json``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"securehost: error: {message}\n")
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """Return whether ``--json`` is among the options of *argv* (before a ``--``), even if parsing failed."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
+
+
+def report_error(message: str, *, code: str, exit_code: int, error_type: str, as_json: bool) -> int:
+    """Print *message* on stderr (one line) and, *as_json*, as a JSON error on stdout; return *exit_code*."""
+    print(f"securehost: {'internal error' if code == 'internal' else 'error'}: {message}", file=sys.stderr)
+    if as_json:
+        print_json({"error": {"code": code, "type": error_type, "message": message, "exit_code": exit_code}})
+    return exit_code
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -97,6 +147,12 @@ def load_public_key(path: str) -> PublicKey:
 
 def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help='print JSON on stdout (errors too: {"error": {...}}, same exit codes)'
+    )
 
 
 def add_password_options(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from securehost._cli.common import (
     EXIT_OK,
     EXIT_REJECTED,
+    PERMISSION_GRAMMAR,
     Parser,
     UsageError,
+    add_json_option,
     add_password_options,
     load_private_key,
     parse_time,
@@ -122,46 +124,94 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_SIGN_EPILOG = f"""\
+The statement lists every file of the wheel with its digest, the requested permissions and capabilities; a host
+loads the plugin only if a trusted key vouches for all of them. The signed wheel keeps the original file mode.
+
+examples:
+  securehost sign dist/acme_csv-1.0-py3-none-any.whl --key keys/release --permission 'fs.read:/srv/data/**'
+  securehost sign dist/acme_csv-1.0-py3-none-any.whl --key keys/release --pyproject pyproject.toml -o signed/
+  securehost sign dist/acme_csv-1.0-py3-none-any.whl --key keys/second   # a second signature, for a threshold
+
+{PERMISSION_GRAMMAR}"""
+
+
 def add_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the ``keygen``, ``sign``, ``verify`` and ``inspect`` commands to *sub*."""
-    p = sub.add_parser("keygen", help="generate a signing key (KEY and KEY.pub)")
-    p.add_argument("key", metavar="KEY")
-    p.add_argument("--type", choices=GENERATE_TYPES, default="ed25519")
+    p = sub.add_parser(
+        "keygen",
+        help="generate a signing key (KEY and KEY.pub)",
+        description="generate a signing key: KEY (private, PEM, mode 0600) and KEY.pub (OpenSSH public key line)",
+        epilog="examples:\n  securehost keygen keys/release\n"
+        "  SECUREHOST_PASS=... securehost keygen keys/release --type ecdsa-p256 --password-env SECUREHOST_PASS",
+    )
+    p.add_argument("key", metavar="KEY", help="where to write the private key (the public key goes to KEY.pub)")
+    p.add_argument("--type", choices=GENERATE_TYPES, default="ed25519", help="the key type (default: ed25519)")
     p.add_argument("--comment", help="comment for the public key line (default: the file name)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument("--json", action="store_true")
+    add_json_option(p)
     add_password_options(p)
     p.set_defaults(func=_cmd_keygen)
 
-    p = sub.add_parser("sign", help="sign a wheel (adds a signature if it is already signed)")
-    p.add_argument("wheel", metavar="WHEEL")
-    p.add_argument("--key", action="append", required=True, metavar="KEY", help="private key (PEM or OpenSSH)")
-    p.add_argument("--permission", action="append", default=[], metavar="PERM", help="permission the plugin requests")
-    p.add_argument("--capability", action="append", default=[], metavar="CAP", help="capability the plugin offers")
+    p = sub.add_parser(
+        "sign",
+        help="sign a wheel (adds a signature if it is already signed)",
+        description="sign a wheel: put a DSSE envelope over an in-toto statement of every file into its .dist-info",
+        epilog=_SIGN_EPILOG,
+    )
+    p.add_argument("wheel", metavar="WHEEL", help="the wheel file")
+    p.add_argument(
+        "--key", action="append", required=True, metavar="KEY", help="private key (PEM or OpenSSH); repeat for more"
+    )
+    p.add_argument(
+        "--permission",
+        action="append",
+        default=[],
+        metavar="PERM",
+        help="a permission the plugin requests (repeat; grammar below)",
+    )
+    p.add_argument(
+        "--capability", action="append", default=[], metavar="CAP", help="a capability the plugin offers (repeat)"
+    )
     p.add_argument(
         "--pyproject",
         metavar="PYPROJECT",
         help="also read permissions, capabilities and the configuration schema from its [tool.securehost] table",
     )
-    p.add_argument("-o", "--output", metavar="OUT", help="write the signed wheel here (default: in place)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write the signed wheel here, a directory (an existing one, or ending in /) or a path with the same "
+        "file name (default: in place)",
+    )
     p.add_argument("--expires", type=parse_time, metavar="WHEN", help="statement expiry (ISO 8601 with zone)")
     p.add_argument(
         "--replace-statement",
         action="store_true",
         help="re-sign with a new statement, dropping existing signatures (needed to change permissions or expiry)",
     )
-    p.add_argument("--json", action="store_true")
+    add_json_option(p)
     add_password_options(p)
     p.set_defaults(func=_cmd_sign)
 
-    p = sub.add_parser("verify", help="verify wheels against a trust store (exit 1 if any is rejected)")
-    p.add_argument("wheel", metavar="WHEEL", nargs="+")
-    p.add_argument("--store", required=True, metavar="STORE")
-    p.add_argument("--now", type=parse_time, help="judge expiry and key windows at this time")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser(
+        "verify",
+        help="verify wheels against a trust store (exit 1 if any is rejected)",
+        description="verify wheels against a trust store: print each verdict with every reason",
+        epilog="example:\n  securehost verify dist/*.whl --store trust.toml --json",
+    )
+    p.add_argument("wheel", metavar="WHEEL", nargs="+", help="a wheel file")
+    p.add_argument("--store", required=True, metavar="STORE", help="the trust store (TOML)")
+    p.add_argument("--now", type=parse_time, metavar="WHEN", help="judge expiry and key windows at this time")
+    add_json_option(p)
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("inspect", help="show a wheel's signed statement, permissions and signers (no trust check)")
-    p.add_argument("wheel", metavar="WHEEL")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser(
+        "inspect",
+        help="show a wheel's signed statement, permissions and signers (no trust check)",
+        description="show a wheel's signed statement, permissions and signers (no trust check)",
+    )
+    p.add_argument("wheel", metavar="WHEEL", help="the wheel file")
+    add_json_option(p)
     p.set_defaults(func=_cmd_inspect)

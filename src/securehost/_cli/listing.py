@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from securehost._cli.common import EXIT_OK, EXIT_REJECTED, Parser, UsageError, print_json
+from securehost._cli.common import EXIT_OK, EXIT_REJECTED, Parser, UsageError, add_json_option, print_json
 
 if TYPE_CHECKING:
     import argparse
@@ -41,8 +41,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def add_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the ``list`` command to *sub*."""
     p = sub.add_parser("list", help="show installed plugins of an entry-point group and their verdicts")
-    p.add_argument("--group", required=True)
-    p.add_argument("--store", required=True, metavar="STORE")
+    p.add_argument("--group", required=True, help="the entry-point group of the host's plugins (myapp.plugins)")
+    p.add_argument("--store", required=True, metavar="STORE", help="the trust store file (TOML)")
     p.add_argument("--path", action="append", default=[], metavar="DIR", help="search path (default: sys.path)")
     p.add_argument("--grant", action="append", default=[], metavar="NAME=PERM", help="permission the host grants")
     p.add_argument(
@@ -53,5 +53,5 @@ def add_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
         help="where the host runs matching plugins: in-process (default) or process; shows the protections a worker "
         "would have on this system",
     )
-    p.add_argument("--json", action="store_true")
+    add_json_option(p)
     p.set_defaults(func=_cmd_list)

@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from securehost._cli.common import EXIT_OK, Parser, load_public_key, parse_time, print_json
-from securehost._permissions import PermissionSet
+from securehost._cli.common import (
+    EXIT_OK,
+    PERMISSION_GRAMMAR,
+    Parser,
+    add_json_option,
+    load_public_key,
+    parse_time,
+    print_json,
+)
+from securehost._permissions import PermissionSet, check_kind
 
 if TYPE_CHECKING:
     import argparse
@@ -43,7 +51,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             public,
             label=label,
             names=args.names,
-            max_permissions=PermissionSet.parse(args.max_permission),
+            max_permissions=PermissionSet(check_kind(p) for p in args.max_permission),
             valid_after=args.valid_after,
             valid_before=args.valid_before,
             capabilities=args.capability,
@@ -63,7 +71,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             store_path,
             Path(args.file),
             names=args.names,
-            max_permissions=PermissionSet.parse(args.max_permission),
+            max_permissions=PermissionSet(check_kind(p) for p in args.max_permission),
             unsafe_any_namespace=args.unsafe_any_namespace,
         )
         for key in keys:
@@ -90,32 +98,51 @@ def _cmd_trust(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_TRUST_EPILOG = f"""\
+The store is one TOML file (format: docs/trust-store.md in the securehost source distribution). Every command
+rewrites it atomically and keeps comments; `trust list` shows what it holds.
+
+examples:
+  securehost trust add keys/release.pub --store trust.toml --names 'acme-*' --max-permission 'fs.read:/srv/**'
+  securehost trust threshold 'acme-payments-*' 2 --store trust.toml
+  securehost trust revoke 3f1c... --store trust.toml
+  securehost trust list --store trust.toml --json
+
+{PERMISSION_GRAMMAR}"""
+_MAX_PERMISSION_HELP = "a permission this key may vouch for (repeat; grammar in securehost trust --help)"
+
+
 def add_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the ``trust`` command and its subcommands to *sub*."""
-    trust = sub.add_parser("trust", help="manage a trust store")
-    tsub = trust.add_subparsers(dest="trust_command", required=True, parser_class=Parser)
+    trust = sub.add_parser(
+        "trust", help="manage a trust store", description="manage a trust store", epilog=_TRUST_EPILOG
+    )
+    tsub = trust.add_subparsers(dest="trust_command", title="commands", metavar="COMMAND", parser_class=Parser)
     t = tsub.add_parser("add", help="trust a public key (creates or updates STORE)")
-    t.add_argument("public_key", metavar="KEY.pub")
-    t.add_argument("--names", action="append", required=True, metavar="PATTERN", help="distribution-name glob")
-    t.add_argument("--max-permission", action="append", default=[], metavar="PERM")
+    t.add_argument("public_key", metavar="KEY.pub", help="the public key (OpenSSH line or PEM)")
+    t.add_argument("--names", action="append", required=True, metavar="PATTERN", help="distribution-name glob (repeat)")
+    t.add_argument("--max-permission", action="append", default=[], metavar="PERM", help=_MAX_PERMISSION_HELP)
     t.add_argument("--capability", action="append", default=[], metavar="PATTERN", help="capability pattern (data.*)")
-    t.add_argument("--label")
-    t.add_argument("--valid-after", type=parse_time, metavar="WHEN")
-    t.add_argument("--valid-before", type=parse_time, metavar="WHEN")
+    t.add_argument("--label", help="a label for the key (default: the file name without .pub)")
+    t.add_argument("--valid-after", type=parse_time, metavar="WHEN", help="the key counts from this time (ISO 8601)")
+    t.add_argument(
+        "--valid-before", type=parse_time, metavar="WHEN", help="the key stops counting at this time (ISO 8601)"
+    )
     t = tsub.add_parser("remove", help="remove a key by key id or label")
-    t.add_argument("key", metavar="KEY_ID|LABEL")
+    t.add_argument("key", metavar="KEY_ID|LABEL", help="the key id or label of the key to remove")
     t = tsub.add_parser("revoke", help="revoke a key id")
-    t.add_argument("key_id", metavar="KEY_ID")
+    t.add_argument("key_id", metavar="KEY_ID", help="the key id to revoke (it never counts again)")
     t = tsub.add_parser("threshold", help="require COUNT unique keys for names matching PATTERN")
-    t.add_argument("pattern", metavar="PATTERN")
-    t.add_argument("count", type=int, metavar="COUNT")
+    t.add_argument("pattern", metavar="PATTERN", help="distribution-name glob")
+    t.add_argument("count", type=int, metavar="COUNT", help="how many different trusted keys must sign")
     t = tsub.add_parser("import-allowed-signers", help="import keys from an OpenSSH allowed_signers file")
-    t.add_argument("file", metavar="FILE")
-    t.add_argument("--names", action="append", required=True, metavar="PATTERN")
-    t.add_argument("--max-permission", action="append", default=[], metavar="PERM")
+    t.add_argument("file", metavar="FILE", help="the allowed_signers file")
+    t.add_argument("--names", action="append", required=True, metavar="PATTERN", help="distribution-name glob (repeat)")
+    t.add_argument("--max-permission", action="append", default=[], metavar="PERM", help=_MAX_PERMISSION_HELP)
     t.add_argument("--unsafe-any-namespace", action="store_true", help="import lines without namespaces= (unsafe)")
     t = tsub.add_parser("list", help="list trusted keys, revocations and thresholds")
-    t.add_argument("--json", action="store_true")
+    add_json_option(t)
     for t in tsub.choices.values():
-        t.add_argument("--store", required=True, metavar="STORE")
-    trust.set_defaults(func=_cmd_trust)
+        t.add_argument("--store", required=True, metavar="STORE", help="the trust store file (TOML)")
+        t.set_defaults(func=_cmd_trust)
+    trust.set_defaults(func=None, parser=trust)

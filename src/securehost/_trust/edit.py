@@ -27,7 +27,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Array
 
-from securehost._permissions import PermissionSet
+from securehost._permissions import PermissionSet, check_kind
 from securehost._trust.allowed_signers import SECUREHOST_NAMESPACE, import_allowed_signers
 from securehost._trust.load import (
     MAX_STORE_BYTES,
@@ -49,8 +49,8 @@ __all__ = ["add_allowed_signers", "add_key", "remove_key", "revoke", "set_thresh
 NEW_FILE_MODE: Final = 0o644
 HEADER: Final = (
     "securehost trust store: the keys that may sign plugins for this host.",
-    "Edit by hand or with `securehost trust add|remove|revoke`.",
-    "Format: docs/architecture.md, section Trust store.",
+    "Edit by hand or with `securehost trust add|remove|revoke|threshold` (see `securehost trust --help`).",
+    "Format: docs/trust-store.md in the securehost source distribution (the Trust store page of its manual).",
 )
 
 
@@ -206,6 +206,16 @@ def _put_keys(document: Any, before: TrustStore, new_keys: Iterable[TrustedKey])
     return attrs.evolve(before, keys=keys)
 
 
+def _check_kinds(permissions: PermissionSet | None) -> None:
+    """Refuse a kind that cannot be meant where the operator writes it (``fs.raed``, ``network``).
+
+    Raises:
+        PermissionFormatError: a kind is refused (the message suggests the built-in kind meant).
+    """
+    for permission in permissions or ():
+        check_kind(permission)
+
+
 def add_key(
     path: str | os.PathLike[str],
     public_key: PublicKey,
@@ -229,8 +239,11 @@ def add_key(
     Raises:
         TrustStoreError: an argument is invalid (label, pattern, naive datetime, empty window),
             another key has the same label, or the existing file is not a valid store.
+        PermissionFormatError: a permission's kind cannot be meant (``fs.raed``, ``network``; see
+            :func:`securehost._permissions.check_kind`).
         ConfigurationError: the key is revoked, or the file cannot be written.
     """
+    _check_kinds(max_permissions)
     trusted = TrustedKey(
         key=public_key,
         label=label,
@@ -264,9 +277,11 @@ def add_allowed_signers(
         KeyFormatError: the ``allowed_signers`` file is malformed.
         TrustStoreError: *names* is invalid, a label collides with another key, or the store is
             not valid.
+        PermissionFormatError: a permission's kind cannot be meant (``fs.raed``, ``network``).
         ConfigurationError: no line admits *namespace*, a key is revoked, or the file cannot be
             written.
     """
+    _check_kinds(max_permissions)
     imported = import_allowed_signers(
         allowed_signers,
         names=names,

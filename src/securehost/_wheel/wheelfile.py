@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from securehost._permissions import Permission
+from securehost._permissions import check_kind
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits
 from securehost._signing.keys import PrivateKey
 from securehost._signing.predicate import ConfigDeclaration, PluginPredicate, Subject
@@ -99,7 +100,8 @@ def sign_wheel(
     Args:
         wheel: the wheel file.
         keys: one or more signing keys.
-        permissions: the permissions the plugin requests.
+        permissions: the permissions the plugin requests (built-in kinds, or host-defined kinds with a namespace of
+            their own such as ``db.write``).
         output: where to write the signed wheel (default: replace *wheel*): a directory (one that exists, or a path
             ending in a separator, created as needed) or a file path that keeps the wheel's file name.
         issued_at: the statement's issue time (UTC, whole seconds).
@@ -119,7 +121,8 @@ def sign_wheel(
             *issued_at*, a time is not UTC in whole seconds, ``SOURCE_DATE_EPOCH`` is invalid, a capability is
             malformed or the configuration declaration is unusable), capabilities or configuration would change
             without *replace_statement*, or *output* renames the wheel (the message says why).
-        PermissionFormatError: a permission is malformed.
+        PermissionFormatError: a permission is malformed, or its kind cannot be meant: an unknown kind in a built-in
+            namespace (``fs.raed``) or a kind without a namespace (``network``); the message suggests the kind.
         TypeError: *permissions* is a single string.
         ValueError: *keys* is empty.
         OSError: the wheel cannot be read or the output written.
@@ -206,7 +209,7 @@ def _permission_strings(permissions: Iterable[str]) -> tuple[str, ...]:
     if isinstance(permissions, str):
         raise TypeError("permissions must be an iterable of permission strings, not a single string")
     # Sorted by text: PermissionSet's own order cannot compare a missing scope with a scope.
-    return tuple(sorted({str(Permission.parse(text)) for text in permissions}))
+    return tuple(sorted({str(check_kind(text)) for text in permissions}))
 
 
 def _target(source: Path, output: str | os.PathLike[str] | None) -> Path:
@@ -256,7 +259,10 @@ def _existing_envelope(scan: ArchiveScan, info: WheelInfo) -> Envelope | None:
 
 
 def _rewrite(source: Path, scan: ArchiveScan, info: WheelInfo, envelope: bytes, target: Path) -> None:
-    """Write the wheel again with the envelope and an updated RECORD, byte-for-byte deterministic."""
+    """Write the wheel again with the envelope and an updated RECORD, byte-for-byte deterministic.
+
+    The signed wheel gets the file mode of *source* (a temporary file is created ``0600``).
+    """
     envelope_name = _envelope_name(info)
     record_path = info.record_path
     rows = [e for e in info.record.entries if e.path not in (record_path, envelope_name)]
@@ -283,6 +289,7 @@ def _rewrite(source: Path, scan: ArchiveScan, info: WheelInfo, envelope: bytes, 
                 _write(dst, item.filename, data, item.date_time, item.external_attr)
             _write(dst, envelope_name, envelope, date_time, 0o100644 << 16)
             _write(dst, record_path, record, date_time, 0o100644 << 16)
+        os.chmod(tmp, stat.S_IMODE(os.stat(source).st_mode))
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

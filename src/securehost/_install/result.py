@@ -1,0 +1,124 @@
+"""The results of :func:`~securehost.install_plugin` and :func:`~securehost.uninstall_plugin`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from securehost._verdict import Reason, Verdict
+
+__all__ = ["InstallAction", "InstallResult", "UninstallResult"]
+
+InstallAction = Literal["installed", "upgraded", "reinstalled", "downgraded", "refused"]
+
+
+@attrs.frozen(kw_only=True)
+class InstallResult:
+    """What :func:`~securehost.install_plugin` did: truthy exactly when the wheel was installed.
+
+    Attributes:
+        wheel: the wheel as given.
+        target: the plugin directory (resolved).
+        action: ``installed``, ``upgraded``, ``reinstalled`` (the same version again), ``downgraded`` (only with
+            ``allow_downgrade=True``) or ``refused``.
+        verdict: the wheel's verification verdict against the trust store.
+        reasons: every reason the install was refused: the verdict's and the plugin directory's (an installed
+            version, a downgrade, a file of another distribution, an unsafe ``RECORD``); empty when installed.
+        replaced: the versions of the same distribution that were removed.
+        files: the installed files, relative to *target* (its ``RECORD``).
+    """
+
+    wheel: str
+    target: str
+    action: InstallAction
+    verdict: Verdict
+    reasons: tuple[Reason, ...] = ()
+    replaced: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str | None:
+        """The canonical distribution name, when the wheel could be read."""
+        return self.verdict.name
+
+    @property
+    def version(self) -> str | None:
+        """The wheel's version, when it could be read."""
+        return self.verdict.version
+
+    def __bool__(self) -> bool:
+        return not self.reasons
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (the CLI's ``--json`` format)."""
+        return {
+            "wheel": self.wheel,
+            "target": self.target,
+            "action": self.action,
+            "name": self.name,
+            "version": self.version,
+            "installed": bool(self),
+            "replaced": list(self.replaced),
+            "files": list(self.files),
+            "reasons": [r.to_json() for r in self.reasons],
+            "verdict": self.verdict.to_json(),
+        }
+
+    def summary(self) -> str:
+        """Return a human-readable summary: one line, then one line per reason."""
+        what = f"{self.name or self.wheel} {self.version or ''}".strip()
+        if not self:
+            lines = [f"{self.wheel}: REFUSED, nothing was changed in {self.target}"]
+            lines.extend(f"  - {r}" for r in self.reasons)
+            return "\n".join(lines)
+        head = f"{self.action} {what} into {self.target}"
+        if self.replaced:
+            head += f" (replaced {', '.join(self.replaced)})"
+        return head + f"; signed by {', '.join(s[:16] for s in self.verdict.signers)}"
+
+
+@attrs.frozen(kw_only=True)
+class UninstallResult:
+    """What :func:`~securehost.uninstall_plugin` did: truthy exactly when the distribution was removed.
+
+    Attributes:
+        name: the canonical distribution name.
+        target: the plugin directory (resolved).
+        versions: the versions removed (more than one when an earlier tool left several ``.dist-info``).
+        files: the files removed, relative to *target*.
+        kept: files of its ``RECORD`` that another distribution's ``RECORD`` also lists (left in place).
+        reasons: why nothing was removed (not installed, an unsafe ``RECORD``); empty when removed.
+    """
+
+    name: str
+    target: str
+    versions: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
+
+    def __bool__(self) -> bool:
+        return not self.reasons
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (the CLI's ``--json`` format)."""
+        return {
+            "name": self.name,
+            "target": self.target,
+            "uninstalled": bool(self),
+            "versions": list(self.versions),
+            "files": list(self.files),
+            "kept": list(self.kept),
+            "reasons": [r.to_json() for r in self.reasons],
+        }
+
+    def summary(self) -> str:
+        """Return a human-readable summary: one line, then one line per reason or kept file."""
+        if not self:
+            lines = [f"{self.name}: REFUSED, nothing was removed from {self.target}"]
+            lines.extend(f"  - {r}" for r in self.reasons)
+            return "\n".join(lines)
+        lines = [f"uninstalled {self.name} {', '.join(self.versions)} from {self.target} ({len(self.files)} files)"]
+        lines.extend(f"  kept {path} (another distribution lists it too)" for path in self.kept)
+        return "\n".join(lines)
