@@ -10,7 +10,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from securehost._cli import keys, listing, trust
+from securehost._cli import deps, keys, listing, trust
 from securehost._cli.common import EXIT_INTERNAL, EXIT_USAGE, Parser, UsageError
 from securehost._version import __version__
 from securehost.exceptions import SecurehostError
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parsers(sub)
     trust.add_parsers(sub)
     listing.add_parsers(sub)
+    deps.add_parsers(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ The approvals file is JSON (``{"version": 1, "plugins": {...}, "distributions": 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -170,8 +171,19 @@ def _record_paths(dist: Any, site: Path) -> tuple[list[str], list[str]]:
     inside: list[str] = []
     outside: list[str] = []
     root = os.path.realpath(site)
-    for item in dist.files or ():
-        rel = str(item).replace("\\", "/")
+    try:
+        text = dist.read_text("RECORD") or ""
+    except (OSError, ValueError):
+        text = ""
+    # read here, not through ``dist.files``: importlib_metadata leaves out files that do not exist
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error:  # a NUL byte (Python 3.10's csv refuses it): no usable RECORD
+        rows = []
+    for row in rows:
+        if not row or not row[0]:
+            continue
+        rel = row[0].replace("\\", "/")
         full = os.path.normpath(os.path.join(root, rel))
         if os.path.isabs(rel) or not full.startswith(root + os.sep):
             outside.append(rel)
