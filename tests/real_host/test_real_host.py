@@ -56,10 +56,9 @@ print(json.dumps(out))
 def run(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     environment.update(env or {})
-    done = subprocess.run(
+    return subprocess.run(
         [str(a) for a in args], capture_output=True, text=True, timeout=600, check=False, cwd=cwd, env=environment
     )
-    return done
 
 
 def checked(*args: object, **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -53,10 +53,10 @@ def _add_location(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_approve(args: argparse.Namespace) -> int:
-    from securehost._installed.approvals import approve  # noqa: PLC0415
+    from securehost._installed.approvals import approve_dependencies  # noqa: PLC0415
 
     target = approvals_path(args)
-    approvals, left_out = approve(target, args.plugin, args.distributions, path=args.path or None)
+    approvals, left_out = approve_dependencies(target, args.plugin, args.distributions, path=args.path or None)
     approved = [approvals.distributions[n] for n in sorted(approvals.plugins[_canonical(args.plugin)])]
     if args.json:
         print_json(
@@ -86,10 +86,10 @@ def _canonical(name: str) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from securehost._installed.approvals import Approvals, check_approved  # noqa: PLC0415
+    from securehost._installed.approvals import DependencyApprovals, check_approved  # noqa: PLC0415
 
     target = approvals_path(args)
-    approvals = Approvals.load(target)
+    approvals = DependencyApprovals.load(target)
     problems: dict[str, list[str]] = {}
     if args.check:
         for name, approved in approvals.distributions.items():

@@ -2,7 +2,7 @@
 
 An approval names a plugin and the distributions it may require and import beyond the host's own closure. For each
 approved distribution it records its name, version, site directory, the module names it provides and the SHA-256
-of each of its installed files, hashed by :func:`approve` itself when the operator approves (the installed
+of each of its installed files, hashed by :func:`approve_dependencies` itself when the operator approves (the installed
 ``RECORD`` only says *which* files to hash; its hashes are not trusted, and files it lists outside the site
 directory, such as console scripts in ``bin/``, are left out: plugins do not import them). At every load,
 :func:`check_approved` re-hashes those files like a plugin's own (through the host's stat-cached
@@ -14,7 +14,8 @@ What an approval does not cover: files of the distribution that ``RECORD`` does 
 and a change made between the check and the import. See ``docs/verification.md``.
 
 The approvals file is JSON (``{"version": 1, "plugins": {...}, "distributions": {...}}``), written atomically by
-:func:`approve` and read by :meth:`Approvals.load`; it is operator configuration, protected like the trust store.
+:func:`approve_dependencies` and read by :meth:`DependencyApprovals.load`; it is operator configuration, protected
+like the trust store.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
     from securehost._installed.filerecord import FileRecord
 
-__all__ = ["Approvals", "ApprovedDistribution", "approve", "check_approved"]
+__all__ = ["ApprovedDistribution", "DependencyApprovals", "approve_dependencies", "check_approved"]
 
 _FORMAT: Final = 1
 #: The approvals file is read whole: larger is refused.
@@ -97,7 +98,7 @@ def _parse_distribution(name: str, value: object) -> ApprovedDistribution:
 
 @final
 @attrs.frozen(kw_only=True)
-class Approvals:
+class DependencyApprovals:
     """The approvals file: which plugin may use which approved distribution.
 
     Attributes:
@@ -109,7 +110,7 @@ class Approvals:
     distributions: Mapping[str, ApprovedDistribution] = attrs.field(factory=dict)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Approvals:
+    def load(cls, path: str | os.PathLike[str]) -> DependencyApprovals:
         """Read the approvals file at *path*; a file that does not exist holds no approvals.
 
         Raises:
@@ -232,9 +233,9 @@ def snapshot(name: str, path: Sequence[str] | None = None) -> tuple[ApprovedDist
     return approved, outside
 
 
-def approve(
+def approve_dependencies(
     approvals_file: str | os.PathLike[str], plugin: str, names: Iterable[str], *, path: Sequence[str] | None = None
-) -> tuple[Approvals, list[str]]:
+) -> tuple[DependencyApprovals, list[str]]:
     """Approve the distributions *names* for *plugin*, hashing their installed files now; write the approvals file.
 
     An approval of a distribution already approved (for any plugin) replaces its record: every plugin that uses it
@@ -256,7 +257,7 @@ def approve(
     wanted = list(dict.fromkeys(names))
     if not wanted:
         raise ValueError("name at least one distribution to approve")
-    current = Approvals.load(approvals_file)
+    current = DependencyApprovals.load(approvals_file)
     snapshots = [snapshot(name, path) for name in wanted]  # every one hashed before anything is written
     dists = dict(current.distributions)
     left_out: list[str] = []
@@ -266,7 +267,7 @@ def approve(
     plugins = dict(current.plugins)
     key = canonicalize_name(plugin)
     plugins[key] = plugins.get(key, frozenset()) | {a.name for a, _ in snapshots}
-    result = Approvals(plugins=plugins, distributions=dists)
+    result = DependencyApprovals(plugins=plugins, distributions=dists)
     result.save(approvals_file)
     return result, left_out
 

@@ -23,7 +23,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Final, final
 
-from securehost._installed.approvals import Approvals, check_approved
+from securehost._installed.approvals import DependencyApprovals, check_approved
 from securehost._installed.closure import find_distribution, module_providers
 from securehost._installed.dependencies import DependencyPolicy, resolve_import
 from securehost._installed.modules import ModuleKind
@@ -79,7 +79,7 @@ class DependencyGate:
         self._audit = audit
         self._search = search_path
         self._lock = threading.Lock()
-        self._approvals = Approvals.load(approvals_file)
+        self._approvals = DependencyApprovals.load(approvals_file)
         self._checked: dict[str, list[Reason]] = {}
         self._verified: dict[str, frozenset[str]] = {}
         self._warned = False
@@ -110,7 +110,7 @@ class DependencyGate:
             ConfigurationError: the approvals file is malformed.
         """
         with self._lock:
-            self._approvals = Approvals.load(self.approvals_file)
+            self._approvals = DependencyApprovals.load(self.approvals_file)
             self._checked = {}
             self._verified = {}
 
