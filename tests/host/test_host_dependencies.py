@@ -248,3 +248,16 @@ def test_securehost_list_applies_the_same_policy(lab: Lab, env: Env, capsys: pyt
     assert main([*base, "--project", PROJECT, "--no-host-dependencies", "--dependency-mode", "signed"]) == 1
     capsys.readouterr()
     assert main([*base, "--host-distribution", PROJECT, "--dependency-mode", "report"]) == 0
+
+
+def test_the_allowed_names_compute_the_closure_only_when_asked(lab: Lab, env: Env) -> None:
+    host = lab.host()
+    names = host._deps.distributions_for(TOOL)
+    closure = host._deps.closure
+    assert closure is not None
+    assert closure.distributions == {}  # nothing asked yet
+    assert "nothing-approved" not in names  # a lookup: now computed
+    assert sorted(names) == sorted(closure.distributions)
+    assert len(names) == len(closure.distributions)
+    assert PROJECT in names
+    assert 3 not in names

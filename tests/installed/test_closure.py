@@ -111,3 +111,24 @@ def test_module_providers_and_find_distribution(site: Path) -> None:
     assert located is not None
     assert located.version == "1.0"
     assert find_distribution("lib-z", [str(site)]) is None
+
+
+def test_eggs_are_read_through_importlib_metadata_and_unusable_metadata_is_missing(site: Path) -> None:
+    dist(site, "host-app", "old-egg", "broken-dist")
+    egg = site / "old_egg-1.5-py3.11.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: old-egg\nVersion: 1.5\n")
+    (egg / "top_level.txt").write_text("old_egg\n")
+    (site / "broken_dist-1.0.dist-info").mkdir()  # no METADATA
+    closure = HostClosure(["host-app"], path=[str(site)]).compute()
+    assert dict(closure.distributions) == {"host-app": "1.0", "old-egg": "1.5"}
+    assert closure.module_owner("old_egg.x") == "old-egg"
+    assert closure.missing == ("broken-dist",)
+
+
+def test_a_record_that_is_not_csv_falls_back_to_top_level_txt(site: Path) -> None:
+    dist(site, "host-app", modules=("hostmod",))
+    info = site / "host_app-1.0.dist-info"
+    (info / "RECORD").write_bytes(b"x" * 200_000 + b",,\n")  # larger than the csv module's field limit
+    (info / "top_level.txt").write_text("hostmod\n")
+    assert dict(HostClosure(["host-app"], path=[str(site)]).compute().modules) == {"hostmod": "host-app"}

@@ -193,6 +193,7 @@ class Host:
             else FileRecord(base / "installed.record", self.importer.derive_key(b"installed file record"), self.audit)
         )
         self._refuse_bytecode = refuse_bytecode
+        self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
         self._deps = make_gate(
             project=project,
             host_distribution=host_distribution,
@@ -201,6 +202,7 @@ class Host:
             files=self._files,
             audit=self.audit,
             search_path=self.path,
+            cache=self._cache,
         )
         self.importer.policy, self.importer.allowance = self._deps.policy, self._deps
         self.manager = SecurePluginManager(
@@ -215,7 +217,6 @@ class Host:
         self._guard = guard
         self._max_age = max_statement_age
         self._clock = clock or _utcnow
-        self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
         self._lock = threading.RLock()
         self._loaded: dict[str, PluginReport] = {}
         # one listing per site directory per load (or reload), shared by the installed checks of its plugins

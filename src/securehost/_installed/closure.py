@@ -11,8 +11,10 @@ at :data:`MAX_DISTRIBUTIONS` distributions (what is left out is not allowed, and
 Each distribution in the closure provides module names, read from its ``RECORD`` (the module and package names of
 the ``.py`` and extension files it lists in its site directory; a namespace package contributes its sub-packages,
 not the shared namespace), or from ``top_level.txt`` when it has no ``RECORD``. Nothing is computed until asked:
-the first question (the first plugin import that is neither standard library nor the plugin's own) pays for the
-walk, about a millisecond per distribution in the closure.
+the first question (the first plugin import or requirement that is neither standard library, nor the plugin's own, nor
+in the policy's lists) pays for the walk. The walk lists each :data:`sys.path` directory once (through the host's
+:class:`~securehost._installed.discovery.DiscoveryCache`, shared with discovery) and reads ``METADATA`` and ``RECORD``
+of ``.dist-info`` directories directly, without :mod:`importlib_metadata` (used only for eggs and zip entries).
 
 :func:`module_providers` answers the other question, for the message of a rejection: which installed distribution
 provides a module name a plugin imports.
@@ -20,11 +22,17 @@ provides a module name a plugin imports.
 
 from __future__ import annotations
 
+import csv
 import importlib.machinery
+import os
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
+from securehost._fileio import read_file
+from securehost._installed.headers import header_values
+from securehost._installed.scan import list_path_entry
 from securehost._names import canonicalize_name
 
 if TYPE_CHECKING:
@@ -32,10 +40,15 @@ if TYPE_CHECKING:
 
     import importlib_metadata
 
+    from securehost._installed.discovery import DiscoveryCache
+    from securehost._installed.scan import MetadataLocation
+
 __all__ = ["MAX_DISTRIBUTIONS", "HostClosure", "distribution_modules", "find_distribution", "module_providers"]
 
 #: Distributions the closure holds at most; a larger closure is truncated (fail closed: fewer names allowed).
 MAX_DISTRIBUTIONS: Final = 1000
+_MAX_METADATA: Final = 16 * 1024 * 1024
+_MAX_RECORD: Final = 64 * 1024 * 1024
 _SUFFIXES: Final = tuple(sorted({".py", *importlib.machinery.EXTENSION_SUFFIXES}, key=len, reverse=True))
 
 
@@ -139,12 +152,29 @@ class HostClosure:
         path: where installed distributions are looked up (default :data:`sys.path` when first used).
     """
 
-    __slots__ = ("_computed", "_lock", "_max", "_path", "_roots", "distributions", "missing", "modules", "truncated")
+    __slots__ = (
+        "_cache",
+        "_computed",
+        "_lock",
+        "_max",
+        "_path",
+        "_roots",
+        "distributions",
+        "missing",
+        "modules",
+        "truncated",
+    )
 
     def __init__(
-        self, roots: Iterable[str], *, max_distributions: int = MAX_DISTRIBUTIONS, path: Sequence[str] | None = None
+        self,
+        roots: Iterable[str],
+        *,
+        max_distributions: int = MAX_DISTRIBUTIONS,
+        path: Sequence[str] | None = None,
+        cache: DiscoveryCache | None = None,
     ) -> None:
         self._roots = tuple(roots)
+        self._cache = cache
         self._max = max_distributions
         self._path = None if path is None else tuple(path)
         self._lock = threading.Lock()
@@ -188,8 +218,11 @@ class HostClosure:
         from packaging.markers import UndefinedComparison, UndefinedEnvironmentName  # noqa: PLC0415
         from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415
 
-        path = list(sys.path if self._path is None else self._path)
-        found: dict[str, importlib_metadata.Distribution | None] = {}
+        index: dict[str, MetadataLocation] = {}
+        for entry in sys.path if self._path is None else self._path:
+            for loc in list_path_entry(entry or os.curdir, self._cache).locations:
+                index.setdefault(loc.canonical, loc)
+        found: dict[str, _Installed | None] = {}
         versions: dict[str, str] = {}
         modules: dict[str, str] = {}
         missing: list[str] = []
@@ -211,17 +244,18 @@ class HostClosure:
                 if len(versions) >= self._max:
                     self.truncated = True
                     continue
-                dist = found[name] = find_distribution(name, path)
+                location = index.get(name)
+                dist = found[name] = _read_installed(location) if location is not None else None
                 if dist is None:
                     missing.append(name)
                     continue
                 versions[name] = dist.version
-                for module in distribution_modules(dist):
+                for module in dist.modules:
                     modules.setdefault(module, name)
             dist = found[name]
             if dist is None:
                 continue
-            for line in dist.requires or ():
+            for line in dist.requires:
                 try:
                     requirement = Requirement(line)
                 except InvalidRequirement:
@@ -237,3 +271,42 @@ class HostClosure:
         self.distributions = versions
         self.modules = modules
         self.missing = tuple(dict.fromkeys(missing))
+
+
+@final
+class _Installed:
+    __slots__ = ("modules", "requires", "version")
+
+    def __init__(self, version: str, requires: Sequence[str], modules: frozenset[str]) -> None:
+        self.version = version
+        self.requires = requires
+        self.modules = modules
+
+
+def _read_installed(loc: MetadataLocation) -> _Installed | None:
+    """Read version, requirements and modules of one installed distribution; ``None`` if its metadata is unusable."""
+    if loc.kind != "dist-info":
+        import importlib_metadata  # noqa: PLC0415 - eggs and zip entries are rare
+
+        dist = importlib_metadata.PathDistribution(Path(loc.path))
+        try:
+            return _Installed(dist.version or "", tuple(dist.requires or ()), distribution_modules(dist))
+        except (OSError, ValueError, TypeError):
+            return None
+    try:
+        raw = read_file(os.path.join(loc.path, "METADATA"), _MAX_METADATA)
+        requires = header_values(raw, "Requires-Dist")
+        version = next(iter(header_values(raw, "Version")), loc.version or "")
+    except (OSError, ValueError):
+        return None
+    try:
+        record = read_file(os.path.join(loc.path, "RECORD"), _MAX_RECORD).decode("utf-8", "replace")
+        rows = [row[0] for row in csv.reader(record.splitlines()) if row]
+        modules = modules_from_record(rows)
+    except (OSError, csv.Error):
+        try:
+            text = read_file(os.path.join(loc.path, "top_level.txt"), _MAX_METADATA).decode("utf-8", "replace")
+        except OSError:
+            text = ""
+        modules = frozenset(line.strip() for line in text.splitlines() if line.strip().isidentifier())
+    return _Installed(version, tuple(requires), modules)

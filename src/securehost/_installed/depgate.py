@@ -21,6 +21,7 @@ import logging
 import shlex
 import sys
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._installed.approvals import DependencyApprovals, check_approved
@@ -31,12 +32,13 @@ from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import VerificationImportError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from pathlib import Path
 
     from securehost._audit import AuditLog
     from securehost._installed.closure import HostClosure
     from securehost._installed.dependencies import StaticImport
+    from securehost._installed.discovery import DiscoveryCache
     from securehost._installed.filerecord import FileRecord
     from securehost._installed.modules import VerifiedModule
 
@@ -87,11 +89,11 @@ class DependencyGate:
     # --- the importer's allowance ------------------------------------------------------------------------------
 
     def distributions_for(self, plugin: str) -> Collection[str]:
-        """Canonical distribution names *plugin* may require: the host's closure and the plugin's approvals."""
-        approved = self._approvals.plugins.get(plugin, frozenset())
-        if self.closure is None:
-            return approved
-        return approved | self.closure.compute().distributions.keys()
+        """Canonical distribution names *plugin* may require: the host's closure and the plugin's approvals.
+
+        The closure is computed only when a name is looked up that the approvals do not hold.
+        """
+        return _Names(self._approvals.plugins.get(plugin, frozenset()), self.closure)
 
     def module_allowed_for(self, plugin: str, fullname: str) -> bool:
         """Whether *plugin* may import *fullname* by the host's closure or the plugin's approvals."""
@@ -277,6 +279,32 @@ class DependencyGate:
         return f"To allow every missing dependency of {plugin}: " + "; then ".join(parts[:-1]) + "; " + parts[-1]
 
 
+@final
+class _Names(Collection[str]):
+    """Approved names, then the closure's, which is computed only if a lookup gets that far."""
+
+    __slots__ = ("_approved", "_closure")
+
+    def __init__(self, approved: frozenset[str], closure: HostClosure | None) -> None:
+        self._approved = approved
+        self._closure = closure
+
+    def _all(self) -> frozenset[str]:
+        closure = () if self._closure is None else self._closure.compute().distributions
+        return self._approved | frozenset(closure)
+
+    def __contains__(self, name: object) -> bool:
+        if name in self._approved:
+            return True
+        return self._closure is not None and isinstance(name, str) and self._closure.has_distribution(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._all()))
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def make_gate(
     *,
     project: str,
@@ -286,6 +314,7 @@ def make_gate(
     files: FileRecord | None,
     audit: AuditLog,
     search_path: Sequence[str] | None,
+    cache: DiscoveryCache | None = None,
 ) -> DependencyGate:
     """Build the host's gate: its policy (default ``"signed"`` with ``pluggy``), closure and approvals.
 
@@ -307,7 +336,7 @@ def make_gate(
         raise TypeError(f"host_distribution must be a name or a list of names, not {type(host_distribution).__name__}")
     from securehost._installed.closure import HostClosure  # noqa: PLC0415
 
-    closure = HostClosure(roots) if policy.host_dependencies else None
+    closure = HostClosure(roots, cache=cache) if policy.host_dependencies else None
     return DependencyGate(
         policy=policy,
         closure=closure,
