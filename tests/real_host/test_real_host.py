@@ -25,12 +25,15 @@ from typing import Any
 
 import pytest
 
+import securehost
 from securehost import PrivateKey
 from tests.hostkit import sign, write_store
 
 pytestmark = pytest.mark.slow
 
 PROJECTS = Path(__file__).resolve().parent / "projects"
+#: the securehost under test (this tree), after the plugin directory on the host's ``sys.path``
+SECUREHOST_SRC = Path(securehost.__file__).resolve().parent.parent
 KEY = PrivateKey.generate()
 HOST_SCRIPT = """
 import json, sys
@@ -84,10 +87,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"root": root, "site": target, "store": store}
 
 
+def pythonpath(world: dict[str, Path]) -> str:
+    return os.pathsep.join([str(world["site"]), str(SECUREHOST_SRC)])
+
+
 def host_run(world: dict[str, Path], state: Path) -> dict[str, Any]:
     script = state.parent / "host_app.py"
     script.write_text(HOST_SCRIPT)
-    done = checked(sys.executable, script, world["store"], state, env={"PYTHONPATH": str(world["site"])})
+    done = checked(sys.executable, script, world["store"], state, env={"PYTHONPATH": pythonpath(world)})
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -113,7 +120,7 @@ def securehost_list(world: dict[str, Path], state: Path) -> dict[str, dict[str, 
         "--approvals",
         state / "dependency-approvals.json",
         "--json",
-        env={"PYTHONPATH": str(world["site"])},
+        env={"PYTHONPATH": pythonpath(world)},
     )
     assert done.stderr == ""
     return by_name(json.loads(done.stdout))
@@ -141,7 +148,7 @@ def test_a_real_host_its_dependencies_and_its_plugins(world: dict[str, Path], tm
     command = shlex.split(message.split("approve with integrity: ")[1].split("; or allow by name")[0])
     assert command[:3] == ["securehost", "deps", "approve"]
     assert command[-1] == "fastcalc"
-    approved = checked(sys.executable, "-m", "securehost", *command[1:], env={"PYTHONPATH": str(world["site"])})
+    approved = checked(sys.executable, "-m", "securehost", *command[1:], env={"PYTHONPATH": pythonpath(world)})
     assert "approved for realapp-stats: fastcalc 0.9.1" in approved.stdout
 
     second = host_run(world, state)
