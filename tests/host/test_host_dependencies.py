@@ -269,3 +269,10 @@ def test_the_allowed_names_compute_the_closure_only_when_asked(lab: Lab, env: En
     assert len(names) == len(closure.distributions)
     assert PROJECT in names
     assert 3 not in names
+
+
+def test_the_code_of_an_untrusted_plugin_is_not_read_for_its_imports(lab: Lab, env: Env) -> None:
+    lab.tool(key=PrivateKey.generate(), files=tool_using(env.extra), requires=["fastmath"])
+    plugin = lab.host().check()[TOOL]
+    assert plugin.status == "rejected"
+    assert R.DEPENDENCY_NOT_ALLOWED not in codes(plugin)

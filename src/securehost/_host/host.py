@@ -497,16 +497,17 @@ class Host:
         )
         reasons.extend(installed.reasons)
         reasons.extend(check_entry_points(dist.entry_points, installed.modules))
-        reasons.extend(
-            self._deps.reasons(
-                dist.name,
-                installed.modules,
-                installed.requires,
-                imports_of=functools.partial(self.importer.verified_imports, dist.name),
-                verified_modules=self.importer.modules,
-                verified_distributions=self.importer.distributions,
+        if not check.reasons:  # the plugin's code is compiled (never run) to read its imports: only trusted code
+            reasons.extend(
+                self._deps.reasons(
+                    dist.name,
+                    installed.modules,
+                    installed.requires,
+                    imports_of=functools.partial(self.importer.verified_imports, dist.name),
+                    verified_modules=self.importer.modules,
+                    verified_distributions=self.importer.distributions,
+                )
             )
-        )
         reasons.extend(self._rollback(dist.name, predicate.version))
         if self._max_age is not None and predicate.issued_at + self._max_age < now:
             reasons.append(

@@ -180,8 +180,8 @@ class DependencyGate:
                 continue  # namespace packages run nothing; extension modules cannot be read (see the docs)
             try:
                 imports = imports_of(fullname, module)
-            except (VerificationImportError, SyntaxError, ValueError):
-                continue  # a changed file is already a reason; a broken module fails at import
+            except (VerificationImportError, SyntaxError, ValueError, RecursionError, MemoryError):
+                continue  # a changed file is already a reason; a module that does not compile fails at import
             package = fullname if module.is_package else fullname.rpartition(".")[0]
             for name, level, _ in imports:
                 resolved = resolve_import(name, level, package)
