@@ -175,6 +175,11 @@ class DependencyGate:
             verified_modules = {*verified_modules, *(m for mods in self._verified.values() for m in mods)}
         required = self.policy.check_requirements(requires, verified=verified_distributions, allowed=allowed)
         missing: dict[str, list[str]] = {}
+        own = modules.keys()
+
+        def host_allows(name: str) -> bool:
+            return self.module_allowed_for(plugin, name)
+
         for fullname, module in sorted(modules.items()):
             if module.kind is not ModuleKind.SOURCE:
                 continue  # namespace packages run nothing; extension modules cannot be read (see the docs)
@@ -189,12 +194,7 @@ class DependencyGate:
                     if resolved is not None:
                         missing[resolved].append(fullname)
                     continue
-                if not self.policy.module_allowed(
-                    resolved,
-                    own=modules.keys(),
-                    verified=verified_modules,
-                    allowed=lambda m: self.module_allowed_for(plugin, m),
-                ):
+                if not self.policy.module_allowed(resolved, own=own, verified=verified_modules, allowed=host_allows):
                     missing[resolved] = [fullname]
         if self.policy.mode == "report":
             for reason in required:

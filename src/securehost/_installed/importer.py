@@ -61,7 +61,7 @@ from securehost.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
     from securehost._audit import AuditLog
 
@@ -155,6 +155,9 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self._entries: dict[str, _Entry] = {}
         self._by_distribution: dict[str, frozenset[str]] = {}
         self._shadows = ShadowCheck(self)
+        #: code that verified_imports read during a batch, for the import that follows: (sha256, path) -> code
+        self._pending: dict[tuple[str, str], tuple[types.CodeType, tuple[StaticImport, ...]]] = {}
+        self._batches = 0
 
     # --- registration ---------------------------------------------------------------------------------------
 
@@ -223,9 +226,21 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """Return a key derived from the bytecode cache's private key for another use (*label*) of the state."""
         return self._cache.derive_key(label)
 
-    def batch(self) -> contextlib.AbstractContextManager[None]:
-        """Within the block, :meth:`add_distribution` resolves each :data:`sys.path` entry once (one host load)."""
-        return self._shadows.batch()
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within the block, :meth:`add_distribution` resolves each :data:`sys.path` entry once (one host load).
+
+        Code read by :meth:`verified_imports` within the block is kept for the import that follows (one cache lookup
+        per module, not two), and dropped when the outermost block ends.
+        """
+        with self._shadows.batch():
+            self._batches += 1
+            try:
+                yield
+            finally:
+                self._batches -= 1
+                if not self._batches:
+                    self._pending.clear()
 
     @property
     def distributions(self) -> tuple[str, ...]:
@@ -402,10 +417,16 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         entry = _Entry(
             canonicalize_name(distribution), fullname, str(module.path), module.sha256, module.is_package, module.kind
         )
-        return self._code(entry)[1]
+        result = self._code(entry)
+        if self._batches:
+            self._pending[(module.sha256, entry.path)] = result
+        return result[1]
 
     def _code(self, entry: _Entry) -> tuple[types.CodeType, tuple[StaticImport, ...]]:
         assert entry.sha256 is not None
+        pending = self._pending.pop((entry.sha256, entry.path), None)
+        if pending is not None:
+            return pending
         # Reading, hashing and caching are securehost's own work: they run as the host even while a plugin's
         # import is under way (the guard would otherwise judge them against the plugin's permissions).
         # A cache hit is code compiled from exactly the verified digest: the file is not read again, so a change
