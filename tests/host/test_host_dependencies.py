@@ -276,3 +276,24 @@ def test_the_code_of_an_untrusted_plugin_is_not_read_for_its_imports(lab: Lab, e
     plugin = lab.host().check()[TOOL]
     assert plugin.status == "rejected"
     assert R.DEPENDENCY_NOT_ALLOWED not in codes(plugin)
+
+
+def test_reload_reads_the_approvals_again(lab: Lab, env: Env) -> None:
+    lab.tool(files=tool_using(env.extra))
+    host = lab.host()
+    rejected(host.load(), TOOL, {R.DEPENDENCY_NOT_ALLOWED})
+    approvals = str(host._deps.approvals_file)
+    assert main(["deps", "approve", "--approvals", approvals, "--plugin", TOOL, "fastmath"]) == 0
+    importlib.import_module(env.extra)  # see the env fixture
+    assert host.reload(TOOL).status == "accepted"
+
+
+def test_a_truncated_closure_says_so(lab: Lab, env: Env) -> None:
+    lab.tool(files=tool_using(env.extra))
+    host = lab.host()
+    closure = host._deps.closure
+    assert closure is not None
+    closure._max = 1  # the host distribution only: hostlib is cut off
+    plugin = rejected(host.load(), TOOL, {R.DEPENDENCY_NOT_ALLOWED})
+    assert "the host's closure was cut at 1 distributions" in plugin.verdict.reasons[0].message
+    assert closure.truncated

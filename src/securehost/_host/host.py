@@ -323,6 +323,7 @@ class Host:
         with self._lock, self.importer.batch():
             self.unload(canonical)
             self._site_indexes = {}
+            self._deps.begin()
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 if dist.name == canonical:
                     report = self._process(dist, self._clock(), import_plugins=True)

@@ -259,7 +259,10 @@ class DependencyGate:
                 f"; note: the host distribution {', '.join(missing_roots)} is not installed, so its dependencies "
                 "are not allowed either (pass Host(host_distribution=NAME))"
             )
-        return text + f": it is neither the host ({', '.join(closure.roots)}) nor one of its installed dependencies"
+        text += f": it is neither the host ({', '.join(closure.roots)}) nor one of its installed dependencies"
+        if closure.truncated:
+            text += f" (the host's closure was cut at {len(closure.distributions)} distributions)"
+        return text
 
     def _fix(self, plugin: str, sites: Mapping[str, str], absent: Sequence[str], unprovided: Sequence[str]) -> str:
         """The one fix for all of *plugin*'s missing dependencies: the approval command, or the policy by name."""
