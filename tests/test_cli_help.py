@@ -27,8 +27,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ["keygen", "sign", "verify", "inspect", "trust", "install", "upgrade", "uninstall", "list"]
+COMMANDS = ["keygen", "sign", "verify", "inspect", "trust", "install", "upgrade", "uninstall", "list", "deps"]
 TRUST_COMMANDS = ["add", "remove", "revoke", "threshold", "import-allowed-signers", "list"]
+DEPS_COMMANDS = ["approve", "list", "closure"]
 
 
 def parsers(parser: argparse.ArgumentParser, prefix: str = "securehost") -> list[tuple[str, argparse.ArgumentParser]]:
@@ -49,7 +50,7 @@ def test_every_option_and_argument_of_every_command_has_help() -> None:
             if not action.help or action.help == argparse.SUPPRESS:
                 missing.append(f"{command} {'/'.join(action.option_strings) or action.dest}")
     assert not missing, f"options without help text: {missing}"
-    assert len(parsers(build_parser())) == 1 + len(COMMANDS) + len(TRUST_COMMANDS)
+    assert len(parsers(build_parser())) == 1 + len(COMMANDS) + len(TRUST_COMMANDS) + len(DEPS_COMMANDS)
 
 
 def test_help_shows_examples_the_permission_grammar_and_the_exit_codes() -> None:
@@ -63,7 +64,7 @@ def test_help_shows_examples_the_permission_grammar_and_the_exit_codes() -> None
         assert "KIND or KIND:SCOPE" in ok(cli(command, "--help"))
 
 
-@pytest.mark.parametrize(("argv", "commands"), [([], COMMANDS), (["trust"], TRUST_COMMANDS)])
+@pytest.mark.parametrize(("argv", "commands"), [([], COMMANDS), (["trust"], TRUST_COMMANDS), (["deps"], DEPS_COMMANDS)])
 def test_a_bare_command_prints_its_usage_and_commands_on_stderr_and_exits_2(
     argv: list[str], commands: list[str]
 ) -> None:

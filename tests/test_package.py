@@ -41,6 +41,7 @@ def test_importing_securehost_or_its_pytest_plugin_loads_nothing_heavy() -> None
 PUBLIC = [
     "PAYLOAD_TYPE", "PREDICATE_TYPE", "STATEMENT_TYPE", "AuditEvent", "AuditLog", "CapabilityRelay",
     "ConfigDeclaration", "ConfigurationError",
+    "DependencyApprovals",
     "DependencyPolicy", "DiscoveryCache", "Envelope", "EnvelopeLimits", "FormatError", "HealthReport", "HookError",
     "HookStats",
     "HookimplMarker", "HookspecMarker", "Host", "InstallResult", "KeyType", "LoadReport", "Permission",
@@ -51,7 +52,7 @@ PUBLIC = [
     "Reason", "ReasonCode", "SecurePluginManager", "SecurehostError", "Signature", "SignatureCheck",
     "SignerDecision", "SigningError", "SkippedImpl", "Statement", "StatsSnapshot", "Subject", "Threshold",
     "TrustStore", "TrustedKey", "UninstallResult", "Verdict", "VerifiedImporter", "WorkerLimits",
-    "__version__", "check_signatures", "current_plugin",
+    "__version__", "approve_dependencies", "check_signatures", "current_plugin",
     "describe_wheel", "guard_installed", "install_guard", "install_plugin", "list_plugins", "require_verified_wheel",
     "sign_wheel", "uninstall_plugin", "verify_wheel",
 ]  # fmt: skip

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from securehost._host.report import LoadReport, PluginReport
     from securehost._install.api import install_plugin, uninstall_plugin
     from securehost._install.result import InstallResult, UninstallResult
+    from securehost._installed.approvals import DependencyApprovals, approve_dependencies
     from securehost._installed.dependencies import DependencyPolicy
     from securehost._installed.discovery import DiscoveryCache
     from securehost._installed.importer import VerifiedImporter
@@ -66,7 +67,9 @@ _LAZY: dict[str, str] = {
     "check_signatures": "securehost._signing.envelope",
     "ConfigurationError": "securehost.exceptions",
     "current_plugin": "securehost._context",
+    "DependencyApprovals": "securehost._installed.approvals",
     "DependencyPolicy": "securehost._installed.dependencies",
+    "approve_dependencies": "securehost._installed.approvals",
     "describe_wheel": "securehost._wheel.wheelfile",
     "DiscoveryCache": "securehost._installed.discovery",
     "Envelope": "securehost._signing.envelope",
@@ -131,6 +134,7 @@ __all__ = [
     "CapabilityRelay",
     "ConfigDeclaration",
     "ConfigurationError",
+    "DependencyApprovals",
     "DependencyPolicy",
     "DiscoveryCache",
     "Envelope",
@@ -176,6 +180,7 @@ __all__ = [
     "VerifiedImporter",
     "WorkerLimits",
     "__version__",
+    "approve_dependencies",
     "check_signatures",
     "current_plugin",
     "describe_wheel",

@@ -82,6 +82,7 @@ class ReasonCode(str, enum.Enum):
     ROLLBACK = "rollback"
     PERMISSION_NOT_GRANTED = "permission-not-granted"
     DEPENDENCY_NOT_ALLOWED = "dependency-not-allowed"
+    DEPENDENCY_MODIFIED = "dependency-modified"
     IMPORT_FAILED = "import-failed"
     REGISTRATION_FAILED = "registration-failed"
     DISABLED = "disabled"

@@ -70,3 +70,17 @@ def test_resolve_import_returns_none_where_importlib_raises(name: str, level: in
 
 def test_an_absolute_import_without_a_name_resolves_to_nothing() -> None:
     assert resolve_import("", 0, "p") is None
+
+
+def test_policy_allows_what_the_host_allows_besides_its_lists() -> None:
+    from securehost._installed.dependencies import DependencyPolicy
+
+    policy = DependencyPolicy(mode="allowlist")
+    assert policy.host_dependencies is True
+    assert not policy.module_allowed("fastcalc.ops", own=(), verified=())
+    assert policy.module_allowed("fastcalc.ops", own=(), verified=(), allowed=lambda name: name == "fastcalc.ops")
+    assert not policy.module_allowed("fastcalc", own=(), verified=(), allowed=lambda name: False)
+    assert policy.check_requirements(["FastCalc>=1"], verified=(), allowed={"fastcalc"}) == ()
+    assert [r.subject for r in policy.check_requirements(["fastcalc"], verified=(), allowed={"other"})] == ["fastcalc"]
+    with pytest.raises(TypeError, match="host_dependencies"):
+        DependencyPolicy(host_dependencies="no")  # type: ignore[arg-type]

@@ -443,3 +443,31 @@ def test_extension_modified_after_check_is_not_loaded(tmp_path, make_importer, e
     path.write_bytes(extension_bytes + b"\0")
     with pytest.raises(VerificationImportError, match="changed after verification"):
         importer.load_entry_point(f"{top}._speed")
+
+
+def test_code_read_for_its_imports_in_a_batch_serves_the_import_once(tmp_path, make_importer):
+    top, result = plugin(tmp_path / "site", {"__init__.py": "import json\nV = 7\n"})
+    importer = make_importer()
+    module = result.modules[top]
+    assert importer.verified_imports(result.name, top, module) == (("json", 0, ()),)
+    assert importer._pending == {}  # outside a batch nothing is kept
+    with importer.batch():
+        with importer.batch():
+            importer.verified_imports(result.name, top, module)
+        assert len(importer._pending) == 1  # kept until the outermost block ends
+        add(importer, result)
+        assert importer.load_entry_point(f"{top}:V") == 7
+        assert importer._pending == {}  # used once
+        importer.verified_imports(result.name, top, module)
+    assert importer._pending == {}
+    namespace = attrs_evolve_kind(module)
+    with pytest.raises(VerificationImportError, match="not a source module"):
+        importer.verified_imports(result.name, top, namespace)
+
+
+def attrs_evolve_kind(module):
+    import attrs
+
+    from securehost._installed.modules import ModuleKind
+
+    return attrs.evolve(module, kind=ModuleKind.NAMESPACE)

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from securehost._cli import install, keys, listing, trust
+from securehost._cli import deps, install, keys, listing, trust
 from securehost._cli.common import (
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     trust.add_parsers(sub)
     install.add_parsers(sub)
     listing.add_parsers(sub)
+    deps.add_parsers(sub)
     parser.set_defaults(func=None, parser=parser)
     return parser
 

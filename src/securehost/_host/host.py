@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import logging
 import os
 import threading
@@ -28,6 +29,7 @@ from securehost._host.report import LoadReport, PluginReport, PluginStatus
 from securehost._host.state import HostState
 from securehost._host.support import default_state_root, import_reason, parse_grants, read_envelope, same_version
 from securehost._installed.dependencies import DependencyPolicy
+from securehost._installed.depgate import make_gate
 from securehost._installed.discovery import DiscoveredDistribution, DiscoveryCache, discover
 from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
 from securehost._installed.filerecord import FileRecord
@@ -98,7 +100,14 @@ class Host:
         state_dir: where rollback state and the bytecode cache live (default: ``$XDG_STATE_HOME/securehost/<project>``).
         pins: distribution name → version that is accepted even if a higher version was accepted before (a
             deliberate downgrade).
-        dependency_policy: what plugin code may import (default: ``"signed"`` mode, with ``pluggy`` allowed).
+        dependency_policy: what plugin code may import (default: ``"signed"`` mode, with ``pluggy`` allowed); in
+            every mode the host's distribution and its installed requirement closure are allowed too (unless the
+            policy says ``host_dependencies=False``), and each plugin's approved dependencies.
+        host_distribution: the host's own distribution name(s), extras allowed (``"demoapp[web]"``), whose installed
+            requirement closure plugins may import (default: the distribution named like *project*; if none is
+            installed, only the standard library, ``pluggy`` and the policy's lists are allowed).
+        dependency_approvals: the operator's dependency approvals file, written by ``securehost deps approve``
+            (default: ``dependency-approvals.json`` in the state directory).
         audit: an :class:`AuditLog`; default one that logs to ``securehost.audit`` and, with *audit_sink*, to a file.
         audit_sink: path of an append-only JSON-lines audit file (ignored when *audit* is given).
         max_statement_age: reject statements issued longer ago than this (freeze protection), if given.
@@ -142,6 +151,8 @@ class Host:
         state_dir: str | os.PathLike[str] | None = None,
         pins: Mapping[str, str] | None = None,
         dependency_policy: DependencyPolicy | None = None,
+        host_distribution: str | Sequence[str] | None = None,
+        dependency_approvals: str | os.PathLike[str] | None = None,
         audit: AuditLog | None = None,
         audit_sink: str | os.PathLike[str] | None = None,
         max_statement_age: dt.timedelta | None = None,
@@ -172,9 +183,8 @@ class Host:
         self._pins = _parse_pins(pins)
         self._owns_audit = audit is None  # a log the caller passed in may be shared: closing it is the caller's job
         self.audit = audit if audit is not None else AuditLog(Path(audit_sink) if audit_sink is not None else None)
-        policy = dependency_policy or DependencyPolicy(allowed_modules=["pluggy"], allowed_distributions=["pluggy"])
         self.importer = VerifiedImporter(
-            base / "bytecode", base / "bytecode.key", self.audit, dependency_policy=policy, extension_dir=base / "ext"
+            base / "bytecode", base / "bytecode.key", self.audit, extension_dir=base / "ext"
         )
         self._memo = SignatureMemo(base / "signatures.memo", self.importer.derive_key(b"signature memo"), self.audit)
         self._files = (
@@ -183,6 +193,18 @@ class Host:
             else FileRecord(base / "installed.record", self.importer.derive_key(b"installed file record"), self.audit)
         )
         self._refuse_bytecode = refuse_bytecode
+        self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
+        self._deps = make_gate(
+            project=project,
+            host_distribution=host_distribution,
+            policy=dependency_policy,
+            approvals_file=Path(dependency_approvals or base / "dependency-approvals.json"),
+            files=self._files,
+            audit=self.audit,
+            search_path=self.path,
+            cache=self._cache,
+        )
+        self.importer.policy, self.importer.allowance = self._deps.policy, self._deps
         self.manager = SecurePluginManager(
             project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
         )
@@ -195,7 +217,6 @@ class Host:
         self._guard = guard
         self._max_age = max_statement_age
         self._clock = clock or _utcnow
-        self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
         self._lock = threading.RLock()
         self._loaded: dict[str, PluginReport] = {}
         # one listing per site directory per load (or reload), shared by the installed checks of its plugins
@@ -302,6 +323,7 @@ class Host:
         with self._lock, self.importer.batch():
             self.unload(canonical)
             self._site_indexes = {}
+            self._deps.begin()
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 if dist.name == canonical:
                     report = self._process(dist, self._clock(), import_plugins=True)
@@ -357,6 +379,7 @@ class Host:
         # one state write per load, not one per accepted plugin; sys.path entries resolved once per load
         with self._lock, self._state.deferred(), self.importer.batch():
             now = self._clock()
+            self._deps.begin()
             reports = []
             self._site_indexes = {}
             dists = {}
@@ -418,6 +441,8 @@ class Host:
             held = all(r.code in _HOLD for r in reasons)
             return self._finish(dist, "held" if held else "rejected", verdict, ())
         if not import_plugins:
+            assert installed is not None  # no reasons means the installed check ran
+            self._deps.note_verified(name, installed.modules)
             from securehost._isolation.host import planned_isolation  # noqa: PLC0415 - see _IN_PROCESS
 
             planned = planned_isolation(isolation_for(self._isolation, name), self._probed)
@@ -473,6 +498,17 @@ class Host:
         )
         reasons.extend(installed.reasons)
         reasons.extend(check_entry_points(dist.entry_points, installed.modules))
+        if not check.reasons:  # the plugin's code is compiled (never run) to read its imports: only trusted code
+            reasons.extend(
+                self._deps.reasons(
+                    dist.name,
+                    installed.modules,
+                    installed.requires,
+                    imports_of=functools.partial(self.importer.verified_imports, dist.name),
+                    verified_modules=self.importer.modules,
+                    verified_distributions=self.importer.distributions,
+                )
+            )
         reasons.extend(self._rollback(dist.name, predicate.version))
         if self._max_age is not None and predicate.issued_at + self._max_age < now:
             reasons.append(
@@ -592,7 +628,7 @@ class Host:
                 entry_points=entry_points,
                 modules=installed.modules,
                 requires=installed.requires,
-                policy=self.importer.policy,
+                policy=self._deps.effective_policy(name),
                 permissions=effective,
                 isolation=choice,
                 guard=self._guard,

@@ -1,6 +1,9 @@
 """Dependency policy: which modules and distributions a plugin may import or require.
 
-Three modes (the default is ``"signed"``, the fail-closed one):
+Three modes (the default is ``"signed"``, the fail-closed one). In every mode the host's own distribution and its
+installed requirement closure (:mod:`securehost._installed.closure`) are allowed too, unless
+``host_dependencies=False``, and so are the distributions an operator approved for the plugin
+(:mod:`securehost._installed.approvals`); the :class:`~securehost.Host` supplies both (*allowed* below):
 
 * ``"signed"``: the standard library, the modules of verified plugins registered with the importer, and the
   host's allow-list (:attr:`DependencyPolicy.allowed_modules`; ``Requires-Dist`` against
@@ -23,7 +26,7 @@ from __future__ import annotations
 import dis
 import sys
 import types
-from typing import TYPE_CHECKING, Final, Literal, final
+from typing import TYPE_CHECKING, Final, Literal, Protocol, final
 
 import attrs
 
@@ -31,15 +34,25 @@ from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Callable, Collection, Iterable
 
-__all__ = ["DependencyMode", "DependencyPolicy", "resolve_import", "static_imports"]
+__all__ = ["Allowance", "DependencyMode", "DependencyPolicy", "resolve_import", "static_imports"]
 
 DependencyMode = Literal["signed", "allowlist", "report"]
 _MODES: Final = frozenset({"signed", "allowlist", "report"})
 _STDLIB: Final = frozenset(sys.stdlib_module_names)
 StaticImport = tuple[str, int, tuple[str, ...]]
 _IMPORT_NAME: Final = dis.opmap["IMPORT_NAME"]
+
+
+class Allowance(Protocol):
+    """What a host allows one plugin beyond its :class:`DependencyPolicy` lists (its closure, approvals)."""
+
+    def distributions_for(self, plugin: str) -> Collection[str]:
+        """Canonical distribution names *plugin* may require."""
+
+    def module_allowed_for(self, plugin: str, fullname: str) -> bool:
+        """Whether *plugin* may import *fullname*."""
 
 
 def static_imports(code: types.CodeType) -> tuple[StaticImport, ...]:
@@ -97,31 +110,46 @@ class DependencyPolicy:
         mode: ``"signed"`` (default), ``"allowlist"`` or ``"report"``.
         allowed_modules: host-provided module names; a name also allows its submodules.
         allowed_distributions: canonical distribution names that ``Requires-Dist`` may name.
+        host_dependencies: also allow the host's own distribution and its installed requirement closure (default
+            ``True``; the :class:`~securehost.Host` computes the closure).
     """
 
     mode: DependencyMode = "signed"
     allowed_modules: frozenset[str] = attrs.field(default=frozenset(), converter=_module_names)
     allowed_distributions: frozenset[str] = attrs.field(default=frozenset(), converter=_canonical_names)
+    host_dependencies: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
     def __attrs_post_init__(self) -> None:
         if self.mode not in _MODES:
             raise ValueError(f"dependency mode must be one of {sorted(_MODES)}, not {self.mode!r}")
 
-    def module_allowed(self, fullname: str, *, own: Collection[str], verified: Collection[str]) -> bool:
+    def module_allowed(
+        self,
+        fullname: str,
+        *,
+        own: Collection[str],
+        verified: Collection[str],
+        allowed: Callable[[str], bool] | None = None,
+    ) -> bool:
         """Whether plugin code may import *fullname*, ignoring ``"report"`` (the caller reports).
 
         Args:
             fullname: the absolute module name.
             own: the module names of the importing plugin.
             verified: the module names of every registered verified plugin.
+            allowed: what the host allows this plugin besides (its closure, the plugin's approvals), if anything.
         """
         if fullname.partition(".")[0] in _STDLIB or fullname in own:
             return True
         if any(prefix in self.allowed_modules for prefix in _prefixes(fullname)):
             return True
-        return self.mode == "signed" and fullname in verified
+        if self.mode == "signed" and fullname in verified:
+            return True
+        return allowed is not None and allowed(fullname)
 
-    def check_requirements(self, requires: Iterable[str], *, verified: Collection[str]) -> tuple[Reason, ...]:
+    def check_requirements(
+        self, requires: Iterable[str], *, verified: Collection[str], allowed: Collection[str] = ()
+    ) -> tuple[Reason, ...]:
         """Return a ``DEPENDENCY_NOT_ALLOWED`` reason for each requirement the policy does not allow.
 
         In ``"report"`` mode the caller turns these reasons into audit events instead of a rejection.
@@ -129,6 +157,7 @@ class DependencyPolicy:
         Args:
             requires: ``Requires-Dist`` lines of the verified ``METADATA``.
             verified: canonical names of the registered verified distributions.
+            allowed: canonical names the host allows this plugin besides (its closure, the plugin's approvals).
 
         Returns:
             The reasons; ``DISTRIBUTION_METADATA_INVALID`` for a line that does not parse.
@@ -153,7 +182,7 @@ class DependencyPolicy:
             except (UndefinedEnvironmentName, UndefinedComparison):
                 applies = True  # fail closed: an unevaluable marker (`python_version ~= "abc"`) counts
             name = canonicalize_name(requirement.name)
-            if not applies or name in self.allowed_distributions:
+            if not applies or name in self.allowed_distributions or name in allowed:
                 continue
             if self.mode == "signed" and name in verified:
                 continue

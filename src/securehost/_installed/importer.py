@@ -27,6 +27,7 @@ its modules from :data:`sys.modules` (an extension module's shared library stays
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import importlib
@@ -46,7 +47,7 @@ import attrs
 from securehost._context import run_as_host
 from securehost._fileio import read_file
 from securehost._installed.bytecode import BytecodeCache, default_state_dir, private_dir
-from securehost._installed.dependencies import DependencyPolicy, StaticImport, resolve_import
+from securehost._installed.dependencies import Allowance, DependencyPolicy, StaticImport, resolve_import
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.shadowing import ShadowCheck
 from securehost._names import canonicalize_name
@@ -60,7 +61,7 @@ from securehost.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
     from securehost._audit import AuditLog
 
@@ -126,6 +127,8 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         dependency_policy: what plugin code may import and require; default ``DependencyPolicy()`` (``"signed"``).
         extension_dir: the private directory for verified copies of extension modules; default
             ``cache_dir.parent / "extensions"``.
+        allowance: what the host allows each plugin besides the policy's lists (the host's requirement closure,
+            the plugin's approved dependencies), if anything.
 
     Raises:
         ConfigurationError: a directory or the key file is unsafe.
@@ -139,6 +142,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         *,
         dependency_policy: DependencyPolicy | None = None,
         extension_dir: Path | None = None,
+        allowance: Allowance | None = None,
     ) -> None:
         cache_dir = Path(cache_dir) if cache_dir is not None else default_state_dir() / "bytecode"
         key_file = Path(key_file) if key_file is not None else cache_dir.parent / "bytecode.key"
@@ -146,10 +150,14 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self._extension_dir = Path(extension_dir) if extension_dir is not None else cache_dir.parent / "extensions"
         self._audit = audit
         self.policy = dependency_policy if dependency_policy is not None else DependencyPolicy()
+        self.allowance = allowance
         self._lock = threading.RLock()
         self._entries: dict[str, _Entry] = {}
         self._by_distribution: dict[str, frozenset[str]] = {}
         self._shadows = ShadowCheck(self)
+        #: code that verified_imports read during a batch, for the import that follows: (sha256, path) -> code
+        self._pending: dict[tuple[str, str], tuple[types.CodeType, tuple[StaticImport, ...]]] = {}
+        self._batches = 0
 
     # --- registration ---------------------------------------------------------------------------------------
 
@@ -181,7 +189,10 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             # the finder is first on sys.meta_path and serves its names to everyone (see
             # securehost._installed.shadowing)
             reasons.extend(self._shadows.reasons(modules))
-            requirement_reasons = self.policy.check_requirements(requires, verified=self._by_distribution.keys())
+            allowed = self.allowance.distributions_for(canonical) if self.allowance is not None else ()
+            requirement_reasons = self.policy.check_requirements(
+                requires, verified=self._by_distribution.keys(), allowed=allowed
+            )
             if self.policy.mode == "report":
                 for reason in requirement_reasons:
                     self._emit("import.dependency_reported", plugin=canonical, requirement=reason.subject)
@@ -215,14 +226,31 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """Return a key derived from the bytecode cache's private key for another use (*label*) of the state."""
         return self._cache.derive_key(label)
 
-    def batch(self) -> contextlib.AbstractContextManager[None]:
-        """Within the block, :meth:`add_distribution` resolves each :data:`sys.path` entry once (one host load)."""
-        return self._shadows.batch()
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Within the block, :meth:`add_distribution` resolves each :data:`sys.path` entry once (one host load).
+
+        Code read by :meth:`verified_imports` within the block is kept for the import that follows (one cache lookup
+        per module, not two), and dropped when the outermost block ends.
+        """
+        with self._shadows.batch():
+            self._batches += 1
+            try:
+                yield
+            finally:
+                self._batches -= 1
+                if not self._batches:
+                    self._pending.clear()
 
     @property
     def distributions(self) -> tuple[str, ...]:
         """The registered distribution names."""
         return tuple(sorted(self._by_distribution))
+
+    @property
+    def modules(self) -> Collection[str]:
+        """The registered module names (a live view)."""
+        return self._entries.keys()
 
     # --- meta path ------------------------------------------------------------------------------------------
 
@@ -375,6 +403,30 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         entry = self._entries.get(fullname)
         if entry is None or entry.kind is not ModuleKind.SOURCE or entry.sha256 is None:
             raise VerificationImportError(f"{fullname} is not a registered source module", name=fullname)
+        return self._code(entry)
+
+    def verified_imports(self, distribution: str, fullname: str, module: VerifiedModule) -> tuple[StaticImport, ...]:
+        """Return the ``import`` statements of a verified source module, registered or not; nothing runs.
+
+        Raises:
+            VerificationImportError: not a source module, or its file changed after verification.
+            SyntaxError: the source does not compile.
+        """
+        if module.kind is not ModuleKind.SOURCE or module.sha256 is None:
+            raise VerificationImportError(f"{fullname} is not a source module", name=fullname)
+        entry = _Entry(
+            canonicalize_name(distribution), fullname, str(module.path), module.sha256, module.is_package, module.kind
+        )
+        result = self._code(entry)
+        if self._batches:
+            self._pending[(module.sha256, entry.path)] = result
+        return result[1]
+
+    def _code(self, entry: _Entry) -> tuple[types.CodeType, tuple[StaticImport, ...]]:
+        assert entry.sha256 is not None
+        pending = self._pending.pop((entry.sha256, entry.path), None)
+        if pending is not None:
+            return pending
         # Reading, hashing and caching are securehost's own work: they run as the host even while a plugin's
         # import is under way (the guard would otherwise judge them against the plugin's permissions).
         # A cache hit is code compiled from exactly the verified digest: the file is not read again, so a change
@@ -426,7 +478,9 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def _check_import(self, importer: _Entry, fullname: str, *, dynamic: bool) -> None:
         own = self._by_distribution.get(importer.distribution, frozenset())
-        if self.policy.module_allowed(fullname, own=own, verified=self._entries):
+        allowance = self.allowance
+        allowed = None if allowance is None else functools.partial(allowance.module_allowed_for, importer.distribution)
+        if self.policy.module_allowed(fullname, own=own, verified=self._entries, allowed=allowed):
             return
         how = "imports" if dynamic else "has an import statement for"
         message = f"{importer.name} ({importer.distribution}) {how} {fullname}"

@@ -1,0 +1,1 @@
+"""The realapp-greet plugin."""

@@ -1,0 +1,1 @@
+"""The realapp-stats plugin."""

@@ -1,0 +1,5 @@
+"""A second module with its own import of the dependency."""
+
+from fastcalc.ops import spread
+
+__all__ = ["spread"]
