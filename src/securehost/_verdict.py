@@ -84,6 +84,7 @@ class ReasonCode(str, enum.Enum):
     DEPENDENCY_NOT_ALLOWED = "dependency-not-allowed"
     IMPORT_FAILED = "import-failed"
     REGISTRATION_FAILED = "registration-failed"
+    PLUGIN_NAME_TAKEN = "plugin-name-taken"
     DISABLED = "disabled"
     DISTRIBUTION_METADATA_INVALID = "distribution-metadata-invalid"
     # process isolation

@@ -24,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from securehost._audit import AuditLog
 from securehost._dispatch.manager import SecurePluginManager
+from securehost._host.naming import blocked_reason, record_distinfo, taken_reasons
 from securehost._host.report import LoadReport, PluginReport, PluginStatus
 from securehost._host.state import HostState
 from securehost._host.support import default_state_root, import_reason, parse_grants, read_envelope, same_version
@@ -200,6 +201,7 @@ class Host:
         self._loaded: dict[str, PluginReport] = {}
         # one listing per site directory per load (or reload), shared by the installed checks of its plugins
         self._site_indexes: dict[str, SiteIndex] = {}
+        self._claims: dict[str, str] = {}  # plugin names taken by plugins verified in this check()
 
     # --- public API ---------------------------------------------------------------------------------------------
 
@@ -358,7 +360,7 @@ class Host:
         with self._lock, self._state.deferred(), self.importer.batch():
             now = self._clock()
             reports = []
-            self._site_indexes = {}
+            self._site_indexes, self._claims = {}, {}
             dists = {}
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 dists[dist.name] = dist
@@ -386,15 +388,14 @@ class Host:
 
     def _process(self, dist: DiscoveredDistribution, now: dt.datetime, *, import_plugins: bool) -> PluginReport:
         name = dist.name
-        if self._state.is_disabled(name):
-            verdict = Verdict(
-                subject=name,
-                name=name,
-                version=dist.version,
-                reasons=(Reason(code=_R.DISABLED, message=f"{name} is disabled by the host"),),
-            )
+        blocked = blocked_reason(dist, self.manager)
+        if self._state.is_disabled(name) or blocked is not None:
+            disabled = Reason(code=_R.DISABLED, message=f"{name} is disabled by the host")
+            verdict = Verdict(subject=name, name=name, version=dist.version, reasons=(blocked or disabled,))
             return self._finish(dist, "disabled", verdict, ())
         check, installed, reasons, effective = self._judge(dist, now)
+        holders = {**{p: r.name for r in self._loaded.values() for p in r.plugins}, **self._claims}
+        reasons.extend(taken_reasons(dist, self.manager, holders))
         predicate = check.statement.predicate if check.statement is not None else None
         verdict = Verdict(
             subject=name,
@@ -566,6 +567,7 @@ class Host:
     ) -> PluginReport:
         member.isolation = str(isolation.get("mode", "in-process"))
         self._orchestra.members[dist.name] = member
+        record_distinfo(self.manager, member.plugins, dist)
         report = self._finish(dist, "accepted", verdict, effective.strings(), member.plugins, isolation, member)
         self._loaded[dist.name] = report
         return report
@@ -622,7 +624,7 @@ class Host:
 
     @staticmethod
     def _plugin_name(dist: DiscoveredDistribution, entry_point: str) -> str:
-        return dist.name if len(dist.entry_points) == 1 else f"{dist.name}:{entry_point}"
+        return entry_point  # pluggy's name (see securehost._host.naming); the distribution is in the report
 
     def _finish(  # noqa: PLR0917 - one report's parts
         self,
@@ -634,6 +636,8 @@ class Host:
         isolation: Mapping[str, Any] | None = None,
         member: Member | None = None,
     ) -> PluginReport:
+        if status == "verified":
+            self._claims.update(dict.fromkeys((ep.name for ep in dist.entry_points), dist.name))
         report = PluginReport(
             name=dist.name,
             version=dist.version,
