@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 import pluggy
 
+from securehost._args import require_type
 from securehost._audit import AuditLog
 from securehost._context import CURRENT, PluginContext
 from securehost._dispatch.callers import Entry, call_general, make_entry
@@ -87,6 +88,7 @@ class SecurePluginManager(pluggy.PluginManager):
         guard: install the runtime permission guard (process-wide, idempotent, irreversible).
 
     Raises:
+        TypeError: an argument has the wrong type (the message names it).
         ValueError: *quarantine_after* is negative.
     """
 
@@ -99,6 +101,11 @@ class SecurePluginManager(pluggy.PluginManager):
         quarantine_after: int | None = None,
         guard: bool = True,
     ) -> None:
+        require_type("SecurePluginManager", "project_name", project_name, str, "a string: the project name")
+        require_type("SecurePluginManager", "audit", audit, (AuditLog, type(None)), "a securehost.AuditLog or None")
+        for flag, value in (("isolate", isolate), ("guard", guard)):
+            require_type("SecurePluginManager", flag, value, bool, "True or False")
+        require_type("SecurePluginManager", "quarantine_after", quarantine_after, (int, type(None)), "an int or None")
         if quarantine_after is not None and quarantine_after < 0:
             raise ValueError(f"quarantine_after must be >= 0, got {quarantine_after}")
         self._default_exec = self._secure_multicall

@@ -17,14 +17,16 @@ import os
 import threading
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, cast, final
 
 import pluggy
 from packaging.version import InvalidVersion, Version
 
 from securehost._audit import AuditLog
 from securehost._dispatch.manager import SecurePluginManager
+from securehost._host.arguments import check_host_arguments
 from securehost._host.naming import blocked_reason, record_distinfo, taken_reasons
+from securehost._host.notes import BeforeLoadRelay, load_notes
 from securehost._host.report import LoadReport, PluginReport, PluginStatus
 from securehost._host.state import HostState
 from securehost._host.support import default_state_root, import_reason, parse_grants, read_envelope, same_version
@@ -125,6 +127,8 @@ class Host:
             compiled signed source (install plugins with ``--no-compile``).
 
     Raises:
+        TypeError: an argument has the wrong type (``path="site"`` instead of ``path=["site"]``, a list for
+            ``grants``, ...); the message names the argument and what to pass.
         TrustStoreError: the trust-store file is malformed.
         PermissionFormatError: a granted permission is malformed.
         ConfigurationError: the state directory or the audit sink is unusable, a pinned version is invalid, or
@@ -158,6 +162,7 @@ class Host:
         paranoid: bool = False,
         refuse_bytecode: bool = False,
     ) -> None:
+        check_host_arguments(locals())
         self.project = project
         self.group = group
         self.store = trust_store if isinstance(trust_store, TrustStore) else TrustStore.load(trust_store)
@@ -202,13 +207,19 @@ class Host:
         # one listing per site directory per load (or reload), shared by the installed checks of its plugins
         self._site_indexes: dict[str, SiteIndex] = {}
         self._claims: dict[str, str] = {}  # plugin names taken by plugins verified in this check()
+        self._has_loaded = False
+        self._warned_hooks: set[str] = set()  # hooks used before the first load (warned once each)
 
     # --- public API ---------------------------------------------------------------------------------------------
 
     @property
     def hook(self) -> pluggy.HookRelay:
-        """The hook relay: ``host.hook.name(**kwargs)``."""
-        return self.manager.hook
+        """The hook relay: ``host.hook.name(**kwargs)`` (before the first :meth:`load`, each hook used warns once)."""
+        if self._has_loaded:
+            return self.manager.hook
+        return cast(
+            "pluggy.HookRelay", BeforeLoadRelay(self.manager.hook, lambda: self._has_loaded, self._warned_hooks)
+        )
 
     @property
     def ahook(self) -> Any:
@@ -265,6 +276,7 @@ class Host:
                 "hook requirements still apply, but file, network and process use is not checked",
                 self.project,
             )
+        self._has_loaded = True
         return self._run(import_plugins=True)
 
     def check(self) -> LoadReport:
@@ -362,7 +374,9 @@ class Host:
             reports = []
             self._site_indexes, self._claims = {}, {}
             dists = {}
-            for dist in discover(self.group, self.path, cache=self._cache).distributions:
+            before = {id(r) for r in self._loaded.values()}  # reported as they are: no notes again
+            found = discover(self.group, self.path, cache=self._cache)
+            for dist in found.distributions:
                 dists[dist.name] = dist
                 loaded = self._loaded.get(dist.name)
                 if loaded is not None:
@@ -373,7 +387,10 @@ class Host:
                         self.unload(dist.name)
                 reports.append(self._process(dist, now, import_plugins=import_plugins))
             self._save_memos()
-            return LoadReport(group=self.group, plugins=tuple(self._start(reports, dists)))
+            plugins = tuple(self._start(reports, dists))
+            now_loaded = [(r.name, r.plugins) for r in plugins if r.status == "accepted" and id(r) not in before]
+            notes = load_notes(self.manager, found, self.path, now_loaded)
+            return LoadReport(group=self.group, plugins=plugins, warnings=notes)
 
     def _start(self, reports: list[PluginReport], dists: Mapping[str, DiscoveredDistribution]) -> list[PluginReport]:
         """Start the members loaded just now; hold back (and unload) each that does not start."""
