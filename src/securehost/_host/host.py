@@ -25,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 from securehost._audit import AuditLog
 from securehost._dispatch.manager import SecurePluginManager
 from securehost._host.arguments import check_host_arguments
+from securehost._host.devmode import dev_installed, dev_mode_applies, parse_unsafe_unsigned
 from securehost._host.naming import blocked_reason, record_distinfo, taken_reasons
 from securehost._host.notes import BeforeLoadRelay, load_notes
 from securehost._host.report import LoadReport, PluginReport, PluginStatus
@@ -125,6 +126,9 @@ class Host:
             ctime) changed; see :doc:`/threat-model` for what that trusts.
         refuse_bytecode: reject a plugin with any ``__pycache__`` file in its packages, even one that is exactly the
             compiled signed source (install plugins with ``--no-compile``).
+        unsafe_unsigned: **insecure, for developing a plugin**: exact distribution names that are loaded although
+            they are unsigned or editable installs, with the permissions granted to them (see
+            :mod:`securehost._host.devmode` and :doc:`/host`). Every load warns.
 
     Raises:
         TypeError: an argument has the wrong type (``path="site"`` instead of ``path=["site"]``, a list for
@@ -161,6 +165,7 @@ class Host:
         lifecycle_timeout: float = 10.0,
         paranoid: bool = False,
         refuse_bytecode: bool = False,
+        unsafe_unsigned: Iterable[str] | None = None,
     ) -> None:
         check_host_arguments(locals())
         self.project = project
@@ -189,6 +194,7 @@ class Host:
             else FileRecord(base / "installed.record", self.importer.derive_key(b"installed file record"), self.audit)
         )
         self._refuse_bytecode = refuse_bytecode
+        self._unsafe_unsigned = parse_unsafe_unsigned(unsafe_unsigned)
         self.manager = SecurePluginManager(
             project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
         )
@@ -275,6 +281,13 @@ class Host:
                 "securehost: loading plugins of %s with the runtime permission guard off (guard=False): "
                 "hook requirements still apply, but file, network and process use is not checked",
                 self.project,
+            )
+        if self._unsafe_unsigned:
+            _logger.warning(
+                "securehost: loading plugins of %s with unsafe_unsigned=%s: these load UNSIGNED if installed so, "
+                "for plugin development only",
+                self.project,
+                sorted(self._unsafe_unsigned),
             )
         self._has_loaded = True
         return self._run(import_plugins=True)
@@ -389,7 +402,8 @@ class Host:
             self._save_memos()
             plugins = tuple(self._start(reports, dists))
             now_loaded = [(r.name, r.plugins) for r in plugins if r.status == "accepted" and id(r) not in before]
-            notes = load_notes(self.manager, found, self.path, now_loaded)
+            unsigned = [r.name for r in plugins if r.unsigned and r.accepted]
+            notes = load_notes(self.manager, found, self.path, now_loaded, unsigned)
             return LoadReport(group=self.group, plugins=plugins, warnings=notes)
 
     def _start(self, reports: list[PluginReport], dists: Mapping[str, DiscoveredDistribution]) -> list[PluginReport]:
@@ -411,6 +425,9 @@ class Host:
             verdict = Verdict(subject=name, name=name, version=dist.version, reasons=(blocked or disabled,))
             return self._finish(dist, "disabled", verdict, ())
         check, installed, reasons, effective = self._judge(dist, now)
+        if self._unsafe_unsigned and dev_mode_applies(self._unsafe_unsigned, dist, reasons):
+            installed = dev_installed(dist)
+            reasons, effective = list(installed.reasons), self._granted(name)
         holders = {**{p: r.name for r in self._loaded.values() for p in r.plugins}, **self._claims}
         reasons.extend(taken_reasons(dist, self.manager, holders))
         predicate = check.statement.predicate if check.statement is not None else None
@@ -570,7 +587,8 @@ class Host:
             self.importer.remove_distribution(name)
             reason = import_reason(exc, registering=registering)
             return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
-        self._state.record(name, installed.version or verdict.version or "0")
+        if not installed.evidence.get("unsigned"):  # a development build must not raise the rollback floor
+            self._state.record(name, installed.version or verdict.version or "0")
         member.plugins = tuple(registered)
         return self._accept(dist, verdict, effective, member, _IN_PROCESS)
 
@@ -666,6 +684,7 @@ class Host:
             isolation=isolation,
             capabilities=member.capabilities if member is not None else (),
             config=member.redacted() if member is not None and member.config else None,
+            unsigned=bool(verdict.evidence.get("unsigned")),
         )
         self.audit.emit(
             f"plugin.{status}",
@@ -678,5 +697,6 @@ class Host:
             location=str(dist.metadata_dir),
             **({"isolation": dict(isolation)} if isolation is not None else {}),
             **({"capabilities": list(member.capabilities)} if member is not None and member.capabilities else {}),
+            **({"unsigned": True} if report.unsigned else {}),
         )
         return report

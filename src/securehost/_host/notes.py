@@ -203,9 +203,20 @@ def load_notes(
     discovery: Discovery,
     explicit_path: Sequence[str] | None,
     loaded_now: Iterable[tuple[str, Sequence[str]]],
+    unsigned: Iterable[str] = (),
 ) -> tuple[LoadNote, ...]:
-    """Every note of one load or check, logged: the scan's, then each plugin loaded just now (name, plugin names)."""
+    """Every note of one load or check, logged: the scan's, each plugin loaded just now, each unsigned one."""
     notes = discovery_notes(discovery, explicit_path)
+    notes.extend(
+        LoadNote(
+            code=NoteCode.UNSIGNED_DEV,
+            message=f"{name} is UNSIGNED and was accepted only because unsafe_unsigned names it (plugin development "
+            "mode): nothing about it was verified; never use this in production",
+            plugin=name,
+            subject=name,
+        )
+        for name in unsigned
+    )
     for distribution, plugin_names in loaded_now:
         notes.extend(plugin_notes(manager, distribution, plugin_names))
     log_notes(notes)

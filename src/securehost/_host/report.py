@@ -56,6 +56,7 @@ class PluginReport:
             ``workers`` and ``require``. ``None`` for a plugin that was not started.
         capabilities: what the plugin offers (signed and vouched for).
         config: its resolved configuration with every secret redacted (``None`` when it declares none).
+        unsigned: judged in development mode (``Host(unsafe_unsigned=[...])``): no signature was checked.
     """
 
     name: str
@@ -68,6 +69,7 @@ class PluginReport:
     isolation: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
     capabilities: tuple[str, ...] = ()
     config: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    unsigned: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -89,12 +91,15 @@ class PluginReport:
             "isolation": None if self.isolation is None else dict(self.isolation),
             "capabilities": list(self.capabilities),
             "config": None if self.config is None else dict(self.config),
+            "unsigned": self.unsigned,
         }
 
     def summary(self) -> str:
         """Return a short human-readable block."""
         head = f"{self.name} {self.version or '?'}: {self.status.upper()}"
         lines = [head]
+        if self.unsigned:
+            lines.append("  UNSIGNED: development mode (unsafe_unsigned), nothing about it was verified")
         if self.verdict.signers:
             lines.append(f"  signed by: {', '.join(s[:16] for s in self.verdict.signers)}")
         if self.verdict.permissions:
