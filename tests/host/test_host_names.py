@@ -107,3 +107,30 @@ def test_a_name_blocked_by_the_host_disables_the_distribution_with_the_reason(la
     assert codes(report) == {R.DISABLED}
     assert "pm.set_blocked" in report.verdict.reasons[0].message
     assert host.manager.get_plugin(GOOD_EP) is None
+
+
+def test_a_built_in_plugin_registered_by_the_host_runs_as_the_host_next_to_loaded_plugins(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """The application's own plugin reads the user's configuration with the guard on; loaded plugins stay guarded."""
+    import pluggy
+
+    user_config = tmp_path / "home" / ".config" / "demoapp.ini"
+    user_config.parent.mkdir(parents=True)
+    user_config.write_text("theme=dark")
+
+    class BuiltIn:
+        @pluggy.HookimplMarker("demoapp")
+        def describe_plugin(self) -> dict[str, Any]:
+            return {"name": user_config.read_text(), "capabilities": []}
+
+    host = lab.host(guard=True)
+    name = host.manager.register(BuiltIn())
+    report = host.load()
+    assert report[GOOD].status == "accepted"
+    assert report.warnings == ()
+    assert name is not None
+    assert host.manager.runs_as_host(name)
+    assert not host.manager.runs_as_host(GOOD_EP)
+    assert {"name": "theme=dark", "capabilities": []} in host.hook.describe_plugin()
+    assert "guard.denied" not in [e["event"] for e in lab.events()]
