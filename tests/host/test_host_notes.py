@@ -87,6 +87,17 @@ def test_a_plugin_that_implements_no_hook_is_a_note(lab: Lab) -> None:
     assert "never called" in note.message
 
 
+def test_a_plugin_whose_only_hook_needs_a_permission_it_lacks_is_reported_as_skipped_not_as_hookless(
+    lab: Lab,
+) -> None:
+    lab.tool(files=tool_plugin("@hookimpl\ndef run_skill(name, arguments):\n    return name\n"))
+    host = lab.host()
+    report = host.load()
+    assert report[TOOL].status == "accepted"
+    assert report.warnings == ()  # the skip itself is audited (hook.impl_skipped) and listed by skipped_impls()
+    assert [(s.plugin, s.hook) for s in host.manager.skipped_impls()] == [(TOOL, "run_skill")]
+
+
 def test_a_plugin_marked_with_another_projects_marker_is_told_so(lab: Lab) -> None:
     lab.tool(files=tool_plugin("@hookimpl\ndef describe_plugin():\n    return {}\n", project="otherapp"))
     (note,) = lab.host().load().warnings

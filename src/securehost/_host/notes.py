@@ -147,6 +147,7 @@ def plugin_notes(manager: SecurePluginManager, distribution: str, plugin_names: 
     """Notes about freshly registered plugins: no hook of the host, a foreign marker, unknown hooks."""
     notes: list[LoadNote] = []
     specified = [name for name, hook in vars(manager.hook).items() if getattr(hook, "spec", None) is not None]
+    skipped = {s.plugin for s in manager.skipped_impls()}  # left out for a missing permission: audited already
     for plugin_name in plugin_names:
         plugin = manager.get_plugin(plugin_name)
         if plugin is None:
@@ -170,7 +171,7 @@ def plugin_notes(manager: SecurePluginManager, distribution: str, plugin_names: 
                     subject=caller.name,
                 )
             )
-        if known:
+        if known or plugin_name in skipped:
             continue
         foreign = _foreign_projects(plugin, manager.project_name)
         if foreign:
