@@ -46,6 +46,8 @@ GROUP: Final = "demoapp.plugins"
 PROJECT: Final = "demoapp"
 SRC: Final = REPO / "src"
 GOOD: Final = "securehost-example-csv"
+#: the good plugin's entry-point name: what it is registered under, as pluggy would
+GOOD_EP: Final = "csv"
 TOOL: Final = "acme-tool"
 #: Signed "now" (a minute ago, whole seconds): hosts in these tests use the real clock.
 SIGNED_AT: Final = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(minutes=1)
@@ -135,7 +137,7 @@ def tool_wheel(
     eps: bytes | None = None,
     requires: Iterable[str] = (),
 ) -> Path:
-    """An unsigned wheel of the tool plugin (or of *files*), with one entry point at ``<package>.plugin``.
+    """An unsigned wheel of the tool plugin (or of *files*), with one entry point named *name* at ``<package>.plugin``.
 
     *eps* replaces ``entry_points.txt``; ``b""`` leaves it out; *requires* become ``Requires-Dist`` lines.
     """
@@ -148,7 +150,7 @@ def tool_wheel(
         metadata=metadata.encode() if requires else None,
         name=package,
         version=version,
-        entry_points=(eps or None) if eps is not None else entry_points(tool=f"{package}.plugin"),
+        entry_points=(eps or None) if eps is not None else entry_points(**{name: f"{package}.plugin"}),
     )
 
 
@@ -319,7 +321,7 @@ class Lab:
         report = host.plugins[GOOD]
         assert report.status == "accepted", report.summary()
         assert host.hook.process_records(records=RECORDS) == CLEANED
-        assert host.implementations("process_records") == [GOOD]
+        assert host.implementations("process_records") == [GOOD_EP]
 
 
 def rejected(report: LoadReport, name: str, expected: set[ReasonCode], *, status: str = "rejected") -> PluginReport:

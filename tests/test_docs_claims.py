@@ -374,7 +374,7 @@ class Plugins:
             {f"{module}/__init__.py": source.encode()},
             name=module,
             version=version,
-            entry_points=f"[{GROUP}]\nmain = {module}\n".encode(),
+            entry_points=f"[{GROUP}]\n{name} = {module}\n".encode(),
         )
         if signed:
             sign_wheel(wheel, self.key, permissions=permissions, issued_at=issued_at)

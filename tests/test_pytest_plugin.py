@@ -144,9 +144,9 @@ def test_signed_plugin_loads_and_is_denied_outside_its_grant(
     assert host.hook.read(path=str(data / "x.txt")) == "content"
     secret = tmp_path.resolve() / "secret"
     secret.write_text("s")
-    with denied(f"fs.read:{{secret}}", plugin="hello-plugin") as caught:
+    with denied(f"fs.read:{{secret}}", plugin="p") as caught:  # registered under its entry-point name
         host.hook.read(path=str(secret))
-    assert caught.value.plugin == "hello-plugin"
+    assert caught.value.plugin == "p"
     assert_denied(lambda: host.hook.read(path=str(secret)), permission="fs.read")
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from securehost._guard.audithook import guard_installed, install_guard
     from securehost._host.host import Host
     from securehost._host.listing import list_plugins
+    from securehost._host.notes import LoadNote, NoteCode
     from securehost._host.report import LoadReport, PluginReport
     from securehost._install.api import install_plugin, uninstall_plugin
     from securehost._install.result import InstallResult, UninstallResult
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         PermissionDeniedError,
         PluginRejectedError,
         SecurehostError,
+        SecurehostWarning,
         SigningError,
     )
 
@@ -86,8 +88,10 @@ _LAZY: dict[str, str] = {
     "InstallResult": "securehost._install.result",
     "KeyType": "securehost._signing.keys",
     "list_plugins": "securehost._host.listing",
+    "LoadNote": "securehost._host.notes",
     "LoadReport": "securehost._host.report",
     "PAYLOAD_TYPE": "securehost._signing.statement",
+    "NoteCode": "securehost._host.notes",
     "Permission": "securehost._permissions",
     "PermissionDeniedError": "securehost.exceptions",
     "PermissionSet": "securehost._permissions",
@@ -103,6 +107,7 @@ _LAZY: dict[str, str] = {
     "ReasonCode": "securehost._verdict",
     "require_verified_wheel": "securehost._wheel.wheelfile",
     "SecurehostError": "securehost.exceptions",
+    "SecurehostWarning": "securehost.exceptions",
     "SecurePluginManager": "securehost._dispatch.manager",
     "sign_wheel": "securehost._wheel.wheelfile",
     "Signature": "securehost._signing.envelope",
@@ -148,7 +153,9 @@ __all__ = [
     "Host",
     "InstallResult",
     "KeyType",
+    "LoadNote",
     "LoadReport",
+    "NoteCode",
     "Permission",
     "PermissionDeniedError",
     "PermissionSet",
@@ -164,6 +171,7 @@ __all__ = [
     "ReasonCode",
     "SecurePluginManager",
     "SecurehostError",
+    "SecurehostWarning",
     "Signature",
     "SignatureCheck",
     "SignerDecision",

@@ -93,12 +93,16 @@ class PluginContext:
         permissions: the plugin's effective permissions.
         config: the plugin's resolved configuration (read-only: objects are mappings, arrays tuples; empty when
             it declares none). Secrets are in it: the plugin needs them, and only reports redact them.
+        as_caller: the implementation belongs to a *host plugin* (one the host registered without permissions):
+            the dispatcher counts its calls with this context but runs it with its caller's identity (the host's,
+            when host code calls the hook), so the guard never judges it.
     """
 
     __slots__ = (
         "_audit",
         "_cell",
         "_on_trip",
+        "as_caller",
         "config",
         "hook",
         "permissions",
@@ -118,8 +122,10 @@ class PluginContext:
         threshold: int | None = None,
         on_trip: Callable[[PluginContext], None] | None = None,
         config: Mapping[str, Any] | None = None,
+        as_caller: bool = False,
     ) -> None:
         self.plugin: Final = plugin
+        self.as_caller: Final = as_caller
         self.hook: Final = hook
         self.permissions: Final = permissions
         self.config: Final[Mapping[str, Any]] = config if config is not None else _EMPTY

@@ -85,6 +85,7 @@ class ReasonCode(str, enum.Enum):
     DEPENDENCY_MODIFIED = "dependency-modified"
     IMPORT_FAILED = "import-failed"
     REGISTRATION_FAILED = "registration-failed"
+    PLUGIN_NAME_TAKEN = "plugin-name-taken"
     DISABLED = "disabled"
     DISTRIBUTION_METADATA_INVALID = "distribution-metadata-invalid"
     # process isolation

@@ -14,6 +14,9 @@ Every error securehost raises on purpose derives from :class:`SecurehostError`. 
 Caller mistakes (wrong argument types, wrong call order) raise the builtin :class:`TypeError` or
 :class:`RuntimeError` and are not part of this tree. Foreign exceptions (from ``zipfile``, ``json``,
 ``cryptography``, ``tomllib``) never escape unwrapped: they are chained as ``__cause__``.
+
+Warnings that securehost issues through :mod:`warnings` (a mistake in the calling code that is not an error, such as
+a hook used before ``Host.load()``) are :class:`SecurehostWarning`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "RejectedError",
     "RemotePluginError",
     "SecurehostError",
+    "SecurehostWarning",
     "SigningError",
     "TrustStoreError",
     "VerificationImportError",
@@ -57,6 +61,10 @@ __all__ = [
 
 class SecurehostError(Exception):
     """Root of every error that securehost raises on purpose."""
+
+
+class SecurehostWarning(UserWarning):
+    """A warning about how securehost is used (issued through :mod:`warnings`, pointing at the calling line)."""
 
 
 # --- malformed input -------------------------------------------------------------------------------------------

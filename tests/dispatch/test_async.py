@@ -76,8 +76,8 @@ def _manager() -> SecurePluginManager:
 
 def test_awaits_coroutine_and_plain_implementations() -> None:
     manager = _manager()
-    manager.register(AsyncPlugin("a"), name="a")
-    manager.register(SyncPlugin(), name="s")
+    manager.register(AsyncPlugin("a"), name="a", permissions=())
+    manager.register(SyncPlugin(), name="s", permissions=())
     assert asyncio.run(manager.ahook.fetch(key="k")) == ["sync:k", "a:k"]
     assert repr(manager.ahook.fetch) == "<AsyncHookCaller 'fetch'>"
     assert manager.ahook.fetch.name == "fetch"
@@ -85,17 +85,17 @@ def test_awaits_coroutine_and_plain_implementations() -> None:
 
 def test_firstresult_and_sync_wrappers() -> None:
     manager = _manager()
-    manager.register(AsyncPlugin("second"), name="second")
-    manager.register(AsyncPlugin("skip"), name="skip")
-    manager.register(SyncPlugin(), name="wrapper")
+    manager.register(AsyncPlugin("second"), name="second", permissions=())
+    manager.register(AsyncPlugin("skip"), name="skip", permissions=())
+    manager.register(SyncPlugin(), name="wrapper", permissions=())
     assert asyncio.run(manager.ahook.first(key="k")) == "wrapped(second)"
 
 
 def test_concurrent_calls_keep_identities_apart() -> None:
     manager = _manager()
     slow, fast = AsyncPlugin("slow", delay=0.02), AsyncPlugin("fast", delay=0.0)
-    manager.register(slow, name="slow")
-    manager.register(fast, name="fast")
+    manager.register(slow, name="slow", permissions=())
+    manager.register(fast, name="fast", permissions=())
 
     async def main() -> list[Any]:
         calls = [manager.ahook.fetch(key=str(i)) for i in range(5)]
@@ -116,8 +116,8 @@ def test_concurrent_calls_keep_identities_apart() -> None:
 
 def test_isolation_in_async_calls() -> None:
     manager = _manager()
-    manager.register(AsyncPlugin("good"), name="good")
-    manager.register(AsyncPlugin("bad", fail=True), name="bad")
+    manager.register(AsyncPlugin("good"), name="good", permissions=())
+    manager.register(AsyncPlugin("bad", fail=True), name="bad", permissions=())
     with pytest.raises(HookError) as info:
         asyncio.run(manager.ahook.gather(key="k"))
     assert [p for p, _ in info.value.errors] == ["bad"]
@@ -145,9 +145,9 @@ def test_async_generator_wrappers_are_rejected() -> None:
             yield
 
     with pytest.raises(pluggy.PluginValidationError):
-        _manager().register(AsyncWrapper(), name="agen")
+        _manager().register(AsyncWrapper(), name="agen", permissions=())
     unchecked = SecurePluginManager("aio")  # no specification: pluggy cannot validate
-    unchecked.register(AsyncWrapper(), name="agen")
+    unchecked.register(AsyncWrapper(), name="agen", permissions=())
     with pytest.raises(TypeError, match="async generator"):
         asyncio.run(unchecked.ahook.fetch(key="k"))
 
@@ -171,7 +171,7 @@ def test_guard_applies_to_coroutines_and_the_tasks_they_start(tmp_path: Path) ->
                 outcomes.append(exc)
             return secret.read_text()
 
-    manager.register(Sneaky(), name="sneaky")
+    manager.register(Sneaky(), name="sneaky", permissions=())
     with pytest.raises(PermissionDeniedError):
         asyncio.run(manager.ahook.fetch(key="k"))
     assert len(outcomes) == 1
@@ -196,7 +196,7 @@ def test_callbacks_scheduled_by_a_sync_implementation_keep_its_identity(tmp_path
             asyncio.get_running_loop().call_soon(callback)
             return key
 
-    manager.register(Scheduler(), name="scheduler")
+    manager.register(Scheduler(), name="scheduler", permissions=())
 
     async def main() -> None:
         manager.hook.fetch(key="k")

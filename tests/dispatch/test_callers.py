@@ -180,8 +180,8 @@ def _manager() -> SecurePluginManager:
 def test_each_implementation_runs_with_its_plugin_identity() -> None:
     manager = _manager()
     one, two = Recorder(), Recorder()
-    manager.register(one, name="one")
-    manager.register(two, name="two")
+    manager.register(one, name="one", permissions=())
+    manager.register(two, name="two", permissions=())
     assert current_plugin() is None
     assert manager.hook.work(x=3, log=[]) == [3, 3]
     assert current_plugin() is None
@@ -199,7 +199,7 @@ def test_identity_is_restored_after_an_error() -> None:
         def work(self, x: int, log: list[str]) -> int:
             raise ValueError("boom")
 
-    manager.register(Failing(), name="failing")
+    manager.register(Failing(), name="failing", permissions=())
     with pytest.raises(ValueError, match="boom"):
         manager.hook.work(x=1, log=[])
     assert current_plugin() is None
@@ -225,8 +225,8 @@ def test_nested_hook_calls_restore_the_outer_plugin() -> None:
             outer_after.append(context.plugin if context else None)
             return 0
 
-    manager.register(Inner(), name="inner")
-    manager.register(Outer(), name="outer")
+    manager.register(Inner(), name="inner", permissions=())
+    manager.register(Outer(), name="outer", permissions=())
     manager.hook.work(x=1, log=[])
     assert inner_seen == ["inner"]
     assert outer_after == ["outer"]
@@ -247,7 +247,7 @@ def test_call_extra_functions_run_with_the_callers_identity() -> None:
             return manager.hook.first.call_extra([extra], {"x": x, "log": log})  # type: ignore[no-any-return]
 
     assert manager.hook.first.call_extra([extra], {"x": 1, "log": []}) == 7
-    manager.register(Caller(), name="caller")
+    manager.register(Caller(), name="caller", permissions=())
     assert manager.hook.work(x=1, log=[]) == [7]
     assert seen == [None, "caller"]
 
@@ -274,7 +274,7 @@ def _plugin(name: str, behaviour: str) -> object:
 def test_isolated_hook_runs_every_implementation_and_raises_one_hook_error() -> None:
     manager = _manager()
     for name, behaviour in [("a", "ok"), ("b", "raise"), ("c", "ok"), ("d", "raise")]:
-        manager.register(_plugin(name, behaviour), name=name)
+        manager.register(_plugin(name, behaviour), name=name, permissions=())
     log: list[str] = []
     with pytest.raises(HookError) as info:
         manager.hook.isolated(x=1, log=log)
@@ -294,7 +294,7 @@ def test_isolated_hook_runs_every_implementation_and_raises_one_hook_error() -> 
 
 def test_isolated_hook_without_failures_returns_results() -> None:
     manager = _manager()
-    manager.register(_plugin("a", "ok"), name="a")
+    manager.register(_plugin("a", "ok"), name="a", permissions=())
     assert manager.hook.isolated(x=1, log=[]) == ["a"]
 
 
@@ -306,7 +306,7 @@ def test_manager_wide_isolation_and_per_hook_override() -> None:
         def work(self, x: int, log: list[str]) -> Any: ...
 
     manager.add_hookspecs(NoIsolation)
-    manager.register(_plugin("a", "raise"), name="a")
+    manager.register(_plugin("a", "raise"), name="a", permissions=())
     with pytest.raises(ValueError, match="a"):
         manager.hook.work(x=1, log=[])
 
@@ -319,8 +319,8 @@ def test_isolation_keeps_base_exceptions_propagating() -> None:
         def isolated(self, x: int, log: list[str]) -> Any:
             raise KeyboardInterrupt
 
-    manager.register(Interrupt(), name="interrupt")
-    manager.register(_plugin("a", "ok"), name="a")
+    manager.register(Interrupt(), name="interrupt", permissions=())
+    manager.register(_plugin("a", "ok"), name="a", permissions=())
     with pytest.raises(KeyboardInterrupt):
         manager.hook.isolated(x=1, log=[])
 
@@ -340,9 +340,9 @@ def test_isolated_wrapper_errors_are_collected() -> None:
             raise RuntimeError("setup")
             yield  # pragma: no cover
 
-    manager.register(_plugin("a", "ok"), name="a")
-    manager.register(BadWrapper(), name="bad-teardown")
-    manager.register(BadSetup(), name="bad-setup")
+    manager.register(_plugin("a", "ok"), name="a", permissions=())
+    manager.register(BadWrapper(), name="bad-teardown", permissions=())
+    manager.register(BadSetup(), name="bad-setup", permissions=())
     with pytest.raises(HookError) as info:
         manager.hook.isolated(x=1, log=[])
     assert sorted(p for p, _ in info.value.errors) == ["bad-setup", "bad-teardown"]
@@ -356,7 +356,7 @@ def test_more_implementations_than_a_compiled_plan_holds() -> None:
     manager = _manager()
     count = MAX_COMPILED + 3
     for i in range(count):
-        manager.register(_plugin(f"p{i}", "ok"), name=f"p{i}")
+        manager.register(_plugin(f"p{i}", "ok"), name=f"p{i}", permissions=())
     assert len(manager.hook.work(x=1, log=[])) == count
     assert manager.stats().calls == count
 
@@ -383,8 +383,8 @@ def test_missing_argument_raises_hook_call_error_after_earlier_implementations()
             calls.append("b")  # pragma: no cover
             return b  # pragma: no cover
 
-    manager.register(NeedsA(), name="needs-a")
-    manager.register(NeedsB(), name="needs-b")
+    manager.register(NeedsA(), name="needs-a", permissions=())
+    manager.register(NeedsB(), name="needs-b", permissions=())
     with (
         pytest.warns(UserWarning, match="'b'") as record,
         pytest.raises(pluggy.HookCallError, match="'b'"),
@@ -396,7 +396,7 @@ def test_missing_argument_raises_hook_call_error_after_earlier_implementations()
 
 def test_tracing_takes_the_generic_path_and_back() -> None:
     manager = _manager()
-    manager.register(_plugin("a", "ok"), name="a")
+    manager.register(_plugin("a", "ok"), name="a", permissions=())
     traced: list[str] = []
     undo = manager.add_hookcall_monitoring(
         lambda name, impls, kwargs: traced.append(name), lambda outcome, name, impls, kwargs: None
@@ -427,7 +427,7 @@ def test_historic_hooks_are_instrumented() -> None:
             assert context is not None
             return x * 10
 
-    manager.register(Late(), name="late")
+    manager.register(Late(), name="late", permissions=())
     assert results == [20]
     assert manager.stats().get("late", "started").calls == 1  # type: ignore[union-attr]
     with pytest.raises(AssertionError):

@@ -92,10 +92,11 @@ def test_register_accepts_permission_sets_and_iterables(permissions: Any) -> Non
     assert manager.skipped_impls() == ()
 
 
-def test_register_without_permissions_means_none() -> None:
+def test_register_with_empty_permissions_means_none() -> None:
     manager = _manager()
-    manager.register(Plugin(), name="bare")
+    manager.register(Plugin(), name="bare", permissions=())
     assert manager.get_permissions("bare") == PermissionSet()
+    assert not manager.runs_as_host("bare")
     assert manager.get_permissions("unknown") is None
 
 
@@ -166,7 +167,7 @@ def test_historic_replay_skips_implementation_without_permission() -> None:
         def boot(self) -> None:
             calls.append(self.name)
 
-    manager.register(Late("denied"), name="denied")
+    manager.register(Late("denied"), name="denied", permissions=())
     manager.register(Late("allowed"), name="allowed", permissions=["agent.control"])
     assert calls == ["allowed"]
 
@@ -254,7 +255,7 @@ def test_quarantine_applies_to_async_calls() -> None:
 def test_audit_sink_receives_events(tmp_path: Any) -> None:
     sink = tmp_path / "audit.jsonl"
     manager = _manager(audit=AuditLog(sink))
-    manager.register(Plugin(), name="weak")
+    manager.register(Plugin(), name="weak", permissions=())
     assert "hook.impl_skipped" in sink.read_text()
 
 

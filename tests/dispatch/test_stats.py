@@ -166,7 +166,7 @@ def test_errors_and_denials_are_counted_exactly_across_threads() -> None:
                 raise ValueError("odd")
             return n
 
-    manager.register(Strict(), name="strict")
+    manager.register(Strict(), name="strict", permissions=())
     threads, calls = 8, 900
     failures = [0] * threads
 

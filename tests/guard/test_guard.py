@@ -445,7 +445,7 @@ def test_denials_are_counted_and_audited(tree: Path, caplog: pytest.LogCaptureFi
     caplog.set_level(logging.WARNING, logger=AUDIT_LOGGER_NAME)
     manager = SecurePluginManager("guard")
     manager.add_hookspecs(Spec)
-    manager.register(Actor(), name="counted")
+    manager.register(Actor(), name="counted", permissions=())
     with pytest.raises(PermissionDeniedError):
         manager.hook.act(fn=(tree / "secret" / "key.txt").read_text)
     stats = manager.stats().get("counted", "act")

@@ -30,6 +30,7 @@ from securehost.exceptions import ConfigurationError, TrustStoreError
 from tests.hostkit import (
     CLEANED,
     GOOD,
+    GOOD_EP,
     GROUP,
     PROJECT,
     RECORDS,
@@ -92,7 +93,7 @@ def test_load_accepts_signed_plugins_and_calls_their_hooks(lab: Lab) -> None:
     assert report.rejected == ()
     assert {p.name for p in report.accepted} == {GOOD, TOOL}
     good = report[GOOD]
-    assert (good.status, good.version, good.plugins, good.granted) == ("accepted", "1.0.0", (GOOD,), ())
+    assert (good.status, good.version, good.plugins, good.granted) == ("accepted", "1.0.0", (GOOD_EP,), ())
     assert good.verdict.signers == (KEY.key_id,)
     assert good.location is not None
     assert good.location.endswith("securehost_example_csv-1.0.0.dist-info")
@@ -133,7 +134,9 @@ def test_empty_directory_gives_an_empty_report(tmp_path: Path) -> None:
         report = host.load()
     assert report.plugins == ()
     assert report.all_accepted
-    assert report.summary() == f"no plugins found for entry-point group {GROUP!r}"
+    assert [w.code.value for w in report.warnings] == ["no-plugins"]
+    assert report.summary().startswith("warning: no-plugins: no distribution on the search path")
+    assert report.summary().endswith(f"declares entry points in group {GROUP!r}; no group exists there")
 
 
 def test_second_load_reports_loaded_plugins_without_verifying_again(lab: Lab) -> None:
@@ -144,7 +147,7 @@ def test_second_load_reports_loaded_plugins_without_verifying_again(lab: Lab) ->
     assert [e["event"] for e in lab.events()].count("plugin.accepted") == 1
 
 
-def test_several_entry_points_register_under_name_and_entry_point(lab: Lab) -> None:
+def test_several_entry_points_register_under_their_entry_point_names(lab: Lab) -> None:
     files = {
         **tool_files(),
         "acme_tool/extra.py": plugin_source("@hookimpl\ndef agent_skills():\n    return ['x']\n").encode(),
@@ -152,8 +155,8 @@ def test_several_entry_points_register_under_name_and_entry_point(lab: Lab) -> N
     lab.tool(files=files, eps=entry_points(tool="acme_tool.plugin", extra="acme_tool.extra"))
     host = lab.host()
     report = host.load()[TOOL]
-    assert report.plugins == (f"{TOOL}:tool", f"{TOOL}:extra")
-    assert host.implementations("agent_skills") == [f"{TOOL}:extra"]
+    assert report.plugins == ("tool", "extra")
+    assert host.implementations("agent_skills") == ["extra"]
     assert host.hook.agent_skills() == [["x"]]
 
 
@@ -162,10 +165,10 @@ def test_implementations_lists_plugins_in_call_order(lab: Lab) -> None:
     host = lab.host()
     host.load()
     order = host.implementations("describe_plugin")
-    assert sorted(order) == sorted([GOOD, TOOL])
-    by_name = {"csv": GOOD, "TOOL": TOOL}
+    assert sorted(order) == sorted([GOOD_EP, TOOL])
+    by_name = {"csv": GOOD_EP, "TOOL": TOOL}
     assert [by_name[n] for n in names(host.hook.describe_plugin())] == order
-    assert host.implementations("process_records") == [GOOD]
+    assert host.implementations("process_records") == [GOOD_EP]
     assert host.implementations("no_such_hook") == []
 
 
@@ -179,7 +182,7 @@ def test_unload_removes_hooks_and_modules(lab: Lab) -> None:
     assert host.unload("ACME_Tool") is True
     assert host.unload(TOOL) is False
     assert set(host.plugins) == {GOOD}
-    assert host.implementations("describe_plugin") == [GOOD]
+    assert host.implementations("describe_plugin") == [GOOD_EP]
     assert not [m for m in sys.modules if m.startswith("acme_tool")]
     assert "plugin.unloaded" in [e["event"] for e in lab.events() if e["plugin"] == TOOL]
     assert host.load()[TOOL].status == "accepted"  # and it comes back on the next load
@@ -195,7 +198,7 @@ def test_reload_verifies_again(lab: Lab) -> None:
     again = host.reload(TOOL)
     assert again.status == "rejected"
     assert codes(again) == {R.INSTALLED_FILE_MODIFIED}
-    assert host.implementations("describe_plugin") == [GOOD]
+    assert host.implementations("describe_plugin") == [GOOD_EP]
     assert TOOL not in host.plugins
     helpers.write_bytes(original)
     assert host.reload(TOOL).status == "accepted"
@@ -229,7 +232,7 @@ def test_loaded_plugin_shadowed_later_is_judged_again(lab: Lab) -> None:
     assert [p.status for p in copies] == ["rejected", "rejected"]
     assert all(codes(p) == {R.DISTRIBUTION_SHADOWED} for p in copies)
     assert TOOL not in host.plugins
-    assert host.implementations("describe_plugin") == [GOOD]
+    assert host.implementations("describe_plugin") == [GOOD_EP]
 
 
 def test_close_unloads_everything_and_leaves_meta_path(lab: Lab) -> None:
@@ -251,7 +254,7 @@ def test_disable_persists_across_hosts_and_enable_restores(lab: Lab) -> None:
     host.load()
     host.disable(TOOL)
     assert TOOL not in host.plugins
-    assert host.implementations("describe_plugin") == [GOOD]
+    assert host.implementations("describe_plugin") == [GOOD_EP]
     host.close()
     second = lab.host()
     report = second.load()
@@ -602,8 +605,8 @@ def test_failure_of_a_later_entry_point_unregisters_the_earlier_ones(lab: Lab) -
     lab.tool(files=files, eps=entry_points(tool="acme_tool.plugin", bad="acme_tool.bad"))
     host = lab.host()
     rejected(host.load(), TOOL, {R.REGISTRATION_FAILED})
-    assert host.implementations("describe_plugin") == [GOOD]
-    assert host.manager.get_plugin(f"{TOOL}:tool") is None
+    assert host.implementations("describe_plugin") == [GOOD_EP]
+    assert host.manager.get_plugin("tool") is None
 
 
 def test_same_module_under_two_entry_points_is_registration_failed(lab: Lab) -> None:
@@ -758,7 +761,8 @@ def test_cli_list_without_plugins_exits_0(lab: Lab, store_file: Path) -> None:
     empty = lab.root / "empty"
     empty.mkdir()
     done = cli("list", "--group", GROUP, "--store", store_file, "--path", empty)
-    assert (done.returncode, done.stdout.strip()) == (0, f"no plugins found for entry-point group {GROUP!r}")
+    assert done.returncode == 0
+    assert f"declares entry points in group {GROUP!r}; no group exists there" in done.stdout
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ def call_general(
         try:  # run impl and wrapper setup functions in a loop
             for function, _arity, _getter, context, append, kind, impl in entries:
                 args, kw = call_args(impl, kwargs)
-                _cv_set(outer if context is None else context)  # foreign code runs as its caller
+                _cv_set(outer if context is None or context.as_caller else context)  # foreign code runs as its caller
                 t0 = _now()
                 if kind == PLAIN:
                     try:
@@ -264,7 +264,7 @@ def run_teardowns(
     __tracebackhide__ = True
     try:
         for teardown, context, append, setup_ns, impl in reversed(teardowns):
-            ident = outer if context is None else context
+            ident = outer if context is None or context.as_caller else context
             new_result, new_exception = teardown_one(teardown, ident, context, append, setup_ns, result, exception)
             if (
                 errors is not None

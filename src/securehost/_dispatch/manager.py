@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 import pluggy
 
+from securehost._args import require_type
 from securehost._audit import AuditLog
 from securehost._context import CURRENT, PluginContext
 from securehost._dispatch.callers import Entry, call_general, make_entry
@@ -62,10 +63,13 @@ class SecurePluginManager(pluggy.PluginManager):
     pluggy's semantics are unchanged (``firstresult``, old- and new-style wrappers,
     ``tryfirst``/``trylast``, historic hooks, tracing, subset callers). On top:
 
-    * :meth:`register` takes the plugin's effective ``permissions``; without them a plugin has none.
-      A hook whose specification ``requires`` permissions does not get the implementations of
-      plugins that lack them; each skip is recorded (:meth:`skipped_impls`) and audited
-      (``hook.impl_skipped``).
+    * Code the host registers itself (``pm.register(plugin)``, no ``permissions``) is a *host plugin*: it runs
+      with its caller's identity (the host's, when host code calls the hook), exactly as under pluggy: the
+      guard does not judge it and hook ``requires`` do not apply to it. Its calls are still counted.
+    * ``pm.register(plugin, name, permissions=[...])`` (``[]`` for none) registers a *guarded plugin*: a hook
+      whose specification ``requires`` permissions does not get the implementations of plugins that lack
+      them; each skip is recorded (:meth:`skipped_impls`) and audited (``hook.impl_skipped``). The host
+      registers every plugin it loads this way.
     * While an implementation runs, its :class:`~securehost.PluginContext` is current (see
       :func:`securehost.current_plugin`), and the runtime guard, when installed, checks what it
       does.
@@ -84,6 +88,7 @@ class SecurePluginManager(pluggy.PluginManager):
         guard: install the runtime permission guard (process-wide, idempotent, irreversible).
 
     Raises:
+        TypeError: an argument has the wrong type (the message names it).
         ValueError: *quarantine_after* is negative.
     """
 
@@ -96,6 +101,11 @@ class SecurePluginManager(pluggy.PluginManager):
         quarantine_after: int | None = None,
         guard: bool = True,
     ) -> None:
+        require_type("SecurePluginManager", "project_name", project_name, str, "a string: the project name")
+        require_type("SecurePluginManager", "audit", audit, (AuditLog, type(None)), "a securehost.AuditLog or None")
+        for flag, value in (("isolate", isolate), ("guard", guard)):
+            require_type("SecurePluginManager", flag, value, bool, "True or False")
+        require_type("SecurePluginManager", "quarantine_after", quarantine_after, (int, type(None)), "an int or None")
         if quarantine_after is not None and quarantine_after < 0:
             raise ValueError(f"quarantine_after must be >= 0, got {quarantine_after}")
         self._default_exec = self._secure_multicall
@@ -106,7 +116,7 @@ class SecurePluginManager(pluggy.PluginManager):
         self._isolate = isolate
         self._quarantine_after = quarantine_after or None
         self._stats = StatsRegistry()
-        self._permissions: dict[str, PermissionSet] = {}
+        self._permissions: dict[str, PermissionSet] = {}  # guarded plugins only: a host plugin has no entry
         self._configs: dict[str, Mapping[str, Any]] = {}
         self._entries: dict[HookImpl, Entry] = {}
         self._skipped: list[SkippedImpl] = []
@@ -145,29 +155,42 @@ class SecurePluginManager(pluggy.PluginManager):
         permissions: PermissionSet | Iterable[str | Permission] | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> str | None:
-        """Register a plugin with its effective permissions; return its name (``None``: blocked).
+        """Register a plugin; return its name (``None``: the name is blocked).
 
-        Registration itself is pluggy's (:meth:`pluggy.PluginManager.register`); securehost adds the
-        permissions, leaves out implementations of hooks that require more than the plugin has, and
-        precomputes call entries.
+        Registration itself is pluggy's (:meth:`pluggy.PluginManager.register`). Without *permissions* the
+        plugin is a *host plugin*: it runs as its caller (the host), like any plugin under pluggy. With
+        *permissions* (an empty list for none) it is a *guarded plugin* with that identity: the runtime guard
+        checks what its implementations do, and implementations of hooks that require more than it has are
+        left out.
 
         Args:
             plugin: the plugin object (module, class instance, ...).
             name: the name to register it under (default: pluggy's canonical name).
-            permissions: the plugin's effective permissions (requested ∩ granted ∩ vouched for,
-                computed by the host); ``None`` means none.
-            config: the plugin's resolved, read-only configuration (what :attr:`PluginContext.config` holds).
+            permissions: the plugin's effective permissions (:class:`Host` passes requested ∩ granted ∩
+                vouched for); ``None`` (the default) registers a host plugin.
+            config: a guarded plugin's resolved, read-only configuration (what :attr:`PluginContext.config`
+                holds).
 
         Raises:
             ValueError: the name or the plugin is already registered.
-            TypeError: *permissions* is a single string.
+            TypeError: *permissions* is a single string, or *config* is given without *permissions*.
             PermissionFormatError: a permission string is malformed.
             pluggy.PluginValidationError: an implementation does not match its specification.
         """
-        effective = _as_permission_set(permissions)
+        if permissions is None:
+            if config is not None:
+                raise TypeError(
+                    "register(config=...) is for guarded plugins: pass permissions= too (an empty list for none)"
+                )
+            return self._register(plugin, name, None, None)
+        return self._register(plugin, name, _as_permission_set(permissions), config)
+
+    def _register(
+        self, plugin: object, name: str | None, effective: PermissionSet | None, config: Mapping[str, Any] | None
+    ) -> str | None:
         plugin_name = name or (self.get_canonical_name(plugin) if plugin is not None else "")
         added = bool(plugin_name) and plugin_name not in self._name2plugin
-        if added:
+        if added and effective is not None:
             self._permissions[plugin_name] = effective
             if config is not None:
                 self._configs[plugin_name] = config
@@ -184,6 +207,10 @@ class SecurePluginManager(pluggy.PluginManager):
             self._permissions.pop(plugin_name, None)
             self._configs.pop(plugin_name, None)
         return registered
+
+    def runs_as_host(self, name: str) -> bool:
+        """Return whether *name* is a registered host plugin (registered without permissions: runs as its caller)."""
+        return self._name2plugin.get(name) is not None and name not in self._permissions
 
     def add_hookspecs(self, module_or_class: Any) -> None:
         """Add hook specifications (see :meth:`pluggy.PluginManager.add_hookspecs`).
@@ -230,6 +257,7 @@ class SecurePluginManager(pluggy.PluginManager):
             name = self.get_name(plugin)
         removed = super().unregister(plugin=plugin, name=name)
         if removed is not None:
+            self._plugin_distinfo[:] = [pair for pair in self._plugin_distinfo if pair[0] is not removed]
             for impl in [i for i in self._entries if i.plugin is removed]:
                 del self._entries[impl]
             self._refused = {i for i in self._refused if i.plugin is not removed}
@@ -258,9 +286,10 @@ class SecurePluginManager(pluggy.PluginManager):
 
     def _permitted(self, hook: SecureHookCaller, hookimpl: HookImpl) -> bool:
         required = hook.extras.requires
-        if not required:
+        granted = self._permissions.get(hookimpl.plugin_name)
+        if not required or granted is None:  # a host plugin runs as the host
             return True
-        missing = self._permissions.get(hookimpl.plugin_name, PermissionSet()).missing(required)
+        missing = granted.missing(required)
         if not missing:
             return True
         self._skipped.append(SkippedImpl(plugin=hookimpl.plugin_name, hook=hook.name, missing=missing))
@@ -283,6 +312,7 @@ class SecurePluginManager(pluggy.PluginManager):
             threshold=self._threshold_for(hook.extras),
             on_trip=self._trip,
             config=self._configs.get(plugin_name),
+            as_caller=plugin_name not in self._permissions,
         )
         self._entries[hookimpl] = make_entry(hookimpl, context)
 
@@ -320,7 +350,7 @@ class SecurePluginManager(pluggy.PluginManager):
     # --- permissions, counters, quarantine -------------------------------------------------------
 
     def get_permissions(self, name: str) -> PermissionSet | None:
-        """Return the effective permissions of the plugin registered as *name* (``None``: none)."""
+        """Return the effective permissions of the guarded plugin *name* (``None``: a host plugin, or unknown)."""
         return self._permissions.get(name)
 
     def skipped_impls(self) -> tuple[SkippedImpl, ...]:

@@ -127,7 +127,7 @@ def compile_plan(
         return ", ".join(f"v{index[n]}" for n in entry[6].argnames)
 
     def ident(i: int, entry: Entry) -> str:
-        return "outer" if entry[3] is None else f"c{i}"
+        return "outer" if entry[3] is None or entry[3].as_caller else f"c{i}"
 
     for i, (function, _arity, _getter, context, append, _kind, impl) in enumerate(entries):
         ns[f"f{i}"], ns[f"c{i}"], ns[f"a{i}"], ns[f"i{i}"] = function, context, append, impl

@@ -127,7 +127,7 @@ async def acall(
         try:
             for function, _arity, _getter, context, append, kind, impl in entries:
                 args, kw = call_args(impl, kwargs)
-                _cv_set(outer if context is None else context)
+                _cv_set(outer if context is None or context.as_caller else context)
                 t0 = _now()
                 if kind == PLAIN:
                     try:

@@ -18,13 +18,17 @@ import os
 import threading
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, cast, final
 
 import pluggy
 from packaging.version import InvalidVersion, Version
 
 from securehost._audit import AuditLog
 from securehost._dispatch.manager import SecurePluginManager
+from securehost._host.arguments import check_host_arguments
+from securehost._host.devmode import dev_installed, dev_mode_applies, parse_unsafe_unsigned
+from securehost._host.naming import blocked_reason, record_distinfo, taken_reasons
+from securehost._host.notes import BeforeLoadRelay, load_notes
 from securehost._host.report import LoadReport, PluginReport, PluginStatus
 from securehost._host.state import HostState
 from securehost._host.support import default_state_root, import_reason, parse_grants, read_envelope, same_version
@@ -131,8 +135,13 @@ class Host:
             ctime) changed; see :doc:`/threat-model` for what that trusts.
         refuse_bytecode: reject a plugin with any ``__pycache__`` file in its packages, even one that is exactly the
             compiled signed source (install plugins with ``--no-compile``).
+        unsafe_unsigned: **insecure, for developing a plugin**: exact distribution names that are loaded although
+            they are unsigned or editable installs, with the permissions granted to them (see
+            :mod:`securehost._host.devmode` and :doc:`/host`). Every load warns.
 
     Raises:
+        TypeError: an argument has the wrong type (``path="site"`` instead of ``path=["site"]``, a list for
+            ``grants``, ...); the message names the argument and what to pass.
         TrustStoreError: the trust-store file is malformed.
         PermissionFormatError: a granted permission is malformed.
         ConfigurationError: the state directory or the audit sink is unusable, a pinned version is invalid, or
@@ -167,7 +176,9 @@ class Host:
         lifecycle_timeout: float = 10.0,
         paranoid: bool = False,
         refuse_bytecode: bool = False,
+        unsafe_unsigned: Iterable[str] | None = None,
     ) -> None:
+        check_host_arguments(locals())
         self.project = project
         self.group = group
         self.store = trust_store if isinstance(trust_store, TrustStore) else TrustStore.load(trust_store)
@@ -205,6 +216,7 @@ class Host:
             cache=self._cache,
         )
         self.importer.policy, self.importer.allowance = self._deps.policy, self._deps
+        self._unsafe_unsigned = parse_unsafe_unsigned(unsafe_unsigned)
         self.manager = SecurePluginManager(
             project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
         )
@@ -221,13 +233,20 @@ class Host:
         self._loaded: dict[str, PluginReport] = {}
         # one listing per site directory per load (or reload), shared by the installed checks of its plugins
         self._site_indexes: dict[str, SiteIndex] = {}
+        self._claims: dict[str, str] = {}  # plugin names taken by plugins verified in this check()
+        self._has_loaded = False
+        self._warned_hooks: set[str] = set()  # hooks used before the first load (warned once each)
 
     # --- public API ---------------------------------------------------------------------------------------------
 
     @property
     def hook(self) -> pluggy.HookRelay:
-        """The hook relay: ``host.hook.name(**kwargs)``."""
-        return self.manager.hook
+        """The hook relay: ``host.hook.name(**kwargs)`` (before the first :meth:`load`, each hook used warns once)."""
+        if self._has_loaded:
+            return self.manager.hook
+        return cast(
+            "pluggy.HookRelay", BeforeLoadRelay(self.manager.hook, lambda: self._has_loaded, self._warned_hooks)
+        )
 
     @property
     def ahook(self) -> Any:
@@ -284,6 +303,14 @@ class Host:
                 "hook requirements still apply, but file, network and process use is not checked",
                 self.project,
             )
+        if self._unsafe_unsigned:
+            _logger.warning(
+                "securehost: loading plugins of %s with unsafe_unsigned=%s: these load UNSIGNED if installed so, "
+                "for plugin development only",
+                self.project,
+                sorted(self._unsafe_unsigned),
+            )
+        self._has_loaded = True
         return self._run(import_plugins=True)
 
     def check(self) -> LoadReport:
@@ -381,9 +408,11 @@ class Host:
             now = self._clock()
             self._deps.begin()
             reports = []
-            self._site_indexes = {}
+            self._site_indexes, self._claims = {}, {}
             dists = {}
-            for dist in discover(self.group, self.path, cache=self._cache).distributions:
+            before = {id(r) for r in self._loaded.values()}  # reported as they are: no notes again
+            found = discover(self.group, self.path, cache=self._cache)
+            for dist in found.distributions:
                 dists[dist.name] = dist
                 loaded = self._loaded.get(dist.name)
                 if loaded is not None:
@@ -394,7 +423,11 @@ class Host:
                         self.unload(dist.name)
                 reports.append(self._process(dist, now, import_plugins=import_plugins))
             self._save_memos()
-            return LoadReport(group=self.group, plugins=tuple(self._start(reports, dists)))
+            plugins = tuple(self._start(reports, dists))
+            now_loaded = [(r.name, r.plugins) for r in plugins if r.status == "accepted" and id(r) not in before]
+            unsigned = [r.name for r in plugins if r.unsigned and r.accepted]
+            notes = load_notes(self.manager, found, self.path, now_loaded, unsigned)
+            return LoadReport(group=self.group, plugins=plugins, warnings=notes)
 
     def _start(self, reports: list[PluginReport], dists: Mapping[str, DiscoveredDistribution]) -> list[PluginReport]:
         """Start the members loaded just now; hold back (and unload) each that does not start."""
@@ -409,15 +442,17 @@ class Host:
 
     def _process(self, dist: DiscoveredDistribution, now: dt.datetime, *, import_plugins: bool) -> PluginReport:
         name = dist.name
-        if self._state.is_disabled(name):
-            verdict = Verdict(
-                subject=name,
-                name=name,
-                version=dist.version,
-                reasons=(Reason(code=_R.DISABLED, message=f"{name} is disabled by the host"),),
-            )
+        blocked = blocked_reason(dist, self.manager)
+        if self._state.is_disabled(name) or blocked is not None:
+            disabled = Reason(code=_R.DISABLED, message=f"{name} is disabled by the host")
+            verdict = Verdict(subject=name, name=name, version=dist.version, reasons=(blocked or disabled,))
             return self._finish(dist, "disabled", verdict, ())
         check, installed, reasons, effective = self._judge(dist, now)
+        if self._unsafe_unsigned and dev_mode_applies(self._unsafe_unsigned, dist, reasons):
+            installed = dev_installed(dist)
+            reasons, effective = list(installed.reasons), self._granted(name)
+        holders = {**{p: r.name for r in self._loaded.values() for p in r.plugins}, **self._claims}
+        reasons.extend(taken_reasons(dist, self.manager, holders))
         predicate = check.statement.predicate if check.statement is not None else None
         verdict = Verdict(
             subject=name,
@@ -588,7 +623,8 @@ class Host:
             self.importer.remove_distribution(name)
             reason = import_reason(exc, registering=registering)
             return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
-        self._state.record(name, installed.version or verdict.version or "0")
+        if not installed.evidence.get("unsigned"):  # a development build must not raise the rollback floor
+            self._state.record(name, installed.version or verdict.version or "0")
         member.plugins = tuple(registered)
         return self._accept(dist, verdict, effective, member, _IN_PROCESS)
 
@@ -602,6 +638,7 @@ class Host:
     ) -> PluginReport:
         member.isolation = str(isolation.get("mode", "in-process"))
         self._orchestra.members[dist.name] = member
+        record_distinfo(self.manager, member.plugins, dist)
         report = self._finish(dist, "accepted", verdict, effective.strings(), member.plugins, isolation, member)
         self._loaded[dist.name] = report
         return report
@@ -658,7 +695,7 @@ class Host:
 
     @staticmethod
     def _plugin_name(dist: DiscoveredDistribution, entry_point: str) -> str:
-        return dist.name if len(dist.entry_points) == 1 else f"{dist.name}:{entry_point}"
+        return entry_point  # pluggy's name (see securehost._host.naming); the distribution is in the report
 
     def _finish(  # noqa: PLR0917 - one report's parts
         self,
@@ -670,6 +707,8 @@ class Host:
         isolation: Mapping[str, Any] | None = None,
         member: Member | None = None,
     ) -> PluginReport:
+        if status == "verified":
+            self._claims.update(dict.fromkeys((ep.name for ep in dist.entry_points), dist.name))
         report = PluginReport(
             name=dist.name,
             version=dist.version,
@@ -681,6 +720,7 @@ class Host:
             isolation=isolation,
             capabilities=member.capabilities if member is not None else (),
             config=member.redacted() if member is not None and member.config else None,
+            unsigned=bool(verdict.evidence.get("unsigned")),
         )
         self.audit.emit(
             f"plugin.{status}",
@@ -693,5 +733,6 @@ class Host:
             location=str(dist.metadata_dir),
             **({"isolation": dict(isolation)} if isolation is not None else {}),
             **({"capabilities": list(member.capabilities)} if member is not None and member.capabilities else {}),
+            **({"unsigned": True} if report.unsigned else {}),
         )
         return report

@@ -7,6 +7,7 @@ from typing import Any, Literal, final
 
 import attrs
 
+from securehost._host.notes import LoadNote
 from securehost._verdict import Verdict
 
 __all__ = ["LoadReport", "PluginReport", "PluginStatus", "describe_isolation"]
@@ -55,6 +56,7 @@ class PluginReport:
             ``workers`` and ``require``. ``None`` for a plugin that was not started.
         capabilities: what the plugin offers (signed and vouched for).
         config: its resolved configuration with every secret redacted (``None`` when it declares none).
+        unsigned: judged in development mode (``Host(unsafe_unsigned=[...])``): no signature was checked.
     """
 
     name: str
@@ -67,6 +69,7 @@ class PluginReport:
     isolation: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
     capabilities: tuple[str, ...] = ()
     config: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    unsigned: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -88,12 +91,15 @@ class PluginReport:
             "isolation": None if self.isolation is None else dict(self.isolation),
             "capabilities": list(self.capabilities),
             "config": None if self.config is None else dict(self.config),
+            "unsigned": self.unsigned,
         }
 
     def summary(self) -> str:
         """Return a short human-readable block."""
         head = f"{self.name} {self.version or '?'}: {self.status.upper()}"
         lines = [head]
+        if self.unsigned:
+            lines.append("  UNSIGNED: development mode (unsafe_unsigned), nothing about it was verified")
         if self.verdict.signers:
             lines.append(f"  signed by: {', '.join(s[:16] for s in self.verdict.signers)}")
         if self.verdict.permissions:
@@ -111,10 +117,19 @@ class PluginReport:
 @final
 @attrs.frozen(kw_only=True)
 class LoadReport:
-    """The outcome of :meth:`Host.load` or :meth:`Host.check`: one :class:`PluginReport` per candidate."""
+    """The outcome of :meth:`Host.load` or :meth:`Host.check`: one :class:`PluginReport` per candidate.
+
+    Attributes:
+        group: the entry-point group.
+        plugins: one report per candidate distribution.
+        warnings: what the load did not do, or did only because it was told to (:class:`LoadNote`: no plugin in
+            the group, a missing path entry, a plugin that implements no hook of the host or an unknown one, a
+            development-mode plugin). Each was also logged on ``securehost.host``.
+    """
 
     group: str
     plugins: tuple[PluginReport, ...] = ()
+    warnings: tuple[LoadNote, ...] = ()
 
     @property
     def accepted(self) -> tuple[PluginReport, ...]:
@@ -142,10 +157,13 @@ class LoadReport:
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
-        return {"group": self.group, "plugins": [p.to_json() for p in self.plugins]}
+        return {
+            "group": self.group,
+            "plugins": [p.to_json() for p in self.plugins],
+            "warnings": [w.to_json() for w in self.warnings],
+        }
 
     def summary(self) -> str:
         """Return a human-readable report."""
-        if not self.plugins:
-            return f"no plugins found for entry-point group {self.group!r}"
-        return "\n".join(p.summary() for p in self.plugins)
+        lines = [p.summary() for p in self.plugins] + [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines) or f"no plugins found for entry-point group {self.group!r}"

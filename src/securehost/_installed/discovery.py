@@ -111,11 +111,14 @@ class Discovery:
         group: the entry-point group scanned for.
         path: the path entries scanned, in order.
         distributions: every candidate (accepted or not), in path order.
+        groups: every entry-point group that some distribution on the path declares, sorted (what a host that
+            finds no candidate can suggest).
     """
 
     group: str
     path: tuple[str, ...]
     distributions: tuple[DiscoveredDistribution, ...]
+    groups: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> tuple[DiscoveredDistribution, ...]:
@@ -300,4 +303,5 @@ def discover(
                 reasons=tuple(reasons),
             )
         )
-    return Discovery(group=group, path=tuple(entries), distributions=tuple(found))
+    groups = sorted({name for _, eps in located for name in eps.groups})
+    return Discovery(group=group, path=tuple(entries), distributions=tuple(found), groups=tuple(groups))

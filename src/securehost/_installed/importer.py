@@ -20,8 +20,10 @@ of the distributions registered with :meth:`VerifiedImporter.add_distribution` (
 * any other module below a registered name (a file dropped in after verification) is refused.
 
 Imports that plugin code makes of other modules (not yet in :data:`sys.modules`) are checked against the dependency
-policy when the finder sees them. :meth:`VerifiedImporter.remove_distribution` forgets a distribution and removes
-its modules from :data:`sys.modules` (an extension module's shared library stays mapped: CPython cannot unload it).
+policy when the finder sees them; an allowed one runs its top level as the host
+(:mod:`securehost._installed.libimport`). :meth:`VerifiedImporter.remove_distribution` forgets a distribution and
+removes its modules from :data:`sys.modules` (an extension module's shared library stays mapped: CPython cannot
+unload it).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from securehost._context import run_as_host
 from securehost._fileio import read_file
 from securehost._installed.bytecode import BytecodeCache, default_state_dir, private_dir
 from securehost._installed.dependencies import Allowance, DependencyPolicy, StaticImport, resolve_import
+from securehost._installed.libimport import library_spec
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.shadowing import ShadowCheck
 from securehost._names import canonicalize_name
@@ -323,6 +326,9 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             importer = self._importing_plugin()
             if importer is not None:
                 self._check_import(importer, fullname, dynamic=True)
+                own = self._by_distribution.get(importer.distribution, frozenset())
+                if self.policy.module_allowed(fullname, own=own, verified=self._entries):
+                    return library_spec(self, fullname, path, target)  # its top level runs as the host
         return None
 
     def invalidate_caches(self) -> None:

@@ -1,0 +1,255 @@
+"""Load notes: what a load did not do, said out loud instead of passing silently.
+
+A load that finds nothing, a search path entry that does not exist, a plugin that implements none of the host's
+hooks (often because its ``HookimplMarker`` names another project), an implementation of a hook the host does not
+specify (a misspelt name), and a development-mode plugin: none of these is a verification failure, and each used to
+pass in silence. Each becomes a :class:`LoadNote` in :attr:`LoadReport.warnings
+<securehost.LoadReport.warnings>` and one ``WARNING`` record on the ``securehost.host`` logger, with the note as
+structured ``extra`` (``record.securehost_note``).
+
+A hook called on :attr:`Host.hook <securehost.Host.hook>` before the first :meth:`~securehost.Host.load` returns
+``[]`` (as pluggy does for a hook nobody implements) and warns once per hook name with a
+:class:`~securehost.exceptions.SecurehostWarning` pointing at the caller: it is a mistake in the calling code, not
+in the environment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import logging
+import os
+import types
+import warnings
+from typing import TYPE_CHECKING, Any, Final, final
+
+import attrs
+
+from securehost.exceptions import SecurehostWarning
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+    import pluggy
+
+    from securehost._dispatch.manager import SecurePluginManager
+    from securehost._installed.discovery import Discovery
+
+__all__ = ["BeforeLoadRelay", "LoadNote", "NoteCode", "discovery_notes", "load_notes", "log_notes", "plugin_notes"]
+
+_logger = logging.getLogger("securehost.host")
+_MAX_SUGGESTIONS: Final = 10
+#: hooks the host itself specifies for every plugin (lifecycle): implementing only these is not "a hook of the host"
+_OWN_PREFIX: Final = "securehost_"
+
+
+class NoteCode(str, enum.Enum):
+    """Machine-readable codes of :class:`LoadNote`."""
+
+    NO_PLUGINS = "no-plugins"
+    """No distribution on the search path declares entry points in the group."""
+    PATH_MISSING = "path-missing"
+    """An entry of the host's ``path`` does not exist."""
+    NO_HOOKS = "no-hooks"
+    """A loaded plugin implements none of the host's hooks."""
+    FOREIGN_MARKER = "foreign-marker"
+    """A loaded plugin marks its functions with the ``HookimplMarker`` of another project."""
+    UNKNOWN_HOOK = "unknown-hook"
+    """A loaded plugin implements a hook the host does not specify (a misspelt name?)."""
+    UNSIGNED_DEV = "unsigned-dev"
+    """A plugin was loaded without a signature, in development mode (``unsafe_unsigned``)."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class LoadNote:
+    """Something a load did not do, or did only because it was told to, with what to do about it.
+
+    Attributes:
+        code: what kind of note.
+        message: one sentence: what happened and what to do.
+        plugin: the distribution it is about, if any.
+        subject: the group, path entry, hook or marker it is about.
+    """
+
+    code: NoteCode
+    message: str
+    plugin: str | None = None
+    subject: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        return {"code": self.code.value, "message": self.message, "plugin": self.plugin, "subject": self.subject}
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}"
+
+
+def _closest(word: str, candidates: Iterable[str]) -> list[str]:
+    """*candidates* sorted by similarity to *word*, closest first (ties by name)."""
+    scored = [(-difflib.SequenceMatcher(None, word, c).ratio(), c) for c in candidates]
+    return [c for _, c in sorted(scored)]
+
+
+def discovery_notes(discovery: Discovery, explicit_path: Sequence[str] | None) -> list[LoadNote]:
+    """Notes about the scan: path entries that do not exist, and a group nobody declares."""
+    notes = [
+        LoadNote(
+            code=NoteCode.PATH_MISSING,
+            message=f"search path entry {entry!r} does not exist: nothing was loaded from it (check the path)",
+            subject=entry,
+        )
+        for entry in explicit_path or ()
+        if not os.path.exists(entry)
+    ]
+    if not discovery.distributions:
+        groups = _closest(discovery.group, discovery.groups)[:_MAX_SUGGESTIONS]
+        where = "the search path" if explicit_path is None else f"the search path {list(explicit_path)}"
+        known = f"groups that do exist, closest first: {', '.join(groups)}" if groups else "no group exists there"
+        notes.append(
+            LoadNote(
+                code=NoteCode.NO_PLUGINS,
+                message=f"no distribution on {where} declares entry points in group {discovery.group!r}; {known}",
+                subject=discovery.group,
+            )
+        )
+    return notes
+
+
+def _functions(plugin: object) -> Iterable[tuple[str, types.FunctionType]]:
+    """The plugin's functions, found without running any of its code (no ``getattr``, no ``dir``)."""
+    namespaces: list[Mapping[str, Any]] = []
+    if isinstance(plugin, types.ModuleType):
+        namespaces.append(vars(plugin))
+    else:
+        namespaces.extend(vars(klass) for klass in type(plugin).__mro__ if klass is not object)
+        instance = getattr(type(plugin), "__dictoffset__", 0) and object.__getattribute__(plugin, "__dict__")
+        if isinstance(instance, dict):
+            namespaces.append(instance)
+    for namespace in namespaces:
+        for name, value in list(namespace.items()):
+            function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+            if isinstance(function, types.FunctionType):
+                yield name, function
+
+
+def _foreign_projects(plugin: object, project: str) -> dict[str, list[str]]:
+    """Project name -> functions marked with that project's ``HookimplMarker`` (other than *project*)."""
+    found: dict[str, list[str]] = {}
+    for name, function in _functions(plugin):
+        for attribute, value in vars(function).items():
+            if attribute.endswith("_impl") and isinstance(value, dict) and attribute != f"{project}_impl":
+                found.setdefault(attribute[: -len("_impl")], []).append(name)
+    return found
+
+
+def plugin_notes(manager: SecurePluginManager, distribution: str, plugin_names: Iterable[str]) -> list[LoadNote]:
+    """Notes about freshly registered plugins: no hook of the host, a foreign marker, unknown hooks."""
+    notes: list[LoadNote] = []
+    specified = [name for name, hook in vars(manager.hook).items() if getattr(hook, "spec", None) is not None]
+    skipped = {s.plugin for s in manager.skipped_impls()}  # left out for a missing permission: audited already
+    for plugin_name in plugin_names:
+        plugin = manager.get_plugin(plugin_name)
+        if plugin is None:
+            continue
+        callers: list[pluggy.HookCaller] = manager.get_hookcallers(plugin) or []
+        known = [c.name for c in callers if c.spec is not None and not c.name.startswith(_OWN_PREFIX)]
+        for caller in callers:
+            if caller.spec is not None:
+                continue
+            if all(i.optionalhook for i in caller.get_hookimpls() if i.plugin is plugin):
+                continue
+            near = difflib.get_close_matches(caller.name, specified, n=3)
+            hint = f"did you mean {' or '.join(map(repr, near))}?" if near else "the host specifies no such hook"
+            notes.append(
+                LoadNote(
+                    code=NoteCode.UNKNOWN_HOOK,
+                    message=f"plugin {plugin_name!r} implements {caller.name!r}, which the host "
+                    f"({manager.project_name}) does not specify: it is never called; {hint} (mark it "
+                    "optionalhook=True if that is intended)",
+                    plugin=distribution,
+                    subject=caller.name,
+                )
+            )
+        if known or plugin_name in skipped:
+            continue
+        foreign = _foreign_projects(plugin, manager.project_name)
+        if foreign:
+            for project, functions in sorted(foreign.items()):
+                notes.append(
+                    LoadNote(
+                        code=NoteCode.FOREIGN_MARKER,
+                        message=f"plugin {plugin_name!r} implements no hook of {manager.project_name!r}: its "
+                        f"functions {', '.join(sorted(functions))} are marked with HookimplMarker({project!r}); "
+                        f"use HookimplMarker({manager.project_name!r})",
+                        plugin=distribution,
+                        subject=project,
+                    )
+                )
+            continue
+        notes.append(
+            LoadNote(
+                code=NoteCode.NO_HOOKS,
+                message=f"plugin {plugin_name!r} implements none of the hooks of {manager.project_name!r}: it is "
+                "registered but never called (is the entry point the right object?)",
+                plugin=distribution,
+                subject=plugin_name,
+            )
+        )
+    return notes
+
+
+def load_notes(
+    manager: SecurePluginManager,
+    discovery: Discovery,
+    explicit_path: Sequence[str] | None,
+    loaded_now: Iterable[tuple[str, Sequence[str]]],
+    unsigned: Iterable[str] = (),
+) -> tuple[LoadNote, ...]:
+    """Every note of one load or check, logged: the scan's, each plugin loaded just now, each unsigned one."""
+    notes = discovery_notes(discovery, explicit_path)
+    notes.extend(
+        LoadNote(
+            code=NoteCode.UNSIGNED_DEV,
+            message=f"{name} is UNSIGNED and was accepted only because unsafe_unsigned names it (plugin development "
+            "mode): nothing about it was verified; never use this in production",
+            plugin=name,
+            subject=name,
+        )
+        for name in unsigned
+    )
+    for distribution, plugin_names in loaded_now:
+        notes.extend(plugin_notes(manager, distribution, plugin_names))
+    log_notes(notes)
+    return tuple(notes)
+
+
+def log_notes(notes: Iterable[LoadNote]) -> None:
+    """Log each note as a WARNING on ``securehost.host``, the note as structured ``extra``."""
+    for note in notes:
+        _logger.warning("securehost: %s", note, extra={"securehost_note": note.to_json()})
+
+
+@final
+class BeforeLoadRelay:
+    """``host.hook`` until the first load: the manager's relay, warning once per hook name that is called."""
+
+    __slots__ = ("_loaded", "_relay", "_warned")
+
+    def __init__(self, relay: pluggy.HookRelay, loaded: Callable[[], bool], warned: set[str]) -> None:
+        self._relay = relay
+        self._loaded = loaded
+        self._warned = warned
+
+    def __getattr__(self, name: str) -> Any:
+        caller = getattr(self._relay, name)
+        if not self._loaded() and name not in self._warned and not name.startswith("_"):
+            self._warned.add(name)
+            warnings.warn(
+                SecurehostWarning(
+                    f"hook {name!r} is used before Host.load(): no plugin is registered yet, so calls return [] "
+                    "(as pluggy does); call host.load() first"
+                ),
+                stacklevel=2,
+            )
+        return caller
