@@ -346,21 +346,41 @@ def test_walk_of_a_symlinked_top_does_not_follow_it(tmp_path):
     assert walker.reasons == [unsafe("p", "is not a real directory (symlink?)")]
 
 
-def test_walk_of_a_directory_that_cannot_be_listed(tmp_path, monkeypatch):
-    walker = _walker(tmp_path, SIGNED)
+def test_walk_of_a_directory_that_cannot_be_listed_goes_on_with_the_others(tmp_path, monkeypatch):
+    walker = _walker(tmp_path, {**SIGNED, "p/other/x.py": b""})
+    write(tmp_path / "p/sub/evil.py")
+    write(tmp_path / "p/other/evil.py")
+    write(tmp_path / "p/evil.py")
     real = os.scandir
+    failed: list[str] = []
 
     def scandir(path):
-        if str(path).endswith("/sub"):
+        rel = os.path.relpath(path, tmp_path)
+        if rel != "p" and not failed:  # the first directory below the top, whichever is listed first
+            failed.append(rel)
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    write(tmp_path / "p/evil.py")
     walker.walk("p")
+    (other,) = {"p/sub", "p/other"} - set(failed)
     assert walker.reasons == [  # the files of p before the directories below it
         unsigned("p/evil.py", "not in the signed file list"),
-        unsafe("p/sub", f"cannot be listed: {os.strerror(errno.EACCES)}"),
+        unsafe(failed[0], f"cannot be listed: {os.strerror(errno.EACCES)}"),
+        unsigned(f"{other}/evil.py", "not in the signed file list"),
+    ]
+
+
+def test_walk_goes_on_after_a_pycache_directory(tmp_path):
+    """Two caches: whichever is walked first, the walk goes on to the other."""
+    walker = _walker(tmp_path, SIGNED, refuse_bytecode=True)
+    write(tmp_path / f"p/__pycache__/mod.{TAG}.pyc")
+    write(tmp_path / f"p/sub/__pycache__/deep.{TAG}.pyc")
+    walker.walk("p")
+    why = f"bytecode cache file, and the host refuses them all; {PYCACHE_ADVICE}"
+    assert sorted(walker.reasons, key=lambda r: r.subject or "") == [
+        unsigned(f"p/__pycache__/mod.{TAG}.pyc", why),
+        unsigned(f"p/sub/__pycache__/deep.{TAG}.pyc", why),
     ]
 
 
@@ -538,6 +558,29 @@ def test_a_hook_without_a_strong_matching_hash_is_unsigned(tmp_path, field):
     assert (reasons, evidence) == ([_hook_reason("a.pth", site)], [])
 
 
+def test_a_sha384_hash_ending_in_x_matches(tmp_path):
+    """SHA-384 has no base64 padding; only ``=`` is stripped from the computed hash, never a final letter."""
+    data = b"/opt/34\n"
+    assert record_field(data, "sha384").endswith("X")
+    write(tmp_path / "a.pth", data)
+    site = _site_with_records(tmp_path, {"a-1.dist-info": f"a.pth,{record_field(data, 'sha384')},8\n"})
+    evidence: list[str] = []
+    check_startup_hooks(site, ["a.pth"], ["a-1.dist-info"], [], evidence)
+    assert evidence == ["a.pth"]
+
+
+def test_a_record_with_undecodable_bytes_still_vouches_for_its_other_rows(tmp_path):
+    """Another distribution's RECORD is only searched: a bad byte in an unrelated row must not hide a listed hook."""
+    data = b"/opt/x\n"
+    write(tmp_path / "a.pth", data)
+    write(tmp_path / "a-1.dist-info/RECORD", b"caf\xe9.py,,\na.pth," + record_field(data).encode() + b",7\n")
+    reasons: list[Reason] = []
+    evidence: list[str] = []
+    check_startup_hooks(str(tmp_path), ["a.pth"], ["a-1.dist-info"], reasons, evidence)
+    assert (reasons, evidence) == ([], ["a.pth"])
+    assert site_record_hashes(str(tmp_path), ["a-1.dist-info"], ["caf\ufffd.py"]) == {"caf\ufffd.py": ""}
+
+
 def test_hooks_are_judged_each_in_name_order(tmp_path):
     good = b"/opt/good\n"
     write(tmp_path / "good.pth", good)
@@ -571,6 +614,8 @@ def test_site_index_sorts_entries_by_import_name_hooks_and_dist_infos(tmp_path):
     for name in ("acme", "sitecustomize", "dir.pth", "acme-1.0.dist-info", "__pycache__"):
         (tmp_path / name).mkdir()
     (tmp_path / "link.pth").symlink_to(tmp_path / "zz.pth")
+    (tmp_path / "linkdir").symlink_to(tmp_path / "acme")  # not a directory entry of its own: no import name
+    (tmp_path / "linkdir.pth").symlink_to(tmp_path / "acme")  # a hook file as far as the listing goes
     index = SiteIndex(str(tmp_path))
     assert index.site == str(tmp_path)
     assert index.error is None
@@ -584,6 +629,7 @@ def test_site_index_sorts_entries_by_import_name_hooks_and_dist_infos(tmp_path):
     }
     assert sorted(index.hooks) == [
         ("link.pth", False),
+        ("linkdir.pth", False),
         ("sitecustomize", True),
         ("usercustomize.py", False),
         ("zz.pth", False),
