@@ -481,16 +481,19 @@ def test_an_unusable_installed_record_is_unsafe(tmp_path, change, why):
 
 
 def test_sourceless_bytecode_is_unsafe_and_no_module(tmp_path):
-    md, subjects = install(tmp_path, {"acme_csv/__init__.py": "", "acme_csv/fast.pyc": b"\0" * 16})
+    files = {"acme_csv/__init__.py": "", "acme_csv/fast.pyc": b"\0" * 16, "acme_csv/gadget.py": ""}
+    md, subjects = install(tmp_path, files)
     result = verify_installed(md, subjects)
     message = "acme_csv/fast.pyc: sourceless bytecode; securehost imports only verified source and extension modules"
     assert result.reasons == (reason(R.INSTALLED_FILE_UNSAFE, message, "acme_csv/fast.pyc"),)
-    assert set(result.modules) == {"acme_csv"}
+    assert set(result.modules) == {"acme_csv", "acme_csv.gadget"}  # the files after it are still modules
 
 
 def test_a_module_provided_twice_keeps_the_first(tmp_path):
-    md, subjects = install(tmp_path, {"acme_csv/__init__.py": "", f"acme_csv/m{EXT}": b"\x7fELF", "acme_csv/m.py": ""})
+    files = {"acme_csv/__init__.py": "", f"acme_csv/m{EXT}": b"\x7fELF", "acme_csv/m.py": "", "acme_csv/n.py": ""}
+    md, subjects = install(tmp_path, files)
     result = verify_installed(md, subjects)
+    assert set(result.modules) == {"acme_csv", "acme_csv.m", "acme_csv.n"}
     message = "acme_csv/m.py: module acme_csv.m is provided by two signed files"
     assert result.reasons == (reason(R.INSTALLED_FILE_UNSAFE, message, "acme_csv/m.py"),)
     assert result.modules["acme_csv.m"] == VerifiedModule(
@@ -526,6 +529,15 @@ def test_namespace_directories_and_what_is_no_module(tmp_path):
             path=tmp_path.joinpath(*name.split(".")), sha256=None, is_package=True, kind=ModuleKind.NAMESPACE
         )
     assert not any(name.startswith(DI) for name in modules)
+
+
+def test_a_top_level_namespace_directory(tmp_path):
+    md, subjects = fake_install(tmp_path, "ns-thing", "1.0", {"ns/thing/__init__.py": "", "ns/thing/mod.py": ""})
+    modules = verify_installed(md, subjects).modules
+    assert modules["ns"] == VerifiedModule(
+        path=tmp_path / "ns", sha256=None, is_package=True, kind=ModuleKind.NAMESPACE
+    )
+    assert sorted(modules) == ["ns", "ns.thing", "ns.thing.mod"]
 
 
 # --- entry points ------------------------------------------------------------------------------------------------
@@ -572,5 +584,5 @@ def test_a_malformed_entry_point_says_why(modules, value, why):
 
 
 def test_every_entry_point_outside_is_reported(modules):
-    found = check_entry_points(["os:system", "acme_csv.plugin:X", "json:loads", "x y"], modules)
-    assert [r.subject for r in found] == ["os:system", "json:loads", "x y"]
+    found = check_entry_points(["x y", "os:system", "acme_csv.plugin:X", "json:loads", "x y"], modules)
+    assert [r.subject for r in found] == ["x y", "os:system", "json:loads", "x y"]
