@@ -237,6 +237,29 @@ def test_unsigned_metadata_is_not_read(tmp_path):
     )
 
 
+def test_requires_of_metadata_that_is_not_plain_ascii(tmp_path):
+    """Non-ASCII METADATA goes through the email parser; the values are the same, stripped."""
+    md, subjects = install(tmp_path, requires=("pluggy>=1.5 ", "attrs"))
+    metadata = (md / "METADATA").read_bytes().replace(b"Version: 1.0\n", "Version: 1.0\nAuthor: Jos\u00e9\n".encode())
+    (md / "METADATA").write_bytes(metadata)
+    subjects[f"{DI}/METADATA"] = sha(metadata)
+    assert verify_installed(md, subjects).requires == ("pluggy>=1.5", "attrs")
+
+
+def test_metadata_that_cannot_be_parsed_is_invalid(tmp_path, monkeypatch):
+    """The email parser's compat32 policy accepts nearly anything; if it ever fails, the reason names the file."""
+
+    def failing(raw, name):
+        raise ValueError("bad header block")
+
+    monkeypatch.setattr(distcheck, "header_values", failing)
+    md, subjects = install(tmp_path, requires=("pluggy",))
+    result = verify_installed(md, subjects)
+    assert result.requires == ()
+    message = f"{DI}/METADATA cannot be parsed: bad header block"
+    assert result.reasons == (reason(R.DISTRIBUTION_METADATA_INVALID, message, f"{DI}/METADATA"),)
+
+
 def test_only_metadata_is_kept_in_memory(tmp_path, monkeypatch):
     md, subjects = install(tmp_path)
     kept = []
@@ -428,6 +451,8 @@ def test_signed_data_files_are_accepted_where_the_installer_put_them(tmp_path, r
     [
         (f"acme_csv/__pycache__/plugin.{TAG}.pyc", True),
         (f"acme_csv/__pycache__/whatever.{TAG}.pyc", True),  # judged by the walk, if it is there
+        (f"acme_csv/sub/__pycache__/m.{TAG}.pyc", True),
+        (f"acme_csv/sub/other/__pycache__/m.{TAG}.pyc", False),
         (f"__pycache__/acme_top.{TAG}.pyc", True),
         (f"__pycache__/acme_top.{TAG}.opt-1.pyc", True),
         (f"__pycache__/acme_other.{TAG}.pyc", False),
@@ -439,7 +464,8 @@ def test_signed_data_files_are_accepted_where_the_installer_put_them(tmp_path, r
 )
 def test_record_cache_rows_of_signed_modules(tmp_path, row, accepted):
     md, subjects = install(
-        tmp_path, {"acme_csv/__init__.py": "", "acme_csv/plugin.py": "X = 1\n", "acme_top.py": "T = 1\n"}
+        tmp_path,
+        {"acme_csv/__init__.py": "", "acme_csv/plugin.py": "X = 1\n", "acme_csv/sub/m.py": "", "acme_top.py": ""},
     )
     add_record_rows(md, f"{row},,")
     assert verify_installed(md, subjects).reasons == (() if accepted else (_row_reason(row),))
