@@ -16,6 +16,7 @@ import pytest
 from securehost import Reason, ReasonCode
 from securehost._installed import distcheck, sitecheck
 from securehost._installed.distcheck import ModuleKind, VerifiedModule, check_entry_points, verify_installed
+from securehost._installed.scan import _split_stem
 from securehost._installed.sitecheck import SiteIndex
 from securehost._wheel.entrypoints import EntryPointSpec
 from tests._plugins import _record_hash, fake_install
@@ -108,6 +109,7 @@ def test_verdict_of_a_rejected_installation_carries_every_reason(tmp_path):
         ("Acme_CSV-2.0.dist-info", "acme-csv", "2.0"),
         ("acme.csv-1.0rc1.dist-info", "acme-csv", "1.0rc1"),
         ("acme_csv.dist-info", "acme-csv", None),
+        ("acme-csv-1.0.dist-info", "acme", "csv-1.0"),  # an unescaped name splits at its first dash, as discovery
     ],
 )
 def test_name_and_version_come_from_the_directory_name(tmp_path, dist_info, name, version):
@@ -115,6 +117,7 @@ def test_name_and_version_come_from_the_directory_name(tmp_path, dist_info, name
     md.mkdir()
     result = verify_installed(md, {})
     assert (result.name, result.version) == (name, version)
+    assert _split_stem(dist_info.removesuffix(".dist-info"), "dist-info") == (name, version)
 
 
 def test_a_metadata_directory_that_is_not_a_dist_info_maps_no_file(tmp_path):
@@ -139,14 +142,18 @@ def test_subjects_must_map_strings_to_strings(tmp_path, subjects):
 @pytest.mark.parametrize(
     "digest", ["0" * 63, "0" * 65, "A" * 64, "g" * 64, " " + "0" * 63, "0" * 63 + "\n", "", "0" * 64 + "\n"]
 )
-def test_a_malformed_digest_is_unsafe_and_the_file_is_not_read(tmp_path, digest, monkeypatch):
+def test_a_malformed_digest_is_unsafe_and_the_file_is_not_read(tmp_path, digest):
     md, subjects = install(tmp_path)
-    bad = {**subjects, "acme_csv/plugin.py": digest}
+    bad = {**subjects, "acme_csv/__init__.py": digest}  # the first of the package's files: the others still count
     result = verify_installed(md, bad)
-    assert reason(R.INSTALLED_FILE_UNSAFE, "acme_csv/plugin.py: malformed digest", "acme_csv/plugin.py") in (
-        result.reasons
+    message = "acme_csv/__init__.py: malformed digest"
+    assert result.reasons == (  # not verified, so the file on disk is unsigned too
+        reason(R.INSTALLED_FILE_UNSAFE, message, "acme_csv/__init__.py"),
+        reason(R.INSTALLED_FILE_UNSIGNED, "acme_csv/__init__.py: not in the signed file list", "acme_csv/__init__.py"),
+        _row_reason("acme_csv/__init__.py"),
     )
-    assert "acme_csv.plugin" not in result.modules
+    assert sorted(result.modules) == ["acme_csv", "acme_csv.plugin"]
+    assert result.modules["acme_csv"].kind is ModuleKind.NAMESPACE  # its __init__.py is not a verified file
     assert result.evidence["files_verified"] == len(subjects) - 1
 
 
@@ -472,9 +479,25 @@ def test_record_cache_rows_of_signed_modules(tmp_path, row, accepted):
 
 
 def test_every_unsigned_row_is_reported(tmp_path):
-    md, subjects = install(tmp_path)
-    add_record_rows(md, "a.py,,", "b.py,,", "acme_csv/plugin.py,,")
-    assert verify_installed(md, subjects).reasons == (_row_reason("a.py"), _row_reason("b.py"))
+    """Each kind of accepted row is followed by an unsigned one: accepting a row never ends the check."""
+    md, subjects = install(
+        tmp_path, {"acme_csv/__init__.py": "", "acme_csv/plugin.py": "", "acme_csv-1.0.data/scripts/tool": ""}
+    )
+    rows = [
+        ("a.py", False),
+        ("acme_csv/plugin.py", True),
+        ("b.py", False),
+        ("../../bin/tool", True),
+        ("c.py", False),
+        ("bin/tool", True),
+        ("d.py", False),
+        (f"{DI}/INSTALLER", True),
+        ("e.py", False),
+        (f"acme_csv/__pycache__/plugin.{TAG}.pyc", True),
+        ("f.py", False),
+    ]
+    add_record_rows(md, *(f"{row},," for row, _ in rows))
+    assert verify_installed(md, subjects).reasons == tuple(_row_reason(row) for row, ok in rows if not ok)
 
 
 @pytest.mark.parametrize(
