@@ -201,6 +201,7 @@ def test_a_changed_file_is_read_again_and_remembered_anew(tmp_path):
     path.write_bytes(b"X = 22\n")
     hashed = hash_installed(site, "x.py", set(), files=files)
     assert hashed.digest == sha(b"X = 22\n")
+    assert hashed.content is None  # hashed, not kept
     assert files.digest(str(path), os.lstat(path)) == sha(b"X = 22\n")
 
 
