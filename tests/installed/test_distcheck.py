@@ -16,6 +16,7 @@ import pytest
 from securehost import Reason, ReasonCode
 from securehost._installed import distcheck, sitecheck
 from securehost._installed.distcheck import ModuleKind, VerifiedModule, check_entry_points, verify_installed
+from securehost._installed.filerecord import FileRecord
 from securehost._installed.scan import _split_stem
 from securehost._installed.sitecheck import SiteIndex
 from securehost._wheel.entrypoints import EntryPointSpec
@@ -384,6 +385,45 @@ def test_a_hook_that_is_a_signed_top_level_name_is_judged_once(tmp_path):
         (R.INSTALLED_FILE_UNSIGNED, "sitecustomize.py"),
     ]
     assert result.reasons[1].message == message
+
+
+def test_an_unsigned_hook_package_beside_a_signed_hook_module_is_reported_once(tmp_path):
+    md, subjects = fake_install(tmp_path, "p", "1.0", {"p/__init__.py": "", "sitecustomize.py": ""})
+    (tmp_path / "sitecustomize").mkdir()
+    result = verify_installed(md, subjects)
+    message = "sitecustomize: unsigned sibling that shadows or alters the import of 'sitecustomize'"
+    forbidden = "sitecustomize.py would run at every Python start-up once installed"
+    assert result.reasons == (
+        reason(R.FORBIDDEN_FILE, forbidden, "sitecustomize.py"),
+        reason(R.INSTALLED_FILE_UNSIGNED, message, "sitecustomize"),
+    )  # and not again as a start-up hook package of the site
+
+
+def test_a_skipped_hook_does_not_end_the_hook_check(tmp_path):
+    md, subjects = fake_install(tmp_path, "p", "1.0", {"p/__init__.py": "", "sitecustomize/__init__.py": ""})
+    (tmp_path / "zz.pth").write_text("import evil\n")
+    index = SiteIndex(str(tmp_path))
+    index.hooks.sort(key=lambda hook: hook[0])  # the plugin's own (skipped) hook first, whatever the listing order
+    assert [name for name, _ in index.hooks] == ["sitecustomize", "zz.pth"]
+    result = verify_installed(md, subjects, site_index=index)
+    assert [(r.code, r.subject) for r in result.reasons] == [
+        (R.FORBIDDEN_FILE, "sitecustomize/__init__.py"),
+        (R.INSTALLED_FILE_UNSIGNED, "zz.pth"),
+    ]
+
+
+def test_the_walk_s_stat_spares_a_second_lstat(tmp_path, monkeypatch):
+    """With a file record, a signed file that the walk saw is looked up by the walk's ``lstat``, not a new one."""
+    md, subjects = install(tmp_path / "site")
+    files = FileRecord(tmp_path / "installed.record", b"k" * 32, racy_ns=0)
+    assert verify_installed(md, subjects, record=files).accepted
+    calls: list[str] = []
+    real = os.lstat
+    monkeypatch.setattr(os, "lstat", lambda path, *a, **k: calls.append(str(path)) or real(path, *a, **k))
+    assert verify_installed(md, subjects, record=files).accepted
+    package = str(tmp_path / "site/acme_csv")
+    assert package in calls  # the walk's own lstat of the top
+    assert [path for path in calls if path.startswith(package + os.sep)] == []
 
 
 def test_a_signed_start_up_hook_is_forbidden_and_nothing_else(tmp_path):
