@@ -159,7 +159,7 @@ def _requires(metadata: bytes | None, reasons: list[Reason], subject: str) -> tu
         return ()
     try:
         return tuple(value.strip() for value in header_values(metadata, "Requires-Dist"))
-    except (ValueError, TypeError, LookupError) as exc:  # pragma: no cover - compat32 is very lenient
+    except (ValueError, TypeError, LookupError) as exc:  # compat32 is very lenient: test_distcheck forces it
         msg = f"{subject} cannot be parsed: {exc}"
         reasons.append(Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=subject))
         return ()
@@ -309,6 +309,9 @@ def verify_installed(
         check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
 
     reasons.extend(walker.reasons)
+    if walker.record.error is not None:  # what the installer recorded cannot be checked: never skip that silently
+        msg = f"{walker.record.error}; reinstall the plugin (installers write one row of 3 fields per file)"
+        reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=msg, subject=f"{dist_info}/RECORD"))
     reasons.extend(_unsigned_record_rows(walker.record, files, owned_dirs, dist_info, unverified))
     modules = _build_modules(site, files, dist_info, reasons)
     requires = _requires(metadata, reasons, metadata_rel)
