@@ -326,8 +326,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             importer = self._importing_plugin()
             if importer is not None:
                 self._check_import(importer, fullname, dynamic=True)
-                own = self._by_distribution.get(importer.distribution, frozenset())
-                if self.policy.module_allowed(fullname, own=own, verified=self._entries):
+                if self._allowed(importer, fullname):  # the closure and approvals count, as for the check
                     return library_spec(self, fullname, path, target)  # its top level runs as the host
         return None
 
@@ -482,11 +481,14 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         entry: _Entry | None = self._entries.get(str(spec.name))
         return entry
 
-    def _check_import(self, importer: _Entry, fullname: str, *, dynamic: bool) -> None:
+    def _allowed(self, importer: _Entry, fullname: str) -> bool:
         own = self._by_distribution.get(importer.distribution, frozenset())
         allowance = self.allowance
         allowed = None if allowance is None else functools.partial(allowance.module_allowed_for, importer.distribution)
-        if self.policy.module_allowed(fullname, own=own, verified=self._entries, allowed=allowed):
+        return self.policy.module_allowed(fullname, own=own, verified=self._entries, allowed=allowed)
+
+    def _check_import(self, importer: _Entry, fullname: str, *, dynamic: bool) -> None:
+        if self._allowed(importer, fullname):
             return
         how = "imports" if dynamic else "has an import statement for"
         message = f"{importer.name} ({importer.distribution}) {how} {fullname}"
