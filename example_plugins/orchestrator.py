@@ -254,7 +254,8 @@ def run(work: Path) -> None:
     expect(answer is None, "after five failures in a row the rogue is quarantined: nobody answers")
     expect(not (work / "rogue-was-here.txt").exists(), "no file was written")
     expect(len(StatusServer.received) == 1, "no connection reached the status server")
-    expect(("securehost-example-rogue", "run_task") in host.manager.quarantined(), "the rogue is quarantined")
+    (rogue_plugin,) = report["securehost-example-rogue"].plugins  # registered under its entry-point name
+    expect((rogue_plugin, "run_task") in host.manager.quarantined(), "the rogue is quarantined")
     answer = route(host, "data.aggregate", {"op": "max", "values": values})
     expect(isinstance(answer, dict) and answer["result"] == 9.0, "the other plugins still answer")
 

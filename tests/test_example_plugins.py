@@ -171,3 +171,28 @@ def test_the_misbehaving_plugin_is_denied(host: Host, action: str, target: str) 
         task(host, "data.rogue", action=action, target=target)
     assert not Path("/tmp/rogue-was-here").exists()
     assert host.health()["securehost-example-rogue"].denials == 1
+
+
+# --- the README's demo command: both demo scripts, run as `nox -s demo` runs them -----------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["demo.py", "orchestrator.py"])
+def test_the_demo_scripts_behave_as_they_describe(script: str, tmp_path: Path) -> None:
+    """Each demo checks its own expectations and exits 1 on the first one not met (the README's first command)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "example_plugins" / script)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "every step behaved as described" in done.stdout
