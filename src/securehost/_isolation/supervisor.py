@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
+from securehost._context import CURRENT
 from securehost._isolation.channel import Channel, RequestIds
 from securehost._isolation.codec import (
     PROTOCOL_VERSION,
@@ -41,6 +42,7 @@ from securehost._isolation.codec import (
     ReleaseHandle,
     Result,
     Shutdown,
+    WorkerFrame,
     decode_worker_frame,
     encode_host_frame,
 )
@@ -65,6 +67,9 @@ if TYPE_CHECKING:
 __all__ = ["WorkerPool"]
 
 _NOBODY: Final = 65534
+_monotonic: Final = time.monotonic
+_set_plugin: Final = CURRENT.set
+_reset_plugin: Final = CURRENT.reset
 _BACKOFF_FIRST: Final = 0.05
 _BACKOFF_MAX: Final = 5.0
 _MAX_AUDIT_PER_CALL: Final = 4096
@@ -154,7 +159,9 @@ class WorkerPool:
         self.audit = audit
         self.zygotes = zygotes
         self.max_frame = max_frame
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiting = 0  # threads waiting on _cond for a worker
         self._workers: list[_Process] = []
         self._generation = 0
         self._failures = 0
@@ -253,9 +260,18 @@ class WorkerPool:
             WorkerCrashedError: the worker died, or could not be restarted yet.
             ProtocolViolationError: the worker broke the protocol (it was killed).
         """
-        deadline = time.monotonic() + self.limits.call_timeout
-        worker = self._acquire(deadline, None)
-        return self._exchange(worker, lambda i: Call(i, target, kwargs), deadline, "call", target, handle_factory)
+        token = _set_plugin(None)  # the pool's own work (spawn, kill, channel) is the host's, not the plugin's
+        try:
+            deadline = _monotonic() + self.limits.call_timeout
+            worker = self._acquire(deadline, None)
+            try:
+                data = encode_host_frame(Call(worker.ids.issue(), target, kwargs))
+            except NotTransferableError:  # nothing was sent: the worker is still good
+                self._put_back(worker)
+                raise
+            return self._exchange(worker, data, deadline, "call", target, handle_factory)
+        finally:
+            _reset_plugin(token)
 
     def invoke(
         self,
@@ -272,16 +288,18 @@ class WorkerPool:
             WorkerCrashedError: that worker is gone (it crashed or was restarted: ask the plugin for a new one).
             NotTransferableError, RemotePluginError, WorkerTimeoutError, ProtocolViolationError: as :meth:`call`.
         """
-        deadline = time.monotonic() + self.limits.call_timeout
-        worker = self._acquire(deadline, generation)
-        return self._exchange(
-            worker,
-            lambda i: InvokeHandle(i, handle, args, kwargs),
-            deadline,
-            "invoke",
-            f"handle {handle}",
-            handle_factory,
-        )
+        token = _set_plugin(None)
+        try:
+            deadline = _monotonic() + self.limits.call_timeout
+            worker = self._acquire(deadline, generation)
+            try:
+                data = encode_host_frame(InvokeHandle(worker.ids.issue(), handle, args, kwargs))
+            except NotTransferableError:
+                self._put_back(worker)
+                raise
+            return self._exchange(worker, data, deadline, "invoke", f"handle {handle}", handle_factory)
+        finally:
+            _reset_plugin(token)
 
     def release(self, generation: int, handle: int) -> None:
         """Tell worker *generation* that the host dropped *handle* (best effort; never blocks long, never raises)."""
@@ -298,7 +316,12 @@ class WorkerPool:
         self._put_back(worker)
 
     def _acquire(self, deadline: float, generation: int | None) -> _Process:
-        with self._cond:
+        with self._lock:  # the common case first: an idle worker
+            if generation is None and not self._closed:
+                for worker in self._workers:
+                    if not worker.busy:
+                        worker.busy = True
+                        return worker
             while True:
                 if self._closed:
                     raise WorkerCrashedError(
@@ -327,7 +350,11 @@ class WorkerPool:
                         f"no worker of {self.name} became free within {self.limits.call_timeout:g} s "
                         f"({self.limits.workers} worker(s), all busy); raise WorkerLimits.workers or call_timeout"
                     )
-                self._cond.wait(remaining)
+                self._waiting += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._waiting -= 1
 
     def _restart(self, deadline: float) -> _Process:
         # Called with the lock held, which it gives up while the new worker starts (a placeholder keeps the slot).
@@ -368,9 +395,11 @@ class WorkerPool:
         self._not_before = time.monotonic() + min(_BACKOFF_FIRST * 2 ** (self._failures - 1), _BACKOFF_MAX)
 
     def _put_back(self, worker: _Process) -> None:
-        with self._cond:
+        worker.ids.abandon()
+        with self._lock:
             worker.busy = False
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()
 
     def _fail(self, worker: _Process, exc: Exception, stage: str) -> None:
         worker.ids.abandon()
@@ -392,54 +421,63 @@ class WorkerPool:
     def _exchange(  # noqa: PLR0917 - one request's state
         self,
         worker: _Process,
-        make: Callable[[int], Call | InvokeHandle],
+        data: bytes,
         deadline: float,
         stage: str,
         what: str,
         handle_factory: Callable[[int, int], object],
     ) -> object:
-        request = worker.ids.issue()
-        try:
-            data = encode_host_frame(make(request))
-        except NotTransferableError:  # nothing was sent: the worker is still good
-            worker.ids.abandon()
-            self._put_back(worker)
-            raise
         generation = worker.generation
+        channel = worker.channel
         try:
-            worker.channel.send(data, deadline=deadline)
-            audits = 0
-            while True:
-                frame = decode_worker_frame(
-                    worker.channel.recv(deadline=deadline), handle_factory=lambda h: handle_factory(generation, h)
-                )
-                if isinstance(frame, Audit):
-                    audits += 1
-                    if audits > _MAX_AUDIT_PER_CALL:
-                        raise ProtocolViolationError(f"more than {_MAX_AUDIT_PER_CALL} audit events in one call")
-                    self._audit_from(worker, frame)
-                    continue
-                if isinstance(frame, (Result, Failure)):
-                    worker.ids.accept(frame.id)
-                    break
-                raise ProtocolViolationError(f"unexpected {type(frame).__name__} frame during a call")
+            channel.send(data, deadline=deadline)
+            frame = decode_worker_frame(
+                channel.recv(deadline=deadline), handle_factory=lambda h: handle_factory(generation, h)
+            )
+            kind = type(frame)
+            if kind is not Result and kind is not Failure:
+                frame = self._audits_then_reply(worker, frame, deadline, generation, handle_factory)
+            worker.ids.accept(frame.id)
         except (WorkerTimeoutError, WorkerCrashedError, ProtocolViolationError) as exc:
             self._fail(worker, exc, stage)
             raise type(exc)(f"{self.name} ({what}): {exc}") from exc
         except IsolationError as exc:  # pragma: no cover - every channel/codec error is one of the above
             self._fail(worker, exc, stage)
             raise
-        with self._cond:  # one lock round for both: the call succeeded as far as the worker goes
+        with self._lock:  # one lock round for both: the call succeeded as far as the worker goes
             self._failures = 0
             worker.busy = False
-            self._cond.notify_all()
-        if isinstance(frame, Failure):
+            if self._waiting:
+                self._cond.notify_all()
+        if type(frame) is Failure:
             raise RemotePluginError(
                 f"{self.name} ({what}) raised {frame.error_type}: {frame.message}",
                 remote_type=frame.error_type,
                 remote_traceback=frame.traceback,
             )
         return frame.value
+
+    def _audits_then_reply(
+        self,
+        worker: _Process,
+        frame: WorkerFrame,
+        deadline: float,
+        generation: int,
+        handle_factory: Callable[[int, int], object],
+    ) -> Result | Failure:
+        """Record the audit events the worker sends during a call (a bounded number), then return its reply."""
+        audits = 0
+        while isinstance(frame, Audit):
+            audits += 1
+            if audits > _MAX_AUDIT_PER_CALL:
+                raise ProtocolViolationError(f"more than {_MAX_AUDIT_PER_CALL} audit events in one call")
+            self._audit_from(worker, frame)
+            frame = decode_worker_frame(
+                worker.channel.recv(deadline=deadline), handle_factory=lambda h: handle_factory(generation, h)
+            )
+        if not isinstance(frame, (Result, Failure)):
+            raise ProtocolViolationError(f"unexpected {type(frame).__name__} frame during a call")
+        return frame
 
     def _audit_from(self, worker: _Process, frame: Audit) -> None:
         fields = dict(frame.fields)
