@@ -135,6 +135,13 @@ def encode_host_frame(frame: HostFrame, *, limits: Limits = DEFAULT_LIMITS) -> b
         kwargs = frame.kwargs
         if type(kwargs) is not dict or not is_plain(kwargs, limits.max_depth, -1):
             _check_arguments((), kwargs, limits)
+        try:
+            data = _ENCODER.encode(frame)
+        except (TypeError, ValueError, OverflowError):
+            pass  # _encode says why
+        else:
+            if len(data) <= limits.max_items and len(data) <= limits.max_size:  # no object count to check
+                return data
     elif type(frame) is InvokeHandle:
         _check_arguments(frame.args, frame.kwargs, limits)
     elif type(frame) is Init:
@@ -257,19 +264,11 @@ _TYPED_RESULT: Final[msgspec.msgpack.Decoder[Any]] = msgspec.msgpack.Decoder(Typ
 _TYPED_CALL: Final[msgspec.msgpack.Decoder[Any]] = msgspec.msgpack.Decoder(TypedCall)
 
 
-def _typed(decoder: msgspec.msgpack.Decoder[Any], data: bytes, limits: Limits) -> Any:  # noqa: ANN401
-    """Decode ``data`` with a typed fast-path decoder, or return ``None`` (the frame takes the long way).
 
-    Only frames that need no pre-scan (no more bytes than ``max_items``, so no more objects) and limits that allow
-    at least :data:`TYPED_DEPTH` containers qualify: msgspec then enforces every rule of plain data itself (types,
-    str keys, the int range, the depth), and what it refuses is decoded again and judged by the long way.
-    """
-    if len(data) > limits.max_items or len(data) > limits.max_size or limits.max_depth < TYPED_DEPTH:
-        return None
-    try:
-        return decoder.decode(data)
-    except Exception:  # noqa: BLE001 - not the common shape (or not valid): the long way decides and explains
-        return None
+# The typed fast path qualifies frames that need no pre-scan (no more bytes than ``max_items``, so no more objects)
+# under limits that allow at least TYPED_DEPTH containers: msgspec then enforces every rule of plain data itself
+# (types, str keys, the int range, the depth). What it refuses is decoded again and judged the long way, which says
+# why; so both ways give the same verdict (a property test holds them to it).
 
 
 def _decode(decoder: msgspec.msgpack.Decoder[Any], data: bytes, origin: str, limits: Limits) -> Frame:
@@ -324,9 +323,13 @@ def decode_worker_frame(
         ProtocolViolationError: the frame is malformed, unknown, oversized, nested too deep, or holds anything but
             plain data (and handles in a Result). Nothing else is raised, whatever ``data`` holds.
     """
-    typed = _typed(_TYPED_RESULT, data, limits)
-    if typed is not None:
-        return Result(typed[1], typed[2])
+    if len(data) <= limits.max_items and len(data) <= limits.max_size and limits.max_depth >= TYPED_DEPTH:
+        try:
+            _, request_id, value = _TYPED_RESULT.decode(data)
+        except Exception:  # noqa: BLE001, S110 - not a plain Result within TYPED_DEPTH: the long way decides
+            pass
+        else:
+            return Result(request_id, value)
     frame = cast("WorkerFrame", _decode(_WORKER_DECODER, data, "worker", limits))
     if type(frame) is Result:
         if is_plain(frame.value, limits.max_depth):
@@ -346,9 +349,13 @@ def decode_host_frame(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> HostFr
     Raises:
         ProtocolViolationError: the frame is malformed, unknown, oversized or holds anything but plain data.
     """
-    typed = _typed(_TYPED_CALL, data, limits)
-    if typed is not None:
-        return Call(typed[1], typed[2], typed[3])
+    if len(data) <= limits.max_items and len(data) <= limits.max_size and limits.max_depth >= TYPED_DEPTH:
+        try:
+            _, request_id, hook, kwargs = _TYPED_CALL.decode(data)
+        except Exception:  # noqa: BLE001, S110 - not a plain Call within TYPED_DEPTH: the long way decides
+            pass
+        else:
+            return Call(request_id, hook, kwargs)
     frame = cast("HostFrame", _decode(_HOST_DECODER, data, "host", limits))
     kind = type(frame)
     if kind is Call or kind is InvokeHandle:

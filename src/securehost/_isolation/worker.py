@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import pluggy
@@ -196,31 +196,33 @@ class _Worker:
 
     def serve(self) -> None:
         """Answer the host's frames, one at a time, until it says Shutdown (or the channel breaks)."""
-        recv, send, targets = self.channel.recv, self.send, self.targets
+        recv, send, lock, targets = self.channel.recv, self.channel.send, self.send_lock, self.targets
         while True:
             frame = decode_host_frame(recv())
-            kind = type(frame)
-            if kind is Call:
-                call = cast("Call", frame)
-                target = targets.get(call.hook)
+            if type(frame) is Call:  # the hot path
+                target = targets.get(frame.hook)
                 if target is None:
-                    missing = LookupError(f"there is no hook implementation {call.hook!r} in this worker")
-                    send(encode_worker_frame(failure_from_exception(call.id, missing)))
-                    continue
-                send(self._run(call.id, target[0], target[1], (), call.kwargs))
-            elif kind is InvokeHandle:
-                invoke = cast("InvokeHandle", frame)
-                function = self.handles.get(invoke.handle)
+                    missing = LookupError(f"there is no hook implementation {frame.hook!r} in this worker")
+                    reply = encode_worker_frame(failure_from_exception(frame.id, missing))
+                else:
+                    reply = self._run(frame.id, target[0], target[1], (), frame.kwargs)
+            elif type(frame) is InvokeHandle:
+                function = self.handles.get(frame.handle)
                 if function is None:
-                    missing = LookupError(f"callable handle {invoke.handle} was released or never existed")
-                    send(encode_worker_frame(failure_from_exception(invoke.id, missing)))
-                    continue
-                context = self.context(self.plugin, "<callable>")
-                send(self._run(invoke.id, function, context, tuple(invoke.args), invoke.kwargs))
-            elif kind is ReleaseHandle:
-                self.handles.pop(cast("ReleaseHandle", frame).handle, None)
-            elif kind is Shutdown:
+                    missing = LookupError(f"callable handle {frame.handle} was released or never existed")
+                    reply = encode_worker_frame(failure_from_exception(frame.id, missing))
+                else:
+                    context = self.context(self.plugin, "<callable>")
+                    reply = self._run(frame.id, function, context, tuple(frame.args), frame.kwargs)
+            elif type(frame) is ReleaseHandle:
+                self.handles.pop(frame.handle, None)
+                continue
+            elif type(frame) is Shutdown:
                 return
+            else:
+                raise RuntimeError(f"unexpected {type(frame).__name__} frame from the host")
+            with lock:  # audit events of the plugin's own threads are sent under the same lock
+                send(reply)
 
     def _run(  # noqa: PLR0917 - one request
         self,
