@@ -264,7 +264,6 @@ _TYPED_RESULT: Final[msgspec.msgpack.Decoder[Any]] = msgspec.msgpack.Decoder(Typ
 _TYPED_CALL: Final[msgspec.msgpack.Decoder[Any]] = msgspec.msgpack.Decoder(TypedCall)
 
 
-
 # The typed fast path qualifies frames that need no pre-scan (no more bytes than ``max_items``, so no more objects)
 # under limits that allow at least TYPED_DEPTH containers: msgspec then enforces every rule of plain data itself
 # (types, str keys, the int range, the depth). What it refuses is decoded again and judged the long way, which says

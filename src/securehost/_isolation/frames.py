@@ -14,8 +14,8 @@ from msgspec import Meta
 
 __all__ = [
     "DEFAULT_LIMITS", "HANDLE_EXT_CODE", "INT64_MAX", "INT64_MIN", "MAX_AUDIT_FIELDS", "MAX_AUDIT_TEXT",
-    "MAX_ERROR_TYPE", "MAX_MESSAGE", "MAX_NAME", "MAX_TRACEBACK", "PLAIN_DATA", "PROTOCOL_VERSION", "Audit", "Call",
-    "TYPED_DEPTH", "Failure", "Frame", "Handle", "HostFrame", "Init", "InvokeHandle", "Limits", "Ready",
+    "MAX_ERROR_TYPE", "MAX_MESSAGE", "MAX_NAME", "MAX_TRACEBACK", "PLAIN_DATA", "PROTOCOL_VERSION", "TYPED_DEPTH",
+    "Audit", "Call", "Failure", "Frame", "Handle", "HostFrame", "Init", "InvokeHandle", "Limits", "Ready",
     "ReleaseHandle", "Result", "Shutdown", "TypedCall", "TypedResult", "WorkerFrame",
 ]  # fmt: skip
 
@@ -138,7 +138,7 @@ WorkerFrame: TypeAlias = Ready | Result | Failure | Audit
 TYPED_DEPTH: Final = 6
 
 
-def _typed_value(depth: int) -> Any:  # noqa: ANN401 - a type expression built at import time
+def _typed_value(depth: int) -> Any:
     """Plain data without ``bytes``, nested at most ``depth`` containers deep, as a type msgspec checks while decoding.
 
     msgspec cannot express a recursive type, and a union may hold only one of ``str`` and ``bytes``; so this is the
@@ -148,13 +148,13 @@ def _typed_value(depth: int) -> Any:  # noqa: ANN401 - a type expression built a
     scalar: Any = Union[None, bool, Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)], float, str]  # noqa: UP007
     value = scalar
     for _ in range(depth):
-        value = Union[scalar, list[value], dict[str, value]]  # noqa: UP007
+        value = Union[scalar, list[value], dict[str, value]]  # type: ignore[valid-type]  # noqa: UP007
     return value
 
 
-_TypedValue: TypeAlias = _typed_value(TYPED_DEPTH)  # type: ignore[valid-type]
+_TypedValue: Any = _typed_value(TYPED_DEPTH)
 #: A Result frame whose value is plain data without ``bytes``, nested at most :data:`TYPED_DEPTH` deep. Every frame
 #: that decodes as this is valid without a walk in Python; one that does not is decoded again the long way.
-TypedResult: TypeAlias = tuple[Literal["result"], _Id, _TypedValue]  # type: ignore[valid-type]
+TypedResult: Final[Any] = tuple[Literal["result"], _Id, _TypedValue]
 #: The same for a Call frame's keyword arguments.
-TypedCall: TypeAlias = tuple[Literal["call"], _Id, _Name, dict[_Name, _TypedValue]]  # type: ignore[valid-type]
+TypedCall: Final[Any] = tuple[Literal["call"], _Id, _Name, dict[_Name, _TypedValue]]

@@ -101,7 +101,9 @@ class RemoteCallable:
     def __call__(self, *args: Any, **kwargs: Any) -> object:
         start = time.perf_counter_ns()
         try:  # the pool runs its own work as the host
-            return self._pool.invoke(self._generation, self._handle, list(args), kwargs, handle_factory=self._pool_factory)
+            return self._pool.invoke(
+                self._generation, self._handle, list(args), kwargs, handle_factory=self._pool_factory
+            )
         except Exception:
             if self._cell is not None:
                 self._cell.record_error(None)
@@ -127,7 +129,7 @@ def _remote_denial(plugin_name: str, exc: RemotePluginError) -> None:
         raise PermissionDeniedError(str(exc), plugin=plugin_name) from exc
 
 
-def _make_function(  # noqa: PLR0913 - what the generated function binds
+def _make_function(
     attr: str,
     argnames: tuple[str, ...],
     *,

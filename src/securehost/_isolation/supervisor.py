@@ -318,10 +318,10 @@ class WorkerPool:
     def _acquire(self, deadline: float, generation: int | None) -> _Process:
         with self._lock:  # the common case first: an idle worker
             if generation is None and not self._closed:
-                for worker in self._workers:
-                    if not worker.busy:
-                        worker.busy = True
-                        return worker
+                for idle in self._workers:
+                    if not idle.busy:
+                        idle.busy = True
+                        return idle
             while True:
                 if self._closed:
                     raise WorkerCrashedError(
@@ -434,8 +434,7 @@ class WorkerPool:
             frame = decode_worker_frame(
                 channel.recv(deadline=deadline), handle_factory=lambda h: handle_factory(generation, h)
             )
-            kind = type(frame)
-            if kind is not Result and kind is not Failure:
+            if not isinstance(frame, (Result, Failure)):
                 frame = self._audits_then_reply(worker, frame, deadline, generation, handle_factory)
             worker.ids.accept(frame.id)
         except (WorkerTimeoutError, WorkerCrashedError, ProtocolViolationError) as exc:
@@ -449,7 +448,7 @@ class WorkerPool:
             worker.busy = False
             if self._waiting:
                 self._cond.notify_all()
-        if type(frame) is Failure:
+        if isinstance(frame, Failure):
             raise RemotePluginError(
                 f"{self.name} ({what}) raised {frame.error_type}: {frame.message}",
                 remote_type=frame.error_type,

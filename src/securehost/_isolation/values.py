@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
-    "Other", "RejectError", "check_transferable", "is_plain", "not_transferable", "prescan", "refuse", "type_name", "walk",
+    "Other", "RejectError", "check_transferable", "is_plain", "not_transferable", "prescan", "refuse", "type_name",
+    "walk",
 ]  # fmt: skip
 
 
@@ -50,7 +51,7 @@ def refuse(value: object) -> object:
     raise RejectError(type_name(value))
 
 
-def is_plain(value: Any, limit: int, depth: int = 0) -> bool:  # noqa: ANN401 - any value, checked here
+def is_plain(value: Any, limit: int, depth: int = 0) -> bool:
     """Whether ``value`` is plain data nested at most ``limit`` containers deep (the same rule as :func:`walk`).
 
     ``depth`` is the nesting of ``value``'s own containers; -1 checks the items of an argument list or dict. The hot
@@ -61,7 +62,7 @@ def is_plain(value: Any, limit: int, depth: int = 0) -> bool:  # noqa: ANN401 - 
     if kind in _SCALARS:
         return True
     if kind is int:
-        return INT64_MIN <= value <= INT64_MAX
+        return bool(INT64_MIN <= value <= INT64_MAX)
     if kind is dict:
         if depth >= limit:
             return False

@@ -224,7 +224,7 @@ class _Worker:
             with lock:  # audit events of the plugin's own threads are sent under the same lock
                 send(reply)
 
-    def _run(  # noqa: PLR0917 - one request
+    def _run(
         self,
         request_id: int,
         function: Callable[..., Any],
