@@ -3,7 +3,7 @@
 The host's fork server (:mod:`securehost._isolation.zygote`, a ``python -I`` with a scrubbed environment) forks the
 worker into a session of its own and a private working directory, with one file descriptor: a connected ``AF_UNIX``
 socket (the channel). The first frame is :class:`~securehost._isolation.codec.Init`;
-its payload says what to confine (:class:`~securehost._isolation.confine.ConfinementSpec`), which files the plugin
+its payload says what to confine (:class:`~securehost._isolation.spec.ConfinementSpec`), which files the plugin
 consists of with their verified SHA-256 digests, its entry points, its effective permissions and the host's
 ``sys.path``. In that order the worker
 
@@ -58,7 +58,8 @@ from securehost._isolation.codec import (
     encode_worker_frame,
     failure_from_exception,
 )
-from securehost._isolation.confine import ConfinementSpec, apply
+from securehost._isolation.confine import apply
+from securehost._isolation.spec import ConfinementSpec
 from securehost._orchestrator.config import freeze
 from securehost._permissions import PermissionSet
 
