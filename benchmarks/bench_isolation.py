@@ -2,8 +2,11 @@
 
 * round trip: ``host.hook.echo(value=...)`` of a small payload to a plugin in a confined worker, through the whole
   dispatch (permissions, counters, codec, channel), against a raw ``os.pipe`` echo of the same bytes between two
-  Python processes. Both placements are measured: both processes pinned to one core, and to two different cores
-  (a cross-core round trip on a small VM costs several times a same-core one).
+  Python processes (the issue's anchor). A second anchor shows the floor for Python: a minimal request/response
+  over a ``socketpair`` with msgspec on both sides (encode, length prefix, one ``recv_into``, decode; no checks).
+  Anchors and subject are measured interleaved in the same run (three rounds, the median of each). Both placements
+  are measured: both processes pinned to one core, and to two different cores (a cross-core round trip on a small
+  VM costs several times a same-core one).
 * throughput: 10,000 small calls back to back (same core).
 * cold start: ``WorkerPool.start()`` (fork from the host's fork server, confine, verified import of the plugin,
   Ready) against ``python -I -S -c pass`` started and reaped in the same run; and the fork server's own start
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +38,7 @@ from securehost.testing import PluginSite, WheelFactory, trust_store_for  # noqa
 
 PAYLOAD = {"id": 7, "name": "small", "values": [1, 2, 3]}
 ROUND_TRIPS = 2000
+ROUNDS = 3
 THROUGHPUT = 10_000
 STARTS = 7
 PLUGIN = """
@@ -58,6 +63,26 @@ while True:
     while len(data) < size:
         data += os.read(r, size - len(data))
     os.write(w, head + data)
+"""
+
+FLOOR_CHILD = r"""
+import os, socket, sys
+import msgspec
+os.sched_setaffinity(0, {int(sys.argv[2])})
+sock = socket.socket(fileno=int(sys.argv[1]))
+decode, encode = msgspec.msgpack.Decoder().decode, msgspec.msgpack.Encoder().encode
+buffer = bytearray(65536)
+view = memoryview(buffer)
+while True:
+    got = sock.recv_into(buffer)
+    if not got:
+        break
+    size = int.from_bytes(buffer[:4], "big")
+    while got < size + 4:
+        got += sock.recv_into(view[got:])
+    call = decode(view[4 : 4 + size])
+    reply = encode(["result", call[1], call[3]["value"]])
+    sock.sendall(len(reply).to_bytes(4, "big") + reply)
 """
 
 hookspec = HookspecMarker("benchiso")
@@ -102,6 +127,33 @@ def _pipe_echo(cpu_host: int, cpu_child: int) -> float:
     child.wait()
     os.close(b_r)
     return statistics.median(samples) / 1000
+
+
+def _python_floor(cpu_host: int, cpu_child: int) -> float:
+    """The same request/response in Python with msgspec and nothing else: what Python itself costs."""
+    ours, theirs = socket.socketpair()
+    child = subprocess.Popen(
+        [sys.executable, "-I", "-c", FLOOR_CHILD, str(theirs.fileno()), str(cpu_child)], pass_fds=(theirs.fileno(),)
+    )
+    theirs.close()
+    os.sched_setaffinity(0, {cpu_host})
+    decode, encode = msgspec.msgpack.Decoder().decode, msgspec.msgpack.Encoder().encode
+    buffer = bytearray(65536)
+    view = memoryview(buffer)
+    samples = []
+    for request in range(ROUND_TRIPS + 50):
+        start = time.perf_counter_ns()
+        data = encode(["call", request, "benchiso-plugin:echo", {"value": PAYLOAD}])
+        ours.sendall(len(data).to_bytes(4, "big") + data)
+        got = ours.recv_into(buffer)
+        size = int.from_bytes(buffer[:4], "big")
+        while got < size + 4:
+            got += ours.recv_into(view[got:])
+        decode(view[4 : 4 + size])
+        samples.append(time.perf_counter_ns() - start)
+    ours.close()
+    child.wait()
+    return statistics.median(samples[50:]) / 1000
 
 
 def _host(root: Path, cpu_worker: int) -> Host:
@@ -170,15 +222,22 @@ def run() -> list[dict[str, object]]:
         }.items():
             host = _host(Path(tmp) / placement.replace(" ", "-"), cpu_worker)
             try:
-                pipe = _pipe_echo(cpu_host, cpu_worker)
-                call = _round_trip(host, cpu_host)
+                pipes, floors, calls = [], [], []
+                for _ in range(ROUNDS):  # interleaved: the anchors and the subject see the same machine
+                    pipes.append(_pipe_echo(cpu_host, cpu_worker))
+                    floors.append(_python_floor(cpu_host, cpu_worker))
+                    calls.append(_round_trip(host, cpu_host))
+                pipe, floor, call = (statistics.median(x) for x in (pipes, floors, calls))
                 rows.append(
                     {
                         "benchmark": "isolation round trip",
                         "placement": placement,
                         "pipe_echo_us": round(pipe, 1),
+                        "python_floor_us": round(floor, 1),
                         "hook_call_us": round(call, 1),
                         "ratio": round(call / pipe, 2),
+                        "ratio_to_floor": round(call / floor, 2),
+                        "target_ratio": 1.5,
                     }
                 )
                 if placement == "same core":

@@ -22,7 +22,7 @@ naming the argument and the path inside it) and :func:`decode_worker_frame` (rai
 from __future__ import annotations
 
 import traceback as _traceback
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 import msgspec
 
@@ -36,6 +36,7 @@ from securehost._isolation.frames import (
     MAX_TRACEBACK,
     PLAIN_DATA,
     PROTOCOL_VERSION,
+    TYPED_DEPTH,
     Audit,
     Call,
     Failure,
@@ -49,11 +50,14 @@ from securehost._isolation.frames import (
     ReleaseHandle,
     Result,
     Shutdown,
+    TypedCall,
+    TypedResult,
     WorkerFrame,
 )
 from securehost._isolation.values import (
     RejectError,
     check_transferable,
+    is_plain,
     not_transferable,
     prescan,
     refuse,
@@ -101,9 +105,14 @@ def _check_arguments(args: list[Any] | tuple[()], kwargs: dict[str, Any], limits
         raise NotTransferableError(
             f"pass args as a list and kwargs as a dict, not {type_name(args)}, {type_name(kwargs)}"
         )
-    try:  # one walk over all arguments; only a failure walks them again, to name the argument
-        if args:
-            walk(args, refuse, limits.max_depth, -1)
+    if is_plain(kwargs, limits.max_depth, -1) and (not args or is_plain(args, limits.max_depth, -1)):
+        return
+    _refuse_arguments(args, kwargs, limits)
+
+
+def _refuse_arguments(args: list[Any] | tuple[()], kwargs: dict[str, Any], limits: Limits) -> NoReturn:
+    try:  # only a failure walks the arguments again, to name the argument and the path
+        walk(args, refuse, limits.max_depth, -1)
         walk(kwargs, refuse, limits.max_depth, -1)
     except RejectError as reject:
         for index, arg in enumerate(args):
@@ -113,6 +122,7 @@ def _check_arguments(args: list[Any] | tuple[()], kwargs: dict[str, Any], limits
                 raise NotTransferableError(f"keyword argument name {name!r:.60} is not a str") from None
             check_transferable(arg, name, limits=limits)
         raise not_transferable("the arguments", "args", reject) from None  # not reached
+    raise AssertionError("is_plain and walk disagree about the arguments")  # pragma: no cover
 
 
 def encode_host_frame(frame: HostFrame, *, limits: Limits = DEFAULT_LIMITS) -> bytes:
@@ -121,10 +131,20 @@ def encode_host_frame(frame: HostFrame, *, limits: Limits = DEFAULT_LIMITS) -> b
     Raises:
         NotTransferableError: an argument (or the Init payload) is not plain data, or the frame is too large.
     """
-    kind = type(frame)
-    if kind is Call or kind is InvokeHandle:
-        _check_arguments(frame.args if isinstance(frame, InvokeHandle) else (), cast("Call", frame).kwargs, limits)
-    elif isinstance(frame, Init):
+    if type(frame) is Call:  # the hot path: a hook call's keyword arguments
+        kwargs = frame.kwargs
+        if type(kwargs) is not dict or not is_plain(kwargs, limits.max_depth, -1):
+            _check_arguments((), kwargs, limits)
+        try:
+            data = _ENCODER.encode(frame)
+        except (TypeError, ValueError, OverflowError):
+            pass  # _encode says why
+        else:
+            if len(data) <= limits.max_items and len(data) <= limits.max_size:  # no object count to check
+                return data
+    elif type(frame) is InvokeHandle:
+        _check_arguments(frame.args, frame.kwargs, limits)
+    elif type(frame) is Init:
         check_transferable(frame.payload, "payload", limits=limits)
     return _encode(frame, limits)
 
@@ -148,6 +168,8 @@ def encode_worker_frame(
         NotTransferableError: the result (or the Ready info) is not plain data, or the frame is too large.
     """
     if type(frame) is Result:
+        if is_plain(frame.value, limits.max_depth):
+            return _encode(frame, limits)
         other = refuse if register_callable is None else _handle_encoder(register_callable)
         try:
             value = walk(frame.value, other, limits.max_depth)
@@ -201,6 +223,14 @@ def encode_reply(
     limits: Limits = DEFAULT_LIMITS,
 ) -> bytes:
     """Encode ``value`` as the Result of ``request_id`` or, when it cannot be sent, a Failure saying why."""
+    if is_plain(value, limits.max_depth):  # the hot path: plain data that encodes to a small frame
+        try:
+            data = _ENCODER.encode(Result(request_id, value))
+        except (TypeError, ValueError, OverflowError):
+            pass  # the long way says why
+        else:
+            if len(data) <= limits.max_items and len(data) <= limits.max_size:  # no object count to check
+                return data
     try:
         return encode_worker_frame(Result(request_id, value), register_callable=register_callable, limits=limits)
     except NotTransferableError as exc:  # the codec's own traceback would tell the host nothing
@@ -229,6 +259,15 @@ def _host_ext(code: int, data: memoryview) -> object:
 
 _WORKER_DECODER: Final = msgspec.msgpack.Decoder(WorkerFrame, ext_hook=_worker_ext)
 _HOST_DECODER: Final = msgspec.msgpack.Decoder(HostFrame, ext_hook=_host_ext)
+# The fast path: a Result (Call) whose value (arguments) msgspec alone proves to be plain data (see TypedResult).
+_TYPED_RESULT: Final[msgspec.msgpack.Decoder[Any]] = msgspec.msgpack.Decoder(TypedResult)
+_TYPED_CALL: Final[msgspec.msgpack.Decoder[Any]] = msgspec.msgpack.Decoder(TypedCall)
+
+
+# The typed fast path qualifies frames that need no pre-scan (no more bytes than ``max_items``, so no more objects)
+# under limits that allow at least TYPED_DEPTH containers: msgspec then enforces every rule of plain data itself
+# (types, str keys, the int range, the depth). What it refuses is decoded again and judged the long way, which says
+# why; so both ways give the same verdict (a property test holds them to it).
 
 
 def _decode(decoder: msgspec.msgpack.Decoder[Any], data: bytes, origin: str, limits: Limits) -> Frame:
@@ -283,8 +322,17 @@ def decode_worker_frame(
         ProtocolViolationError: the frame is malformed, unknown, oversized, nested too deep, or holds anything but
             plain data (and handles in a Result). Nothing else is raised, whatever ``data`` holds.
     """
+    if len(data) <= limits.max_items and len(data) <= limits.max_size and limits.max_depth >= TYPED_DEPTH:
+        try:
+            _, request_id, value = _TYPED_RESULT.decode(data)
+        except Exception:  # noqa: BLE001, S110 - not a plain Result within TYPED_DEPTH: the long way decides
+            pass
+        else:
+            return Result(request_id, value)
     frame = cast("WorkerFrame", _decode(_WORKER_DECODER, data, "worker", limits))
     if type(frame) is Result:
+        if is_plain(frame.value, limits.max_depth):
+            return frame
         checked = _checked(frame.value, _found_handle, frame, "value", limits)
         if checked is not frame.value:  # handles were found; build the host's objects now that all is valid
             value = walk(checked, lambda found: handle_factory(cast("_Found", found).id), limits.max_depth)
@@ -300,12 +348,21 @@ def decode_host_frame(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> HostFr
     Raises:
         ProtocolViolationError: the frame is malformed, unknown, oversized or holds anything but plain data.
     """
+    if len(data) <= limits.max_items and len(data) <= limits.max_size and limits.max_depth >= TYPED_DEPTH:
+        try:
+            _, request_id, hook, kwargs = _TYPED_CALL.decode(data)
+        except Exception:  # noqa: BLE001, S110 - not a plain Call within TYPED_DEPTH: the long way decides
+            pass
+        else:
+            return Call(request_id, hook, kwargs)
     frame = cast("HostFrame", _decode(_HOST_DECODER, data, "host", limits))
     kind = type(frame)
     if kind is Call or kind is InvokeHandle:
-        if isinstance(frame, InvokeHandle):
+        if isinstance(frame, InvokeHandle) and not is_plain(frame.args, limits.max_depth, -1):
             _checked(frame.args, refuse, frame, "args", limits, depth=-1)
-        _checked(cast("Call", frame).kwargs, refuse, frame, "kwargs", limits, depth=-1)
+        kwargs = cast("Call", frame).kwargs
+        if not is_plain(kwargs, limits.max_depth, -1):
+            _checked(kwargs, refuse, frame, "kwargs", limits, depth=-1)
     elif isinstance(frame, Init):
         _checked(frame.payload, refuse, frame, "payload", limits)
     return frame

@@ -7,16 +7,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias, Union
 
 import msgspec
 from msgspec import Meta
 
 __all__ = [
     "DEFAULT_LIMITS", "HANDLE_EXT_CODE", "INT64_MAX", "INT64_MIN", "MAX_AUDIT_FIELDS", "MAX_AUDIT_TEXT",
-    "MAX_ERROR_TYPE", "MAX_MESSAGE", "MAX_NAME", "MAX_TRACEBACK", "PLAIN_DATA", "PROTOCOL_VERSION", "Audit", "Call",
-    "Failure", "Frame", "Handle", "HostFrame", "Init", "InvokeHandle", "Limits", "Ready", "ReleaseHandle", "Result",
-    "Shutdown", "WorkerFrame",
+    "MAX_ERROR_TYPE", "MAX_MESSAGE", "MAX_NAME", "MAX_TRACEBACK", "PLAIN_DATA", "PROTOCOL_VERSION", "TYPED_DEPTH",
+    "Audit", "Call", "Failure", "Frame", "Handle", "HostFrame", "Init", "InvokeHandle", "Limits", "Ready",
+    "ReleaseHandle", "Result", "Shutdown", "TypedCall", "TypedResult", "WorkerFrame",
 ]  # fmt: skip
 
 PROTOCOL_VERSION: Final = 1
@@ -131,3 +131,30 @@ class Handle(msgspec.Struct, frozen=True):
 
 HostFrame: TypeAlias = Init | Call | InvokeHandle | ReleaseHandle | Shutdown
 WorkerFrame: TypeAlias = Ready | Result | Failure | Audit
+
+# --- the typed fast path -----------------------------------------------------------------------------------------
+
+#: Containers a value may nest and still be checked by msgspec alone (see :data:`TypedResult`).
+TYPED_DEPTH: Final = 6
+
+
+def _typed_value(depth: int) -> Any:
+    """Plain data without ``bytes``, nested at most ``depth`` containers deep, as a type msgspec checks while decoding.
+
+    msgspec cannot express a recursive type, and a union may hold only one of ``str`` and ``bytes``; so this is the
+    plain-data rule unrolled ``depth`` times, ``bytes`` left out. Each level holds the level below twice (in the
+    list and in the dict), so the type has about 2**depth nodes: 6 levels cost 1 ms to build.
+    """
+    scalar: Any = Union[None, bool, Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)], float, str]  # noqa: UP007
+    value = scalar
+    for _ in range(depth):
+        value = Union[scalar, list[value], dict[str, value]]  # type: ignore[valid-type]  # noqa: UP007
+    return value
+
+
+_TypedValue: Any = _typed_value(TYPED_DEPTH)
+#: A Result frame whose value is plain data without ``bytes``, nested at most :data:`TYPED_DEPTH` deep. Every frame
+#: that decodes as this is valid without a walk in Python; one that does not is decoded again the long way.
+TypedResult: Final[Any] = tuple[Literal["result"], _Id, _TypedValue]
+#: The same for a Call frame's keyword arguments.
+TypedCall: Final[Any] = tuple[Literal["call"], _Id, _Name, dict[_Name, _TypedValue]]

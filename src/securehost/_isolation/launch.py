@@ -20,7 +20,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from securehost._isolation.confine import ConfinementSpec, runtime_read_paths
+from securehost._isolation.confine import runtime_read_paths
+from securehost._isolation.spec import ConfinementSpec
 from securehost.exceptions import ConfinementUnavailableError
 
 if TYPE_CHECKING:

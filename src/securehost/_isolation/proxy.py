@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import keyword
 import time
 from typing import TYPE_CHECKING, Any, Final, final
@@ -99,9 +100,9 @@ class RemoteCallable:
 
     def __call__(self, *args: Any, **kwargs: Any) -> object:
         start = time.perf_counter_ns()
-        try:
-            return run_as_host(
-                self._pool.invoke, self._generation, self._handle, list(args), kwargs, handle_factory=self._pool_factory
+        try:  # the pool runs its own work as the host
+            return self._pool.invoke(
+                self._generation, self._handle, list(args), kwargs, handle_factory=self._pool_factory
             )
         except Exception:
             if self._cell is not None:
@@ -119,15 +120,44 @@ class RemoteCallable:
             run_as_host(self._pool.release, self._generation, self._handle)
 
 
-def _make_function(attr: str, argnames: tuple[str, ...], call: Callable[[dict[str, Any]], object], *, aio: bool) -> Any:
-    # Identifiers were validated; the generated code only packs its arguments into a dict.
+def _remote_denial(plugin_name: str, exc: RemotePluginError) -> None:
+    """Raise the host's :class:`PermissionDeniedError` (counted as a denial) if the worker's guard refused."""
+    if exc.remote_type.rpartition(".")[2] == "PermissionDeniedError":
+        context = current_plugin()
+        if context is not None:
+            context.count_denial()
+        raise PermissionDeniedError(str(exc), plugin=plugin_name) from exc
+
+
+def _make_function(
+    attr: str,
+    argnames: tuple[str, ...],
+    *,
+    target: str,
+    pool: WorkerPool,
+    factory: Callable[[int, int], object],
+    denial: Callable[[RemotePluginError], None],
+    aio: bool,
+) -> Any:
+    # Identifiers were validated; the generated code only packs its arguments into a dict and calls the pool.
     params = ", ".join(argnames)
     packed = ", ".join(f"{name!r}: {name}" for name in argnames)
+    call = f"_pool_call(_target, {{{packed}}}, handle_factory=_factory)"
     if aio:
-        source = f"async def {attr}({params}):\n    return await _to_thread(_call, {{{packed}}})\n"
-    else:
-        source = f"def {attr}({params}):\n    return _call({{{packed}}})\n"
-    namespace: dict[str, Any] = {"_call": call, "_to_thread": asyncio.to_thread}
+        call = f"await _to_thread(_pool_call, _target, {{{packed}}}, handle_factory=_factory)"
+    source = (
+        f"{'async ' if aio else ''}def {attr}({params}):\n"
+        f"    try:\n        return {call}\n"
+        "    except _Remote as exc:\n        _denial(exc)\n        raise\n"
+    )
+    namespace: dict[str, Any] = {
+        "_pool_call": pool.call,
+        "_target": target,
+        "_factory": factory,
+        "_denial": denial,
+        "_Remote": RemotePluginError,
+        "_to_thread": asyncio.to_thread,
+    }
     exec(compile(source, f"<isolated {attr}>", "exec"), namespace)  # noqa: S102 - generated from identifiers only
     return namespace[attr]
 
@@ -149,6 +179,7 @@ def build_proxy(
     if not isinstance(impls, list) or len(impls) > _MAX_IMPLS:
         raise ProtocolViolationError(f"the worker described the hook implementations of {plugin_name} malformed")
     proxy = IsolatedPlugin(plugin_name, pool)
+    denial = functools.partial(_remote_denial, plugin_name)
 
     def factory(generation: int, handle: int) -> RemoteCallable:
         return RemoteCallable(pool, generation, handle, callable_cell)
@@ -169,20 +200,15 @@ def build_proxy(
                 f"{attr} is a hook wrapper, which cannot run across the process boundary; run {plugin_name} "
                 "in-process or drop the wrapper"
             )
-        target = f"{plugin_name}:{attr}"
-
-        def call(kwargs: dict[str, Any], target: str = target) -> object:
-            try:  # the pool's own work (spawn, kill, channel) is the host's, not the plugin's
-                return run_as_host(pool.call, target, kwargs, handle_factory=factory)
-            except RemotePluginError as exc:
-                if exc.remote_type.rpartition(".")[2] == "PermissionDeniedError":
-                    context = current_plugin()
-                    if context is not None:
-                        context.count_denial()
-                    raise PermissionDeniedError(str(exc), plugin=plugin_name) from exc
-                raise
-
-        function = _make_function(attr, names, call, aio=_flag(info, "coroutine"))
+        function = _make_function(
+            attr,
+            names,
+            target=f"{plugin_name}:{attr}",
+            pool=pool,
+            factory=factory,
+            denial=denial,
+            aio=_flag(info, "coroutine"),
+        )
         opts: dict[str, Any] = {
             "tryfirst": _flag(info, "tryfirst"),
             "trylast": _flag(info, "trylast"),

@@ -18,18 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
-import shutil
-import signal
-import socket
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from securehost._isolation.channel import Channel, RequestIds
+from securehost._context import CURRENT
 from securehost._isolation.codec import (
     PROTOCOL_VERSION,
     Audit,
@@ -41,10 +35,12 @@ from securehost._isolation.codec import (
     ReleaseHandle,
     Result,
     Shutdown,
+    WorkerFrame,
     decode_worker_frame,
     encode_host_frame,
 )
 from securehost._isolation.confine import unreachable_paths
+from securehost._isolation.process import NOBODY, Placeholder, WorkerProcess
 from securehost._isolation.zygote import Zygotes
 from securehost.exceptions import (
     ConfinementUnavailableError,
@@ -64,7 +60,9 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkerPool"]
 
-_NOBODY: Final = 65534
+_monotonic: Final = time.monotonic
+_set_plugin: Final = CURRENT.set
+_reset_plugin: Final = CURRENT.reset
 _BACKOFF_FIRST: Final = 0.05
 _BACKOFF_MAX: Final = 5.0
 _MAX_AUDIT_PER_CALL: Final = 4096
@@ -72,57 +70,6 @@ _MAX_AUDIT_PER_CALL: Final = 4096
 _WORKER_EVENTS: Final = frozenset(
     {"guard.denied", "hook.denied", "import.dependency_denied", "import.dependency_reported", "bytecode.tampered"}
 )
-
-
-@final
-class _Process:
-    """One running worker: its process, its channel, its request ids, its private directory."""
-
-    def __init__(self, pool: WorkerPool) -> None:
-        self.pool = pool
-        self.generation = pool.next_generation()
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"securehost-worker-{pool.name}-"))
-        host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        if pool.run_as_nobody:  # the worker must not be root: nobody owns nothing but the private directory
-            os.chown(self.workdir, _NOBODY, _NOBODY)
-        try:
-            self.pid = pool.zygotes.get(as_nobody=pool.run_as_nobody).fork_worker(worker_end, self.workdir)
-        except IsolationError:
-            host_end.close()
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            raise
-        finally:
-            worker_end.close()
-        # the worker is the zygote's child: a pidfd tells the host when it is gone
-        self._pidfd: int | None = None
-        with contextlib.suppress(OSError, AttributeError):
-            self._pidfd = os.pidfd_open(self.pid)
-        self.channel = Channel(host_end, max_frame=pool.max_frame)
-        self.ids = RequestIds()
-        self.busy = False
-        self.info: dict[str, Any] = {}
-        self._kill_lock = threading.Lock()
-        self._killed = False
-
-    def kill(self) -> None:
-        """Kill the worker's process group (its PID namespace goes with it), wait for it, remove its directory.
-
-        Idempotent and safe from several threads (a failed call and ``close()`` may both kill the same worker).
-        """
-        with self._kill_lock:
-            if self._killed:
-                return
-            self._killed = True
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
-            if self._pidfd is not None:
-                poller = select.poll()
-                poller.register(self._pidfd, select.POLLIN)
-                poller.poll(5000)
-                os.close(self._pidfd)
-                self._pidfd = None
-            self.channel.close()
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @final
@@ -154,8 +101,10 @@ class WorkerPool:
         self.audit = audit
         self.zygotes = zygotes
         self.max_frame = max_frame
-        self._cond = threading.Condition()
-        self._workers: list[_Process] = []
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._waiting = 0  # threads waiting on _cond for a worker
+        self._workers: list[WorkerProcess] = []
         self._generation = 0
         self._failures = 0
         self._not_before = 0.0
@@ -165,7 +114,7 @@ class WorkerPool:
         #: a root host runs workers as ``nobody`` when ``nobody`` can read the interpreter and the plugin; otherwise
         #: the worker keeps uid 0, confined by its namespaces, Landlock and seccomp (reported as ``uid`` 0)
         self.run_as_nobody = os.geteuid() == 0 and not unreachable_paths(
-            [os.path.realpath(sys.executable), *self.payload["confinement"]["read_paths"]], uid=_NOBODY, gid=_NOBODY
+            [os.path.realpath(sys.executable), *self.payload["confinement"]["read_paths"]], uid=NOBODY, gid=NOBODY
         )
 
     def next_generation(self) -> int:
@@ -207,8 +156,14 @@ class WorkerPool:
         with self._cond:
             return tuple(w.pid for w in self._workers)
 
-    def _spawn(self) -> _Process:
-        worker = _Process(self)
+    def _spawn(self) -> WorkerProcess:
+        worker = WorkerProcess(
+            name=self.name,
+            generation=self.next_generation(),
+            zygotes=self.zygotes,
+            as_nobody=self.run_as_nobody,
+            max_frame=self.max_frame,
+        )
         deadline = time.monotonic() + self.limits.start_timeout
         try:
             worker.channel.send(encode_host_frame(Init(PROTOCOL_VERSION, self.name, self.payload)), deadline=deadline)
@@ -253,9 +208,18 @@ class WorkerPool:
             WorkerCrashedError: the worker died, or could not be restarted yet.
             ProtocolViolationError: the worker broke the protocol (it was killed).
         """
-        deadline = time.monotonic() + self.limits.call_timeout
-        worker = self._acquire(deadline, None)
-        return self._exchange(worker, lambda i: Call(i, target, kwargs), deadline, "call", target, handle_factory)
+        token = _set_plugin(None)  # the pool's own work (spawn, kill, channel) is the host's, not the plugin's
+        try:
+            deadline = _monotonic() + self.limits.call_timeout
+            worker = self._acquire(deadline, None)
+            try:
+                data = encode_host_frame(Call(worker.ids.issue(), target, kwargs))
+            except NotTransferableError:  # nothing was sent: the worker is still good
+                self._put_back(worker)
+                raise
+            return self._exchange(worker, data, deadline, "call", target, handle_factory)
+        finally:
+            _reset_plugin(token)
 
     def invoke(
         self,
@@ -272,16 +236,18 @@ class WorkerPool:
             WorkerCrashedError: that worker is gone (it crashed or was restarted: ask the plugin for a new one).
             NotTransferableError, RemotePluginError, WorkerTimeoutError, ProtocolViolationError: as :meth:`call`.
         """
-        deadline = time.monotonic() + self.limits.call_timeout
-        worker = self._acquire(deadline, generation)
-        return self._exchange(
-            worker,
-            lambda i: InvokeHandle(i, handle, args, kwargs),
-            deadline,
-            "invoke",
-            f"handle {handle}",
-            handle_factory,
-        )
+        token = _set_plugin(None)
+        try:
+            deadline = _monotonic() + self.limits.call_timeout
+            worker = self._acquire(deadline, generation)
+            try:
+                data = encode_host_frame(InvokeHandle(worker.ids.issue(), handle, args, kwargs))
+            except NotTransferableError:
+                self._put_back(worker)
+                raise
+            return self._exchange(worker, data, deadline, "invoke", f"handle {handle}", handle_factory)
+        finally:
+            _reset_plugin(token)
 
     def release(self, generation: int, handle: int) -> None:
         """Tell worker *generation* that the host dropped *handle* (best effort; never blocks long, never raises)."""
@@ -297,8 +263,13 @@ class WorkerPool:
             return
         self._put_back(worker)
 
-    def _acquire(self, deadline: float, generation: int | None) -> _Process:
-        with self._cond:
+    def _acquire(self, deadline: float, generation: int | None) -> WorkerProcess:
+        with self._lock:  # the common case first: an idle worker
+            if generation is None and not self._closed:
+                for idle in self._workers:
+                    if not idle.busy:
+                        idle.busy = True
+                        return idle
             while True:
                 if self._closed:
                     raise WorkerCrashedError(
@@ -327,9 +298,13 @@ class WorkerPool:
                         f"no worker of {self.name} became free within {self.limits.call_timeout:g} s "
                         f"({self.limits.workers} worker(s), all busy); raise WorkerLimits.workers or call_timeout"
                     )
-                self._cond.wait(remaining)
+                self._waiting += 1
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._waiting -= 1
 
-    def _restart(self, deadline: float) -> _Process:
+    def _restart(self, deadline: float) -> WorkerProcess:
         # Called with the lock held, which it gives up while the new worker starts (a placeholder keeps the slot).
         wait = self._not_before - time.monotonic()
         if wait > deadline - time.monotonic():
@@ -337,13 +312,13 @@ class WorkerPool:
                 f"the worker of {self.name} failed {self._failures} time(s) in a row and restarts in {wait:.2f} s; "
                 "see the isolation.worker_failed audit events for why"
             )
-        placeholder = _Placeholder()
+        placeholder = Placeholder()
         self._workers.append(placeholder)  # type: ignore[arg-type]
         self._cond.release()
         try:
             if wait > 0:
                 time.sleep(wait)
-            worker: _Process | None = self._spawn()
+            worker: WorkerProcess | None = self._spawn()
         except IsolationError:
             worker = None
             raise
@@ -367,12 +342,14 @@ class WorkerPool:
         self._failures += 1
         self._not_before = time.monotonic() + min(_BACKOFF_FIRST * 2 ** (self._failures - 1), _BACKOFF_MAX)
 
-    def _put_back(self, worker: _Process) -> None:
-        with self._cond:
+    def _put_back(self, worker: WorkerProcess) -> None:
+        worker.ids.abandon()
+        with self._lock:
             worker.busy = False
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()
 
-    def _fail(self, worker: _Process, exc: Exception, stage: str) -> None:
+    def _fail(self, worker: WorkerProcess, exc: Exception, stage: str) -> None:
         worker.ids.abandon()
         worker.kill()
         with self._cond:
@@ -391,48 +368,34 @@ class WorkerPool:
 
     def _exchange(  # noqa: PLR0917 - one request's state
         self,
-        worker: _Process,
-        make: Callable[[int], Call | InvokeHandle],
+        worker: WorkerProcess,
+        data: bytes,
         deadline: float,
         stage: str,
         what: str,
         handle_factory: Callable[[int, int], object],
     ) -> object:
-        request = worker.ids.issue()
-        try:
-            data = encode_host_frame(make(request))
-        except NotTransferableError:  # nothing was sent: the worker is still good
-            worker.ids.abandon()
-            self._put_back(worker)
-            raise
         generation = worker.generation
+        channel = worker.channel
         try:
-            worker.channel.send(data, deadline=deadline)
-            audits = 0
-            while True:
-                frame = decode_worker_frame(
-                    worker.channel.recv(deadline=deadline), handle_factory=lambda h: handle_factory(generation, h)
-                )
-                if isinstance(frame, Audit):
-                    audits += 1
-                    if audits > _MAX_AUDIT_PER_CALL:
-                        raise ProtocolViolationError(f"more than {_MAX_AUDIT_PER_CALL} audit events in one call")
-                    self._audit_from(worker, frame)
-                    continue
-                if isinstance(frame, (Result, Failure)):
-                    worker.ids.accept(frame.id)
-                    break
-                raise ProtocolViolationError(f"unexpected {type(frame).__name__} frame during a call")
+            channel.send(data, deadline=deadline)
+            frame = decode_worker_frame(
+                channel.recv(deadline=deadline), handle_factory=lambda h: handle_factory(generation, h)
+            )
+            if not isinstance(frame, (Result, Failure)):
+                frame = self._audits_then_reply(worker, frame, deadline, generation, handle_factory)
+            worker.ids.accept(frame.id)
         except (WorkerTimeoutError, WorkerCrashedError, ProtocolViolationError) as exc:
             self._fail(worker, exc, stage)
             raise type(exc)(f"{self.name} ({what}): {exc}") from exc
         except IsolationError as exc:  # pragma: no cover - every channel/codec error is one of the above
             self._fail(worker, exc, stage)
             raise
-        with self._cond:  # one lock round for both: the call succeeded as far as the worker goes
+        with self._lock:  # one lock round for both: the call succeeded as far as the worker goes
             self._failures = 0
             worker.busy = False
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()
         if isinstance(frame, Failure):
             raise RemotePluginError(
                 f"{self.name} ({what}) raised {frame.error_type}: {frame.message}",
@@ -441,21 +404,35 @@ class WorkerPool:
             )
         return frame.value
 
-    def _audit_from(self, worker: _Process, frame: Audit) -> None:
+    def _audits_then_reply(
+        self,
+        worker: WorkerProcess,
+        frame: WorkerFrame,
+        deadline: float,
+        generation: int,
+        handle_factory: Callable[[int, int], object],
+    ) -> Result | Failure:
+        """Record the audit events the worker sends during a call (a bounded number), then return its reply."""
+        audits = 0
+        while isinstance(frame, Audit):
+            audits += 1
+            if audits > _MAX_AUDIT_PER_CALL:
+                raise ProtocolViolationError(f"more than {_MAX_AUDIT_PER_CALL} audit events in one call")
+            self._audit_from(worker, frame)
+            frame = decode_worker_frame(
+                worker.channel.recv(deadline=deadline), handle_factory=lambda h: handle_factory(generation, h)
+            )
+        if not isinstance(frame, (Result, Failure)):
+            raise ProtocolViolationError(f"unexpected {type(frame).__name__} frame during a call")
+        return frame
+
+    def _audit_from(self, worker: WorkerProcess, frame: Audit) -> None:
         fields = dict(frame.fields)
         fields.pop("plugin", None)
         if frame.event not in _WORKER_EVENTS:
             self.audit.emit("isolation.audit_dropped", plugin=self.name, pid=worker.pid, event_name=frame.event)
             return
         self.audit.emit(frame.event, plugin=self.name, worker_pid=worker.pid, **fields)
-
-
-class _Placeholder:
-    """Holds a worker slot while a worker is spawned outside the lock."""
-
-    busy = True
-    generation = -1
-    pid = -1
 
 
 def _no_handles(handle: int) -> object:

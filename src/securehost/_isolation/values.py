@@ -2,13 +2,17 @@
 
 Values are ``None``, ``bool``, ``int`` (signed 64-bit), ``float``, ``str``, ``bytes``, ``list``, ``tuple`` and
 ``dict`` with ``str`` keys, nested at most :attr:`~securehost._isolation.frames.Limits.max_depth` containers deep.
-The walks allocate nothing for plain data; a callback decides about anything else (refuse it, or replace it: the
-worker turns callables into handles, the host turns handles into its objects).
+
+Two checks, one rule. :func:`is_plain` is the fast one every value passes first: a yes/no answer, no callback, no
+allocation, one loop per container (about 1 µs for a small dict). Only a value it refuses takes :func:`walk`, which
+says where and what the offending item is, and lets a callback decide about it (refuse it, or replace it: the worker
+turns callables into handles, the host turns handles into its objects). A property test holds the two to the same
+answer.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from securehost._isolation.frames import DEFAULT_LIMITS, INT64_MAX, INT64_MIN, PLAIN_DATA, Limits
 from securehost.exceptions import NotTransferableError
@@ -16,7 +20,10 @@ from securehost.exceptions import NotTransferableError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Other", "RejectError", "check_transferable", "not_transferable", "prescan", "refuse", "type_name", "walk"]
+__all__ = [
+    "Other", "RejectError", "check_transferable", "is_plain", "not_transferable", "prescan", "refuse", "type_name",
+    "walk",
+]  # fmt: skip
 
 
 class RejectError(Exception):
@@ -42,6 +49,46 @@ def type_name(value: object) -> str:
 
 def refuse(value: object) -> object:
     raise RejectError(type_name(value))
+
+
+def is_plain(value: Any, limit: int, depth: int = 0) -> bool:
+    """Whether ``value`` is plain data nested at most ``limit`` containers deep (the same rule as :func:`walk`).
+
+    ``depth`` is the nesting of ``value``'s own containers; -1 checks the items of an argument list or dict. The hot
+    path of every frame: scalars are answered without a loop, each container with one loop and no calls for its
+    scalar items.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is int:
+        return bool(INT64_MIN <= value <= INT64_MAX)
+    if kind is dict:
+        if depth >= limit:
+            return False
+        for key in value:
+            if type(key) is not str:
+                return False
+        items = value.values()
+    elif kind is list or kind is tuple:
+        if depth >= limit:
+            return False
+        items = value
+    else:
+        return False
+    depth += 1
+    for item in items:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is int:
+            if INT64_MIN <= item <= INT64_MAX:
+                continue
+            return False
+        if (kind is dict or kind is list or kind is tuple) and is_plain(item, limit, depth):
+            continue
+        return False
+    return True
 
 
 def walk(value: object, other: Other, limit: int, depth: int = 0) -> object:
@@ -116,6 +163,8 @@ def check_transferable(value: object, name: str, *, limits: Limits = DEFAULT_LIM
         NotTransferableError: ``value`` holds something else (a callable, a set, an object...), an int outside
             64 bits, a non-str dict key or containers nested too deep; the message names the argument and the path.
     """
+    if is_plain(value, limits.max_depth):
+        return
     try:
         walk(value, refuse, limits.max_depth)
     except RejectError as reject:

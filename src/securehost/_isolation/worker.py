@@ -3,7 +3,7 @@
 The host's fork server (:mod:`securehost._isolation.zygote`, a ``python -I`` with a scrubbed environment) forks the
 worker into a session of its own and a private working directory, with one file descriptor: a connected ``AF_UNIX``
 socket (the channel). The first frame is :class:`~securehost._isolation.codec.Init`;
-its payload says what to confine (:class:`~securehost._isolation.confine.ConfinementSpec`), which files the plugin
+its payload says what to confine (:class:`~securehost._isolation.spec.ConfinementSpec`), which files the plugin
 consists of with their verified SHA-256 digests, its entry points, its effective permissions and the host's
 ``sys.path``. In that order the worker
 
@@ -21,7 +21,7 @@ Nothing here trusts the host less than the host trusts itself; everything here i
 
 from __future__ import annotations
 
-import functools
+import gc
 import inspect
 import logging
 import os
@@ -58,7 +58,8 @@ from securehost._isolation.codec import (
     encode_worker_frame,
     failure_from_exception,
 )
-from securehost._isolation.confine import ConfinementSpec, apply
+from securehost._isolation.confine import apply
+from securehost._isolation.spec import ConfinementSpec
 from securehost._orchestrator.config import freeze
 from securehost._permissions import PermissionSet
 
@@ -73,6 +74,10 @@ BOOT: Final = (
 )
 _INIT_TIMEOUT: Final = 30.0
 _AUDIT_EVENTS_FORWARDED: Final = 4096  # per call; beyond that the host would see a flood
+#: results of these types are not awaitable; anything else is asked (``inspect.isawaitable``)
+_NOT_AWAITABLE: Final = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
+_set_plugin: Final = CURRENT.set
+_reset_plugin: Final = CURRENT.reset
 
 
 class _Forwarder(logging.Handler):
@@ -108,7 +113,8 @@ class _Worker:
         self.config = freeze(self.payload.get("config") or {})
         self.audit = AuditLog()
         self.stats = StatsRegistry()
-        self.impls: dict[str, dict[str, Callable[..., Any]]] = {}
+        #: ``plugin:attribute`` -> the hook implementation and the context it runs in (built at import time)
+        self.targets: dict[str, tuple[Callable[..., Any], PluginContext]] = {}
         self.handles: dict[int, Callable[..., Any]] = {}
         self.contexts: dict[tuple[str, str], PluginContext] = {}
         self.next_handle = 1
@@ -168,14 +174,13 @@ class _Worker:
 
     def _describe(self, marker: pluggy.PluginManager, plugin_name: str, obj: object) -> list[dict[str, Any]]:
         found = []
-        table = self.impls.setdefault(plugin_name, {})
         for attr in dir(obj):
             opts = marker.parse_hookimpl_opts(obj, attr)
             if opts is None:
                 continue
             function = getattr(obj, attr)
             impl = pluggy.HookImpl(obj, plugin_name, function, opts)
-            table[attr] = function
+            self.targets[f"{plugin_name}:{attr}"] = (function, self.context(plugin_name, attr))
             found.append(
                 {
                     "attr": attr,
@@ -191,52 +196,56 @@ class _Worker:
         return found
 
     def serve(self) -> None:
+        """Answer the host's frames, one at a time, until it says Shutdown (or the channel breaks)."""
+        recv, send, lock, targets = self.channel.recv, self.channel.send, self.send_lock, self.targets
         while True:
-            frame = decode_host_frame(self.channel.recv())
-            if isinstance(frame, Shutdown):
-                return
-            if isinstance(frame, ReleaseHandle):
+            frame = decode_host_frame(recv())
+            if type(frame) is Call:  # the hot path
+                target = targets.get(frame.hook)
+                if target is None:
+                    missing = LookupError(f"there is no hook implementation {frame.hook!r} in this worker")
+                    reply = encode_worker_frame(failure_from_exception(frame.id, missing))
+                else:
+                    reply = self._run(frame.id, target[0], target[1], (), frame.kwargs)
+            elif type(frame) is InvokeHandle:
+                function = self.handles.get(frame.handle)
+                if function is None:
+                    missing = LookupError(f"callable handle {frame.handle} was released or never existed")
+                    reply = encode_worker_frame(failure_from_exception(frame.id, missing))
+                else:
+                    context = self.context(self.plugin, "<callable>")
+                    reply = self._run(frame.id, function, context, tuple(frame.args), frame.kwargs)
+            elif type(frame) is ReleaseHandle:
                 self.handles.pop(frame.handle, None)
                 continue
-            if isinstance(frame, Call):
-                self._answer(frame.id, functools.partial(self._call, frame))
-            elif isinstance(frame, InvokeHandle):
-                self._answer(frame.id, functools.partial(self._invoke, frame))
-
-    def _answer(self, request_id: int, run: Callable[[], object]) -> None:
-        try:
-            value = run()
-        except BaseException as exc:  # noqa: BLE001 - SystemExit too: a plugin's exit() is its call's failure
-            self.send(encode_worker_frame(failure_from_exception(request_id, exc)))
-            return
-        self.send(encode_reply(request_id, value, register_callable=self.register))
-
-    def _call(self, frame: Call) -> object:
-        plugin, _, attr = frame.hook.rpartition(":")
-        function = self.impls.get(plugin, {}).get(attr)
-        if function is None:
-            raise LookupError(f"plugin {plugin!r} has no hook implementation {attr!r}")
-        return self._run(plugin, attr, function, (), frame.kwargs)
-
-    def _invoke(self, frame: InvokeHandle) -> object:
-        function = self.handles.get(frame.handle)
-        if function is None:
-            raise LookupError(f"callable handle {frame.handle} was released or never existed")
-        return self._run(self.plugin, "<callable>", function, tuple(frame.args), frame.kwargs)
+            elif type(frame) is Shutdown:
+                return
+            else:
+                raise RuntimeError(f"unexpected {type(frame).__name__} frame from the host")
+            with lock:  # audit events of the plugin's own threads are sent under the same lock
+                send(reply)
 
     def _run(
-        self, plugin: str, hook: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> object:
-        token = CURRENT.set(self.context(plugin, hook))
+        self,
+        request_id: int,
+        function: Callable[..., Any],
+        context: PluginContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> bytes:
+        """Run ``function`` as the plugin and encode its answer: a Result, or a Failure saying why not."""
+        token = _set_plugin(context)
         try:
             result = function(*args, **kwargs)
-            if inspect.isawaitable(result):
+            if type(result) not in _NOT_AWAITABLE and inspect.isawaitable(result):
                 import asyncio  # noqa: PLC0415 - 40 ms of imports that only async plugins need
 
                 result = asyncio.run(_await(result))
-            return result
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: a plugin's exit() is its call's failure
+            return encode_worker_frame(failure_from_exception(request_id, exc))
         finally:
-            CURRENT.reset(token)
+            _reset_plugin(token)
+        return encode_reply(request_id, result, register_callable=self.register)
 
 
 async def _await(awaitable: Any) -> Any:
@@ -263,6 +272,7 @@ def main(fd: int) -> None:
             install_guard()
         workdir = Path(tempfile.mkdtemp(prefix="plugin-", dir=os.getcwd()))
         plugins = worker.load(workdir)
+        gc.freeze()  # what the import made lives as long as the worker: keep it out of every collection
         worker.send(
             encode_worker_frame(
                 Ready(PROTOCOL_VERSION, {"plugins": plugins, "protections": protections, "pid": os.getpid()})
