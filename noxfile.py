@@ -174,6 +174,7 @@ MUTATION_MODULES = {
     "installed.sitecheck": ["tests/installed"],
     "installed.distcheck": ["tests/installed", "tests/test_review_findings.py"],
     "installed.dependencies": ["tests/installed", "tests/test_review_findings.py"],
+    "installed.depgate": ["tests/installed/test_depgate.py"],
 }
 # mutmut exit codes (mutmut.stats.status_by_exit_code): 1 and 3 are kills, a timeout is a kill too
 MUTANT_KILLED = {1, 3, 24, -24, 36, 152, 255}

@@ -6,7 +6,8 @@ import importlib.util
 
 import pytest
 
-from securehost._installed.dependencies import resolve_import, static_imports
+from securehost._installed.dependencies import DependencyMode, DependencyPolicy, resolve_import, static_imports
+from securehost._verdict import Reason, ReasonCode
 
 SOURCE = """
 import a.b
@@ -84,3 +85,152 @@ def test_policy_allows_what_the_host_allows_besides_its_lists() -> None:
     assert [r.subject for r in policy.check_requirements(["fastcalc"], verified=(), allowed={"other"})] == ["fastcalc"]
     with pytest.raises(TypeError, match="host_dependencies"):
         DependencyPolicy(host_dependencies="no")  # type: ignore[arg-type]
+
+
+# --- the policy: exact decisions and reasons (issue 13: mutation score of the dependency policy) -------------------
+
+
+def _reasons(reasons: tuple[Reason, ...]) -> list[tuple[ReasonCode, str | None, str]]:
+    return [(r.code, r.subject, r.message) for r in reasons]
+
+
+def _not_allowed(name: str, mode: str = "signed") -> tuple[ReasonCode, str, str]:
+    message = f"requires {name}, which the {mode!r} dependency policy does not allow"
+    return (ReasonCode.DEPENDENCY_NOT_ALLOWED, name, message)
+
+
+def test_an_unknown_mode_is_refused_with_the_modes_named() -> None:
+    with pytest.raises(ValueError, match=r"^dependency mode must be one of \['allowlist', 'report', 'signed'\], "):
+        DependencyPolicy(mode="lenient")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r", not 'lenient'$"):
+        DependencyPolicy(mode="lenient")  # type: ignore[arg-type]
+    for mode in ("signed", "allowlist", "report"):
+        assert DependencyPolicy(mode=mode).mode == mode  # type: ignore[arg-type]
+    assert DependencyPolicy().mode == "signed"
+
+
+def test_names_are_normalized_on_the_way_in() -> None:
+    policy = DependencyPolicy(allowed_modules=["a.b", "c"], allowed_distributions=["Fast_Calc", "Other.Dist"])
+    assert policy.allowed_modules == frozenset({"a.b", "c"})
+    assert policy.allowed_distributions == frozenset({"fast-calc", "other-dist"})
+    assert DependencyPolicy().allowed_modules == frozenset()
+    assert DependencyPolicy().allowed_distributions == frozenset()
+
+
+@pytest.mark.parametrize("mode", ["signed", "allowlist", "report"])
+def test_the_standard_library_and_own_modules_are_allowed_in_every_mode(mode: DependencyMode) -> None:
+    policy = DependencyPolicy(mode=mode)
+    for name in ("os", "os.path", "json.decoder", "xml.etree.ElementTree"):
+        assert policy.module_allowed(name, own=(), verified=())
+    assert not policy.module_allowed("ospath", own=(), verified=())
+    assert not policy.module_allowed("path.os", own=(), verified=())
+    # own modules are matched whole: a plugin's package does not cover names it does not have
+    assert policy.module_allowed("mine", own={"mine", "mine.sub"}, verified=())
+    assert policy.module_allowed("mine.sub", own={"mine", "mine.sub"}, verified=())
+    assert not policy.module_allowed("mine.other", own={"mine", "mine.sub"}, verified=())
+    assert not policy.module_allowed("minex", own={"mine"}, verified=())
+
+
+@pytest.mark.parametrize("mode", ["signed", "allowlist", "report"])
+def test_an_allowed_module_covers_its_submodules_but_not_its_neighbours(mode: DependencyMode) -> None:
+    policy = DependencyPolicy(mode=mode, allowed_modules=["a.b", "top"])
+    for name in ("a.b", "a.b.c", "a.b.c.d", "top", "top.x"):
+        assert policy.module_allowed(name, own=(), verified=()), name
+    for name in ("a", "a.bc", "a.c", "ab", "a.b_c", "topx", "x.top", "b", "c"):
+        assert not policy.module_allowed(name, own=(), verified=()), name
+
+
+def test_verified_plugins_are_allowed_in_signed_mode_only() -> None:
+    verified = {"other", "other.sub"}
+    assert DependencyPolicy(mode="signed").module_allowed("other", own=(), verified=verified)
+    assert DependencyPolicy(mode="signed").module_allowed("other.sub", own=(), verified=verified)
+    # a verified module is matched whole, not as a prefix
+    assert not DependencyPolicy(mode="signed").module_allowed("other.x", own=(), verified=verified)
+    assert not DependencyPolicy(mode="signed").module_allowed("stranger", own=(), verified=verified)
+    # "report" is decided as strictly as "allowlist" here: the caller turns the refusal into an audit event
+    assert not DependencyPolicy(mode="allowlist").module_allowed("other", own=(), verified=verified)
+    assert not DependencyPolicy(mode="report").module_allowed("other", own=(), verified=verified)
+
+
+@pytest.mark.parametrize("mode", ["signed", "allowlist", "report"])
+def test_what_the_host_allows_is_asked_last_and_about_the_full_name(mode: DependencyMode) -> None:
+    asked: list[str] = []
+
+    def allowed(name: str) -> bool:
+        asked.append(name)
+        return name == "granted.mod"
+
+    policy = DependencyPolicy(mode=mode, allowed_modules=["listed"])
+    assert policy.module_allowed("granted.mod", own=(), verified=(), allowed=allowed)
+    assert not policy.module_allowed("granted", own=(), verified=(), allowed=allowed)
+    assert not policy.module_allowed("stranger", own=(), verified=(), allowed=allowed)
+    assert asked == ["granted.mod", "granted", "stranger"]
+    # the lists decide first: the host is not asked about what they allow
+    assert policy.module_allowed("os", own=(), verified=(), allowed=allowed)
+    assert policy.module_allowed("listed.x", own=(), verified=(), allowed=allowed)
+    assert policy.module_allowed("mine", own={"mine"}, verified=(), allowed=allowed)
+    assert asked == ["granted.mod", "granted", "stranger"]
+    assert not policy.module_allowed("stranger", own=(), verified=(), allowed=None)
+
+
+def test_requirements_without_lines_are_no_reasons() -> None:
+    assert DependencyPolicy().check_requirements([], verified=()) == ()
+    assert DependencyPolicy().check_requirements(iter(()), verified=()) == ()
+
+
+@pytest.mark.parametrize("mode", ["signed", "allowlist", "report"])
+def test_each_requirement_not_allowed_is_one_reason_naming_it(mode: DependencyMode) -> None:
+    policy = DependencyPolicy(mode=mode, allowed_distributions=["Listed"])
+    lines = ["listed>=1", "Missing_One>=2", "granted", "missing.two[extra]; python_version > '3'", "LISTED"]
+    reasons = policy.check_requirements(iter(lines), verified=(), allowed={"granted"})
+    assert _reasons(reasons) == [_not_allowed("missing-one", mode), _not_allowed("missing-two", mode)]
+
+
+def test_verified_distributions_satisfy_requirements_in_signed_mode_only() -> None:
+    lines = ["other-plugin", "stranger"]
+    signed = DependencyPolicy(mode="signed").check_requirements(lines, verified={"other-plugin"})
+    assert _reasons(signed) == [_not_allowed("stranger")]
+    for mode in ("allowlist", "report"):
+        policy = DependencyPolicy(mode=mode)  # type: ignore[arg-type]
+        reasons = policy.check_requirements(lines, verified={"other-plugin"})
+        assert _reasons(reasons) == [_not_allowed("other-plugin", mode), _not_allowed("stranger", mode)]
+
+
+@pytest.mark.parametrize(
+    ("marker", "applies"),
+    [
+        ("python_version >= '3'", True),
+        ("python_version < '3'", False),
+        ("sys_platform == 'no-such-platform'", False),
+        ('extra == "cli"', False),  # no extras are installed for a plugin
+        ('extra == ""', True),  # ...so `extra` is the empty string
+        ('extra != "cli"', True),
+        ('python_version ~= "abc"', True),  # cannot be evaluated: fails closed
+    ],
+)
+def test_markers_are_evaluated_for_this_interpreter_without_extras(marker: str, applies: bool) -> None:
+    reasons = DependencyPolicy().check_requirements([f"needed; {marker}", "after"], verified=())
+    expected = [_not_allowed("needed")] if applies else []
+    assert _reasons(reasons) == [*expected, _not_allowed("after")]
+
+
+def test_a_requirement_that_does_not_parse_is_invalid_metadata_and_the_rest_is_still_checked() -> None:
+    bad = "not a requirement!!" + "x" * 300
+    reasons = DependencyPolicy().check_requirements(["bad ;;", bad, "after"], verified=())
+    assert [(r.code, r.subject) for r in reasons] == [
+        (ReasonCode.DISTRIBUTION_METADATA_INVALID, "bad ;;"),
+        (ReasonCode.DISTRIBUTION_METADATA_INVALID, bad[:200]),
+        (ReasonCode.DEPENDENCY_NOT_ALLOWED, "after"),
+    ]
+    assert reasons[0].message.startswith("Requires-Dist 'bad ;;' does not parse: ")
+    # the line is cut at 120 characters in the message and at 200 in the subject
+    assert reasons[1].message.startswith(f"Requires-Dist {bad[:120]!r} does not parse: ")
+    assert len(reasons[1].message) > len(f"Requires-Dist {bad[:120]!r} does not parse: ")
+    assert reasons[2].message == _not_allowed("after")[2]
+
+
+def test_an_empty_allowed_module_name_allows_nothing() -> None:
+    # `allowed_modules=[""]` is a mistake, not "every module": no module name has the empty prefix
+    policy = DependencyPolicy(mode="allowlist", allowed_modules=[""])
+    for name in ("x", "x.y", "requests"):
+        assert not policy.module_allowed(name, own=(), verified=())

@@ -211,14 +211,15 @@ class DependencyGate:
         search = [*(self._search if self._search is not None else ()), *sys.path]
         providers = module_providers(missing, search) if missing else {}
         sites: dict[str, str] = {}
-        for reason in required:
-            if reason.code is _R.DEPENDENCY_NOT_ALLOWED and reason.subject is not None:
-                dist = find_distribution(reason.subject, search)
-                if dist is not None:
-                    sites[reason.subject] = str(dist.locate_file(""))
+        # only the distributions not allowed: a line that does not parse is no distribution to install or approve
+        wanted = sorted({str(r.subject) for r in required if r.code is _R.DEPENDENCY_NOT_ALLOWED})
+        for name in wanted:
+            dist = find_distribution(name, search)
+            if dist is not None:
+                sites[name] = str(dist.locate_file(""))
         for dist_name, _version, site in providers.values():
             sites.setdefault(dist_name, site)
-        absent = sorted({str(r.subject) for r in required if r.subject not in sites})
+        absent = [name for name in wanted if name not in sites]
         unprovided = sorted(m for m in missing if m not in providers)
         fix = self._fix(plugin, sites, absent, unprovided)
         out: list[Reason] = []
