@@ -127,7 +127,10 @@ def test_a_warm_start_imports_no_cryptography_email_metadata_backport_tags_or_is
     wheel = build_wheel(tmp_path, files, name="acme-warm", version="1.0", entry_points=ENTRY_POINTS)
     site = PluginSite(tmp_path / "site")
     site.install(securehost.sign_wheel(wheel, key, output=f"{tmp_path / 'signed'}/"))
-    heavy = ["cryptography", "email.parser", "importlib_metadata", "packaging.tags", "asyncio", "msgspec"]
+    heavy = [
+        "cryptography", "email.parser", "email.message", "importlib_metadata", "importlib.metadata",
+        "packaging.tags", "asyncio", "msgspec", "difflib",
+    ]  # fmt: skip
     heavy.append("securehost._isolation.host")
     code = WARM_START.format(site=str(site.path), store=str(store), state=str(tmp_path / "state"), heavy=heavy)
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True) for _ in "12"]

@@ -45,7 +45,6 @@ by the grant.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import ipaddress
 import posixpath
@@ -313,6 +312,8 @@ def _parse_cached(text: str) -> Permission:
 def _suggestion(kind: str) -> str | None:
     """Return the built-in kind that *kind* most probably means, if any."""
     alias = _ALIASES.get(kind) or _ALIASES.get(kind.rpartition(".")[2])
+    import difflib  # noqa: PLC0415 - only a mistake pays for it
+
     close = difflib.get_close_matches(kind, sorted(BUILTIN_KINDS), n=1, cutoff=0.6)
     if close:
         return close[0]

@@ -121,6 +121,7 @@ class SecurePluginManager(pluggy.PluginManager):
         self._entries: dict[HookImpl, Entry] = {}
         self._skipped: list[SkippedImpl] = []
         self._refused: set[HookImpl] = set()
+        self._distinfo_pending: list[tuple[object, str]] = []  # see record_distribution
         self._trip_lock = threading.Lock()
         #: The async hook relay: ``await pm.ahook.name(**kwargs)``.
         self.ahook = AsyncHookRelay(self.hook)
@@ -251,6 +252,42 @@ class SecurePluginManager(pluggy.PluginManager):
                     if not self._admit(adopted, hookimpl):
                         adopted._remove_hookimpl(hookimpl)
 
+    def record_distribution(self, plugin: object, metadata_dir: str) -> None:
+        """Record that *plugin* comes from the distribution installed at *metadata_dir* (its ``.dist-info``).
+
+        :meth:`list_plugin_distinfo` (and ``list_plugin_distributions``) return it as pluggy's loader would; the
+        :class:`importlib.metadata.PathDistribution` is made when they are first called, so a start-up does not
+        import :mod:`importlib.metadata`.
+        """
+        self._distinfo_pending.append((plugin, metadata_dir))
+
+    def _materialize_distinfo(self) -> None:
+        if self._distinfo_pending:
+            import importlib.metadata  # noqa: PLC0415 - see record_distribution
+            import pathlib  # noqa: PLC0415
+
+            pending, self._distinfo_pending[:] = list(self._distinfo_pending), []
+            self._plugin_distinfo.extend(
+                (plugin, importlib.metadata.PathDistribution(pathlib.Path(path))) for plugin, path in pending
+            )
+
+    def list_plugin_distinfo(self) -> Any:
+        """Return ``(plugin, distinfo)`` pairs of the plugins loaded from distributions, as pluggy does."""
+        self._materialize_distinfo()
+        return super().list_plugin_distinfo()
+
+    def list_plugin_distributions(self) -> Any:
+        """Return ``(plugin, importlib.metadata.Distribution)`` pairs, as pluggy (1.6 and later) does.
+
+        Raises:
+            AttributeError: the installed pluggy predates ``list_plugin_distributions``.
+        """
+        self._materialize_distinfo()
+        parent = getattr(super(), "list_plugin_distributions", None)
+        if parent is None:
+            raise AttributeError("list_plugin_distributions needs pluggy 1.6 or later; use list_plugin_distinfo")
+        return parent()
+
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
         """Unregister a plugin and its implementations (see pluggy's ``unregister``)."""
         if name is None and plugin is not None:
@@ -258,6 +295,7 @@ class SecurePluginManager(pluggy.PluginManager):
         removed = super().unregister(plugin=plugin, name=name)
         if removed is not None:
             self._plugin_distinfo[:] = [pair for pair in self._plugin_distinfo if pair[0] is not removed]
+            self._distinfo_pending[:] = [pair for pair in self._distinfo_pending if pair[0] is not removed]
             for impl in [i for i in self._entries if i.plugin is removed]:
                 del self._entries[impl]
             self._refused = {i for i in self._refused if i.plugin is not removed}

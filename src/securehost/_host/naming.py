@@ -12,7 +12,6 @@ swaps pluggy's loader for :class:`~securehost.Host` sees the same plugin names, 
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import TYPE_CHECKING
 
 from securehost._verdict import Reason, ReasonCode
@@ -70,8 +69,7 @@ def taken_reasons(
 
 def record_distinfo(manager: SecurePluginManager, plugins: tuple[str, ...], dist: DiscoveredDistribution) -> None:
     """Record (plugin, distribution) pairs for :meth:`pluggy.PluginManager.list_plugin_distinfo`, as pluggy does."""
-    distribution = importlib.metadata.PathDistribution(dist.metadata_dir)
     for name in plugins:
         plugin = manager.get_plugin(name)
         if plugin is not None:
-            manager._plugin_distinfo.append((plugin, distribution))  # pluggy's own list
+            manager.record_distribution(plugin, str(dist.metadata_dir))

@@ -15,7 +15,6 @@ in the environment.
 
 from __future__ import annotations
 
-import difflib
 import enum
 import logging
 import os
@@ -87,6 +86,8 @@ class LoadNote:
 
 def _closest(word: str, candidates: Iterable[str]) -> list[str]:
     """*candidates* sorted by similarity to *word*, closest first (ties by name)."""
+    import difflib  # noqa: PLC0415 - only a mistake pays for it
+
     scored = [(-difflib.SequenceMatcher(None, word, c).ratio(), c) for c in candidates]
     return [c for _, c in sorted(scored)]
 
@@ -159,6 +160,8 @@ def plugin_notes(manager: SecurePluginManager, distribution: str, plugin_names: 
                 continue
             if all(i.optionalhook for i in caller.get_hookimpls() if i.plugin is plugin):
                 continue
+            import difflib  # noqa: PLC0415 - only a mistake pays for it
+
             near = difflib.get_close_matches(caller.name, specified, n=3)
             hint = f"did you mean {' or '.join(map(repr, near))}?" if near else "the host specifies no such hook"
             notes.append(
