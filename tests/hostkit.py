@@ -324,6 +324,30 @@ class Lab:
         assert host.implementations("process_records") == [GOOD_EP]
 
 
+def lab_fixtures(key: PrivateKey, store: Any) -> tuple[Any, Any]:
+    """The ``good_wheel`` (module scope) and ``lab`` fixtures of a test module: ``good_wheel, lab = lab_fixtures(...)``.
+
+    ``good_wheel`` is the csv example plugin signed with *key*; ``lab`` a :class:`Lab` whose host trusts *store*, with
+    that wheel installed, closed after the test.
+    """
+    import pytest
+
+    from tests.wheelfactory import copy_wheel
+
+    @pytest.fixture(scope="module")
+    def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), key)
+
+    @pytest.fixture
+    def lab(tmp_path: Path, good_wheel: Path) -> Any:
+        made = Lab(root=tmp_path, key=key, store=store, good_wheel=good_wheel)
+        made.install_good()
+        yield made
+        made.close()
+
+    return good_wheel, lab
+
+
 def rejected(report: LoadReport, name: str, expected: set[ReasonCode], *, status: str = "rejected") -> PluginReport:
     """Assert that *name* was rejected with exactly the *expected* reason codes and nothing of it is registered."""
     plugin = report[name]

@@ -43,14 +43,14 @@ from tests.hostkit import (
     codes,
     entry_points,
     install,
+    lab_fixtures,
     rejected,
-    sign,
     tool_files,
     tool_wheel,
     uninstall,
     write_store,
 )
-from tests.wheelfactory import copy_wheel, forge, trust, trusted
+from tests.wheelfactory import forge, trust, trusted
 
 R = ReasonCode
 KEY = PrivateKey.generate()
@@ -59,17 +59,7 @@ CONNECT = "net.connect:api.acme.example:443"
 STORE = trust(trusted(KEY, label="release", max_permissions=["fs.read:/srv/**", "net.connect:*.acme.example:443"]))
 
 
-@pytest.fixture(scope="module")
-def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), KEY)
-
-
-@pytest.fixture
-def lab(tmp_path: Path, good_wheel: Path) -> Any:
-    made = Lab(root=tmp_path, key=KEY, store=STORE, good_wheel=good_wheel)
-    made.install_good()
-    yield made
-    made.close()
+good_wheel, lab = lab_fixtures(KEY, STORE)  # the signed example plugin and a lab that installs it
 
 
 def plugin_source(body: str) -> str:

@@ -30,18 +30,17 @@ from tests.hostkit import (
     editable_wheel,
     entry_points,
     install,
+    lab_fixtures,
     plain_load,
     rejected,
-    sign,
     tool_files,
     tool_wheel,
     uninstall,
 )
-from tests.wheelfactory import copy_wheel, forge, trust, trusted
+from tests.wheelfactory import forge, trust, trusted
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 R = ReasonCode
 KEY = PrivateKey.generate()  # the release key: trusted for every name
@@ -57,17 +56,7 @@ STORE = trust(
 )
 
 
-@pytest.fixture(scope="module")
-def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), KEY)
-
-
-@pytest.fixture
-def lab(tmp_path: Path, good_wheel: Path) -> Any:
-    made = Lab(root=tmp_path, key=KEY, store=STORE, good_wheel=good_wheel)
-    made.install_good()
-    yield made
-    made.close()
+good_wheel, lab = lab_fixtures(KEY, STORE)  # the signed example plugin and a lab that installs it
 
 
 # --- the attacks: each sets up the plugin directory and returns extra host options ------------------------------

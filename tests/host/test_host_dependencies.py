@@ -19,25 +19,15 @@ from securehost import DependencyPolicy, PrivateKey, ReasonCode
 from securehost._cli import main
 from securehost.exceptions import ConfigurationError
 from tests._plugins import fake_install
-from tests.hostkit import GOOD, GROUP, PROJECT, TOOL, Lab, codes, rejected, sign, tool_files, write_store
-from tests.wheelfactory import copy_wheel, trust, trusted
+from tests.hostkit import GOOD, GROUP, PROJECT, TOOL, Lab, codes, lab_fixtures, rejected, tool_files, write_store
+from tests.wheelfactory import trust, trusted
 
 R = ReasonCode
 KEY = PrivateKey.generate()
 STORE = trust(trusted(KEY, label="release"))
 
 
-@pytest.fixture(scope="module")
-def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), KEY)
-
-
-@pytest.fixture
-def lab(tmp_path: Path, good_wheel: Path) -> Any:
-    made = Lab(root=tmp_path, key=KEY, store=STORE, good_wheel=good_wheel)
-    made.install_good()
-    yield made
-    made.close()
+good_wheel, lab = lab_fixtures(KEY, STORE)  # the signed example plugin and a lab that installs it
 
 
 @attrs.frozen

@@ -19,12 +19,12 @@ from tests.hostkit import (
     editable_direct_url,
     editable_wheel,
     install,
+    lab_fixtures,
     rejected,
-    sign,
     tool_files,
     tool_wheel,
 )
-from tests.wheelfactory import copy_wheel, trust, trusted
+from tests.wheelfactory import trust, trusted
 
 R = ReasonCode
 KEY = PrivateKey.generate()
@@ -32,17 +32,7 @@ STORE = trust(trusted(KEY, label="release"))
 READ = "fs.read:/srv/data/**"
 
 
-@pytest.fixture(scope="module")
-def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), KEY)
-
-
-@pytest.fixture
-def lab(tmp_path: Path, good_wheel: Path) -> Any:
-    made = Lab(root=tmp_path, key=KEY, store=STORE, good_wheel=good_wheel)
-    made.install_good()
-    yield made
-    made.close()
+good_wheel, lab = lab_fixtures(KEY, STORE)  # the signed example plugin and a lab that installs it
 
 
 def pip_install_editable(lab: Lab) -> Path:

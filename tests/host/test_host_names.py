@@ -14,25 +14,15 @@ import pytest
 
 from securehost import PrivateKey, ReasonCode
 from securehost._names import canonicalize_name
-from tests.hostkit import GOOD, GOOD_EP, TOOL, Lab, codes, entry_points, rejected, sign
-from tests.wheelfactory import copy_wheel, trust, trusted
+from tests.hostkit import GOOD, GOOD_EP, TOOL, Lab, codes, entry_points, lab_fixtures, rejected
+from tests.wheelfactory import trust, trusted
 
 R = ReasonCode
 KEY = PrivateKey.generate()
 STORE = trust(trusted(KEY, label="release"))
 
 
-@pytest.fixture(scope="module")
-def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), KEY)
-
-
-@pytest.fixture
-def lab(tmp_path: Path, good_wheel: Path) -> Any:
-    made = Lab(root=tmp_path, key=KEY, store=STORE, good_wheel=good_wheel)
-    made.install_good()
-    yield made
-    made.close()
+good_wheel, lab = lab_fixtures(KEY, STORE)  # the signed example plugin and a lab that installs it
 
 
 def test_plugins_are_registered_under_their_entry_point_names(lab: Lab) -> None:

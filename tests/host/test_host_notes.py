@@ -11,25 +11,15 @@ from typing import Any
 import pytest
 
 from securehost import Host, LoadNote, NoteCode, PrivateKey, SecurehostWarning, SecurePluginManager
-from tests.hostkit import GOOD, GROUP, PROJECT, TOOL, Lab, sign, tool_files
-from tests.wheelfactory import copy_wheel, trust, trusted
+from tests.hostkit import GOOD, GROUP, PROJECT, TOOL, Lab, lab_fixtures, tool_files
+from tests.wheelfactory import trust, trusted
 
 KEY = PrivateKey.generate()
 STORE = trust(trusted(KEY, label="release"))
 MARKER = "import pluggy\nhookimpl = pluggy.HookimplMarker({project!r})\n"
 
 
-@pytest.fixture(scope="module")
-def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), KEY)
-
-
-@pytest.fixture
-def lab(tmp_path: Path, good_wheel: Path) -> Any:
-    made = Lab(root=tmp_path, key=KEY, store=STORE, good_wheel=good_wheel)
-    made.install_good()
-    yield made
-    made.close()
+good_wheel, lab = lab_fixtures(KEY, STORE)  # the signed example plugin and a lab that installs it
 
 
 def notes(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

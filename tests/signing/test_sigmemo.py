@@ -18,8 +18,8 @@ import pytest
 from securehost import PrivateKey, ReasonCode
 from securehost._signing.keys import PublicKey
 from securehost._signing.memo import SignatureMemo
-from tests.hostkit import GOOD, Lab, sign
-from tests.wheelfactory import copy_wheel, trust, trusted
+from tests.hostkit import GOOD, Lab, lab_fixtures
+from tests.wheelfactory import trust, trusted
 
 R = ReasonCode
 KEY = PrivateKey.generate()
@@ -27,17 +27,7 @@ OTHER = PrivateKey.generate()
 STORE = trust(trusted(KEY, label="release"))
 
 
-@pytest.fixture(scope="module")
-def good_wheel(example_wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sign(copy_wheel(example_wheels["csv"], tmp_path_factory.mktemp("good")), KEY)
-
-
-@pytest.fixture
-def lab(tmp_path: Path, good_wheel: Path) -> Any:
-    made = Lab(root=tmp_path, key=KEY, store=STORE, good_wheel=good_wheel)
-    made.install_good()
-    yield made
-    made.close()
+good_wheel, lab = lab_fixtures(KEY, STORE)  # the signed example plugin and a lab that installs it
 
 
 def no_crypto(monkeypatch: pytest.MonkeyPatch) -> list[str]:
