@@ -37,6 +37,7 @@ __all__ = [
     "load_public_key",
     "parse_time",
     "print_json",
+    "print_results",
     "read_password",
     "report_error",
     "wants_json",
@@ -143,6 +144,16 @@ def load_public_key(path: str) -> PublicKey:
         return PublicKey.load(Path(path).read_bytes())
     except KeyFormatError as exc:
         raise KeyFormatError(f"{path}: {exc}") from exc
+
+
+def print_results(results: Sequence[Any], *, as_json: bool) -> int:
+    """Print every result's ``summary()``, or all of them as one JSON list; return 0 if each is truthy, else 1."""
+    if as_json:
+        print_json([result.to_json() for result in results])
+    else:
+        for result in results:
+            print(result.summary())
+    return EXIT_OK if all(results) else EXIT_REJECTED
 
 
 def print_json(value: Any) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from securehost._cli.common import EXIT_OK, EXIT_REJECTED, Parser, add_json_option, parse_time, print_json
+from securehost._cli.common import (
+    Parser,
+    add_json_option,
+    parse_time,
+    print_results,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -32,24 +37,14 @@ def _cmd_install(args: argparse.Namespace) -> int:
         )
         for wheel in args.wheel
     ]
-    if args.json:
-        print_json([r.to_json() for r in results])
-    else:
-        for result in results:
-            print(result.summary())
-    return EXIT_OK if all(results) else EXIT_REJECTED
+    return print_results(results, as_json=args.json)
 
 
 def _cmd_uninstall(args: argparse.Namespace) -> int:
     from securehost._install.api import uninstall_plugin  # noqa: PLC0415
 
     results = [uninstall_plugin(name, target=args.target) for name in args.name]
-    if args.json:
-        print_json([r.to_json() for r in results])
-    else:
-        for result in results:
-            print(result.summary())
-    return EXIT_OK if all(results) else EXIT_REJECTED
+    return print_results(results, as_json=args.json)
 
 
 _INSTALL_EPILOG = """\

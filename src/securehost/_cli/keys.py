@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from securehost._cli.common import (
     EXIT_OK,
-    EXIT_REJECTED,
     PERMISSION_GRAMMAR,
     Parser,
     UsageError,
@@ -17,6 +16,7 @@ from securehost._cli.common import (
     load_private_key,
     parse_time,
     print_json,
+    print_results,
     read_password,
 )
 from securehost._signing.keys import GENERATE_TYPES, PrivateKey
@@ -86,12 +86,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     store = TrustStore.load(args.store)
     verdicts = [verify_wheel(Path(w), store, now=args.now) for w in args.wheel]
-    if args.json:
-        print_json([v.to_json() for v in verdicts])
-    else:
-        for verdict in verdicts:
-            print(verdict.summary())
-    return EXIT_OK if all(verdicts) else EXIT_REJECTED
+    return print_results(verdicts, as_json=args.json)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
