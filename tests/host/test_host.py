@@ -533,6 +533,26 @@ def test_hook_requiring_a_permission_skips_plugins_without_it(lab: Lab) -> None:
     assert host.hook.run_skill(name="calc", arguments={}) is None
 
 
+def test_plugin_code_run_by_registration_runs_as_the_plugin(lab: Lab) -> None:
+    """pluggy's ``register`` calls ``dir(plugin)``: a module's ``__dir__`` is plugin code and gets no host identity."""
+    canary = Canary(lab.root / "written-by-dunder-dir")
+    body = (
+        "def __dir__():\n"
+        f"    {canary.source().strip()}\n"
+        "    return sorted(globals())\n"
+        "\n"
+        "@hookimpl\n"
+        "def describe_plugin():\n"
+        "    return 'tool'\n"
+    )
+    lab.tool(files=tool_files(plugin=plugin_source(body)))
+    report = lab.host(guard=True).load()[TOOL]
+    assert report.status == "rejected"
+    assert not canary.path.exists()  # the write was denied: the plugin holds no fs.write
+    assert "PermissionDeniedError" in report.verdict.reasons[0].message
+    assert "fs.write" in report.verdict.reasons[0].message
+
+
 # --- check() ------------------------------------------------------------------------------------------------------
 
 

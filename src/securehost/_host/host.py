@@ -612,7 +612,10 @@ class Host:
                 with self.manager.plugin_context(plugin_name, effective, config=config):
                     obj = self.importer.load_entry_point(ep.value)
                 registering = True
-                self.manager.register(obj, name=plugin_name, permissions=effective, config=config)
+                # registration runs plugin code too (pluggy calls dir(plugin): a module's __dir__, a class's
+                # __getattr__): as the plugin, like its import
+                with self.manager.plugin_context(plugin_name, effective, config=config):
+                    self.manager.register(obj, name=plugin_name, permissions=effective, config=config)
                 registered.append(plugin_name)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a hostile or broken plugin must not stop the host
             # pluggy may keep a plugin whose registration failed half-way: remove every name of this distribution
