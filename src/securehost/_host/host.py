@@ -11,8 +11,6 @@ entry points registered with a :class:`~securehost.SecurePluginManager`. Every d
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
-import functools
 import logging
 import os
 import threading
@@ -21,24 +19,24 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
 import pluggy
-from packaging.version import InvalidVersion, Version
 
 from securehost._audit import AuditLog
 from securehost._dispatch.manager import SecurePluginManager
 from securehost._host.arguments import check_host_arguments
 from securehost._host.devmode import dev_installed, dev_mode_applies, parse_unsafe_unsigned
+from securehost._host.isolated import launch_worker
+from securehost._host.judge import Judge, parse_pins
 from securehost._host.naming import blocked_reason, record_distinfo, taken_reasons
 from securehost._host.notes import BeforeLoadRelay, load_notes
-from securehost._host.report import LoadReport, PluginReport, PluginStatus
+from securehost._host.report import LoadReport, PluginReport, PluginStatus, make_report
 from securehost._host.state import HostState
-from securehost._host.support import default_state_root, import_reason, parse_grants, read_envelope, same_version
+from securehost._host.support import default_state_root, import_reason, parse_grants
 from securehost._installed.dependencies import DependencyPolicy
 from securehost._installed.depgate import make_gate
 from securehost._installed.discovery import DiscoveredDistribution, DiscoveryCache, discover
-from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
+from securehost._installed.distcheck import InstalledDistribution
 from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
-from securehost._installed.sitecheck import SiteIndex
 from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
 from securehost._isolation.zygote import Zygotes
 from securehost._names import canonicalize_name
@@ -50,11 +48,8 @@ from securehost._orchestrator.select import CapabilityRelay
 from securehost._permissions import PermissionSet
 from securehost._signing.memo import SignatureMemo
 from securehost._trust.store import TrustStore
-from securehost._trust.verify import ENVELOPE_FILENAME, StatementCheck, check_statement
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost.exceptions import (
-    ConfigurationError,
-    ConfinementUnavailableError,
     PluginRejectedError,
 )
 
@@ -77,16 +72,6 @@ _IN_PROCESS: Final[Mapping[str, Any]] = MappingProxyType({"mode": "in-process"})
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _parse_pins(pins: Mapping[str, str] | None) -> dict[str, Version]:
-    parsed: dict[str, Version] = {}
-    for name, version in (pins or {}).items():
-        try:
-            parsed[canonicalize_name(name)] = Version(version)
-        except InvalidVersion as exc:
-            raise ConfigurationError(f"pins[{name!r}]: {version!r} is not a valid version") from exc
-    return parsed
 
 
 @final
@@ -191,7 +176,7 @@ class Host:
         base = Path(state_dir) if state_dir is not None else default_state_root() / canonicalize_name(project)
         self.state_dir = base
         self._state = HostState(base)
-        self._pins = _parse_pins(pins)
+        pinned = parse_pins(pins)
         self._owns_audit = audit is None  # a log the caller passed in may be shared: closing it is the caller's job
         self.audit = audit if audit is not None else AuditLog(Path(audit_sink) if audit_sink is not None else None)
         self.importer = VerifiedImporter(
@@ -203,7 +188,6 @@ class Host:
             if paranoid
             else FileRecord(base / "installed.record", self.importer.derive_key(b"installed file record"), self.audit)
         )
-        self._refuse_bytecode = refuse_bytecode
         self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
         self._deps = make_gate(
             project=project,
@@ -216,6 +200,19 @@ class Host:
             cache=self._cache,
         )
         self.importer.policy, self.importer.allowance = self._deps.policy, self._deps
+        self._judge = Judge(
+            group=group,
+            store=self.store,
+            memo=self._memo,
+            files=self._files,
+            refuse_bytecode=refuse_bytecode,
+            deps=self._deps,
+            importer=self.importer,
+            state=self._state,
+            pins=pinned,
+            max_age=max_statement_age,
+            grants=self._grants,
+        )
         self._unsafe_unsigned = parse_unsafe_unsigned(unsafe_unsigned)
         self.manager = SecurePluginManager(
             project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
@@ -227,12 +224,9 @@ class Host:
         self._config_file = load_config_file(config_file) if config_file is not None else {}
         self._orchestra = Orchestra(self.manager, self.audit, timeout=lifecycle_timeout)
         self._guard = guard
-        self._max_age = max_statement_age
         self._clock = clock or _utcnow
         self._lock = threading.RLock()
         self._loaded: dict[str, PluginReport] = {}
-        # one listing per site directory per load (or reload), shared by the installed checks of its plugins
-        self._site_indexes: dict[str, SiteIndex] = {}
         self._claims: dict[str, str] = {}  # plugin names taken by plugins verified in this check()
         self._has_loaded = False
         self._warned_hooks: set[str] = set()  # hooks used before the first load (warned once each)
@@ -349,7 +343,7 @@ class Host:
         canonical = canonicalize_name(name)
         with self._lock, self.importer.batch():
             self.unload(canonical)
-            self._site_indexes = {}
+            self._judge.begin()
             self._deps.begin()
             for dist in discover(self.group, self.path, cache=self._cache).distributions:
                 if dist.name == canonical:
@@ -408,7 +402,8 @@ class Host:
             now = self._clock()
             self._deps.begin()
             reports = []
-            self._site_indexes, self._claims = {}, {}
+            self._judge.begin()
+            self._claims = {}
             dists = {}
             before = {id(r) for r in self._loaded.values()}  # reported as they are: no notes again
             found = discover(self.group, self.path, cache=self._cache)
@@ -447,10 +442,10 @@ class Host:
             disabled = Reason(code=_R.DISABLED, message=f"{name} is disabled by the host")
             verdict = Verdict(subject=name, name=name, version=dist.version, reasons=(blocked or disabled,))
             return self._finish(dist, "disabled", verdict, ())
-        check, installed, reasons, effective = self._judge(dist, now)
+        check, installed, reasons, effective = self._judge.judge(dist, now)
         if self._unsafe_unsigned and dev_mode_applies(self._unsafe_unsigned, dist, reasons):
             installed = dev_installed(dist)
-            reasons, effective = list(installed.reasons), self._granted(name)
+            reasons, effective = list(installed.reasons), self._judge.granted(name)
         holders = {**{p: r.name for r in self._loaded.values() for p in r.plugins}, **self._claims}
         reasons.extend(taken_reasons(dist, self.manager, holders))
         predicate = check.statement.predicate if check.statement is not None else None
@@ -486,105 +481,10 @@ class Host:
         member.requires = frozenset(requirement_names(installed.requires))
         return self._import(dist, verdict, installed, effective, member)
 
-    def _judge(
-        self, dist: DiscoveredDistribution, now: dt.datetime
-    ) -> tuple[StatementCheck, InstalledDistribution | None, list[Reason], PermissionSet]:
-        reasons = list(dist.reasons)
-        try:
-            envelope = read_envelope(dist.metadata_dir)
-        except OSError as exc:
-            unreadable = Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {ENVELOPE_FILENAME}: {exc}")
-            return StatementCheck(statement=None, envelope=None), None, [*reasons, unreadable], PermissionSet()
-        check = check_statement(envelope, self.store, now=now, memo=self._memo)
-        reasons.extend(check.reasons)
-        if check.statement is None:
-            return check, None, reasons, PermissionSet()
-        predicate = check.statement.predicate
-        if predicate.name != dist.name:
-            reasons.append(
-                Reason(code=_R.NAME_MISMATCH, message=f"statement is for {predicate.name}, installed is {dist.name}")
-            )
-        if not same_version(predicate.version, dist.version):
-            reasons.append(
-                Reason(
-                    code=_R.VERSION_MISMATCH,
-                    message=f"statement is for {predicate.version}, installed is {dist.version}",
-                )
-            )
-        signed_eps = dict(predicate.entry_points.get(self.group, {}))
-        installed_eps = {ep.name: ep.value for ep in dist.entry_points}
-        if signed_eps != installed_eps:
-            reasons.append(
-                Reason(
-                    code=_R.ENTRY_POINTS_MISMATCH,
-                    message=f"installed entry points {installed_eps} differ from the signed {signed_eps}",
-                )
-            )
-        site = str(dist.metadata_dir.parent)
-        index = self._site_indexes.get(site)
-        if index is None:
-            index = self._site_indexes[site] = SiteIndex(site)
-        installed = verify_installed(
-            dist.metadata_dir,
-            check.statement.subject_map(),
-            site_index=index,
-            record=self._files,
-            refuse_bytecode=self._refuse_bytecode,
-        )
-        reasons.extend(installed.reasons)
-        reasons.extend(check_entry_points(dist.entry_points, installed.modules))
-        if not check.reasons:  # the plugin's code is compiled (never run) to read its imports: only trusted code
-            reasons.extend(
-                self._deps.reasons(
-                    dist.name,
-                    installed.modules,
-                    installed.requires,
-                    imports_of=functools.partial(self.importer.verified_imports, dist.name),
-                    verified_modules=self.importer.modules,
-                    verified_distributions=self.importer.distributions,
-                )
-            )
-        reasons.extend(self._rollback(dist.name, predicate.version))
-        if self._max_age is not None and predicate.issued_at + self._max_age < now:
-            reasons.append(
-                Reason(
-                    code=_R.STATEMENT_EXPIRED,
-                    message=f"statement issued {predicate.issued_at} is older than the host's limit of {self._max_age}",
-                )
-            )
-        requested = PermissionSet.parse(predicate.permissions)
-        granted = self._granted(dist.name)
-        for permission in requested:
-            if not granted.covers(permission):
-                reasons.append(
-                    Reason(
-                        code=_R.PERMISSION_NOT_GRANTED,
-                        message=f"requests {permission}, which the host has not granted to {dist.name}",
-                        subject=str(permission),
-                    )
-                )
-        return check, installed, reasons, requested.restrict(granted, check.vouched)
-
     def _save_memos(self) -> None:
         self._memo.save()
         if self._files is not None:
             self._files.save()
-
-    def _rollback(self, name: str, version: str) -> list[Reason]:
-        highest = self._state.highest(name)
-        if highest is None or Version(version) >= Version(highest) or self._pins.get(name) == Version(version):
-            return []
-        return [
-            Reason(
-                code=_R.ROLLBACK,
-                message=f"version {version} is older than {highest}, accepted before (pin it to allow a downgrade)",
-                subject=version,
-            )
-        ]
-
-    def _granted(self, name: str) -> PermissionSet:
-        merged = [p for pattern, perms in self._grants if fnmatch.fnmatchcase(name, pattern) for p in perms]
-        return PermissionSet(frozenset(merged))
 
     def _import(
         self,
@@ -656,36 +556,20 @@ class Host:
         *,
         member: Member,
     ) -> PluginReport:
-        from securehost._isolation.host import start_isolated  # noqa: PLC0415 - see _IN_PROCESS
-        from securehost._isolation.launch import worker_payload  # noqa: PLC0415
-
         name = dist.name
         entry_points = [(self._plugin_name(dist, ep.name), ep.value) for ep in dist.entry_points]
-        try:
-            payload = worker_payload(
-                project=self.project,
-                distribution=name,
-                entry_points=entry_points,
-                modules=installed.modules,
-                requires=installed.requires,
-                policy=self._deps.effective_policy(name),
-                permissions=effective,
-                isolation=choice,
-                guard=self._guard,
-                site=str(dist.metadata_dir.parent),
-                config=member.config,
-            )
-        except ConfinementUnavailableError as exc:
-            reason = Reason(code=_R.ISOLATION_UNAVAILABLE, message=str(exc))
-            return self._finish(dist, "rejected", verdict.with_reasons([reason]), ())
-        outcome = start_isolated(
-            name=name,
-            payload=payload,
+        outcome = launch_worker(
+            project=self.project,
+            dist=dist,
+            entry_points=entry_points,
+            installed=installed,
+            policy=self._deps.effective_policy(name),
+            permissions=effective,
             isolation=choice,
+            guard=self._guard,
+            config=member.config,
             audit=self.audit,
             manager=self.manager,
-            permissions=effective,
-            plugin_names=[plugin_name for plugin_name, _ in entry_points],
             zygotes=self._zygotes,
         )
         if isinstance(outcome, Reason):
@@ -712,30 +596,4 @@ class Host:
     ) -> PluginReport:
         if status == "verified":
             self._claims.update(dict.fromkeys((ep.name for ep in dist.entry_points), dist.name))
-        report = PluginReport(
-            name=dist.name,
-            version=dist.version,
-            status=status,
-            verdict=verdict,
-            granted=granted,
-            plugins=plugins,
-            location=str(dist.metadata_dir),
-            isolation=isolation,
-            capabilities=member.capabilities if member is not None else (),
-            config=member.redacted() if member is not None and member.config else None,
-            unsigned=bool(verdict.evidence.get("unsigned")),
-        )
-        self.audit.emit(
-            f"plugin.{status}",
-            plugin=dist.name,
-            version=dist.version,
-            signers=list(verdict.signers),
-            requested=list(verdict.permissions),
-            granted=list(granted),
-            reasons=[r.to_json() for r in verdict.reasons],
-            location=str(dist.metadata_dir),
-            **({"isolation": dict(isolation)} if isolation is not None else {}),
-            **({"capabilities": list(member.capabilities)} if member is not None and member.capabilities else {}),
-            **({"unsigned": True} if report.unsigned else {}),
-        )
-        return report
+        return make_report(self.audit, dist, status, verdict, granted, plugins, isolation, member)

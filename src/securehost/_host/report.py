@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
 import attrs
 
 from securehost._host.notes import LoadNote
 from securehost._verdict import Verdict
 
-__all__ = ["LoadReport", "PluginReport", "PluginStatus", "describe_isolation"]
+if TYPE_CHECKING:
+    from securehost._audit import AuditLog
+    from securehost._installed.discovery import DiscoveredDistribution
+    from securehost._orchestrator.runner import Member
+
+__all__ = ["LoadReport", "PluginReport", "PluginStatus", "describe_isolation", "make_report"]
 
 PluginStatus = Literal["accepted", "rejected", "held", "disabled", "verified"]
 
@@ -167,3 +172,43 @@ class LoadReport:
         """Return a human-readable report."""
         lines = [p.summary() for p in self.plugins] + [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines) or f"no plugins found for entry-point group {self.group!r}"
+
+
+def make_report(  # noqa: PLR0917 - one report's parts
+    audit: AuditLog,
+    dist: DiscoveredDistribution,
+    status: PluginStatus,
+    verdict: Verdict,
+    granted: tuple[str, ...],
+    plugins: tuple[str, ...] = (),
+    isolation: Mapping[str, Any] | None = None,
+    member: Member | None = None,
+) -> PluginReport:
+    """Return the report on *dist* and emit its ``plugin.<status>`` audit event (every reason, signer, permission)."""
+    report = PluginReport(
+        name=dist.name,
+        version=dist.version,
+        status=status,
+        verdict=verdict,
+        granted=granted,
+        plugins=plugins,
+        location=str(dist.metadata_dir),
+        isolation=isolation,
+        capabilities=member.capabilities if member is not None else (),
+        config=member.redacted() if member is not None and member.config else None,
+        unsigned=bool(verdict.evidence.get("unsigned")),
+    )
+    audit.emit(
+        f"plugin.{status}",
+        plugin=dist.name,
+        version=dist.version,
+        signers=list(verdict.signers),
+        requested=list(verdict.permissions),
+        granted=list(granted),
+        reasons=[r.to_json() for r in verdict.reasons],
+        location=str(dist.metadata_dir),
+        **({"isolation": dict(isolation)} if isolation is not None else {}),
+        **({"capabilities": list(member.capabilities)} if member is not None and member.capabilities else {}),
+        **({"unsigned": True} if report.unsigned else {}),
+    )
+    return report
