@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 
 from securehost import Host, LoadNote, NoteCode, PrivateKey, SecurehostWarning, SecurePluginManager
@@ -126,6 +127,23 @@ def test_a_hook_called_before_load_warns_once_per_hook(lab: Lab) -> None:
         host.hook.describe_plugin()  # after load(): no warning
     with pytest.warns(SecurehostWarning, match="describe_plugin"):
         lab.host().hook.describe_plugin()
+
+
+def test_a_hook_the_hosts_own_plugins_implement_does_not_warn_before_load(lab: Lab) -> None:
+    """Host code that registers built-in plugins and calls them before loading third-party ones gets no warning."""
+
+    class Builtin:
+        @pluggy.HookimplMarker(PROJECT)
+        def describe_plugin(self) -> str:
+            return "built in"
+
+    host = lab.host()
+    host.manager.register(Builtin(), name="builtin")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert host.hook.describe_plugin() == ["built in"]
+    with pytest.warns(SecurehostWarning, match="process_records"):
+        host.hook.process_records(records=[])  # nothing implements this one: the warning stays
 
 
 def test_a_plain_plugin_manager_never_warns(lab: Lab) -> None:

@@ -235,7 +235,7 @@ def log_notes(notes: Iterable[LoadNote]) -> None:
 
 @final
 class BeforeLoadRelay:
-    """``host.hook`` until the first load: the manager's relay, warning once per hook name that is called."""
+    """``host.hook`` until the first load: the manager's relay, warning once per hook name that nothing implements."""
 
     __slots__ = ("_loaded", "_relay", "_warned")
 
@@ -246,11 +246,14 @@ class BeforeLoadRelay:
 
     def __getattr__(self, name: str) -> Any:
         caller = getattr(self._relay, name)
-        if not self._loaded() and name not in self._warned and not name.startswith("_"):
+        if self._loaded() or name in self._warned or name.startswith("_"):
+            return caller
+        implementations = getattr(caller, "get_hookimpls", None)
+        if implementations is None or not implementations():  # the host's own plugins make the call do something
             self._warned.add(name)
             warnings.warn(
                 SecurehostWarning(
-                    f"hook {name!r} is used before Host.load(): no plugin is registered yet, so calls return [] "
+                    f"hook {name!r} is used before Host.load(): no plugin implements it yet, so calls return [] "
                     "(as pluggy does); call host.load() first"
                 ),
                 stacklevel=2,
