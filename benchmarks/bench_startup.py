@@ -319,7 +319,9 @@ def profile(n: int, *, cold: bool = False) -> None:
             "pstats.Stats(pr, stream=sys.stderr).sort_stats('cumulative').print_stats(45)\n"
             "pstats.Stats(pr, stream=sys.stderr).sort_stats('tottime').print_stats(30)\n"
             "import os\nif os.environ.get('CALLEES'):\n"
-            "    pstats.Stats(pr, stream=sys.stderr).sort_stats('cumulative').print_callees(os.environ['CALLEES'])",
+            "    pstats.Stats(pr, stream=sys.stderr).sort_stats('cumulative').print_callees(os.environ['CALLEES'])\n"
+            "if os.environ.get('CALLERS'):\n"
+            "    pstats.Stats(pr, stream=sys.stderr).sort_stats('cumulative').print_callers(os.environ['CALLERS'])",
         )
         env_vars = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
         done = subprocess.run(
@@ -334,7 +336,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--profile", type=int, metavar="N", help="profile one warm start-up with N plugins")
     parser.add_argument("--cold", action="store_true", help="with --profile: an empty state directory")
-    # with --profile, CALLEES=regex in the environment also prints what the matching functions call
+    # with --profile, CALLEES=regex (CALLERS=regex) in the environment also prints what the matching functions call
+    # (what calls them)
     args = parser.parse_args()
     if args.profile:
         profile(args.profile, cold=args.cold)

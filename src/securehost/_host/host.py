@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import os
 import threading
+from collections import ChainMap
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast, final
@@ -228,6 +229,7 @@ class Host:
         self._lock = threading.RLock()
         self._loaded: dict[str, PluginReport] = {}
         self._claims: dict[str, str] = {}  # plugin names taken by plugins verified in this check()
+        self._holders: dict[str, str] = {}  # plugin name -> the loaded distribution that registered it
         self._has_loaded = False
         self._warned_hooks: set[str] = set()  # hooks used before the first load (warned once each)
 
@@ -329,6 +331,8 @@ class Host:
             self._orchestra.members.pop(canonical, None)
             for plugin_name in report.plugins:
                 self.manager.unregister(name=plugin_name)
+                if self._holders.get(plugin_name) == canonical:
+                    del self._holders[plugin_name]
             pool = self._pools.pop(canonical, None)
             if pool is not None:
                 pool.close()
@@ -446,7 +450,7 @@ class Host:
         if self._unsafe_unsigned and dev_mode_applies(self._unsafe_unsigned, dist, reasons):
             installed = dev_installed(dist)
             reasons, effective = list(installed.reasons), self._judge.granted(name)
-        holders = {**{p: r.name for r in self._loaded.values() for p in r.plugins}, **self._claims}
+        holders = ChainMap(self._claims, self._holders)  # one lookup per entry point, not one pass over all loaded
         reasons.extend(taken_reasons(dist, self.manager, holders))
         predicate = check.statement.predicate if check.statement is not None else None
         verdict = Verdict(
@@ -544,6 +548,7 @@ class Host:
         record_distinfo(self.manager, member.plugins, dist)
         report = self._finish(dist, "accepted", verdict, effective.strings(), member.plugins, isolation, member)
         self._loaded[dist.name] = report
+        self._holders.update(dict.fromkeys(report.plugins, dist.name))
         return report
 
     def _start_isolated(

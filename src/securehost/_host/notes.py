@@ -23,13 +23,12 @@ import warnings
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
+import pluggy
 
 from securehost.exceptions import SecurehostWarning
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-
-    import pluggy
 
     from securehost._dispatch.manager import SecurePluginManager
     from securehost._installed.discovery import Discovery
@@ -144,16 +143,40 @@ def _foreign_projects(plugin: object, project: str) -> dict[str, list[str]]:
     return found
 
 
-def plugin_notes(manager: SecurePluginManager, distribution: str, plugin_names: Iterable[str]) -> list[LoadNote]:
-    """Notes about freshly registered plugins: no hook of the host, a foreign marker, unknown hooks."""
+def _callers_by_plugin(manager: SecurePluginManager) -> dict[int, list[pluggy.HookCaller]]:
+    """``id(plugin)`` -> the hook callers it implements, in one pass over every implementation.
+
+    ``PluginManager.get_hookcallers`` walks every implementation of every hook for one plugin; asked once per
+    plugin, that is quadratic in the number of plugins.
+    """
+    index: dict[int, list[pluggy.HookCaller]] = {}
+    for caller in list(vars(manager.hook).values()):
+        if not isinstance(caller, pluggy.HookCaller):
+            continue
+        for plugin_id in {id(impl.plugin) for impl in caller.get_hookimpls()}:
+            index.setdefault(plugin_id, []).append(caller)
+    return index
+
+
+def plugin_notes(manager: SecurePluginManager, loaded_now: Iterable[tuple[str, Sequence[str]]]) -> list[LoadNote]:
+    """Notes about freshly registered plugins: no hook of the host, a foreign marker, unknown hooks.
+
+    Args:
+        manager: the plugin manager they were registered with.
+        loaded_now: ``(distribution, plugin names)`` of each distribution loaded just now.
+    """
     notes: list[LoadNote] = []
+    loaded_now = [(distribution, tuple(names)) for distribution, names in loaded_now]
+    if not loaded_now:
+        return notes
     specified = [name for name, hook in vars(manager.hook).items() if getattr(hook, "spec", None) is not None]
     skipped = {s.plugin for s in manager.skipped_impls()}  # left out for a missing permission: audited already
-    for plugin_name in plugin_names:
+    index = _callers_by_plugin(manager)
+    for distribution, plugin_name in ((d, p) for d, names in loaded_now for p in names):
         plugin = manager.get_plugin(plugin_name)
         if plugin is None:
             continue
-        callers: list[pluggy.HookCaller] = manager.get_hookcallers(plugin) or []
+        callers = index.get(id(plugin), [])
         known = [c.name for c in callers if c.spec is not None and not c.name.startswith(_OWN_PREFIX)]
         for caller in callers:
             if caller.spec is not None:
@@ -221,8 +244,7 @@ def load_notes(
         )
         for name in unsigned
     )
-    for distribution, plugin_names in loaded_now:
-        notes.extend(plugin_notes(manager, distribution, plugin_names))
+    notes.extend(plugin_notes(manager, loaded_now))
     log_notes(notes)
     return tuple(notes)
 

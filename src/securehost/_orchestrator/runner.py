@@ -35,6 +35,13 @@ class ManagerLike(Protocol):
     def list_name_plugin(self) -> list[tuple[str, object]]:
         """Return ``(name, plugin)`` pairs."""
 
+    @property
+    def hook(self) -> Any:
+        """The hook relay: one ``HookCaller`` per hook name."""
+
+    def get_plugin(self, name: str) -> Any | None:
+        """Return the plugin registered under *name*, or ``None``."""
+
     def subset_hook_caller(self, name: str, remove_plugins: Iterable[object]) -> Any:
         """Return a caller of hook *name* without *remove_plugins*."""
 
@@ -124,10 +131,14 @@ class Orchestra:
     # --- calls ---------------------------------------------------------------------------------------------------
 
     def _call(self, plugin: str, hook: str, **kwargs: Any) -> Outcome | None:
-        others = [p for name, p in self._manager.list_name_plugin() if name != plugin]
-        caller = self._manager.subset_hook_caller(hook, remove_plugins=others)
-        if not caller.get_hookimpls():
+        target = self._manager.get_plugin(plugin)
+        relay = getattr(self._manager.hook, hook, None)
+        impls = relay.get_hookimpls() if relay is not None and target is not None else []
+        if not any(impl.plugin is target for impl in impls):
             return None  # the plugin does not implement this lifecycle hook
+        # only the plugins implementing the hook: asking every registered plugin is quadratic at load
+        others = [impl.plugin for impl in impls if impl.plugin is not target]
+        caller = self._manager.subset_hook_caller(hook, remove_plugins=others)
         return call_with_deadline(lambda: caller(**kwargs), self.timeout)
 
     def _each(self, member: Member, hook: str, **kwargs: Any) -> tuple[list[Any], str | None, bool]:
