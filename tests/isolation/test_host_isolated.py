@@ -364,6 +364,20 @@ def test_a_returned_callable_runs_in_the_worker_as_the_plugin(make_host) -> None
     assert host.manager.stats().get("hostile-plugin", "<callable>").calls == 1
 
 
+def test_a_host_side_failure_while_a_reply_is_decoded_frees_the_pool(make_host) -> None:
+    host = make_host()
+    pool = host._pools["hostile-plugin"]
+
+    def broken_factory(generation: int, handle: int) -> object:
+        raise RuntimeError("the host's handle factory failed")
+
+    with pytest.raises(RuntimeError, match="handle factory failed"):
+        pool.call("hostile-plugin:run", {"action": "raw_tool", "arg": 3}, handle_factory=broken_factory)
+    # the worker was killed rather than left busy: the next calls get an answer, not a wait for a free worker
+    assert call(host, "pid")["ok"]
+    assert call(host, "pid")["ok"]
+
+
 def test_arguments_that_are_not_plain_data_are_refused_naming_the_argument(make_host) -> None:
     host = make_host(friendly=False)
     with pytest.raises(NotTransferableError, match="arg"):

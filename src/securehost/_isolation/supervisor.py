@@ -349,7 +349,7 @@ class WorkerPool:
             if self._waiting:
                 self._cond.notify_all()
 
-    def _fail(self, worker: WorkerProcess, exc: Exception, stage: str) -> None:
+    def _fail(self, worker: WorkerProcess, exc: BaseException, stage: str) -> None:
         worker.ids.abandon()
         worker.kill()
         with self._cond:
@@ -389,6 +389,12 @@ class WorkerPool:
             self._fail(worker, exc, stage)
             raise type(exc)(f"{self.name} ({what}): {exc}") from exc
         except IsolationError as exc:  # pragma: no cover - every channel/codec error is one of the above
+            self._fail(worker, exc, stage)
+            raise
+        except BaseException as exc:
+            # The host's side failed mid-exchange (its handle factory or audit sink raised, or an interrupt): what
+            # is left unread on the channel is unknown, so the worker cannot be reused. Killing it keeps the pool
+            # from holding a worker marked busy forever; the host's own error goes on unchanged.
             self._fail(worker, exc, stage)
             raise
         with self._lock:  # one lock round for both: the call succeeded as far as the worker goes
