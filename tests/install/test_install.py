@@ -203,6 +203,14 @@ def test_a_tampered_wheel_is_refused_with_the_verdict_reasons(
     assert result.to_json()["verdict"]["accepted"] is False
     assert "REFUSED" in result.summary()
     assert snapshot(target) == {}
+    assert not target.exists()  # the refused install created the plugin directory, and removed it again
+
+
+def test_a_refused_install_keeps_a_plugin_directory_that_existed(plugins: Plugins, target: Path) -> None:
+    target.mkdir()
+    tampered = plugins.factory.tamper(plugins.wheel("1.0"), WheelTamper.MODIFY_FILE)
+    assert not install_plugin(tampered, target=target, store=STORE)
+    assert target.is_dir()
     assert no_scratch_left(target)
 
 

@@ -11,6 +11,7 @@ leaves it behind, with the old files under ``backup/``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -68,7 +69,8 @@ def install_plugin(
 
     Args:
         wheel: the wheel file.
-        target: the plugin directory (created if missing), the directory a host gets as ``Host(path=[...])``.
+        target: the plugin directory (created if missing, and removed again if the install is refused while it is
+            still empty), the directory a host gets as ``Host(path=[...])``.
         store: the trust store that must accept the wheel.
         upgrade: replace an installed version of the same distribution (the same version is reinstalled).
         allow_downgrade: with *upgrade*, allow replacing a newer installed version.
@@ -92,10 +94,18 @@ def install_plugin(
         raise TypeError("upgrade and allow_downgrade must be bool")
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such wheel file")
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
-    with exclusive(root):
-        return _install_locked(source, root, store, upgrade=upgrade, allow_downgrade=allow_downgrade, now=now)
+    result: InstallResult | None = None
+    try:
+        with exclusive(root):
+            result = _install_locked(source, root, store, upgrade=upgrade, allow_downgrade=allow_downgrade, now=now)
+    finally:
+        if created and not result:  # a refused (or failed) install leaves no empty plugin directory behind
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only if still empty
+    return result
 
 
 def _install_locked(
