@@ -14,7 +14,10 @@ import contextlib
 import hmac
 import os
 import stat
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["OPEN_FLAGS", "SealBrokenError", "SealedFile", "read_file", "write_atomic"]
 
@@ -121,6 +124,17 @@ class SealedFile:
         if not (blob.startswith(self._magic) and hmac.compare_digest(blob[head : head + _MAC_LEN], self._mac(payload))):
             raise SealBrokenError(self.path)
         return payload
+
+    def load(self, on_broken: Callable[[], object]) -> bytes | None:
+        """Return the payload as :meth:`read` does, but call *on_broken* and return ``None`` for a broken seal.
+
+        What every state file does with a forged or damaged seal: start empty, rewrite it at the next save, say so.
+        """
+        try:
+            return self.read()
+        except SealBrokenError:
+            on_broken()
+            return None
 
     def write(self, payload: bytes, *, prefix: str) -> bool:
         """Replace the file atomically with *payload*, sealed; return ``False`` if it could not be written."""

@@ -208,7 +208,7 @@ def test_the_parsed_mark_round_trips_and_leaves_with_its_entry(tmp_path: Path) -
 def test_a_memo_of_another_securehost_version_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What "parsed strictly" says holds for this version's parser: another version starts afresh."""
     import securehost._signing.memo as memo_module
-    from securehost._fileio import SealedFile
+    from securehost._fileio import SealBrokenError, SealedFile
 
     memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
     memo.remember("a" * 64, ["k1"])
@@ -217,7 +217,7 @@ def test_a_memo_of_another_securehost_version_is_not_read(tmp_path: Path, monkey
     other = memo_module._CONTEXT.replace(memo_module.__version__.encode(), b"0.0.0-other")
     assert other != memo_module._CONTEXT
     sealed = SealedFile(tmp_path / "memo", b"k" * 32, memo_module._MAGIC, context=other, limit=1 << 20)
-    with pytest.raises(memo_module.SealBrokenError):
+    with pytest.raises(SealBrokenError):
         sealed.read()
     monkeypatch.setattr(memo_module, "_CONTEXT", other)
     assert not SignatureMemo(tmp_path / "memo", b"k" * 32).parsed("a" * 64)

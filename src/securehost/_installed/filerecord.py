@@ -31,7 +31,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final, final
 
-from securehost._fileio import SealBrokenError, SealedFile
+from securehost._fileio import SealedFile
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -89,17 +89,16 @@ class FileRecord:
         self._dirty = False
         self._lock = threading.Lock()
 
+    def _tampered(self) -> None:
+        self._dirty = True  # rewrite it at the next save
+        if self._audit is not None:
+            self._audit.emit("installed.record_tampered", path=self._sealed.path)
+
     def _load(self) -> None:
         self._loaded = True
-        try:
-            payload = self._sealed.read()
-        except SealBrokenError:
-            self._dirty = True  # rewrite it at the next save
-            if self._audit is not None:
-                self._audit.emit("installed.record_tampered", path=self._sealed.path)
-            return
+        payload = self._sealed.load(self._tampered)
         if payload is None:
-            return  # none yet (or unreadable, or a symlink): start empty
+            return  # none yet (or unreadable, a symlink, or a broken seal): start empty
         try:
             entries = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
             if not isinstance(entries, dict):

@@ -22,7 +22,7 @@ import json
 import threading
 from typing import TYPE_CHECKING, Final, final
 
-from securehost._fileio import SealBrokenError, SealedFile
+from securehost._fileio import SealedFile
 from securehost._version import __version__
 
 if TYPE_CHECKING:
@@ -67,17 +67,16 @@ class SignatureMemo:
         self._dirty = False
         self._lock = threading.Lock()
 
+    def _tampered(self) -> None:
+        self._dirty = True  # rewrite it at the next save
+        if self._audit is not None:
+            self._audit.emit("signatures.memo_tampered", path=self._sealed.path)
+
     def _load(self) -> None:
         self._loaded = True
-        try:
-            payload = self._sealed.read()
-        except SealBrokenError:
-            self._dirty = True  # rewrite it at the next save
-            if self._audit is not None:
-                self._audit.emit("signatures.memo_tampered", path=self._sealed.path)
-            return
+        payload = self._sealed.load(self._tampered)
         if payload is None:
-            return  # none yet (or unreadable, or a symlink): start empty
+            return  # none yet (or unreadable, a symlink, or a broken seal): start empty
         try:
             rows = json.loads(payload)
             self._entries = {str(row[0]): frozenset(str(k) for k in row[1]) for row in rows}
