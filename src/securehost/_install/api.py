@@ -5,8 +5,9 @@ store, and installs exactly those bytes with :mod:`installer` into a staging dir
 plugin directory: every file of the old version (and its bytecode caches) is renamed into a backup, every staged
 file renamed into place, and on any failure all of it is renamed back (:class:`~securehost._install.journal.Journal`),
 so the old version stays installed. The scratch directory is a hidden ``.securehost-install-*`` directory inside
-the plugin directory (renames stay on one file system) and is removed afterwards; a process killed in the middle
-leaves it behind, with the old files under ``backup/``.
+the plugin directory (renames stay on one file system) and is removed afterwards. A process killed in the middle
+leaves it behind with its write-ahead journal; the next install, upgrade or uninstall in the directory rolls that
+change back first (:func:`~securehost._install.journal.recover`) and says so in its result.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import attrs
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from securehost._install.journal import Journal, exclusive, prune_empty
+from securehost._install.journal import JOURNAL_LOG, SCRATCH_PREFIX, Journal, exclusive, prune_empty, recover
 from securehost._install.result import InstallAction, InstallResult, UninstallResult
 from securehost._install.target import (
     InstalledDistribution,
@@ -40,7 +41,7 @@ from securehost.exceptions import WheelFormatError
 __all__ = ["install_plugin", "uninstall_plugin"]
 
 _R = ReasonCode
-_SCRATCH = ".securehost-install-"
+_SCRATCH = SCRATCH_PREFIX
 
 
 def _check_path_argument(value: object, argument: str) -> Path:
@@ -99,8 +100,11 @@ def install_plugin(
     root = root.resolve()
     result: InstallResult | None = None
     try:
-        with exclusive(root):
+        with exclusive(root) as locked:
+            recovered = tuple(recover(root)) if locked else ()
             result = _install_locked(source, root, store, upgrade=upgrade, allow_downgrade=allow_downgrade, now=now)
+            if recovered:
+                result = attrs.evolve(result, recovered=recovered)
     finally:
         if created and not result:  # a refused (or failed) install leaves no empty plugin directory behind
             with contextlib.suppress(OSError):
@@ -299,7 +303,7 @@ def _swap(
     existing: tuple[InstalledDistribution, ...],
 ) -> None:
     backup = scratch / "backup"
-    journal = Journal()
+    journal = Journal(root, scratch / JOURNAL_LOG)
     removed: list[str] = []
     try:
         for path in _old_files(root, existing, set()):
@@ -307,7 +311,9 @@ def _swap(
             removed.append(path)
         for path in staged.files:
             journal.move(staged_root / path, root / path)
+        journal.commit()
     except BaseException as exc:
+        journal.close()
         _undo(journal, root, backup, exc)
         raise
     prune_empty(root, [*removed, *(f"{d.dist_info}/RECORD" for d in existing)])
@@ -356,8 +362,10 @@ def uninstall_plugin(name: str, *, target: str | os.PathLike[str]) -> UninstallR
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such plugin directory")
     root = root.resolve()
-    with exclusive(root):
-        return _uninstall_locked(canonicalize_name(name), root)
+    with exclusive(root) as locked:
+        recovered = tuple(recover(root)) if locked else ()
+        result = _uninstall_locked(canonicalize_name(name), root)
+        return attrs.evolve(result, recovered=recovered) if recovered else result
 
 
 def _uninstall_locked(wanted: str, root: Path) -> UninstallResult:
@@ -375,15 +383,21 @@ def _uninstall_locked(wanted: str, root: Path) -> UninstallResult:
     shared = {path for d in everything if d not in dists for path in d.files}
     kept = sorted({path for d in dists for path in d.files if path in shared})
     scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH, dir=root))
-    journal = Journal()
     removed: list[str] = []
     try:
+        journal = Journal(root, scratch / JOURNAL_LOG)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    try:
         for path in _old_files(root, dists, shared):
-            journal.move(root / path, scratch / path)
+            journal.move(root / path, scratch / "files" / path)
             removed.append(path)
+        journal.commit()
     except BaseException as exc:
+        journal.close()
         try:
-            _undo(journal, root, scratch, exc)
+            _undo(journal, root, scratch / "files", exc)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         raise

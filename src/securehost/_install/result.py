@@ -27,6 +27,8 @@ class InstallResult:
             version, a downgrade, a file of another distribution, an unsafe ``RECORD``); empty when installed.
         replaced: the versions of the same distribution that were removed.
         files: the installed files, relative to *target* (its ``RECORD``).
+        recovered: what was done first to an install, upgrade or uninstall that a killed process left unfinished in
+            *target* (rolled back, or its leftovers removed), one line each; empty when there was none.
     """
 
     wheel: str
@@ -36,6 +38,7 @@ class InstallResult:
     reasons: tuple[Reason, ...] = ()
     replaced: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    recovered: tuple[str, ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -63,19 +66,21 @@ class InstallResult:
             "files": list(self.files),
             "reasons": [r.to_json() for r in self.reasons],
             "verdict": self.verdict.to_json(),
+            "recovered": list(self.recovered),
         }
 
     def summary(self) -> str:
-        """Return a human-readable summary: one line, then one line per reason."""
+        """Return a human-readable summary: one line, then one line per reason (after any recovery first)."""
         what = f"{self.name or self.wheel} {self.version or ''}".strip()
+        first = _recovery_lines(self.target, self.recovered)
         if not self:
-            lines = [f"{self.wheel}: REFUSED, nothing was changed in {self.target}"]
+            lines = [*first, f"{self.wheel}: REFUSED, nothing {'else ' if first else ''}was changed in {self.target}"]
             lines.extend(f"  - {r}" for r in self.reasons)
             return "\n".join(lines)
         head = f"{self.action} {what} into {self.target}"
         if self.replaced:
             head += f" (replaced {', '.join(self.replaced)})"
-        return head + f"; signed by {', '.join(s[:16] for s in self.verdict.signers)}"
+        return "\n".join([*first, head + f"; signed by {', '.join(s[:16] for s in self.verdict.signers)}"])
 
 
 @attrs.frozen(kw_only=True)
@@ -89,6 +94,7 @@ class UninstallResult:
         files: the files removed, relative to *target*.
         kept: files of its ``RECORD`` that another distribution's ``RECORD`` also lists (left in place).
         reasons: why nothing was removed (not installed, an unsafe ``RECORD``); empty when removed.
+        recovered: as :attr:`InstallResult.recovered`.
     """
 
     name: str
@@ -97,6 +103,7 @@ class UninstallResult:
     files: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()
+    recovered: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return not self.reasons
@@ -111,14 +118,27 @@ class UninstallResult:
             "files": list(self.files),
             "kept": list(self.kept),
             "reasons": [r.to_json() for r in self.reasons],
+            "recovered": list(self.recovered),
         }
 
     def summary(self) -> str:
         """Return a human-readable summary: one line, then one line per reason or kept file."""
+        first = _recovery_lines(self.target, self.recovered)
         if not self:
-            lines = [f"{self.name}: REFUSED, nothing was removed from {self.target}"]
+            lines = [*first, f"{self.name}: REFUSED, nothing {'else ' if first else ''}was removed from {self.target}"]
             lines.extend(f"  - {r}" for r in self.reasons)
             return "\n".join(lines)
-        lines = [f"uninstalled {self.name} {', '.join(self.versions)} from {self.target} ({len(self.files)} files)"]
+        lines = [
+            *first,
+            f"uninstalled {self.name} {', '.join(self.versions)} from {self.target} ({len(self.files)} files)",
+        ]
         lines.extend(f"  kept {path} (another distribution lists it too)" for path in self.kept)
         return "\n".join(lines)
+
+
+def _recovery_lines(target: str, recovered: tuple[str, ...]) -> list[str]:
+    if not recovered:
+        return []
+    return [f"first finished what a killed install, upgrade or uninstall left in {target}:"] + [
+        f"  - {line}" for line in recovered
+    ]
