@@ -15,6 +15,7 @@ else (isolation, tracing and monitoring, historic calls, very many implementatio
 from __future__ import annotations
 
 import builtins
+import inspect
 import sys
 import warnings
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "multicall",
     "run_teardowns",
     "second_yield",
+    "start_wrapper",
     "teardown_one",
 ]
 
@@ -52,6 +54,8 @@ OLD_WRAPPER: Final = 2
 
 Entry = tuple[Callable[..., Any], int, Any, "PluginContext | None", Callable[[int], object], int, "HookImpl"]
 Teardown = Generator[None, object, object]
+#: The wrappers set up so far: generator, context, latency sink, setup latency, implementation.
+Teardowns = list[tuple[Teardown, "PluginContext | None", Callable[[int], object], int, "HookImpl"]]
 
 #: pluggy >= 1.7 passes an implementation's keyword parameters (those with defaults) from the call
 # when present.
@@ -119,11 +123,12 @@ def call_general(
     results: list[object] = []
     exception: BaseException | None = None
     errors: list[tuple[str, BaseException]] | None = [] if isolate else None
-    teardowns: list[tuple[Teardown, PluginContext | None, Callable[[int], object], int, HookImpl]] = []
+    teardowns: Teardowns = []
     outer = _cv_get()
     try:
         try:  # run impl and wrapper setup functions in a loop
-            for function, _arity, _getter, context, append, kind, impl in entries:
+            for entry in entries:
+                function, _arity, _getter, context, append, kind, impl = entry
                 args, kw = call_args(impl, kwargs)
                 _cv_set(outer if context is None or context.as_caller else context)  # foreign code runs as its caller
                 t0 = _now()
@@ -147,30 +152,7 @@ def call_general(
                         if firstresult:  # halt further impl calls
                             break
                     continue
-                gen: Any = None
-                try:
-                    if kind == OLD_WRAPPER:
-                        gen = _old_style_wrapper(function, args, hook_name, impl, kw)
-                    else:
-                        gen = function(*args, **kw)
-                    next(gen)  # first yield
-                except StopIteration:
-                    append(_now() - t0)
-                    if context is not None:
-                        context.failed()
-                    _raise_wrapfail(gen, "did not yield")
-                except Exception as exc:
-                    append(_now() - t0)
-                    if context is not None:
-                        context.failed()
-                    if errors is None:
-                        raise
-                    errors.append((impl.plugin_name, exc))
-                    continue
-                except BaseException:
-                    append(_now() - t0)
-                    raise
-                teardowns.append((gen, context, append, _now() - t0, impl))
+                start_wrapper(hook_name, entry, args, kw, t0, errors, teardowns)
         except BaseException as exc:  # noqa: BLE001 - pluggy's semantics: wrappers see every exception
             exception = exc
     finally:
@@ -181,6 +163,59 @@ def call_general(
     if errors:
         raise _hook_error(hook_name, errors, result)
     return result
+
+
+def start_wrapper(  # noqa: PLR0917 - one wrapper's state, passed positionally by both loops
+    hook_name: str,
+    entry: Entry,
+    args: Sequence[object],
+    kw: Mapping[str, object],
+    t0: int,
+    errors: list[tuple[str, BaseException]] | None,
+    teardowns: Teardowns,
+    *,
+    refuse_async: bool = False,
+) -> None:
+    """Run a wrapper to its first ``yield`` and queue its teardown (the loop of :func:`call_general` and the relay's).
+
+    An :class:`Exception` of the setup is recorded in *errors* when the call isolates errors (the wrapper is then
+    left out), else raised; its latency and failure are counted either way. With *refuse_async*, a wrapper written
+    as an async generator is a ``TypeError`` (the async relay cannot drive one).
+
+    Raises:
+        RuntimeError: the wrapper did not yield (pluggy's message).
+        TypeError: with *refuse_async*, an async generator wrapper.
+    """
+    function, _arity, _getter, context, append, kind, impl = entry
+    gen: Any = None
+    try:
+        if kind == OLD_WRAPPER:
+            gen = _old_style_wrapper(function, args, hook_name, impl, kw)
+        else:
+            gen = function(*args, **kw)
+            if refuse_async and inspect.isasyncgen(gen):
+                raise TypeError(
+                    f"async generator wrapper {impl.plugin_name}:{hook_name} is not supported; "
+                    "write wrappers as plain generators"
+                )
+        next(gen)  # first yield
+    except StopIteration:
+        append(_now() - t0)
+        if context is not None:
+            context.failed()
+        _raise_wrapfail(gen, "did not yield")
+    except Exception as exc:
+        append(_now() - t0)
+        if context is not None:
+            context.failed()
+        if errors is None:
+            raise
+        errors.append((impl.plugin_name, exc))
+        return
+    except BaseException:
+        append(_now() - t0)
+        raise
+    teardowns.append((gen, context, append, _now() - t0, impl))
 
 
 def teardown_one(  # noqa: PLR0917 - called positionally from generated code
@@ -250,7 +285,7 @@ def second_yield(  # noqa: PLR0917 - called positionally from generated code
 
 
 def run_teardowns(
-    teardowns: list[tuple[Teardown, PluginContext | None, Callable[[int], object], int, HookImpl]],
+    teardowns: Teardowns,
     result: Any,
     exception: BaseException | None,
     errors: list[tuple[str, BaseException]] | None,

@@ -15,27 +15,24 @@ Async generator wrappers are rejected (an async generator cannot ``return`` the 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from time import perf_counter_ns as _now
 from typing import TYPE_CHECKING, Any, Final, cast, final
 
 from securehost._context import CURRENT
 from securehost._dispatch.callers import (
-    OLD_WRAPPER,
     PLAIN,
     Entry,
-    Teardown,
+    Teardowns,
     _hook_error,
-    _old_style_wrapper,
     call_args,
     run_teardowns,
+    start_wrapper,
 )
-from securehost._dispatch.callers import _raise_wrapfail as _wrapfail
 
 if TYPE_CHECKING:
-    from pluggy import HookImpl, HookRelay
+    from pluggy import HookRelay
 
-    from securehost._context import PluginContext
     from securehost._dispatch.hookcaller import SecureHookCaller
 
 __all__ = ["AsyncHookCaller", "AsyncHookRelay", "acall"]
@@ -121,11 +118,12 @@ async def acall(
     results: list[object] = []
     exception: BaseException | None = None
     errors: list[tuple[str, BaseException]] | None = [] if isolate else None
-    teardowns: list[tuple[Teardown, PluginContext | None, Callable[[int], object], int, HookImpl]] = []
+    teardowns: Teardowns = []
     outer = _cv_get()
     try:
         try:
-            for function, _arity, _getter, context, append, kind, impl in entries:
+            for entry in entries:
+                function, _arity, _getter, context, append, kind, impl = entry
                 args, kw = call_args(impl, kwargs)
                 _cv_set(outer if context is None or context.as_caller else context)
                 t0 = _now()
@@ -149,36 +147,7 @@ async def acall(
                         if firstresult:
                             break
                     continue
-                gen: Any = None
-                try:
-                    if kind == OLD_WRAPPER:
-                        gen = _old_style_wrapper(function, args, hook_name, impl, kw)
-                    else:
-                        gen = function(*args, **kw)
-                        if inspect.isasyncgen(gen):
-                            raise TypeError(
-                                f"async generator wrapper {impl.plugin_name}:{hook_name} "
-                                "is not supported; "
-                                "write wrappers as plain generators"
-                            )
-                    next(gen)
-                except StopIteration:
-                    append(_now() - t0)
-                    if context is not None:
-                        context.failed()
-                    _wrapfail(gen, "did not yield")
-                except Exception as exc:
-                    append(_now() - t0)
-                    if context is not None:
-                        context.failed()
-                    if errors is None:
-                        raise
-                    errors.append((impl.plugin_name, exc))
-                    continue
-                except BaseException:
-                    append(_now() - t0)
-                    raise
-                teardowns.append((gen, context, append, _now() - t0, impl))
+                start_wrapper(hook_name, entry, args, kw, t0, errors, teardowns, refuse_async=True)
         except BaseException as exc:  # noqa: BLE001 - pluggy's semantics: wrappers see every exception
             exception = exc
     finally:
