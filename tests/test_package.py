@@ -106,6 +106,32 @@ def test_type_checking_imports_in_the_namespace_agree_with_the_lazy_table() -> N
     assert set(table) - set(seen) <= {"HookimplMarker"}
 
 
+#: what neither ``import securehost; securehost.Host`` nor a warm start-up (every signature in the memo, every plugin
+#: in-process) imports: signature verification, the wheel tools, isolation, health and selection, installing, and
+#: what is only needed to explain a rejection or to create a key (docs/performance.md, "What a warm start imports")
+NOT_ON_THE_WARM_PATH = [
+    "cryptography", "email.parser", "importlib_metadata", "importlib.metadata", "asyncio", "msgspec", "difflib",
+    "zipfile", "secrets", "shlex", "tomlkit",
+    "securehost._isolation.policy", "securehost._isolation.host", "securehost._isolation.supervisor",
+    "securehost._host.isolated", "securehost._orchestrator.health", "securehost._orchestrator.select",
+    "securehost._orchestrator.declare", "securehost._wheel.info", "securehost._wheel.wheelfile",
+    "securehost._wheel.record", "securehost._wheel.check", "securehost._install", "securehost._trust.edit",
+    "securehost._cli",
+]  # fmt: skip
+if sys.version_info >= (3, 11):  # Python 3.10's platform module (attrs imports it) imports subprocess
+    NOT_ON_THE_WARM_PATH.append("subprocess")
+
+
+def test_the_host_class_imports_nothing_the_warm_path_does_not_need() -> None:
+    """``securehost.Host`` (what an application touches first) brings in the host path and nothing beside it."""
+    code = (
+        "import sys, json; import securehost; securehost.Host; "
+        f"print(json.dumps(sorted(m for m in {NOT_ON_THE_WARM_PATH!r} if m in sys.modules)))"
+    )
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    assert loaded == []
+
+
 ENTRY_POINTS = {"demoapp.plugins": {"warm": "acme_warm"}}
 WARM_START = """
 import json, sys
@@ -119,7 +145,7 @@ print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 """
 
 
-def test_a_warm_start_imports_no_cryptography_email_metadata_backport_tags_or_isolation(tmp_path: Path) -> None:
+def test_a_warm_start_imports_no_signature_check_wheel_tools_isolation_or_health(tmp_path: Path) -> None:
     """A warm start-up finds every signature in the memo: nothing on its path needs these (``-X importtime``)."""
     key = securehost.PrivateKey.generate()
     store = write_trust_store(trust_store_for(key), tmp_path / "trust.toml")
@@ -127,11 +153,7 @@ def test_a_warm_start_imports_no_cryptography_email_metadata_backport_tags_or_is
     wheel = build_wheel(tmp_path, files, name="acme-warm", version="1.0", entry_points=ENTRY_POINTS)
     site = PluginSite(tmp_path / "site")
     site.install(securehost.sign_wheel(wheel, key, output=f"{tmp_path / 'signed'}/"))
-    heavy = [
-        "cryptography", "email.parser", "email.message", "importlib_metadata", "importlib.metadata",
-        "packaging.tags", "asyncio", "msgspec", "difflib",
-    ]  # fmt: skip
-    heavy.append("securehost._isolation.host")
+    heavy = [*NOT_ON_THE_WARM_PATH, "email.message", "packaging.tags"]
     code = WARM_START.format(site=str(site.path), store=str(store), state=str(tmp_path / "state"), heavy=heavy)
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True) for _ in "12"]
     assert "cryptography" in json.loads(runs[0].stdout)  # cold: the signature is verified

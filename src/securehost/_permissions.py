@@ -109,10 +109,28 @@ _ALIASES: Final = {
     "ctypes": "sys.native",
     "ffi": "sys.native",
 }
-_KIND_RE: Final = re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
-_HOST_LABEL_RE: Final = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-_ENV_RE: Final = re.compile(r"[A-Za-z0-9_*]+")
-_CUSTOM_SCOPE_RE: Final = re.compile(r"[A-Za-z0-9_.*@/+=-]+")
+
+
+@functools.cache
+def _kind_re() -> re.Pattern[str]:
+    return re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
+
+
+@functools.cache
+def _host_label_re() -> re.Pattern[str]:
+    return re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+@functools.cache
+def _env_re() -> re.Pattern[str]:
+    return re.compile(r"[A-Za-z0-9_*]+")
+
+
+@functools.cache
+def _custom_scope_re() -> re.Pattern[str]:
+    return re.compile(r"[A-Za-z0-9_.*@/+=-]+")
+
+
 _MAX_LEN: Final = 4096
 _DSTAR: Final = "\x00"  # stands for a request's "**" so that a grant's single "*" cannot swallow it
 
@@ -186,7 +204,7 @@ def _canonical_host(host: str) -> str | None:
         labels = labels[1:]
         if not labels:
             return None
-    if not all(_HOST_LABEL_RE.fullmatch(label) for label in labels):
+    if not all(_host_label_re().fullmatch(label) for label in labels):
         return None
     if all(label.isdigit() for label in labels) or labels[-1].isdigit():
         # numeric names are addresses to the resolver: only canonical dotted quads are allowed
@@ -287,7 +305,7 @@ def _parse_cached(text: str) -> Permission:
     if not text or len(text) > _MAX_LEN or text != text.strip():
         raise PermissionFormatError(f"invalid permission {text[:80]!r}")
     kind, sep, scope = text.partition(":")
-    if not _KIND_RE.fullmatch(kind):
+    if not _kind_re().fullmatch(kind):
         raise PermissionFormatError(f"invalid permission kind {kind[:80]!r}")
     if sep and not scope:
         raise PermissionFormatError(f"permission {text[:80]!r} has an empty scope")
@@ -302,9 +320,9 @@ def _parse_cached(text: str) -> Permission:
     elif kind in _HOST_KINDS:
         _check_host(scope, kind)
     elif kind in _NAME_KINDS:
-        if not _ENV_RE.fullmatch(scope):
+        if not _env_re().fullmatch(scope):
             raise PermissionFormatError(f"{kind} scope {scope[:80]!r} is not a variable-name glob")
-    elif not _CUSTOM_SCOPE_RE.fullmatch(scope) or "**" in scope:
+    elif not _custom_scope_re().fullmatch(scope) or "**" in scope:
         raise PermissionFormatError(f"scope {scope[:80]!r} of {kind} contains a character that is not allowed")
     return Permission(kind, scope)
 
@@ -342,7 +360,7 @@ def check_kind(permission: Permission | str) -> Permission:
     else:
         raise TypeError(f"permission must be a Permission or a str, not {type(permission).__name__}")
     namespace, dot, _ = kind.partition(".")
-    if kind in BUILTIN_KINDS or not _KIND_RE.fullmatch(kind) or (dot and namespace not in _RESERVED_NAMESPACES):
+    if kind in BUILTIN_KINDS or not _kind_re().fullmatch(kind) or (dot and namespace not in _RESERVED_NAMESPACES):
         # the kind first, so that "fs.raed:/srv/**" is a typo and not a scope that a host-defined kind cannot have
         return permission if isinstance(permission, Permission) else Permission.parse(permission)
     suggestion = _suggestion(kind)

@@ -25,7 +25,6 @@ from securehost._audit import AuditLog
 from securehost._dispatch.manager import SecurePluginManager
 from securehost._host.arguments import check_host_arguments
 from securehost._host.devmode import dev_installed, dev_mode_applies, parse_unsafe_unsigned
-from securehost._host.isolated import launch_worker
 from securehost._host.judge import Judge, parse_pins
 from securehost._host.naming import blocked_reason, record_distinfo, taken_reasons
 from securehost._host.notes import BeforeLoadRelay, load_notes
@@ -38,14 +37,12 @@ from securehost._installed.discovery import DiscoveredDistribution, DiscoveryCac
 from securehost._installed.distcheck import InstalledDistribution
 from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
-from securehost._isolation.policy import ProcessIsolation, isolation_for, parse_isolation
+from securehost._isolation.choice import isolation_for, parse_isolation
 from securehost._isolation.zygote import Zygotes
 from securehost._names import canonicalize_name
 from securehost._orchestrator.config import canonical, freeze, load_config_file
-from securehost._orchestrator.health import HealthReport
 from securehost._orchestrator.lifecycle import lifecycle_spec, requirement_names
 from securehost._orchestrator.runner import Member, Orchestra, configure
-from securehost._orchestrator.select import CapabilityRelay
 from securehost._permissions import PermissionSet
 from securehost._signing.memo import SignatureMemo
 from securehost._trust.store import TrustStore
@@ -57,7 +54,10 @@ from securehost.exceptions import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from securehost._isolation.policy import ProcessIsolation
     from securehost._isolation.supervisor import WorkerPool
+    from securehost._orchestrator.health import HealthReport
+    from securehost._orchestrator.select import CapabilityRelay
 
 __all__ = ["Host"]
 
@@ -561,6 +561,8 @@ class Host:
         *,
         member: Member,
     ) -> PluginReport:
+        from securehost._host.isolated import launch_worker  # noqa: PLC0415 - see _IN_PROCESS
+
         name = dist.name
         entry_points = [(self._plugin_name(dist, ep.name), ep.value) for ep in dist.entry_points]
         outcome = launch_worker(

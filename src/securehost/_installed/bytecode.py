@@ -19,7 +19,6 @@ import hmac
 import importlib.util
 import marshal
 import os
-import secrets
 import stat
 import sys
 import types
@@ -84,6 +83,8 @@ def load_key(key_file: Path) -> bytes:
     except OSError as exc:
         raise ConfigurationError(f"cannot create the key file {key_file}: {exc}") from exc
     else:
+        import secrets  # noqa: PLC0415 - only when the key is created, not on every start-up
+
         with os.fdopen(fd, "wb") as handle:
             handle.write(secrets.token_bytes(_KEY_LEN))
     try:

@@ -18,7 +18,6 @@ only then) and the one command that approves all of the plugin's missing distrib
 from __future__ import annotations
 
 import logging
-import shlex
 import sys
 import threading
 from collections.abc import Collection
@@ -271,6 +270,8 @@ class DependencyGate:
         if absent or unprovided:
             parts.append(f"install {', '.join([*absent, *(f'a distribution providing {m}' for m in unprovided)])}")
         if sites or absent:
+            import shlex  # noqa: PLC0415 - only to explain a missing dependency, not on every start-up
+
             command = ["securehost", "deps", "approve", "--approvals", str(self.approvals_file), "--plugin", plugin]
             for site in sorted(set(sites.values())):
                 command += ["--path", site]

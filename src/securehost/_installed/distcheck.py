@@ -42,7 +42,7 @@ from securehost._installed.sitecheck import PackageWalker, RecordIndex, SiteInde
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, parse_entry_point_value
-from securehost._wheel.info import forbidden_files
+from securehost._wheel.startup import forbidden_files
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
 if TYPE_CHECKING:

@@ -25,6 +25,7 @@ by file identity, so a warm start-up compiles nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import importlib.util
@@ -46,7 +47,12 @@ __all__ = ["SOURCE_MODIFIED", "check_cached_bytecode"]
 #: Returned when the signed source itself no longer matches: reported as ``INSTALLED_FILE_MODIFIED``.
 SOURCE_MODIFIED: Final = "its signed source changed after signing"
 
-_NAME: Final = re.compile(r"(?P<stem>[^.]+)\.(?P<tag>[^.]+?)(?:\.opt-(?P<opt>[12]))?\.pyc")
+
+@functools.cache
+def _name_re() -> re.Pattern[str]:
+    return re.compile(r"(?P<stem>[^.]+)\.(?P<tag>[^.]+?)(?:\.opt-(?P<opt>[12]))?\.pyc")
+
+
 _MAX_SOURCE: Final = 64 * 1024 * 1024
 _SLACK: Final = 64 * 1024
 _FLAG_HASH: Final = 0b01
@@ -105,7 +111,7 @@ def check_cached_bytecode(
     """
     head, _, name = rel.rpartition("/")
     package = head[: -len("__pycache__")].rstrip("/")
-    match = _NAME.fullmatch(name)
+    match = _name_re().fullmatch(name)
     if match is None:
         return "not a cache file name Python would read"
     if match["tag"] != sys.implementation.cache_tag:

@@ -1,6 +1,7 @@
 """Process isolation: plugins in a worker process confined by the operating system.
 
-Modules: ``policy`` (what the host asks for), ``frames`` (the typed frames), ``values`` (the plain-data checks),
+Modules: ``choice`` (which plugins run where: the default imports nothing else), ``policy`` (what the host
+asks for), ``frames`` (the typed frames), ``values`` (the plain-data checks),
 ``codec`` (msgpack encoding and decoding), ``channel`` (length-prefixed frames over a socket, with limits and
 deadlines), ``confine`` with ``namespaces``, ``landlock`` and ``seccomp`` (applied in the worker before any plugin byte
 runs), ``launch`` (the confinement and payload derived from a plugin's permissions), ``zygote`` (the fork server),

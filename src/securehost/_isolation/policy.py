@@ -9,7 +9,6 @@ runs in-process.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import Mapping
 from typing import Final, Literal, final
@@ -18,7 +17,7 @@ import attrs
 
 from securehost.exceptions import ConfigurationError
 
-__all__ = ["PROTECTIONS", "IsolationChoice", "ProcessIsolation", "WorkerLimits", "isolation_for", "parse_isolation"]
+__all__ = ["PROTECTIONS", "IsolationChoice", "ProcessIsolation", "WorkerLimits", "parse_isolation"]
 
 #: Protections a worker can have; ``ProcessIsolation(require=...)`` names some of them.
 PROTECTIONS: Final = frozenset({"userns", "netns", "pidns", "landlock", "seccomp", "no_new_privs", "rlimits"})
@@ -157,11 +156,3 @@ def parse_isolation(value: object) -> tuple[tuple[str, IsolationChoice], ...]:
     if isinstance(value, (str, ProcessIsolation)):
         return (("*", _one(value, "isolation")),)
     raise TypeError(f"isolation must be a mode or a mapping of name globs to modes, not {type(value).__name__}")
-
-
-def isolation_for(pairs: tuple[tuple[str, IsolationChoice], ...], name: str) -> IsolationChoice:
-    """Return the isolation of canonical distribution *name*: the first matching glob's, else in-process."""
-    for pattern, choice in pairs:
-        if fnmatch.fnmatchcase(name, pattern):
-            return choice
-    return None

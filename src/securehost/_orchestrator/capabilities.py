@@ -9,6 +9,7 @@ more segments followed by ``.*`` (``data.*`` matches ``data.transform`` and ``da
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Final
 
@@ -21,8 +22,16 @@ __all__ = ["MAX_CAPABILITY_CHARS", "check_capability", "check_pattern", "pattern
 
 MAX_CAPABILITY_CHARS: Final = 100
 _SEGMENT: Final = r"[a-z][a-z0-9_]{0,31}"
-_CAPABILITY_RE: Final = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT}){{1,7}}")
-_PREFIX_RE: Final = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT}){{0,6}}")
+
+
+@functools.cache
+def _capability_re() -> re.Pattern[str]:
+    return re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT}){{1,7}}")
+
+
+@functools.cache
+def _prefix_re() -> re.Pattern[str]:
+    return re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT}){{0,6}}")
 
 
 def _show(value: str) -> str:
@@ -38,7 +47,7 @@ def check_capability(text: object) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"a capability must be a str, not {type(text).__name__}")
-    if len(text) > MAX_CAPABILITY_CHARS or not _CAPABILITY_RE.fullmatch(text):
+    if len(text) > MAX_CAPABILITY_CHARS or not _capability_re().fullmatch(text):
         raise CapabilityFormatError(
             f"invalid capability {_show(text)}: use 2-8 dot-separated lowercase segments "
             "(a letter, then letters, digits or '_'), such as 'data.transform'"
@@ -57,7 +66,7 @@ def check_pattern(text: object) -> str:
         raise TypeError(f"a capability pattern must be a str, not {type(text).__name__}")
     if text == "*":
         return text
-    if text.endswith(".*") and len(text) <= MAX_CAPABILITY_CHARS and _PREFIX_RE.fullmatch(text[:-2]):
+    if text.endswith(".*") and len(text) <= MAX_CAPABILITY_CHARS and _prefix_re().fullmatch(text[:-2]):
         return text
     try:
         return check_capability(text)

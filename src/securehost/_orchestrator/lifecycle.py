@@ -19,6 +19,7 @@ and counters like any hook call, and an isolated plugin's call is forwarded to i
 from __future__ import annotations
 
 import contextvars
+import functools
 import re
 import threading
 from typing import TYPE_CHECKING, Any, Final
@@ -34,7 +35,11 @@ __all__ = ["HEALTH", "START", "STOP", "Outcome", "call_with_deadline", "dependen
 START: Final = "securehost_start"
 STOP: Final = "securehost_stop"
 HEALTH: Final = "securehost_health"
-_NAME_RE: Final = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@functools.cache
+def _name_re() -> re.Pattern[str]:
+    return re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def lifecycle_spec(project: str) -> type:
@@ -63,7 +68,7 @@ def requirement_names(requires: Iterable[str]) -> set[str]:
     """Return the canonical distribution names that ``Requires-Dist`` lines name."""
     names = set()
     for line in requires:
-        match = _NAME_RE.match(line)
+        match = _name_re().match(line)
         if match:
             names.add(re.sub(r"[-_.]+", "-", match.group(1)).lower())
     return names

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from securehost._orchestrator.config import redact, resolve, scrub, secret_values
-from securehost._orchestrator.health import HealthReport, HealthState, PluginHealth, parse_reported, worst
 from securehost._orchestrator.lifecycle import HEALTH, START, STOP, Outcome, call_with_deadline, dependency_order
-from securehost._orchestrator.select import CapabilityRelay, offering
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from securehost._audit import AuditLog
+    from securehost._orchestrator.health import HealthReport, HealthState
+    from securehost._orchestrator.select import CapabilityRelay
 
 __all__ = ["ManagerLike", "Member", "Orchestra", "configure"]
 
@@ -212,10 +212,14 @@ class Orchestra:
 
     def select(self, query: str) -> tuple[str, ...]:
         """Return the started members offering a capability *query* matches, sorted by name."""
+        from securehost._orchestrator.select import offering  # noqa: PLC0415 - selection is not on the start-up path
+
         return offering({n: m.capabilities for n, m in self.members.items() if m.started}, query)
 
     def relay(self, query: str) -> CapabilityRelay:
         """Return hook callers restricted to the plugins of :meth:`select`."""
+        from securehost._orchestrator.select import CapabilityRelay  # noqa: PLC0415 - see select()
+
         names = self.select(query)
         return CapabilityRelay(self._manager, query, [p for n in names for p in self.members[n].plugins])
 
@@ -223,6 +227,13 @@ class Orchestra:
 
     def health(self) -> HealthReport:
         """Ask every started member's health hook (with the deadline) and combine it with counters and quarantine."""
+        from securehost._orchestrator.health import (  # noqa: PLC0415 - health is not on the start-up path
+            HealthReport,
+            PluginHealth,
+            parse_reported,
+            worst,
+        )
+
         stats = self._manager.stats()
         quarantined = self._manager.quarantined()
         report = []

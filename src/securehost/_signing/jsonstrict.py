@@ -8,6 +8,7 @@ without whitespace, as UTF-8.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -19,7 +20,13 @@ from securehost.exceptions import EnvelopeFormatError
 __all__ = ["check_keys", "dumps_canonical", "loads_strict"]
 
 _BOM: Final = b"\xef\xbb\xbf"
-_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+
+
+@functools.cache
+def _surrogate_re() -> re.Pattern[str]:
+    return re.compile("[\ud800-\udfff]")
+
+
 _SURROGATE_ESCAPE_RE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_NUMBER_CHARS: Final = 64
 
@@ -98,7 +105,7 @@ def _check_surrogates(root: dict[str, Any]) -> None:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, str) and not node.isascii() and _SURROGATE_RE.search(node):
+        elif isinstance(node, str) and not node.isascii() and _surrogate_re().search(node):
             raise EnvelopeFormatError("JSON string contains an unpaired surrogate escape")
 
 

@@ -11,6 +11,7 @@ Both parsers take untrusted text (from an installed ``.dist-info`` directory) an
 
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 from typing import Final, final
@@ -22,9 +23,18 @@ from securehost.exceptions import EntryPointFormatError, WheelFormatError
 __all__ = ["EntryPointSpec", "parse_entry_point_value", "parse_entry_points", "parse_entry_points_text"]
 
 _MAX_FILE_SIZE: Final = 1 << 20
-_SECTION_RE: Final = re.compile(r"\[[A-Za-z0-9_.-]+\]")
-#: characters that split lines for str.splitlines but not for configparser or importlib.metadata (and NUL, BOM)
-_SEPARATORS_RE: Final = re.compile("\r(?!\n)|[\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ufeff]")
+
+
+@functools.cache
+def _section_re() -> re.Pattern[str]:
+    return re.compile(r"\[[A-Za-z0-9_.-]+\]")
+
+
+@functools.cache
+def _separators_re() -> re.Pattern[str]:
+    """Characters that split lines for str.splitlines but not for configparser or importlib.metadata (and NUL, BOM)."""
+    return re.compile("\r(?!\n)|[\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ufeff]")
+
 
 MAX_VALUE_LENGTH: Final = 512
 MAX_NAME_LENGTH: Final = 200
@@ -34,7 +44,13 @@ _VALUE_RE: Final = re.compile(
     rf"[ \t]*(?P<module>{_DOTTED})[ \t]*(?::[ \t]*(?P<attr>{_DOTTED})[ \t]*)?(?:\[(?P<extras>[^\[\]]*)\][ \t]*)?",
     re.ASCII,
 )
-_EXTRA_RE: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", re.ASCII)
+
+
+@functools.cache
+def _extra_re() -> re.Pattern[str]:
+    return re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", re.ASCII)
+
+
 _GROUP_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.ASCII)
 
 
@@ -71,7 +87,7 @@ def parse_entry_point_value(value: str) -> tuple[str, str | None, tuple[str, ...
     extras: tuple[str, ...] = ()
     if extras_text is not None:
         parts = [part.strip() for part in extras_text.split(",")]
-        if not all(_EXTRA_RE.fullmatch(part) for part in parts):
+        if not all(_extra_re().fullmatch(part) for part in parts):
             raise EntryPointFormatError(f"entry point {value!r} has malformed extras")
         extras = tuple(parts)
     return module, attr, extras
@@ -202,7 +218,7 @@ class EntryPointSpec:
 
 def _check_unambiguous_lines(text: str) -> None:
     """Reject lines that different ``entry_points.txt`` readers (configparser, importlib.metadata) read differently."""
-    if _SEPARATORS_RE.search(text):
+    if _separators_re().search(text):
         raise EntryPointFormatError("entry_points.txt contains an ambiguous line separator or NUL")
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
@@ -212,7 +228,7 @@ def _check_unambiguous_lines(text: str) -> None:
             raise EntryPointFormatError(f"entry_points.txt line {number} is indented")
         if stripped.startswith(";"):
             raise EntryPointFormatError(f"entry_points.txt line {number} starts with ';'")
-        if stripped.startswith("[") and not _SECTION_RE.fullmatch(stripped):
+        if stripped.startswith("[") and not _section_re().fullmatch(stripped):
             raise EntryPointFormatError(f"entry_points.txt line {number} is not a valid [group]")
 
 

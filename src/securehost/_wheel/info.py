@@ -14,12 +14,9 @@ Decisions:
   one valid ``Name`` and one PEP 440 ``Version``. ``WHEEL`` needs one ``Wheel-Version`` 1.x, one
   ``Root-Is-Purelib`` (``true`` or ``false``), and ``Tag`` lines whose expanded set is the file
   name's.
-* Forbidden files (:func:`forbidden_files`) are those Python runs at start-up once installed: a
-  ``.pth`` file, or a ``sitecustomize``/``usercustomize`` module or package (any extension, any
-  case), at the top of site-packages, that is: at the top of the wheel, at the top of
-  ``*.data/purelib/`` or ``*.data/platlib/``, and anywhere under ``*.data/data/`` (the data scheme
-  is the environment prefix, which contains site-packages). A ``.pth`` inside a package directory is
-  allowed: :mod:`site` only reads ``.pth`` files in site directories.
+* Forbidden files (:func:`forbidden_files`, defined in :mod:`securehost._wheel.startup`) are
+  those Python runs at start-up once installed: a ``.pth`` file, or a ``sitecustomize`` or
+  ``usercustomize`` module or package at the top of site-packages (see that module).
 """
 
 from __future__ import annotations
@@ -31,7 +28,7 @@ import attrs
 from packaging.version import InvalidVersion, Version
 
 from securehost._names import canonicalize_name
-from securehost._verdict import Reason, ReasonCode
+from securehost._wheel.startup import forbidden_files
 from securehost.exceptions import WheelFormatError
 
 if TYPE_CHECKING:
@@ -65,7 +62,6 @@ _TAG_RE: Final = re.compile(r"[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+")
 _NAME_RE: Final = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.IGNORECASE)
 _METADATA_VERSION_RE: Final = re.compile(r"[12]\.[0-9]+")
 _WHEEL_VERSION_RE: Final = re.compile(r"1\.[0-9]+")
-_STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
 
 
 @attrs.frozen(kw_only=True)
@@ -322,49 +318,3 @@ def installed_path(archive_name: str, *, data_dir: str, root_is_purelib: bool) -
     if scheme not in SCHEMES or not path:
         raise WheelFormatError(f"{archive_name} is not under a known install scheme")
     return scheme, path
-
-
-def _startup_file(parts: list[str], *, anywhere: bool) -> bool:
-    """Whether *parts* (a path below site-packages) is a ``.pth`` file or a start-up module."""
-    folded = [p.casefold() for p in parts]
-    if anywhere:
-        return folded[-1].endswith(".pth") or any(p.split(".", 1)[0] in _STARTUP_MODULES for p in folded)
-    if len(folded) == 1 and folded[0].endswith(".pth"):
-        return True
-    top = folded[1] if folded[0] == "__pycache__" and len(folded) > 1 else folded[0]
-    return top.split(".", 1)[0] in _STARTUP_MODULES
-
-
-def forbidden_files(names: Iterable[str], *, data_dir: str | None = None) -> tuple[Reason, ...]:
-    """Find members that Python would run at start-up once the wheel is installed.
-
-    Args:
-        names: the archive member names.
-        data_dir: the wheel's ``.data`` directory; ``None`` treats every top-level ``*.data``
-            directory as one (the safe choice before the wheel's name is known).
-
-    Returns:
-        One ``FORBIDDEN_FILE`` reason per such member.
-    """
-    reasons = []
-    for name in names:
-        parts = name.split("/")
-        head = parts[0]
-        is_data = len(parts) > 2 and (head == data_dir or (data_dir is None and head.endswith(".data")))
-        if is_data and parts[1] in ("purelib", "platlib"):
-            bad = _startup_file(parts[2:], anywhere=False)
-        elif is_data and parts[1] == "data":
-            bad = _startup_file(parts[2:], anywhere=True)
-        elif is_data:
-            bad = False
-        else:
-            bad = _startup_file(parts, anywhere=False)
-        if bad:
-            reasons.append(
-                Reason(
-                    code=ReasonCode.FORBIDDEN_FILE,
-                    message=f"{name} would run at every Python start-up once installed",
-                    subject=name,
-                )
-            )
-    return tuple(reasons)
