@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import sys
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import securehost._orchestrator
 from securehost import DependencyPolicy, PrivateKey, ReasonCode
 from securehost._orchestrator.config import REDACTED
 from securehost.exceptions import CapabilityFormatError, ConfigurationError
@@ -285,6 +287,26 @@ def test_a_failing_stop_is_audited_and_the_plugin_is_unloaded_anyway(lab: Lab, l
     assert host.implementations("describe_plugin") == []
     failed = [e for e in lab.events() if e["event"] == "lifecycle.failed"]
     assert [(e["plugin"], e["phase"]) for e in failed] == [("alpha", "stop")]
+
+
+def test_selection_and_health_first_used_inside_a_plugin_hook_are_imported_as_the_host(
+    lab: Lab, log: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They are imported on first use; a host callback that a plugin calls may be that use (guard on)."""
+    token, _ = log
+    body = "@hookimpl\ndef process_records(records):\n    return records[0]()\n"
+    add(lab, "alpha", plugin(token, body), capabilities=["data.filter"])
+    host = lab.host(dependency_policy=POLICY, guard=True)
+    assert host.load()["alpha"].accepted
+    for module in ("select", "health"):  # as in a fresh process: not imported yet
+        monkeypatch.delitem(sys.modules, f"securehost._orchestrator.{module}", raising=False)
+        monkeypatch.delattr(securehost._orchestrator, module, raising=False)
+
+    def callback() -> tuple[tuple[str, ...], str]:
+        return host.select("data.*"), host.health()["alpha"].state
+
+    assert host.hook.process_records(records=[callback]) == [(("alpha",), "ok")]
+    assert host.manager.stats().get("alpha", "process_records").denials == 0
 
 
 # --- health -------------------------------------------------------------------------------------------------------

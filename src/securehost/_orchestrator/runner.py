@@ -8,11 +8,14 @@ needs nothing of the dispatcher.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from securehost._context import run_as_host
 from securehost._orchestrator.config import redact, resolve, scrub, secret_values
 from securehost._orchestrator.lifecycle import HEALTH, START, STOP, Outcome, call_with_deadline, dependency_order
 from securehost._verdict import Reason, ReasonCode
@@ -25,6 +28,19 @@ if TYPE_CHECKING:
     from securehost._orchestrator.select import CapabilityRelay
 
 __all__ = ["ManagerLike", "Member", "Orchestra", "configure"]
+
+
+def _first_use(module: str) -> None:
+    """Import ``securehost._orchestrator.<module>`` as the host (cheap once it is imported).
+
+    Selection and health are imported when first used, not at start-up. A plugin's hook may be what uses them first
+    (a callback of the host that selects): reading securehost's own files is then still the host's doing, not
+    something the guard should judge against the plugin's ``fs.read`` grants.
+    """
+    name = f"securehost._orchestrator.{module}"
+    if name not in sys.modules:
+        run_as_host(importlib.import_module, name)
+
 
 _logger = logging.getLogger("securehost.host")
 
@@ -212,12 +228,14 @@ class Orchestra:
 
     def select(self, query: str) -> tuple[str, ...]:
         """Return the started members offering a capability *query* matches, sorted by name."""
+        _first_use("select")
         from securehost._orchestrator.select import offering  # noqa: PLC0415 - selection is not on the start-up path
 
         return offering({n: m.capabilities for n, m in self.members.items() if m.started}, query)
 
     def relay(self, query: str) -> CapabilityRelay:
         """Return hook callers restricted to the plugins of :meth:`select`."""
+        _first_use("select")
         from securehost._orchestrator.select import CapabilityRelay  # noqa: PLC0415 - see select()
 
         names = self.select(query)
@@ -227,6 +245,7 @@ class Orchestra:
 
     def health(self) -> HealthReport:
         """Ask every started member's health hook (with the deadline) and combine it with counters and quarantine."""
+        _first_use("health")
         from securehost._orchestrator.health import (  # noqa: PLC0415 - health is not on the start-up path
             HealthReport,
             PluginHealth,
