@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name as packaging_canonicalize_name
@@ -19,3 +20,16 @@ def test_agrees_with_packaging(name: str) -> None:
 def test_examples() -> None:
     assert canonicalize_name("Acme_CSV..Tools") == "acme-csv-tools"
     assert canonicalize_name("oslo.concurrency") == "oslo-concurrency"
+
+
+def test_parse_version_is_packagings_parse_once_per_string() -> None:
+    from packaging.version import InvalidVersion, Version
+
+    from securehost._names import parse_version
+
+    assert parse_version("1.0.post1") == Version("1.0.post1")
+    assert parse_version("2.0") is parse_version("2.0")  # parsed once
+    with pytest.raises(InvalidVersion):
+        parse_version("not a version")
+    with pytest.raises(InvalidVersion):  # a failure is not remembered as an answer
+        parse_version("not a version")

@@ -7,7 +7,13 @@ would pay for one string function. :func:`canonicalize_name` is ``packaging.util
 
 from __future__ import annotations
 
-__all__ = ["canonicalize_name"]
+import functools
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+__all__ = ["canonicalize_name", "parse_version"]
 
 
 def canonicalize_name(name: str) -> str:
@@ -16,3 +22,17 @@ def canonicalize_name(name: str) -> str:
     while "--" in value:
         value = value.replace("--", "-")
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_version(text: str) -> Version:
+    """Return ``packaging.version.Version(text)``, parsed once per distinct string (a version is immutable).
+
+    A load compares the same few version strings about ten times per plugin (discovery, the statement, rollback).
+
+    Raises:
+        packaging.version.InvalidVersion: *text* is not a PEP 440 version (not cached).
+    """
+    from packaging.version import Version  # noqa: PLC0415 - a leaf module: import what the caller needs, on call
+
+    return Version(text)

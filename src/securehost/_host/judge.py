@@ -15,7 +15,7 @@ from packaging.version import InvalidVersion, Version
 from securehost._host.support import read_envelope, same_version
 from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
 from securehost._installed.sitecheck import SiteIndex
-from securehost._names import canonicalize_name
+from securehost._names import canonicalize_name, parse_version
 from securehost._permissions import PermissionSet
 from securehost._trust.verify import ENVELOPE_FILENAME, StatementCheck, check_statement
 from securehost._verdict import Reason, ReasonCode
@@ -47,7 +47,7 @@ def parse_pins(pins: Mapping[str, str] | None) -> dict[str, Version]:
     parsed: dict[str, Version] = {}
     for name, version in (pins or {}).items():
         try:
-            parsed[canonicalize_name(name)] = Version(version)
+            parsed[canonicalize_name(name)] = parse_version(version)
         except InvalidVersion as exc:
             raise ConfigurationError(f"pins[{name!r}]: {version!r} is not a valid version") from exc
     return parsed
@@ -177,7 +177,11 @@ class Judge:
     def rollback(self, name: str, version: str) -> list[Reason]:
         """A ``rollback`` reason if *version* is older than one accepted before and not pinned."""
         highest = self._state.highest(name)
-        if highest is None or Version(version) >= Version(highest) or self._pins.get(name) == Version(version):
+        if (
+            highest is None
+            or parse_version(version) >= parse_version(highest)
+            or self._pins.get(name) == parse_version(version)
+        ):
             return []
         return [
             Reason(

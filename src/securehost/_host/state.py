@@ -14,10 +14,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from securehost._fileio import read_file, write_atomic
 from securehost._installed.bytecode import private_dir
+from securehost._names import parse_version
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class HostState:
             raise ConfigurationError(f"{self._path}: malformed host state")
         for name, version in versions.items():
             try:
-                Version(version)
+                parse_version(version)
             except (InvalidVersion, TypeError) as exc:
                 raise ConfigurationError(f"{self._path}: bad version {version!r} for {name!r}") from exc
         self._versions = dict(versions)
@@ -124,7 +125,7 @@ class HostState:
         """
         with self._lock:
             current = self._versions.get(name)
-            if current is None or Version(version) > Version(current):
+            if current is None or parse_version(version) > parse_version(current):
                 self._versions[name] = version
                 self._changed()
 

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from securehost._fileio import read_file
-from securehost._names import canonicalize_name
+from securehost._names import canonicalize_name, parse_version
 from securehost._permissions import PermissionSet
 from securehost._trust.verify import ENVELOPE_FILENAME
 from securehost._verdict import Reason, ReasonCode
@@ -45,7 +45,7 @@ def same_version(signed: str, installed: str | None) -> bool:
     if installed is None:
         return False
     try:
-        return Version(signed) == Version(installed)
+        return parse_version(signed) == parse_version(installed)
     except InvalidVersion:
         return False
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
-from packaging.version import InvalidVersion, Version
+from packaging.version import InvalidVersion
 
 from securehost._fileio import read_file
 from securehost._installed.headers import plain_headers
@@ -48,7 +48,7 @@ from securehost._installed.scan import (
     read_entry_points,
     read_small,
 )
-from securehost._names import canonicalize_name
+from securehost._names import canonicalize_name, parse_version
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, check_group
 from securehost.exceptions import EntryPointFormatError
@@ -193,7 +193,7 @@ def _metadata_reason(loc: MetadataLocation) -> Reason | None:
         msg = f"METADATA names {name!r}, the directory names {loc.canonical!r}"
         return Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=loc.path)
     try:
-        same = isinstance(version, str) and Version(version) == Version(loc.version)
+        same = isinstance(version, str) and parse_version(version) == parse_version(loc.version)
     except InvalidVersion:
         same = version == loc.version
     if not same:

@@ -17,9 +17,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
-from packaging.version import Version
 
-from securehost._names import canonicalize_name
+from securehost._names import canonicalize_name, parse_version
 from securehost._orchestrator.capabilities import check_capability
 from securehost._orchestrator.config import check_declaration
 from securehost._permissions import Permission
@@ -125,7 +124,7 @@ def _dist_name(_instance: object, _attribute: object, name: str) -> None:
 def _version(_instance: object, _attribute: object, version: str) -> None:
     _check_text(version, "predicate version")
     try:
-        normalised = str(Version(version))
+        normalised = str(parse_version(version))
     except ValueError:
         fail(f"predicate version {version[:80]!r} is not a valid version")
     if normalised != version:
@@ -346,7 +345,7 @@ class PluginPredicate:
 
     Attributes:
         name: the canonical distribution name (``packaging.utils.canonicalize_name(name) == name``).
-        version: the normalised version (``str(Version(version)) == version``).
+        version: the normalised version (``str(parse_version(version)) == version``).
         tags: the wheel's expanded tags (``py3-none-any``), sorted, unique, at least one.
         permissions: the requested permissions as strings, sorted and unique.
         entry_points: group -> entry point name -> ``module`` or ``module:attr``; an immutable
