@@ -27,6 +27,16 @@ def test_events_go_to_logger_and_sink(tmp_path: Path, caplog: pytest.LogCaptureF
     assert caplog.records[1].securehost_event["reasons"] == ["digest-mismatch"]  # type: ignore[attr-defined]
 
 
+def test_an_event_nobody_listens_to_is_still_returned_whole(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger=AUDIT_LOGGER_NAME):
+        record = AuditLog().emit("plugin.loaded", plugin="acme", version="1.0")  # INFO: not logged, no sink
+        warned = AuditLog().emit("plugin.rejected", plugin="evil", reasons=["digest-mismatch"])  # WARNING: logged
+    assert record.to_json()["version"] == "1.0"
+    assert record.plugin == "acme"
+    assert [r.message for r in caplog.records] == ["plugin.rejected evil: digest-mismatch"]
+    assert warned.to_json()["reasons"] == ["digest-mismatch"]
+
+
 def test_sink_is_append_only_across_instances(tmp_path: Path) -> None:
     sink = tmp_path / "audit.jsonl"
     for i in range(3):

@@ -112,14 +112,20 @@ class AuditLog:
         A failure to write the sink is logged at ERROR level on the audit logger; it never raises into the host.
         """
         record = AuditEvent(event=event, time=dt.datetime.now(dt.timezone.utc), plugin=plugin, data=data)
-        payload = record.to_json()
         level = logging.WARNING if event in _WARNING_EVENTS else logging.INFO
-        reasons = data.get("reasons")
-        if reasons and isinstance(reasons, list):  # a rejection's log line says why, not only that
-            why = "; ".join(f"[{r.get('code')}] {r.get('message')}" if isinstance(r, dict) else str(r) for r in reasons)
-            _logger.log(level, "%s %s: %s", event, plugin or "-", why, extra={"securehost_event": payload})
-        else:
-            _logger.log(level, "%s %s", event, plugin or "-", extra={"securehost_event": payload})
+        logged = _logger.isEnabledFor(level)
+        if not logged and self._fd is None:
+            return record  # nobody listens: the event is not even turned into JSON (once per plugin at start-up)
+        payload = record.to_json()
+        if logged:
+            reasons = data.get("reasons")
+            if reasons and isinstance(reasons, list):  # a rejection's log line says why, not only that
+                why = "; ".join(
+                    f"[{r.get('code')}] {r.get('message')}" if isinstance(r, dict) else str(r) for r in reasons
+                )
+                _logger.log(level, "%s %s: %s", event, plugin or "-", why, extra={"securehost_event": payload})
+            else:
+                _logger.log(level, "%s %s", event, plugin or "-", extra={"securehost_event": payload})
         if self._fd is not None:
             line = (json.dumps(payload, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
             with self._lock:
