@@ -30,26 +30,21 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import hmac
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
 import sys
-import tempfile
 import threading
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-import attrs
-
 from securehost._context import run_as_host
-from securehost._fileio import read_file
-from securehost._installed.bytecode import BytecodeCache, default_state_dir, private_dir
+from securehost._installed.bytecode import BytecodeCache, default_state_dir
 from securehost._installed.dependencies import Allowance, DependencyPolicy, StaticImport, resolve_import
+from securehost._installed.entries import Entry, make_spec, read_verified, stage_extension
 from securehost._installed.libimport import library_spec
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.shadowing import ShadowCheck
@@ -57,7 +52,6 @@ from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import parse_entry_point_value
 from securehost.exceptions import (
-    ConfigurationError,
     DependencyNotAllowedError,
     PluginRejectedError,
     VerificationImportError,
@@ -72,50 +66,6 @@ __all__ = ["VerifiedImporter"]
 
 _MAX_MODULE: Final = 512 * 1024 * 1024
 _IMPORTLIB_FILES: Final = (os.path.dirname(importlib.__file__), "<frozen importlib", __file__)
-
-
-@final
-@attrs.frozen
-class _Entry:
-    distribution: str
-    name: str
-    path: str
-    sha256: str | None
-    is_package: bool
-    kind: ModuleKind
-
-
-@final
-class _VerifiedSpec(importlib.machinery.ModuleSpec):
-    """A spec whose ``cached`` is always ``None``: no ``__cached__`` pointing into site-packages."""
-
-    @property
-    def cached(self) -> None:
-        return None
-
-    @cached.setter
-    def cached(self, value: object) -> None:
-        pass
-
-
-def _read_verified(entry: _Entry, audit: AuditLog | None) -> bytes:
-    """Read the module file once and check its SHA-256; raise before anything of it can run."""
-    try:
-        data = read_file(entry.path, _MAX_MODULE)
-    except OSError as exc:
-        raise VerificationImportError(
-            f"cannot read verified module {entry.name} from {entry.path}: {exc}", name=entry.name, path=entry.path
-        ) from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if entry.sha256 is None or not hmac.compare_digest(digest, entry.sha256):
-        if audit is not None:
-            audit.emit("import.verification_failed", plugin=entry.distribution, module=entry.name, path=entry.path)
-        raise VerificationImportError(
-            f"{entry.path} changed after verification (SHA-256 {digest} != verified {entry.sha256}); not executed",
-            name=entry.name,
-            path=entry.path,
-        )
-    return data
 
 
 @final
@@ -155,7 +105,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.policy = dependency_policy if dependency_policy is not None else DependencyPolicy()
         self.allowance = allowance
         self._lock = threading.RLock()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Entry] = {}
         self._by_distribution: dict[str, frozenset[str]] = {}
         self._shadows = ShadowCheck(self)
         #: code that verified_imports read during a batch, for the import that follows: (sha256, path) -> code
@@ -205,7 +155,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 verdict = Verdict(subject=canonical, reasons=tuple(reasons), name=canonical)
                 raise PluginRejectedError(f"{canonical} cannot be registered: {reasons[0]}", verdict=verdict)
             for fullname, module in modules.items():
-                self._entries[fullname] = _Entry(
+                self._entries[fullname] = Entry(
                     canonical, fullname, str(module.path), module.sha256, module.is_package, module.kind
                 )
             self._by_distribution[canonical] = frozenset(modules)
@@ -318,7 +268,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """
         entry = self._entries.get(fullname)
         if entry is not None:
-            return self._spec(entry)
+            return make_spec(entry, self)
         parent = fullname.rpartition(".")[0]
         if parent and parent in self._entries:
             raise VerificationImportError(f"{fullname} is not part of the signed distribution", name=fullname)
@@ -333,17 +283,6 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def invalidate_caches(self) -> None:
         """Nothing to invalidate: the module table is explicit."""
 
-    def _spec(self, entry: _Entry) -> importlib.machinery.ModuleSpec:
-        if entry.kind is ModuleKind.NAMESPACE:
-            spec = _VerifiedSpec(entry.name, self, origin=None, is_package=True)
-            spec.submodule_search_locations = [entry.path]
-            return spec
-        spec = _VerifiedSpec(entry.name, self, origin=entry.path, is_package=entry.is_package)
-        spec.has_location = True
-        if entry.is_package:
-            spec.submodule_search_locations = [os.path.dirname(entry.path)]
-        return spec
-
     # --- loader ---------------------------------------------------------------------------------------------
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
@@ -355,26 +294,13 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         entry = self._entries.get(spec.name)
         if entry is None or entry.kind is not ModuleKind.EXTENSION:
             return None
-        copy = run_as_host(self._stage_extension, entry)
+        copy = run_as_host(stage_extension, entry, self._extension_dir, self._audit)
         try:
             loader = importlib.machinery.ExtensionFileLoader(spec.name, copy)
             staged = importlib.machinery.ModuleSpec(spec.name, loader, origin=copy)
             return loader.create_module(staged)
         finally:
             run_as_host(os.unlink, copy)
-
-    def _stage_extension(self, entry: _Entry) -> str:
-        """Copy the verified bytes of an extension module into the private directory; return the copy's path."""
-        data = _read_verified(entry, self._audit)
-        suffix = next(s for s in importlib.machinery.EXTENSION_SUFFIXES if entry.path.endswith(s))
-        try:
-            directory = private_dir(self._extension_dir)
-            fd, copy = tempfile.mkstemp(dir=directory, suffix=suffix)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-        except (OSError, ConfigurationError) as exc:
-            raise VerificationImportError(f"cannot stage {entry.name} for loading: {exc}", name=entry.name) from exc
-        return copy
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Execute a verified module.
@@ -419,7 +345,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """
         if module.kind is not ModuleKind.SOURCE or module.sha256 is None:
             raise VerificationImportError(f"{fullname} is not a source module", name=fullname)
-        entry = _Entry(
+        entry = Entry(
             canonicalize_name(distribution), fullname, str(module.path), module.sha256, module.is_package, module.kind
         )
         result = self._code(entry)
@@ -427,7 +353,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             self._pending[(module.sha256, entry.path)] = result
         return result[1]
 
-    def _code(self, entry: _Entry) -> tuple[types.CodeType, tuple[StaticImport, ...]]:
+    def _code(self, entry: Entry) -> tuple[types.CodeType, tuple[StaticImport, ...]]:
         assert entry.sha256 is not None
         pending = self._pending.pop((entry.sha256, entry.path), None)
         if pending is not None:
@@ -441,7 +367,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         )
         if cached is not None:
             return cached
-        data = run_as_host(_read_verified, entry, self._audit)
+        data = run_as_host(read_verified, entry, self._audit)
         result: tuple[types.CodeType, tuple[StaticImport, ...]] = run_as_host(
             self._cache.code, data, entry.sha256, entry.path, plugin=entry.distribution
         )
@@ -459,7 +385,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         entry = self._entries.get(fullname)
         if entry is None or entry.kind is not ModuleKind.SOURCE:
             return None
-        return importlib.util.decode_source(run_as_host(_read_verified, entry, None))
+        return importlib.util.decode_source(run_as_host(read_verified, entry, None))
 
     def is_package(self, fullname: str) -> bool:
         """Whether *fullname* is a registered package."""
@@ -468,7 +394,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     # --- dependency policy ----------------------------------------------------------------------------------
 
-    def _importing_plugin(self) -> _Entry | None:
+    def _importing_plugin(self) -> Entry | None:
         """Return the registered module whose code is importing (the first frame outside importlib), if any."""
         frame: types.FrameType | None = sys._getframe(2)
         while frame is not None and frame.f_code.co_filename.startswith(_IMPORTLIB_FILES):
@@ -478,16 +404,16 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         spec = frame.f_globals.get("__spec__")
         if spec is None or getattr(spec, "loader", None) is not self:
             return None
-        entry: _Entry | None = self._entries.get(str(spec.name))
+        entry: Entry | None = self._entries.get(str(spec.name))
         return entry
 
-    def _allowed(self, importer: _Entry, fullname: str) -> bool:
+    def _allowed(self, importer: Entry, fullname: str) -> bool:
         own = self._by_distribution.get(importer.distribution, frozenset())
         allowance = self.allowance
         allowed = None if allowance is None else functools.partial(allowance.module_allowed_for, importer.distribution)
         return self.policy.module_allowed(fullname, own=own, verified=self._entries, allowed=allowed)
 
-    def _check_import(self, importer: _Entry, fullname: str, *, dynamic: bool) -> None:
+    def _check_import(self, importer: Entry, fullname: str, *, dynamic: bool) -> None:
         if self._allowed(importer, fullname):
             return
         how = "imports" if dynamic else "has an import statement for"
