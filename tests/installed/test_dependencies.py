@@ -40,6 +40,28 @@ def test_static_imports_finds_every_import_statement_with_its_level_and_names() 
     assert static_imports(compile("x = 1\n", "m.py", "exec")) == ()
 
 
+def test_static_imports_reads_levels_pushed_as_small_ints_as_python_3_14_compiles_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """3.14 pushes an import's level with LOAD_SMALL_INT; without it ``from . import c`` reads as ``import c``."""
+    import dis
+
+    import securehost._installed.dependencies as dependencies
+
+    real = dis.get_instructions
+
+    def as_314(code: object) -> list[dis.Instruction]:
+        return [
+            i._replace(opname="LOAD_SMALL_INT") if i.opname == "LOAD_CONST" and type(i.argval) is int else i
+            for i in real(code)  # type: ignore[arg-type]
+        ]
+
+    expected = static_imports(compile(SOURCE, "m.py", "exec"))
+    monkeypatch.setattr(dependencies.dis, "get_instructions", as_314)
+    assert any(i.opname == "LOAD_SMALL_INT" for i in as_314(compile(SOURCE, "m.py", "exec")))
+    assert static_imports(compile(SOURCE, "m.py", "exec")) == expected
+
+
 @pytest.mark.parametrize(
     ("name", "level", "package"),
     [

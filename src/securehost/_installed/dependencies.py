@@ -55,6 +55,11 @@ class Allowance(Protocol):
         """Whether *plugin* may import *fullname*."""
 
 
+#: The instructions that push an ``import``'s level and fromlist: Python 3.14 pushes a small level with
+#: ``LOAD_SMALL_INT``, earlier versions with ``LOAD_CONST``.
+_LOADS: Final = frozenset({"LOAD_CONST", "LOAD_SMALL_INT"})
+
+
 def static_imports(code: types.CodeType) -> tuple[StaticImport, ...]:
     """Return every ``(name, level, fromlist)`` imported by ``import`` statements in *code* and its nested code."""
     found: list[StaticImport] = []
@@ -66,7 +71,7 @@ def static_imports(code: types.CodeType) -> tuple[StaticImport, ...]:
             continue
         consts: list[object] = []
         for instruction in dis.get_instructions(current):
-            if instruction.opname == "LOAD_CONST":
+            if instruction.opname in _LOADS:
                 consts.append(instruction.argval)
             elif instruction.opname == "IMPORT_NAME":
                 level = consts[-2] if len(consts) >= 2 and isinstance(consts[-2], int) else 0
