@@ -113,6 +113,18 @@ def test_keygen_writes_a_private_key_0600_and_the_public_key(tmp_path: Path) -> 
     }
 
 
+def test_keygen_into_a_directory_that_does_not_exist_creates_it_private(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example of ``securehost --help`` (``securehost keygen keys/release``) works in a fresh directory."""
+    key = tmp_path / "keys" / "release"
+    assert main(["keygen", str(key)]) == 0
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (tmp_path / "keys" / "release.pub").read_text().startswith("ssh-ed25519 ")
+    assert f"created {key.parent}/ (mode 0700)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("kind", "key_type"), [("ecdsa-p256", "ecdsa-p256"), ("ecdsa-p384", "ecdsa-p384"), ("rsa-3072", "rsa")]
 )

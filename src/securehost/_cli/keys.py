@@ -36,6 +36,10 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     key = PrivateKey.generate(args.type)
     password = read_password(args)
     pem = key.to_pem(password)
+    created = None
+    if not target.parent.exists():  # `securehost keygen keys/release` in a fresh checkout: make keys/, private
+        target.parent.mkdir(mode=0o700, parents=True)
+        created = target.parent
     if args.force:  # a fresh file: never write a secret through an old file's mode or a symlink
         target.unlink(missing_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -47,6 +51,8 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"private_key": str(target), "public_key": str(public), "key_id": key.key_id, "type": args.type})
     else:
+        if created is not None:
+            print(f"created {created}/ (mode 0700)")
         print(f"wrote {target} (private, {args.type}) and {public}\nkey id: {key.key_id}")
     return EXIT_OK
 
