@@ -9,7 +9,9 @@ implementation) while staying faster than pluggy.
 
 Timing shares clock reads between neighbours: the latency of a non-wrapper implementation runs from
 its start to the start of the next one, so it includes the next identity switch (about 0.05 µs); a
-wrapper's latency is its setup plus its teardown, each measured on its own.
+wrapper's latency is its setup plus its teardown, and they share clock reads the same way: a setup runs from the
+end of the previous one, a teardown from the end of what it wraps (the last implementation, or the inner wrapper's
+teardown), so each includes its own identity switch.
 
 The generated source depends only on argument names (Python identifiers from ``inspect.signature``,
 embedded with ``repr``) and positions; plugin names and objects are bound through the namespace,
@@ -137,13 +139,14 @@ def compile_plan(
         if count and entry[3] is not None:
             emit(depth, f"c{i}.failed()")
 
-    def plain_calls(depth: int, *, on_result: str) -> None:
+    def plain_calls(depth: int, *, on_result: str, fresh_clock: bool) -> None:
         offset = len(wrappers)
         if not plain:
             emit(depth, "pass")
             return
         emit(depth, f"_set({ident(offset, plain[0])})")
-        emit(depth, "t = _now()")
+        if fresh_clock:  # else ``t`` is the end of the last wrapper's setup
+            emit(depth, "t = _now()")
         for k, entry in enumerate(plain):
             i = offset + k
             emit(depth, "try:")
@@ -168,6 +171,7 @@ def compile_plan(
         plain_calls(
             2,
             on_result="if r is not None: return r" if firstresult else "if r is not None: results.append(r)",
+            fresh_clock=True,
         )
         emit(1, "finally:")
         emit(2, "_set(outer)")
@@ -180,9 +184,9 @@ def compile_plan(
             emit(1, f"g{w} = None")
         emit(1, "try:")
         emit(2, "try:")
+        emit(3, "t = _now()")  # one clock read per boundary: a setup ends where the next one starts
         for w, entry in enumerate(wrappers):
             emit(3, f"_set({ident(w, entry)})")
-            emit(3, "t = _now()")
             emit(3, "try:")
             old = f"_old(f{w}, ({args_of(entry)}{',' if entry[6].argnames else ''}), HOOK, i{w})"
             emit(4, f"g{w} = {old if entry[5] == OLD_WRAPPER else f'f{w}({args_of(entry)})'}")
@@ -196,17 +200,19 @@ def compile_plan(
             emit(3, "except BaseException:")
             failed(4, w, entry, count=False)
             emit(4, "raise")
-            emit(3, f"s{w} = _now() - t")
+            emit(3, "u = _now()")
+            emit(3, f"s{w} = u - t")
+            emit(3, "t = u")
             emit(3, f"n = {w + 1}")
         if firstresult:
             emit(3, "r = None")
             emit(3, "while True:")
-            plain_calls(4, on_result="if r is not None: break")
+            plain_calls(4, on_result="if r is not None: break", fresh_clock=False)
             emit(4, "break")
             emit(3, "result = r")
         else:
             emit(3, "results = []")
-            plain_calls(3, on_result="if r is not None: results.append(r)")
+            plain_calls(3, on_result="if r is not None: results.append(r)", fresh_clock=False)
             emit(3, "result = results")
         emit(2, "except BaseException as e:")
         emit(3, "exc = e")
@@ -216,23 +222,29 @@ def compile_plan(
             entry = wrappers[w]
             emit(3, f"if n > {w}:")
             # the common case inline (no exception to throw in, the wrapper returns): one call less per wrapper
+            # ``t`` is where the inner part ended (the last implementation, or the inner wrapper's teardown)
             emit(4, "if exc is None:")
             emit(5, f"_set({ident(w, entry)})")
-            emit(5, "t = _now()")
             emit(5, "try:")
             emit(6, f"g{w}.send(result)")
             emit(5, "except StopIteration as si:")
-            emit(6, f"a{w}(s{w} + _now() - t)")
+            emit(6, "u = _now()")
+            emit(6, f"a{w}(s{w} + u - t)")
+            emit(6, "t = u")
             emit(6, "result = si.value")
             emit(5, "except BaseException as e:")
-            emit(6, f"a{w}(s{w} + _now() - t)")
+            emit(6, "u = _now()")
+            emit(6, f"a{w}(s{w} + u - t)")
+            emit(6, "t = u")
             if entry[3] is not None:
                 emit(6, f"if isinstance(e, Exception): c{w}.failed()")
             emit(6, "exc = e")
             emit(5, "else:")
             emit(6, f"result, exc = _second(g{w}, c{w}, a{w}, s{w}, t, result)")
+            emit(6, "t = _now()")
             emit(4, "else:")
             emit(5, f"result, exc = _teardown(g{w}, {ident(w, entry)}, c{w}, a{w}, s{w}, result, exc)")
+            emit(5, "t = _now()")
         emit(2, "finally:")
         emit(3, "_set(outer)")
         emit(1, "if exc is not None:")
