@@ -200,3 +200,17 @@ def test_a_killed_process_mid_line_loses_only_the_step_it_never_took(tmp_path: P
     assert result.recovered == (f"{SCRATCH_PREFIX}torn: an interrupted change was rolled back (1 file(s) put back)",)
     assert (target / "old.txt").read_text() == "old"
     assert no_scratch_left(target)
+
+
+def test_a_journal_that_is_a_link_is_not_followed(tmp_path: Path, plugins: Plugins) -> None:
+    target = tmp_path / "plugins"
+    scratch = target / f"{SCRATCH_PREFIX}linked"
+    scratch.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.log"
+    elsewhere.write_text(json.dumps(["move", "a.txt", "b.txt"]) + "\n")  # a valid journal, but not in its place
+    (target / "b.txt").write_text("b")
+    (scratch / JOURNAL_LOG).symlink_to(elsewhere)
+    result = install_plugin(plugins.wheel("1.0"), target=target, store=STORE)
+    assert "not a journal securehost wrote" in result.recovered[0]
+    assert (target / "b.txt").read_text() == "b"
+    assert not (target / "a.txt").exists()

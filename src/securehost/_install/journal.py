@@ -169,10 +169,14 @@ def prune_empty(root: Path, files: list[str]) -> None:
 def _read_log(log: Path) -> list[list[str]] | None:
     """The records of *log*; ``[]`` when there is none; ``None`` when it is not a journal this code wrote."""
     try:
-        with open(log, "rb") as handle:
-            data = handle.read(_MAX_LOG + 1)
+        fd = os.open(log, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # a link planted in its place is not followed
     except FileNotFoundError:
         return []
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(_MAX_LOG + 1)
     except OSError:
         return None
     if len(data) > _MAX_LOG:
