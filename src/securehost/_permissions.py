@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from securehost._patterns import lazy_pattern
 from securehost.exceptions import PermissionFormatError
 
 if TYPE_CHECKING:
@@ -111,24 +112,16 @@ _ALIASES: Final = {
 }
 
 
-@functools.cache
-def _kind_re() -> re.Pattern[str]:
-    return re.compile(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
+_kind_re = lazy_pattern(r"[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
 
 
-@functools.cache
-def _host_label_re() -> re.Pattern[str]:
-    return re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_host_label_re = lazy_pattern(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
-@functools.cache
-def _env_re() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z0-9_*]+")
+_env_re = lazy_pattern(r"[A-Za-z0-9_*]+")
 
 
-@functools.cache
-def _custom_scope_re() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z0-9_.*@/+=-]+")
+_custom_scope_re = lazy_pattern(r"[A-Za-z0-9_.*@/+=-]+")
 
 
 _MAX_LEN: Final = 4096

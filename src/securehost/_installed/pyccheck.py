@@ -25,17 +25,16 @@ by file identity, so a warm start-up compiles nothing.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import importlib.util
 import marshal
 import os
-import re
 import sys
 from typing import TYPE_CHECKING, Final
 
 from securehost._fileio import read_file
+from securehost._patterns import lazy_pattern
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -48,9 +47,7 @@ __all__ = ["SOURCE_MODIFIED", "check_cached_bytecode"]
 SOURCE_MODIFIED: Final = "its signed source changed after signing"
 
 
-@functools.cache
-def _name_re() -> re.Pattern[str]:
-    return re.compile(r"(?P<stem>[^.]+)\.(?P<tag>[^.]+?)(?:\.opt-(?P<opt>[12]))?\.pyc")
+_name_re = lazy_pattern(r"(?P<stem>[^.]+)\.(?P<tag>[^.]+?)(?:\.opt-(?P<opt>[12]))?\.pyc")
 
 
 _MAX_SOURCE: Final = 64 * 1024 * 1024

@@ -9,10 +9,9 @@ more segments followed by ``.*`` (``data.*`` matches ``data.transform`` and ``da
 
 from __future__ import annotations
 
-import functools
-import re
 from typing import TYPE_CHECKING, Final
 
+from securehost._patterns import lazy_pattern
 from securehost.exceptions import CapabilityFormatError
 
 if TYPE_CHECKING:
@@ -24,14 +23,10 @@ MAX_CAPABILITY_CHARS: Final = 100
 _SEGMENT: Final = r"[a-z][a-z0-9_]{0,31}"
 
 
-@functools.cache
-def _capability_re() -> re.Pattern[str]:
-    return re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT}){{1,7}}")
+_capability_re = lazy_pattern(rf"{_SEGMENT}(?:\.{_SEGMENT}){{1,7}}")
 
 
-@functools.cache
-def _prefix_re() -> re.Pattern[str]:
-    return re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT}){{0,6}}")
+_prefix_re = lazy_pattern(rf"{_SEGMENT}(?:\.{_SEGMENT}){{0,6}}")
 
 
 def _show(value: str) -> str:

@@ -19,13 +19,14 @@ and counters like any hook call, and an isolated plugin's call is forwarded to i
 from __future__ import annotations
 
 import contextvars
-import functools
 import re
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import pluggy
+
+from securehost._patterns import lazy_pattern
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -37,9 +38,7 @@ STOP: Final = "securehost_stop"
 HEALTH: Final = "securehost_health"
 
 
-@functools.cache
-def _name_re() -> re.Pattern[str]:
-    return re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_name_re = lazy_pattern(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def lifecycle_spec(project: str) -> type:

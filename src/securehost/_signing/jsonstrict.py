@@ -8,12 +8,12 @@ without whitespace, as UTF-8.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
 from typing import Any, Final, NoReturn
 
+from securehost._patterns import lazy_pattern
 from securehost._verdict import ReasonCode
 from securehost.exceptions import EnvelopeFormatError
 
@@ -22,9 +22,7 @@ __all__ = ["check_keys", "dumps_canonical", "loads_strict"]
 _BOM: Final = b"\xef\xbb\xbf"
 
 
-@functools.cache
-def _surrogate_re() -> re.Pattern[str]:
-    return re.compile("[\ud800-\udfff]")
+_surrogate_re = lazy_pattern("[\ud800-\udfff]")
 
 
 _SURROGATE_ESCAPE_RE: Final = re.compile(r"\\u[dD][89a-fA-F]")

@@ -11,13 +11,13 @@ Both parsers take untrusted text (from an installed ``.dist-info`` directory) an
 
 from __future__ import annotations
 
-import functools
 import keyword
 import re
 from typing import Final, final
 
 import attrs
 
+from securehost._patterns import lazy_pattern
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
 __all__ = ["EntryPointSpec", "parse_entry_point_value", "parse_entry_points", "parse_entry_points_text"]
@@ -25,15 +25,11 @@ __all__ = ["EntryPointSpec", "parse_entry_point_value", "parse_entry_points", "p
 _MAX_FILE_SIZE: Final = 1 << 20
 
 
-@functools.cache
-def _section_re() -> re.Pattern[str]:
-    return re.compile(r"\[[A-Za-z0-9_.-]+\]")
+_section_re = lazy_pattern(r"\[[A-Za-z0-9_.-]+\]")
 
 
-@functools.cache
-def _separators_re() -> re.Pattern[str]:
-    """Characters that split lines for str.splitlines but not for configparser or importlib.metadata (and NUL, BOM)."""
-    return re.compile("\r(?!\n)|[\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ufeff]")
+#: Characters that split lines for str.splitlines but not for configparser or importlib.metadata (and NUL, BOM).
+_separators_re = lazy_pattern("\r(?!\n)|[\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ufeff]")
 
 
 MAX_VALUE_LENGTH: Final = 512
@@ -46,9 +42,7 @@ _VALUE_RE: Final = re.compile(
 )
 
 
-@functools.cache
-def _extra_re() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", re.ASCII)
+_extra_re = lazy_pattern(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", re.ASCII)
 
 
 _GROUP_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.ASCII)
