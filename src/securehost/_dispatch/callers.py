@@ -40,6 +40,7 @@ __all__ = [
     "WRAPPER",
     "Entry",
     "call_general",
+    "count_failure",
     "make_entry",
     "multicall",
     "run_teardowns",
@@ -136,12 +137,8 @@ def call_general(
                     try:
                         res = function(*args, **kw)
                     except Exception as exc:
-                        append(_now() - t0)
-                        if context is not None:
-                            context.failed()
-                        if errors is None:
+                        if not count_failure(exc, impl, context, append, t0, errors):
                             raise
-                        errors.append((impl.plugin_name, exc))
                         continue
                     except BaseException:
                         append(_now() - t0)
@@ -163,6 +160,28 @@ def call_general(
     if errors:
         raise _hook_error(hook_name, errors, result)
     return result
+
+
+def count_failure(  # noqa: PLR0917 - one failed call's state, passed positionally by the loops
+    exc: Exception,
+    impl: HookImpl,
+    context: PluginContext | None,
+    append: Callable[[int], object],
+    t0: int,
+    errors: list[tuple[str, BaseException]] | None,
+) -> bool:
+    """Count an implementation call that raised (its latency, its plugin's failure); record it if errors are isolated.
+
+    Returns:
+        Whether *exc* was recorded in *errors*; ``False`` when the call does not isolate errors (the caller re-raises).
+    """
+    append(_now() - t0)
+    if context is not None:
+        context.failed()
+    if errors is None:
+        return False
+    errors.append((impl.plugin_name, exc))
+    return True
 
 
 def start_wrapper(  # noqa: PLR0917 - one wrapper's state, passed positionally by both loops
@@ -205,12 +224,8 @@ def start_wrapper(  # noqa: PLR0917 - one wrapper's state, passed positionally b
             context.failed()
         _raise_wrapfail(gen, "did not yield")
     except Exception as exc:
-        append(_now() - t0)
-        if context is not None:
-            context.failed()
-        if errors is None:
+        if not count_failure(exc, impl, context, append, t0, errors):
             raise
-        errors.append((impl.plugin_name, exc))
         return
     except BaseException:
         append(_now() - t0)

@@ -26,6 +26,7 @@ from securehost._dispatch.callers import (
     Teardowns,
     _hook_error,
     call_args,
+    count_failure,
     run_teardowns,
     start_wrapper,
 )
@@ -131,12 +132,8 @@ async def acall(
                     try:
                         res = await _await_if_needed(function(*args, **kw))
                     except Exception as exc:
-                        append(_now() - t0)
-                        if context is not None:
-                            context.failed()
-                        if errors is None:
+                        if not count_failure(exc, impl, context, append, t0, errors):
                             raise
-                        errors.append((impl.plugin_name, exc))
                         continue
                     except BaseException:
                         append(_now() - t0)
