@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from securehost import PermissionSet, install_plugin, uninstall_plugin
+from securehost import LoadReport, PermissionSet, install_plugin, uninstall_plugin
 from securehost._install.journal import JOURNAL_LOG, SCRATCH_PREFIX
 from securehost._trust.edit import add_key
+from securehost.testing import HostFactory, PluginSite
 
-from .test_install import KEY, STORE, Plugins, greetings, no_scratch_left, snapshot
+from .test_install import _NAMES, GROUP, KEY, STORE, Plugins, Spec, greetings, no_scratch_left, snapshot
 
 KILLED = r"""
 import itertools, os, signal, sys
@@ -71,6 +72,11 @@ def extra(plugins: Plugins) -> dict[str, str]:
     return {f"{plugins.package}/{name}": text for name, text in EXTRA.items()}
 
 
+def load(tmp_path: Path, target: Path) -> LoadReport:
+    with HostFactory(PluginSite(tmp_path / "unused-site"), STORE, tmp_path / f"hosts-{next(_NAMES)}") as hosts:
+        return hosts(project="installhost", group=GROUP, hookspecs=Spec, path=[target], guard=False).load()
+
+
 def run_killed(wheel: Path | str, target: Path, store: Path, step: str, name: str = "") -> None:
     done = subprocess.run(
         [sys.executable, "-c", KILLED, str(wheel), str(target), str(store), step, name],
@@ -95,6 +101,9 @@ def test_an_upgrade_killed_midway_is_rolled_back_by_the_next_change(
     assert (scratch / JOURNAL_LOG).is_file()
     if step != "0":
         assert {k: v for k, v in snapshot(target).items() if not k.startswith(".")} != before  # half swapped
+    (note,) = [n for n in load(tmp_path, target).warnings if n.code.value == "install-interrupted"]
+    assert note.subject == str(scratch)
+    assert "next `securehost install`, `upgrade` or `uninstall` in that directory rolls the change back" in note.message
 
     result = install_plugin(old, target=target, store=STORE)  # the same version: refused, after the recovery
     assert result.action == "refused"
@@ -105,6 +114,7 @@ def test_an_upgrade_killed_midway_is_rolled_back_by_the_next_change(
     assert snapshot(target) == before
     assert no_scratch_left(target)
     assert greetings(tmp_path, target) == ["v1.0 Ada"]
+    assert not [n for n in load(tmp_path, target).warnings if n.code.value == "install-interrupted"]
     upgraded = install_plugin(plugins.wheel("2.0", extra=extra(plugins)), target=target, store=STORE, upgrade=True)
     assert upgraded
     assert upgraded.recovered == ()

@@ -56,6 +56,8 @@ class NoteCode(str, enum.Enum):
     """A loaded plugin implements a hook the host does not specify (a misspelt name?)."""
     UNSIGNED_DEV = "unsigned-dev"
     """A plugin was loaded without a signature, in development mode (``unsafe_unsigned``)."""
+    INSTALL_INTERRUPTED = "install-interrupted"
+    """A ``securehost install``, ``upgrade`` or ``uninstall`` in a plugin directory was killed before it finished."""
 
 
 @final
@@ -92,7 +94,7 @@ def _closest(word: str, candidates: Iterable[str]) -> list[str]:
 
 
 def discovery_notes(discovery: Discovery, explicit_path: Sequence[str] | None) -> list[LoadNote]:
-    """Notes about the scan: path entries that do not exist, and a group nobody declares."""
+    """Notes about the scan: path entries that do not exist, a group nobody declares, interrupted installs."""
     notes = [
         LoadNote(
             code=NoteCode.PATH_MISSING,
@@ -102,6 +104,17 @@ def discovery_notes(discovery: Discovery, explicit_path: Sequence[str] | None) -
         for entry in explicit_path or ()
         if not os.path.exists(entry)
     ]
+    notes.extend(
+        LoadNote(
+            code=NoteCode.INSTALL_INTERRUPTED,
+            message=f"{os.path.dirname(scratch)}: a securehost install, upgrade or uninstall there was killed before "
+            f"it finished ({os.path.basename(scratch)}); its plugins may be half replaced, and are rejected if so. The "
+            "next `securehost install`, `upgrade` or `uninstall` in that directory rolls the change back (or "
+            "removes what a finished one left), then does its own work",
+            subject=scratch,
+        )
+        for scratch in discovery.interrupted
+    )
     if not discovery.distributions:
         groups = _closest(discovery.group, discovery.groups)[:_MAX_SUGGESTIONS]
         where = "the search path" if explicit_path is None else f"the search path {list(explicit_path)}"

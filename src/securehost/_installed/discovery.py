@@ -113,12 +113,15 @@ class Discovery:
         distributions: every candidate (accepted or not), in path order.
         groups: every entry-point group that some distribution on the path declares, sorted (what a host that
             finds no candidate can suggest).
+        interrupted: the scratch directories that a killed ``securehost install``, ``upgrade`` or ``uninstall`` left
+            in a path entry (its plugins may be half swapped until the next change there rolls it back).
     """
 
     group: str
     path: tuple[str, ...]
     distributions: tuple[DiscoveredDistribution, ...]
     groups: tuple[str, ...] = ()
+    interrupted: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> tuple[DiscoveredDistribution, ...]:
@@ -262,9 +265,11 @@ def discover(
 
     located: list[tuple[MetadataLocation, EntryPointsFile]] = []
     editable_names: dict[str, set[str]] = {}
+    interrupted: list[str] = []
     for entry in entries:
         listing = list_path_entry(entry, cache)
         editable_names[entry] = set(listing.editable_names)
+        interrupted.extend(listing.interrupted)
         for loc in listing.locations:
             eps = read_entry_points(loc, cache)
             located.append((loc, eps))
@@ -304,4 +309,10 @@ def discover(
             )
         )
     groups = sorted({name for _, eps in located for name in eps.groups})
-    return Discovery(group=group, path=tuple(entries), distributions=tuple(found), groups=tuple(groups))
+    return Discovery(
+        group=group,
+        path=tuple(entries),
+        distributions=tuple(found),
+        groups=tuple(groups),
+        interrupted=tuple(interrupted),
+    )

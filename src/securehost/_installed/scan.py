@@ -60,10 +60,15 @@ class MetadataLocation:
 @final
 @attrs.frozen(kw_only=True)
 class Listing:
-    """What one path entry holds: metadata locations, and names that have an ``__editable__`` hook."""
+    """What one path entry holds.
+
+    Its metadata locations, the names that have an ``__editable__`` hook, and the scratch directories of installs,
+    upgrades or uninstalls that were killed before they finished.
+    """
 
     locations: tuple[MetadataLocation, ...]
     editable_names: frozenset[str]
+    interrupted: tuple[str, ...] = ()
 
 
 @final
@@ -75,6 +80,9 @@ class EntryPointsFile:
     error: str | None
 
 
+#: The scratch directories of ``securehost install``, ``upgrade`` and ``uninstall`` (``securehost._install.journal``,
+#: which this layer may not import); one left in a plugin directory means a change there was killed midway.
+INTERRUPTED_PREFIX: Final = ".securehost-install-"
 _EMPTY: Final = EntryPointsFile(groups={}, error=None)
 _NO_LISTING: Final = Listing(locations=(), editable_names=frozenset())
 
@@ -114,6 +122,7 @@ def _split_stem(stem: str, kind: Kind) -> tuple[str, str | None]:
 def _list_dir(entry: str) -> Listing:
     locations: list[MetadataLocation] = []
     editable: set[str] = set()
+    interrupted: list[str] = []
     base = os.path.basename(os.path.normpath(entry)).lower()
     with os.scandir(entry) as children:
         for child in children:
@@ -134,6 +143,8 @@ def _list_dir(entry: str) -> Listing:
             else:
                 if low.startswith("__editable__.") and low.endswith(".pth"):
                     editable.add(canonicalize_name(name[13:-4].partition("-")[0]))
+                elif name.startswith(INTERRUPTED_PREFIX):
+                    interrupted.append(child.path)
                 continue
             canonical, version = _split_stem(stem, kind)
             locations.append(
@@ -147,7 +158,9 @@ def _list_dir(entry: str) -> Listing:
                 )
             )
     locations.sort(key=lambda loc: loc.path)
-    return Listing(locations=tuple(locations), editable_names=frozenset(editable))
+    return Listing(
+        locations=tuple(locations), editable_names=frozenset(editable), interrupted=tuple(sorted(interrupted))
+    )
 
 
 def _list_zip(entry: str) -> Listing:
