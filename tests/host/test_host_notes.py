@@ -105,6 +105,24 @@ def test_an_implementation_of_an_unknown_hook_suggests_the_spelling(lab: Lab) ->
     assert "did you mean 'process_records'?" in note.message
 
 
+def test_the_notes_of_plugins_loaded_together_go_to_each_plugin(lab: Lab) -> None:
+    marker = MARKER.format(project=PROJECT)
+    hookless = marker + "def describe_plugin():\n    return {}\n"
+    misspelt = (
+        marker
+        + "@hookimpl\ndef describe_plugin():\n    return {}\n@hookimpl\ndef proces_records(records):\n    return []\n"
+    )
+    clean = marker + "@hookimpl\ndef describe_plugin():\n    return {}\n"
+    for name, source in (("tool-a", hookless), ("tool-b", misspelt), ("tool-c", clean)):
+        lab.tool(name=name, files=tool_files(name.replace("-", "_"), plugin=source))
+    report = lab.host().load()
+    assert {p.name for p in report.accepted} >= {"tool-a", "tool-b", "tool-c"}
+    assert sorted((n.plugin, n.code) for n in report.warnings) == [
+        ("tool-a", NoteCode.NO_HOOKS),
+        ("tool-b", NoteCode.UNKNOWN_HOOK),
+    ]
+
+
 def test_an_optional_hook_without_specification_is_no_note(lab: Lab) -> None:
     body = "@hookimpl\ndef describe_plugin():\n    return {}\n"
     body += "@hookimpl(optionalhook=True)\ndef later_hook():\n    pass\n"
