@@ -224,3 +224,21 @@ def test_a_journal_that_is_a_link_is_not_followed(tmp_path: Path, plugins: Plugi
     assert "not a journal securehost wrote" in result.recovered[0]
     assert (target / "b.txt").read_text() == "b"
     assert not (target / "a.txt").exists()
+
+
+def test_a_forged_journal_cannot_move_a_file_out_through_a_link_below_a_missing_directory(
+    tmp_path: Path, plugins: Plugins
+) -> None:
+    target = tmp_path / "plugins"
+    scratch = target / f"{SCRATCH_PREFIX}forged"
+    (scratch / "backup").mkdir(parents=True)
+    (scratch / "backup" / "payload.txt").write_text("payload")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (target / "link").symlink_to(outside)  # link/new does not exist: only its existing ancestor leaves the directory
+    record = ["move", "link/new/payload.txt", f"{SCRATCH_PREFIX}forged/backup/payload.txt"]
+    (scratch / JOURNAL_LOG).write_text(json.dumps(record) + "\n")
+    result = install_plugin(plugins.wheel("1.0"), target=target, store=STORE)
+    assert "a link that leaves" in result.recovered[0]
+    assert list(outside.iterdir()) == []  # nothing created or moved outside
+    assert (scratch / "backup" / "payload.txt").read_text() == "payload"  # kept, and named in the note
