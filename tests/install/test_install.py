@@ -260,6 +260,22 @@ def test_a_file_written_through_a_link_out_of_the_directory_is_refused(
     assert list(outside.iterdir()) == []
 
 
+def test_a_file_written_below_a_link_into_directories_that_do_not_exist_yet_is_refused(
+    tmp_path: Path, plugins: Plugins, target: Path
+) -> None:
+    """The link is above the file's missing parents: creating them would create them, and the file, outside."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target.mkdir()
+    (target / plugins.package).symlink_to(outside, target_is_directory=True)
+    wheel = plugins.wheel("1.0", extra={f"{plugins.package}/sub/deeper/x.py": "X = 1\n"})
+    result = install_plugin(wheel, target=target, store=STORE)
+    assert f"{plugins.package}/sub/deeper/x.py" in {
+        r.subject for r in result.reasons if r.code is ReasonCode.FILE_CONFLICT
+    }
+    assert list(outside.iterdir()) == []
+
+
 def test_a_failure_in_the_middle_of_an_upgrade_leaves_the_old_version(
     tmp_path: Path, plugins: Plugins, target: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

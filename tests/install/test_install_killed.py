@@ -239,6 +239,6 @@ def test_a_forged_journal_cannot_move_a_file_out_through_a_link_below_a_missing_
     record = ["move", "link/new/payload.txt", f"{SCRATCH_PREFIX}forged/backup/payload.txt"]
     (scratch / JOURNAL_LOG).write_text(json.dumps(record) + "\n")
     result = install_plugin(plugins.wheel("1.0"), target=target, store=STORE)
-    assert "a link that leaves" in result.recovered[0]
+    assert "a path that leaves" in result.recovered[0]
     assert list(outside.iterdir()) == []  # nothing created or moved outside
     assert (scratch / "backup" / "payload.txt").read_text() == "payload"  # kept, and named in the note

@@ -201,18 +201,6 @@ def _read_log(log: Path) -> list[list[str]] | None:
     return records
 
 
-def _lands_inside(root: Path, path: Path) -> bool:
-    """Whether the nearest existing directory above *path* resolves inside *root*.
-
-    :func:`~securehost._install.target.confined` checks the parent only when it exists; a rollback creates missing
-    parents, and ``mkdir(parents=True)`` below a link would create them, and move the file, outside *root*.
-    """
-    directory = path.parent
-    while not os.path.lexists(directory):
-        directory = directory.parent
-    return Path(os.path.realpath(directory)).is_relative_to(root)
-
-
 def _undo_records(root: Path, records: list[list[str]]) -> tuple[int, list[str]]:
     """Undo the logged moves of an interrupted change, newest first; return how many, and what could not be undone."""
     undone, problems = 0, []
@@ -227,9 +215,6 @@ def _undo_records(root: Path, records: list[list[str]]) -> tuple[int, list[str]]
             continue  # the process died before this rename
         if os.path.lexists(root / source):
             problems.append(f"{destination} -> {source}: {source} exists")
-            continue
-        if not _lands_inside(root, root / source):
-            problems.append(f"{destination} -> {source}: a directory on the way is a link that leaves {root}")
             continue
         try:
             (root / source).parent.mkdir(parents=True, exist_ok=True)

@@ -55,17 +55,19 @@ class InstalledDistribution:
 def confined(root: Path, relative: str) -> str | None:
     """Return *relative* normalised when it names a file strictly inside *root*, else ``None``.
 
-    *root* must be resolved (no symbolic links). The parent directory, when it exists, must resolve inside *root*,
-    so that a link to elsewhere cannot turn a removal or a write into one outside it.
+    *root* must be resolved (no symbolic links). The nearest directory above the file that exists must resolve inside
+    *root*, so that a link to elsewhere cannot turn a removal or a write into one outside it, also when the write
+    first creates the missing directories below that link.
     """
     if not relative or "\x00" in relative or os.path.isabs(relative) or relative.startswith(("/", "\\")):
         return None
     normal = os.path.normpath(relative)
     if normal in (".", "") or normal == ".." or normal.startswith(".." + os.sep):
         return None
-    full = root / normal
-    parent = full.parent
-    if parent.exists() and not Path(os.path.realpath(parent)).is_relative_to(root):
+    parent = (root / normal).parent
+    while not os.path.lexists(parent):
+        parent = parent.parent
+    if not Path(os.path.realpath(parent)).is_relative_to(root):
         return None
     return Path(normal).as_posix()
 
