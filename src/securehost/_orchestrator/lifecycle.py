@@ -78,7 +78,8 @@ def dependency_order(requires: Mapping[str, Iterable[str]]) -> list[str]:
 
     Dependencies outside *requires* are ignored; the members of a cycle follow in name order after what they need.
     """
-    pending = {name: set(deps) & set(requires) - {name} for name, deps in requires.items()}
+    known = set(requires)
+    pending = {name: set(deps) & known - {name} for name, deps in requires.items()}
     order: list[str] = []
     while pending:
         ready = sorted(name for name, deps in pending.items() if not deps) or [min(pending)]
