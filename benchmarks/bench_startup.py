@@ -12,13 +12,14 @@ imports, the start-up and one hook call:
   with the guard) and ``host.load()``: discover, verify (signature, trust, every installed file, the package walk),
   import from the verified bytes, register.
 
-Both scan the whole :data:`sys.path` (the plugin directory first), as a host with the default path does; both call
-the hook once. *warm*: the anchor's ``__pycache__`` and securehost's state directory (bytecode cache, signature memo,
-file record) were filled by earlier runs; *cold*: the anchor's ``__pycache__`` is deleted before each run, securehost
-gets an empty state directory; *paranoid*: warm state, ``Host(paranoid=True)`` (every file read and hashed). The
-sides alternate, so both see the same machine load. Each row also carries the library-import part (``lib_ms``) and the
-peak RSS of the process (``rss_mib``, ``VmHWM``: ``ru_maxrss`` would report the parent's peak, which survives
-``fork`` and ``exec``).
+Both scan the whole :data:`sys.path` (the plugin directory first), as a host with the default path does; both call the
+hook once. Both plugin directories also hold what most ``site-packages`` hold: setuptools'
+``distutils-precedence.pth`` start-up hook, listed in its ``RECORD``. *warm*: the anchor's ``__pycache__`` and
+securehost's state directory (bytecode cache, signature memo, file record) were filled by earlier runs; *cold*: the
+anchor's ``__pycache__`` is deleted before each run, securehost gets an empty state directory; *paranoid*: warm state,
+``Host(paranoid=True)`` (every file read and hashed). The sides alternate, so both see the same machine load. Each row
+also carries the library-import part (``lib_ms``) and the peak RSS of the process (``rss_mib``, ``VmHWM``:
+``ru_maxrss`` would report the parent's peak, which survives ``fork`` and ``exec``).
 
 ``run()`` returns one dict per (plugins, mode) with medians and the ratio; ``python benchmarks/bench_startup.py
 [--runs N] [--sizes N ...] [--profile N]`` prints them (``--profile`` prints a cProfile of one warm securehost
@@ -200,8 +201,29 @@ def prepare(root: Path, n: int) -> dict[str, Path]:
         wheel = make_wheel(dist, i)
         install_into(wheel, site_plain)
         install_into(sign_wheel(wheel, key, output=f"{signed}{os.sep}", issued_at=issued), site_signed)
+    for site in (site_signed, site_plain):
+        add_setuptools_hook(site)
     (root / "bench_spec.py").write_text(SPEC)
     return {"root": root, "store": store, "site_signed": site_signed, "site_plain": site_plain}
+
+
+def add_setuptools_hook(site: Path) -> None:
+    """Install what most ``site-packages`` hold: setuptools' ``distutils-precedence.pth``, listed in its RECORD.
+
+    A start-up hook in the site makes securehost vouch for it against the site's RECORDs (once per load).
+    """
+    data = b"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'\n"
+    (site / "distutils-precedence.pth").write_bytes(data)
+    dist_info = site / "setuptools-80.9.0.dist-info"
+    dist_info.mkdir()
+    metadata = b"Metadata-Version: 2.1\nName: setuptools\nVersion: 80.9.0\n"
+    (dist_info / "METADATA").write_bytes(metadata)
+    rows = [
+        f"distutils-precedence.pth,{_record_hash(data)},{len(data)}",
+        f"{dist_info.name}/METADATA,{_record_hash(metadata)},{len(metadata)}",
+        f"{dist_info.name}/RECORD,,",
+    ]
+    (dist_info / "RECORD").write_text("\n".join(rows) + "\n")
 
 
 def _measure(code: str) -> dict[str, float]:

@@ -355,6 +355,42 @@ def test_a_hook_listed_by_this_distribution_s_own_record_is_verified(tmp_path):
     assert "installed RECORD lists it for this distribution" in result.reasons[0].message
 
 
+def test_a_record_that_lists_a_hook_with_another_hash_does_not_take_it_over(tmp_path):
+    """Any RECORD that lists the hook with its hash vouches for it, whichever RECORD the listing reads first."""
+    md, subjects = install(tmp_path)
+    fake_install(tmp_path, "aaa-first", "1.0", {"aaa_first.py": ""})
+    add_record_rows(tmp_path / "aaa_first-1.0.dist-info", "helper.pth,sha256=forged,11")
+    fake_install(tmp_path, "helper", "1.0", {"helper.pth": "/somewhere\n", "helper_mod.py": ""})
+    result = verify_installed(md, subjects, site_index=SiteIndex(str(tmp_path)))
+    assert result.evidence["startup_hooks_verified"] == ["helper.pth"]
+    (tmp_path / "helper.pth").write_text("/elsewhere\n")  # and a changed hook is vouched for by none of them
+    result = verify_installed(md, subjects, site_index=SiteIndex(str(tmp_path)))
+    assert result.evidence["startup_hooks_verified"] == []
+    assert [r.subject for r in result.reasons] == ["helper.pth"]
+
+
+def test_the_records_of_a_site_with_a_hook_are_read_once_for_all_its_plugins(tmp_path, monkeypatch):
+    """A site with a start-up hook (most site-packages have one) costs one read of each RECORD per load, not one
+    per plugin: that made start-up quadratic in the plugins of the site."""
+    fake_install(tmp_path, "helper", "1.0", {"helper.pth": "/somewhere\n", "helper_mod.py": ""})
+    plugins = [fake_install(tmp_path, f"plug-{i}", "1.0", {f"plug_{i}/__init__.py": ""}) for i in range(5)]
+    reads: list[str] = []
+    real_read = sitecheck.read_file
+
+    def counting(path, limit):  # type: ignore[no-untyped-def]
+        if path.endswith("RECORD"):
+            reads.append(path)
+        return real_read(path, limit)
+
+    monkeypatch.setattr(sitecheck, "read_file", counting)
+    index = SiteIndex(str(tmp_path))
+    for md, subjects in plugins:
+        assert verify_installed(md, subjects, site_index=index).evidence["startup_hooks_verified"] == ["helper.pth"]
+    hook_reads = [p for p in reads if "helper" in p]  # each plugin also reads its own RECORD, once
+    assert len(hook_reads) == 1
+    assert len(reads) == len(plugins) + 6  # five own RECORDs, then all six RECORDs once for the hook
+
+
 def test_another_distribution_s_record_comes_before_this_one_s(tmp_path):
     md, subjects = install(tmp_path)
     fake_install(tmp_path, "helper", "1.0", {"helper.pth": "/somewhere\n", "helper_mod.py": ""})

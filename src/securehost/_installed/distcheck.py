@@ -304,9 +304,8 @@ def verify_installed(
     if index.error is not None:
         reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=index.error, subject=site_str))
     hooks_ok: list[str] = []
-    if hooks:  # the site's other RECORDs are read only when there is a hook to vouch for (linear in plugins)
-        dist_infos = [d for d in index.dist_infos if d != dist_info]
-        check_startup_hooks(site_str, hooks, [*dist_infos, dist_info], reasons, hooks_ok)
+    if hooks:  # the site's RECORDs are read once per load, when there is a hook to vouch for (linear in plugins)
+        check_startup_hooks(site_str, hooks, index.dist_infos, reasons, hooks_ok, verdicts=index.hook_verdicts())
 
     reasons.extend(walker.reasons)
     if walker.record.error is not None:  # what the installer recorded cannot be checked: never skip that silently

@@ -35,7 +35,16 @@ if TYPE_CHECKING:
 
 _STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
 
-__all__ = ["Hashed", "PackageWalker", "RecordIndex", "SiteIndex", "check_startup_hooks", "hash_installed", "scan_site"]
+__all__ = [
+    "Hashed",
+    "PackageWalker",
+    "RecordIndex",
+    "SiteIndex",
+    "check_startup_hooks",
+    "hash_installed",
+    "hook_verdicts",
+    "scan_site",
+]
 
 _R: Final = ReasonCode
 _CHUNK: Final = 1 << 20
@@ -288,9 +297,12 @@ class PackageWalker:
                     self._unsigned(rel, "not in the signed file list")
 
 
-def site_record_hashes(site: str, dist_info_dirs: Collection[str], wanted: Collection[str]) -> dict[str, str]:
-    """Return ``{name: hash field}`` for the *wanted* site-level files listed in any RECORD of *dist_info_dirs*."""
-    found: dict[str, str] = {}
+def site_record_listings(site: str, dist_info_dirs: Collection[str], wanted: Collection[str]) -> dict[str, list[str]]:
+    """Return ``{name: [hash field, ...]}`` for the *wanted* site-level files, in the order of *dist_info_dirs*.
+
+    Every RECORD that lists a name adds its hash field.
+    """
+    found: dict[str, list[str]] = {}
     needles = tuple(wanted)
     for dist_info in dist_info_dirs:
         try:
@@ -300,31 +312,68 @@ def site_record_hashes(site: str, dist_info_dirs: Collection[str], wanted: Colle
         lines = [line for line in text.splitlines() if line.startswith(needles)]
         for row in csv.reader(lines):
             if len(row) == 3 and row[0] in wanted:
-                found.setdefault(row[0], row[1])
+                found.setdefault(row[0], []).append(row[1])
     return found
 
 
+def site_record_hashes(site: str, dist_info_dirs: Collection[str], wanted: Collection[str]) -> dict[str, str]:
+    """Return ``{name: hash field}`` for the *wanted* site-level files listed in any RECORD of *dist_info_dirs*."""
+    return {name: fields[0] for name, fields in site_record_listings(site, dist_info_dirs, wanted).items()}
+
+
+def hook_verdicts(site: str, hooks: Collection[str], dist_info_dirs: Collection[str]) -> dict[str, bool]:
+    """Return, for each start-up hook file in *hooks*, whether a RECORD of *dist_info_dirs* lists it with its hash.
+
+    Any RECORD that lists the file with the hash it has vouches for it: a RECORD that lists it with another hash
+    (a plugin's own, say) cannot take it over from the distribution that installed it.
+    """
+    listed = site_record_listings(site, dist_info_dirs, hooks)
+    verdicts: dict[str, bool] = {}
+    for name in hooks:
+        digests: dict[str, str | None] = {}
+        ok = False
+        for field in listed.get(name, ()):
+            algorithm, _, expected = field.partition("=")
+            if algorithm not in _RECORD_ALGORITHMS:
+                continue
+            if algorithm not in digests:
+                digests[algorithm] = _read_digest(os.path.join(site, name), name, algorithm, keep=False).digest
+            actual = digests[algorithm]
+            if actual is not None:
+                encoded = base64.urlsafe_b64encode(bytes.fromhex(actual)).rstrip(b"=").decode("ascii")
+                ok = ok or hmac.compare_digest(encoded, expected)
+        verdicts[name] = ok
+    return verdicts
+
+
 def check_startup_hooks(
-    site: str, hooks: Collection[str], dist_info_dirs: Collection[str], reasons: list[Reason], evidence: list[str]
+    site: str,
+    hooks: Collection[str],
+    dist_info_dirs: Collection[str],
+    reasons: list[Reason],
+    evidence: list[str],
+    *,
+    verdicts: Mapping[str, bool] | None = None,
 ) -> None:
     """Reject start-up hooks (``*.pth``, ``sitecustomize``, ``usercustomize``) in *site* that no RECORD vouches for.
 
     A hook runs at every interpreter start, before securehost can check anything, so one that no installed
     distribution lists (with a matching hash) is a sign of tampering with the site directory.
+
+    Args:
+        site: the site directory.
+        hooks: the hook files to judge.
+        dist_info_dirs: the ``.dist-info`` directories whose RECORDs may vouch for them.
+        reasons: where a reason goes for each hook nothing vouches for.
+        evidence: where the name of each vouched hook goes.
+        verdicts: :func:`hook_verdicts` for the site, computed once for every plugin in it (default: judge the
+            hooks now, reading every RECORD).
     """
     if not hooks:
         return
-    listed = site_record_hashes(site, dist_info_dirs, hooks)
+    judged = verdicts if verdicts is not None else hook_verdicts(site, hooks, dist_info_dirs)
     for name in sorted(hooks):
-        field = listed.get(name)
-        algorithm, _, expected = (field or "").partition("=")
-        ok = False
-        if algorithm in _RECORD_ALGORITHMS:
-            hashed = _read_digest(os.path.join(site, name), name, algorithm, keep=False)
-            if hashed.digest is not None:
-                actual = base64.urlsafe_b64encode(bytes.fromhex(hashed.digest)).rstrip(b"=").decode("ascii")
-                ok = hmac.compare_digest(actual, expected)
-        if ok:
+        if judged.get(name, False):
             evidence.append(name)
         else:
             msg = f"{name}: start-up hook in {site} that no installed RECORD lists with a matching hash"
@@ -344,14 +393,26 @@ class SiteIndex:
         error: why it could not be listed, or ``None``.
     """
 
-    __slots__ = ("by_import", "dist_infos", "error", "hooks", "site")
+    __slots__ = ("_verdicts", "by_import", "dist_infos", "error", "hooks", "site")
 
     def __init__(self, site: str) -> None:
         self.site = site
         self.by_import: dict[str, list[tuple[str, bool]]] = {}
         self.hooks: list[tuple[str, bool]] = []
         self.dist_infos: list[str] = []
+        self._verdicts: dict[str, bool] | None = None
         self.error = scan_site(site, self._add)
+
+    def hook_verdicts(self) -> dict[str, bool]:
+        """:func:`hook_verdicts` for every start-up hook file of the site, judged once (every RECORD read once).
+
+        Judging them again for each plugin read every RECORD in the site once per plugin: quadratic in the plugins
+        of a site that has a hook, as almost every ``site-packages`` has (setuptools' ``distutils-precedence.pth``).
+        """
+        if self._verdicts is None:
+            files = [name for name, is_dir in self.hooks if not is_dir]
+            self._verdicts = hook_verdicts(self.site, files, self.dist_infos) if files else {}
+        return self._verdicts
 
     def _add(self, entry: os.DirEntry[str]) -> None:
         name = entry.name
