@@ -25,6 +25,7 @@ from securehost import (
 )
 from securehost._signing.jsonstrict import dumps_canonical
 from securehost._signing.predicate import format_time, parse_time
+from securehost._signing.statement import _rebuild
 from securehost.exceptions import EnvelopeFormatError
 from tests.strategies_envelope import (
     byte_mutations,
@@ -665,3 +666,60 @@ def test_a_tag_with_a_numeric_interpreter_is_judged_by_packaging() -> None:
     except InvalidTag:
         expected = False
     assert _packaging_reads("0-0-0") is expected
+
+
+# --- a statement the host's memo says was parsed before ---------------------------------------------
+
+
+def _same(a: Statement, b: Statement) -> None:
+    assert a == b
+    assert hash(a) == hash(b)
+    assert a.to_json_bytes() == b.to_json_bytes()
+    assert repr(a) == repr(b)
+    assert type(a.predicate.entry_points) is type(b.predicate.entry_points)
+    assert type(a.predicate.tags) is tuple
+    assert type(a.subjects) is tuple
+
+
+@given(statements())
+def test_a_statement_parsed_before_is_rebuilt_equal_to_a_strict_parse(statement: Statement) -> None:
+    data = statement.to_json_bytes()
+    strict = Statement.from_json_bytes(data)
+    _same(Statement.from_json_bytes(data, parsed_before=True), strict)
+    rebuilt = _rebuild(data)  # the memo's path really is taken: no validator runs
+    assert rebuilt is not None
+    _same(rebuilt, strict)
+
+
+def test_a_statement_parsed_before_keeps_capabilities_config_and_expiry() -> None:
+    from securehost._signing.predicate import ConfigDeclaration
+
+    doc = example_doc()
+    doc["predicate"]["capabilities"] = ["data.transform", "text.summarise"]
+    doc["predicate"]["expiresAt"] = "2027-11-22T10:00:00Z"
+    config = ConfigDeclaration.from_json({"type": "object", "properties": {"n": {"type": "integer"}}}, {"n": 3})
+    doc["predicate"]["config"] = config.to_json()
+    data = dumps_canonical(doc)
+    rebuilt = Statement.from_json_bytes(data, parsed_before=True)
+    _same(rebuilt, Statement.from_json_bytes(data))
+    assert rebuilt.predicate.config == config
+    assert rebuilt.predicate.expires_at == dt.datetime(2027, 11, 22, 10, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[]",
+        b'{"subject": 1}',
+        b'{"subject": [], "predicate": {}, "_type": "x", "predicateType": "y"}',
+        b'{"predicate": {}}',
+        b"not json",
+        b'{"_type": "x", "subject": [], "predicate": 3}',
+    ],
+)
+def test_bytes_that_do_not_have_a_statements_shape_are_parsed_strictly_even_if_the_memo_says_parsed(
+    payload: bytes,
+) -> None:
+    with pytest.raises(EnvelopeFormatError) as info:
+        Statement.from_json_bytes(payload, parsed_before=True)
+    assert info.value.code is MALFORMED

@@ -21,7 +21,7 @@ verifier would reject as malformed.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -49,6 +49,8 @@ __all__ = [
     "Statement",
     "Subject",
 ]
+
+_T = TypeVar("_T", bound=attrs.AttrsInstance)
 
 STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE: Final = "https://securehost.dev/attestation/plugin/v1"
@@ -101,9 +103,11 @@ class Statement:
         Args:
             payload: the envelope payload, untrusted until its signatures are checked.
             limits: size limits; the defaults are hard limits.
-            parsed_before: these exact bytes passed this parser before (the host's signature memo says so):
-                decode them with the standard JSON decoder and skip the canonical-form comparison, which the same
-                bytes pass again. Every field is still validated.
+            parsed_before: these exact bytes passed this parser and every field's validation before, under this
+                version of securehost (the host's signature memo says so, under the host's MAC key): the same bytes
+                pass them again, so the statement is rebuilt from the standard JSON decoder's output without
+                validating again. Should the bytes not have the shape the parser accepts after all, they are
+                parsed strictly, as if *parsed_before* were false.
 
         Raises:
             TypeError: *payload* is not ``bytes``.
@@ -115,16 +119,13 @@ class Statement:
                 ``expiresAt`` is not after ``issuedAt``, a limit is exceeded, or the payload is not
                 the canonical JSON of the statement it holds.
         """
+        if parsed_before and len(payload) <= limits.max_envelope_bytes:
+            remembered = _rebuild(payload)
+            if remembered is not None:
+                return remembered
         try:
-            if parsed_before and len(payload) <= limits.max_envelope_bytes:
-                obj = json.loads(payload)
-                if not isinstance(obj, dict):  # pragma: no cover - bytes that passed the strict parser
-                    fail("statement is not a JSON object")
-            else:
-                obj = loads_strict(payload, max_bytes=limits.max_envelope_bytes, max_depth=limits.max_depth)
+            obj = loads_strict(payload, max_bytes=limits.max_envelope_bytes, max_depth=limits.max_depth)
         except EnvelopeFormatError as exc:
-            raise EnvelopeFormatError(f"statement: {exc}", code=_MALFORMED) from exc
-        except ValueError as exc:  # pragma: no cover - bytes that passed the strict parser
             raise EnvelopeFormatError(f"statement: {exc}", code=_MALFORMED) from exc
         if obj.get("_type") != STATEMENT_TYPE:
             fail(f"statement _type must be {STATEMENT_TYPE!r}, got {_short(obj.get('_type'))}")
@@ -144,7 +145,7 @@ class Statement:
         # The parsers check types and values first; this only keeps the contract if one slips.
         except (TypeError, ValueError) as exc:  # pragma: no cover
             raise EnvelopeFormatError(f"statement is invalid: {exc}", code=_MALFORMED) from exc
-        if not parsed_before and statement.to_json_bytes() != payload:
+        if statement.to_json_bytes() != payload:
             fail("statement payload is not canonical JSON (sorted keys, no whitespace, UTF-8, no escapes)")
         return statement
 
@@ -188,6 +189,63 @@ class Statement:
     def subject_map(self) -> dict[str, str]:
         """Return a new dict from subject name to SHA-256 hex digest."""
         return {s.name: s.sha256 for s in self.subjects}
+
+
+# --- rebuilding a statement that was validated before -------------------------------------------
+
+
+def _trusted(cls: type[_T], **values: Any) -> _T:
+    """Build an ``attrs`` instance of *cls* from a value for each field, values that passed its validators before.
+
+    Converters apply; validators do not run.
+    """
+    instance = object.__new__(cls)
+    for field in attrs.fields(cls):
+        value = values[field.name]
+        if field.converter is not None:
+            value = field.converter(value)
+        object.__setattr__(instance, field.name, value)
+    return instance
+
+
+def _rebuild(payload: bytes) -> Statement | None:
+    """The statement of *payload*, which passed :meth:`Statement.from_json_bytes` before, without validating again.
+
+    Returns ``None`` if the bytes do not have the shape that parser accepts (see *parsed_before*).
+    """
+    try:
+        obj = json.loads(payload)
+        if obj["_type"] != STATEMENT_TYPE or obj["predicateType"] != PREDICATE_TYPE:
+            return None
+        predicate = obj["predicate"]
+        config = predicate.get("config")
+        expires = predicate.get("expiresAt")
+        return _trusted(
+            Statement,
+            subjects=tuple(
+                _trusted(Subject, name=item["name"], sha256=item["digest"]["sha256"]) for item in obj["subject"]
+            ),
+            predicate=_trusted(
+                PluginPredicate,
+                name=predicate["name"],
+                version=predicate["version"],
+                tags=predicate["tags"],
+                permissions=predicate["permissions"],
+                entry_points=predicate["entryPoints"],
+                issued_at=parse_time(predicate["issuedAt"], "issuedAt"),
+                expires_at=None if expires is None else parse_time(expires, "expiresAt"),
+                capabilities=predicate.get("capabilities", ()),
+                config=None
+                if config is None
+                else _trusted(
+                    ConfigDeclaration,
+                    schema_json=dumps_canonical(config["schema"]).decode("utf-8"),
+                    defaults_json=dumps_canonical(config["defaults"]).decode("utf-8"),
+                ),
+            ),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
 
 
 # --- parsing helpers ------------------------------------------------------------------------------
