@@ -33,3 +33,54 @@ def test_parse_version_is_packagings_parse_once_per_string() -> None:
         parse_version("not a version")
     with pytest.raises(InvalidVersion):  # a failure is not remembered as an answer
         parse_version("not a version")
+
+
+VERSIONISH = st.text(alphabet=st.sampled_from("0123456789.٣²abcrpostdev+-!_ "), max_size=12) | st.from_regex(
+    r"[0-9]{1,3}(\.[0-9]{1,3}){0,3}(\.post[0-9]|rc[0-9]|\.dev[0-9])?", fullmatch=True
+)
+
+
+def _packaging(text: str):  # type: ignore[no-untyped-def]
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+@given(VERSIONISH)
+def test_check_version_agrees_with_packaging(text: str) -> None:
+    from securehost._names import check_version
+
+    if _packaging(text) is None:
+        with pytest.raises(ValueError, match="Invalid version"):
+            check_version(text)
+    else:
+        check_version(text)
+
+
+@given(VERSIONISH, VERSIONISH)
+def test_versions_equal_and_above_agree_with_packaging(one: str, other: str) -> None:
+    from securehost._names import version_above, versions_equal
+
+    a, b = _packaging(one), _packaging(other)
+    if a is not None and b is not None:
+        assert versions_equal(one, other) == (a == b)
+        assert version_above(one, other) == (a > b)
+    else:  # a string that is not a version equals only itself
+        assert versions_equal(one, other) == (one == other)
+
+
+def test_version_helpers_examples() -> None:
+    from securehost._names import check_version, version_above, versions_equal
+
+    assert versions_equal("1.0", "1.0.0")
+    assert versions_equal("2", "2")
+    assert not versions_equal("1.0", "not a version")
+    assert version_above("1.10", "1.9")
+    assert not version_above("1.0", "1.0")
+    with pytest.raises(TypeError, match="must be a str"):
+        check_version(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Invalid version"):
+        check_version("1..0")

@@ -111,7 +111,7 @@ def test_type_checking_imports_in_the_namespace_agree_with_the_lazy_table() -> N
 #: what is only needed to explain a rejection or to create a key (docs/performance.md, "What a warm start imports")
 NOT_ON_THE_WARM_PATH = [
     "cryptography", "email.parser", "importlib_metadata", "importlib.metadata", "asyncio", "msgspec", "difflib",
-    "zipfile", "secrets", "shlex", "tomlkit",
+    "zipfile", "secrets", "shlex", "tomlkit", "socket", "logging",
     "securehost._isolation.policy", "securehost._isolation.host", "securehost._isolation.supervisor",
     "securehost._host.isolated", "securehost._orchestrator.health", "securehost._orchestrator.select",
     "securehost._orchestrator.declare", "securehost._wheel.info", "securehost._wheel.wheelfile",
@@ -153,7 +153,7 @@ def test_a_warm_start_imports_no_signature_check_wheel_tools_isolation_or_health
     wheel = build_wheel(tmp_path, files, name="acme-warm", version="1.0", entry_points=ENTRY_POINTS)
     site = PluginSite(tmp_path / "site")
     site.install(securehost.sign_wheel(wheel, key, output=f"{tmp_path / 'signed'}/"))
-    heavy = [*NOT_ON_THE_WARM_PATH, "email.message", "packaging.tags"]
+    heavy = [*NOT_ON_THE_WARM_PATH, "email.message", "packaging.tags", "packaging.version"]
     code = WARM_START.format(site=str(site.path), store=str(store), state=str(tmp_path / "state"), heavy=heavy)
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True) for _ in "12"]
     assert "cryptography" in json.loads(runs[0].stdout)  # cold: the signature is verified

@@ -8,14 +8,13 @@ has securehost installed — costs almost nothing until something is used.
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 from securehost._version import __version__
 
-# A library does not configure logging: without a handler of the application's, records go nowhere rather than to
-# stderr through logging's last-resort handler.
-logging.getLogger("securehost").addHandler(logging.NullHandler())
+# A library does not configure logging: securehost's records go through securehost._log, which adds a NullHandler
+# to the "securehost" logger before the first one, so that without a handler of the application's they go nowhere
+# rather than to stderr through logging's last-resort handler.
 
 if TYPE_CHECKING:
     from pluggy import HookimplMarker

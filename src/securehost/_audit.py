@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
+from securehost._log import INFO, WARNING, LazyLogger
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -24,10 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["AUDIT_LOGGER_NAME", "AuditEvent", "AuditLog"]
 
 AUDIT_LOGGER_NAME: Final = "securehost.audit"
-_logger = logging.getLogger(AUDIT_LOGGER_NAME)
-# A library does not configure logging: without a handler of the application's, audit records go nowhere rather
-# than to stderr through logging's last-resort handler.
-logging.getLogger("securehost").addHandler(logging.NullHandler())
+_logger = LazyLogger(AUDIT_LOGGER_NAME)
 _WARNING_EVENTS: Final = frozenset(
     {
         "plugin.rejected",
@@ -112,7 +109,7 @@ class AuditLog:
         A failure to write the sink is logged at ERROR level on the audit logger; it never raises into the host.
         """
         record = AuditEvent(event=event, time=dt.datetime.now(dt.timezone.utc), plugin=plugin, data=data)
-        level = logging.WARNING if event in _WARNING_EVENTS else logging.INFO
+        level = WARNING if event in _WARNING_EVENTS else INFO
         logged = _logger.isEnabledFor(level)
         if not logged and self._fd is None:
             return record  # nobody listens: the event is not even turned into JSON (once per plugin at start-up)

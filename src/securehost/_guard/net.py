@@ -1,6 +1,6 @@
 """Network checks of the guard: connections, binds, name look-ups, and remembered resolutions.
 
-A grant names hosts, a connection names an address. The guard wraps ``socket.getaddrinfo`` and
+A grant names hosts, a connection names an address. The guard wraps ``_socket.getaddrinfo`` and
 remembers which names resolved to which addresses (the last 4096 addresses); a connection to an
 address is allowed when a grant names the address or a name that resolved to it. Look-ups of
 address literals are not look-ups and pass; the connection is checked. Unix-domain sockets are
@@ -9,9 +9,9 @@ judged as files (``fs.write``), abstract ones and unknown address families are d
 
 from __future__ import annotations
 
+import _socket
 import ipaddress
 import os
-import socket
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Final
@@ -62,7 +62,7 @@ def _host_value(host: str, port: object) -> str:
 
 
 def _check_address(context: PluginContext, kind: str, address: object, event: str, sock: object = None) -> None:
-    if isinstance(address, (str, bytes)) and getattr(sock, "family", None) == getattr(socket, "AF_UNIX", object()):
+    if isinstance(address, (str, bytes)) and getattr(sock, "family", None) == getattr(_socket, "AF_UNIX", object()):
         path = os.fsdecode(address)
         if not path or path.startswith("\x00"):
             deny(context, f"{kind}:(abstract unix socket)", event)

@@ -11,7 +11,6 @@ entry points registered with a :class:`~securehost.SecurePluginManager`. Every d
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import threading
 from pathlib import Path
@@ -36,6 +35,7 @@ from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
 from securehost._isolation.choice import parse_isolation
 from securehost._isolation.zygote import Zygotes
+from securehost._log import LazyLogger
 from securehost._names import canonicalize_name
 from securehost._orchestrator.config import canonical, load_config_file
 from securehost._orchestrator.lifecycle import lifecycle_spec
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Host"]
 
-_logger = logging.getLogger("securehost.host")
+_logger = LazyLogger("securehost.host")
 
 
 def _utcnow() -> dt.datetime:

@@ -10,12 +10,10 @@ import fnmatch
 import functools
 from typing import TYPE_CHECKING, Final, final
 
-from packaging.version import InvalidVersion, Version
-
 from securehost._host.support import read_envelope, same_version
 from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
 from securehost._installed.sitecheck import SiteIndex
-from securehost._names import canonicalize_name, parse_version
+from securehost._names import canonicalize_name, parse_version, version_above
 from securehost._permissions import PermissionSet
 from securehost._trust.verify import ENVELOPE_FILENAME, StatementCheck, check_statement
 from securehost._verdict import Reason, ReasonCode
@@ -24,6 +22,8 @@ from securehost.exceptions import ConfigurationError
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Mapping, Sequence
+
+    from packaging.version import Version
 
     from securehost._host.state import HostState
     from securehost._installed.depgate import DependencyGate
@@ -44,8 +44,12 @@ def parse_pins(pins: Mapping[str, str] | None) -> dict[str, Version]:
     Raises:
         ConfigurationError: a pinned version is not a valid version.
     """
+    if not pins:
+        return {}
+    from packaging.version import InvalidVersion  # noqa: PLC0415 - pins are rare; a load without them skips packaging
+
     parsed: dict[str, Version] = {}
-    for name, version in (pins or {}).items():
+    for name, version in pins.items():
         try:
             parsed[canonicalize_name(name)] = parse_version(version)
         except InvalidVersion as exc:
@@ -177,11 +181,7 @@ class Judge:
     def rollback(self, name: str, version: str) -> list[Reason]:
         """A ``rollback`` reason if *version* is older than one accepted before and not pinned."""
         highest = self._state.highest(name)
-        if (
-            highest is None
-            or parse_version(version) >= parse_version(highest)
-            or self._pins.get(name) == parse_version(version)
-        ):
+        if highest is None or not version_above(highest, version) or self._pins.get(name) == parse_version(version):
             return []
         return [
             Reason(

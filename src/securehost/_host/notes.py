@@ -16,7 +16,6 @@ in the environment.
 from __future__ import annotations
 
 import enum
-import logging
 import os
 import types
 import warnings
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 import pluggy
 
+from securehost._log import LazyLogger
 from securehost.exceptions import SecurehostWarning
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BeforeLoadRelay", "LoadNote", "NoteCode", "discovery_notes", "load_notes", "log_notes", "plugin_notes"]
 
-_logger = logging.getLogger("securehost.host")
+_logger = LazyLogger("securehost.host")
 _MAX_SUGGESTIONS: Final = 10
 #: hooks the host itself specifies for every plugin (lifecycle): implementing only these is not "a hook of the host"
 _OWN_PREFIX: Final = "securehost_"

@@ -14,11 +14,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-from packaging.version import InvalidVersion
-
 from securehost._fileio import read_file, write_atomic
 from securehost._installed.bytecode import private_dir
-from securehost._names import parse_version
+from securehost._names import check_version, version_above
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -71,8 +69,8 @@ class HostState:
             raise ConfigurationError(f"{self._path}: malformed host state")
         for name, version in versions.items():
             try:
-                parse_version(version)
-            except (InvalidVersion, TypeError) as exc:
+                check_version(version)
+            except (ValueError, TypeError) as exc:  # packaging's InvalidVersion is a ValueError
                 raise ConfigurationError(f"{self._path}: bad version {version!r} for {name!r}") from exc
         self._versions = dict(versions)
         self._disabled = set(disabled)
@@ -125,7 +123,7 @@ class HostState:
         """
         with self._lock:
             current = self._versions.get(name)
-            if current is None or parse_version(version) > parse_version(current):
+            if current is None or version_above(version, current):
                 self._versions[name] = version
                 self._changed()
 

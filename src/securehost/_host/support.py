@@ -6,10 +6,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from packaging.version import InvalidVersion
-
 from securehost._fileio import read_file
-from securehost._names import canonicalize_name, parse_version
+from securehost._names import canonicalize_name, versions_equal
 from securehost._permissions import PermissionSet
 from securehost._trust.verify import ENVELOPE_FILENAME
 from securehost._verdict import Reason, ReasonCode
@@ -42,12 +40,7 @@ def default_state_root() -> Path:
 
 
 def same_version(signed: str, installed: str | None) -> bool:
-    if installed is None:
-        return False
-    try:
-        return parse_version(signed) == parse_version(installed)
-    except InvalidVersion:
-        return False
+    return installed is not None and versions_equal(signed, installed)
 
 
 def read_envelope(metadata_dir: Path) -> bytes | None:

@@ -17,7 +17,6 @@ only then) and the one command that approves all of the plugin's missing distrib
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from collections.abc import Collection
@@ -27,6 +26,7 @@ from securehost._installed.approvals import DependencyApprovals, check_approved
 from securehost._installed.closure import find_distribution, module_providers
 from securehost._installed.dependencies import DependencyPolicy, resolve_import
 from securehost._installed.modules import ModuleKind
+from securehost._log import LazyLogger
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import VerificationImportError
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DependencyGate", "make_gate"]
 
-_logger = logging.getLogger("securehost.host")
+_logger = LazyLogger("securehost.host")
 _R: Final = ReasonCode
 
 

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 import attrs
-from packaging.version import InvalidVersion
 
 from securehost._fileio import read_file
 from securehost._installed.headers import plain_headers
@@ -48,7 +47,7 @@ from securehost._installed.scan import (
     read_entry_points,
     read_small,
 )
-from securehost._names import canonicalize_name, parse_version
+from securehost._names import canonicalize_name, versions_equal
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, check_group
 from securehost.exceptions import EntryPointFormatError
@@ -195,11 +194,7 @@ def _metadata_reason(loc: MetadataLocation) -> Reason | None:
     if not isinstance(name, str) or canonicalize_name(name) != loc.canonical:
         msg = f"METADATA names {name!r}, the directory names {loc.canonical!r}"
         return Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=loc.path)
-    try:
-        same = isinstance(version, str) and parse_version(version) == parse_version(loc.version)
-    except InvalidVersion:
-        same = version == loc.version
-    if not same:
+    if not (isinstance(version, str) and versions_equal(version, loc.version)):
         msg = f"METADATA has version {version!r}, the directory says {loc.version!r}"
         return Reason(code=_R.DISTRIBUTION_METADATA_INVALID, message=msg, subject=loc.path)
     return None

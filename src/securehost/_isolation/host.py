@@ -8,7 +8,6 @@ protocol (``isolation-failed``). Nothing of the plugin is ever imported in the h
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
@@ -16,6 +15,7 @@ import pluggy
 from securehost._isolation.confine import probe
 from securehost._isolation.proxy import UnsupportedHookimplError, build_proxy
 from securehost._isolation.supervisor import WorkerPool
+from securehost._log import LazyLogger
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import ConfinementUnavailableError, IsolationError
 
@@ -32,7 +32,7 @@ __all__ = ["IN_PROCESS", "planned_isolation", "start_isolated"]
 
 #: The ``isolation`` entry of a plugin that runs in the host's process.
 IN_PROCESS: Final[Mapping[str, Any]] = {"mode": "in-process"}
-_logger = logging.getLogger("securehost.host")
+_logger = LazyLogger("securehost.host")
 
 
 def start_isolated(

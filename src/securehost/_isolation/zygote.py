@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 from pathlib import Path
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 from securehost.exceptions import IsolationError
+
+if TYPE_CHECKING:
+    import socket
 
 __all__ = ["BOOT", "Zygote", "Zygotes", "environment", "main", "serve"]
 
@@ -49,7 +51,8 @@ class Zygote:
 
     def __init__(self, *, as_nobody: bool) -> None:
         self.as_nobody = as_nobody
-        import subprocess  # noqa: PLC0415 - only a host that isolates a plugin starts a zygote
+        import socket  # noqa: PLC0415 - only a host that isolates a plugin starts a zygote
+        import subprocess  # noqa: PLC0415
 
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -90,6 +93,8 @@ class Zygote:
         Raises:
             IsolationError: the zygote is gone or did not answer.
         """
+        import socket  # noqa: PLC0415 - see __init__
+
         request = os.fsencode(workdir)
         if len(request) > _MAX_REQUEST:
             raise IsolationError(f"worker directory path too long: {workdir}")
@@ -154,6 +159,7 @@ def main() -> None:
 def serve(control_fd: int) -> None:
     """The zygote's main: fork one worker per request until the host closes the control socket."""
     import signal  # noqa: PLC0415 - not on the host's import path
+    import socket  # noqa: PLC0415
 
     from securehost._isolation import worker  # noqa: PLC0415 - everything a worker imports, imported once here
 

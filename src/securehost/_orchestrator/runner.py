@@ -9,13 +9,13 @@ needs nothing of the dispatcher.
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from securehost._context import run_as_host
+from securehost._log import LazyLogger
 from securehost._orchestrator.config import redact, resolve, scrub, secret_values
 from securehost._orchestrator.lifecycle import HEALTH, START, STOP, Outcome, call_with_deadline, dependency_order
 from securehost._verdict import Reason, ReasonCode
@@ -42,7 +42,7 @@ def _first_use(module: str) -> None:
         run_as_host(importlib.import_module, name)
 
 
-_logger = logging.getLogger("securehost.host")
+_logger = LazyLogger("securehost.host")
 
 
 class ManagerLike(Protocol):

@@ -18,7 +18,6 @@ which logs a warning.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from securehost._log import LazyLogger
 from securehost._permissions import PermissionSet
 from securehost._signing.keys import PublicKey
 from securehost._trust.load import read_limited
@@ -42,7 +42,7 @@ __all__ = [
     "parse_allowed_signers",
 ]
 
-logger = logging.getLogger(__name__)
+logger = LazyLogger(__name__)
 
 SECUREHOST_NAMESPACE: Final = "securehost"
 MAX_ALLOWED_SIGNERS_BYTES: Final = 1024 * 1024
