@@ -18,8 +18,10 @@ hook once. Both plugin directories also hold what most ``site-packages`` hold: s
 securehost's state directory (bytecode cache, signature memo, file record) were filled by earlier runs; *cold*: the
 anchor's ``__pycache__`` is deleted before each run, securehost gets an empty state directory; *paranoid*: warm state,
 ``Host(paranoid=True)`` (every file read and hashed). The sides alternate, so both see the same machine load. Each row
-also carries the library-import part (``lib_ms``) and the peak RSS of the process (``rss_mib``, ``VmHWM``:
-``ru_maxrss`` would report the parent's peak, which survives ``fork`` and ``exec``).
+also carries the library-import part (``lib_ms``), the CPU time of the whole process (``cpu_ms``, user + system from
+``exec`` to the end, interpreter start-up included; a shared machine moves it less than wall time) and the peak RSS
+of the process (``rss_mib``, ``VmHWM``: ``ru_maxrss`` would report the parent's peak, which survives ``fork`` and
+``exec``).
 
 ``run()`` returns one dict per (plugins, mode) with medians and the ratio; ``python benchmarks/bench_startup.py
 [--runs N] [--sizes N ...] [--profile N]`` prints them (``--profile`` prints a cProfile of one warm securehost
@@ -128,7 +130,9 @@ for ep in importlib_metadata.entry_points(group={group!r}):
 assert len(pm.hook.startup(config={{}})) == {n}
 t2 = time.perf_counter()
 rss = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")][0] / 1024
-print(json.dumps({{"lib": t1 - t0, "total": t2 - t0, "rss": rss}}))
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"lib": t1 - t0, "total": t2 - t0, "rss": rss, "cpu": usage.ru_utime + usage.ru_stime}}))
 """
 
 SECUREHOST = """
@@ -149,7 +153,9 @@ assert len(report.accepted) == {n}, report.summary()
 assert len(host.hook.startup(config={{}})) == {n}
 t2 = time.perf_counter()
 rss = [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")][0] / 1024
-print(json.dumps({{"lib": t1 - t0, "total": t2 - t0, "rss": rss}}))
+import resource
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"lib": t1 - t0, "total": t2 - t0, "rss": rss, "cpu": usage.ru_utime + usage.ru_stime}}))
 """
 
 
@@ -296,6 +302,9 @@ def measure(env: dict[str, Path], n: int, runs: int) -> list[dict[str, object]]:
                 "ratio": round(b / a, 2),
                 "anchor_lib_ms": round(median("anchor", mode, "lib") * 1e3, 1),
                 "securehost_lib_ms": round(median("securehost", mode, "lib") * 1e3, 1),
+                "anchor_cpu_ms": round(median("anchor", mode, "cpu") * 1e3, 1),
+                "securehost_cpu_ms": round(median("securehost", mode, "cpu") * 1e3, 1),
+                "cpu_ratio": round(median("securehost", mode, "cpu") / median("anchor", mode, "cpu"), 2),
                 "anchor_rss_mib": round(median("anchor", mode, "rss"), 1),
                 "securehost_rss_mib": round(median("securehost", mode, "rss"), 1),
                 "runs": runs,
@@ -367,7 +376,7 @@ def main() -> None:
     for row in run(args.runs, tuple(args.sizes)):
         print(
             f"{row['plugins']:>5} plugins, {row['mode']:>8}: anchor {row['anchor_ms']:8.1f} ms, "
-            f"securehost {row['securehost_ms']:8.1f} ms, ratio {row['ratio']:.2f}x "
+            f"securehost {row['securehost_ms']:8.1f} ms, ratio {row['ratio']:.2f}x, CPU ratio {row['cpu_ratio']:.2f}x "
             f"(library imports {row['anchor_lib_ms']} ms vs {row['securehost_lib_ms']} ms; "
             f"RSS {row['anchor_rss_mib']} MiB vs {row['securehost_rss_mib']} MiB)"
         )

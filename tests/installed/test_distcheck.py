@@ -14,11 +14,11 @@ import sys
 import pytest
 
 from securehost import Reason, ReasonCode
-from securehost._installed import distcheck, sitecheck
+from securehost._installed import distcheck, sitecheck, sitehooks
 from securehost._installed.distcheck import ModuleKind, VerifiedModule, check_entry_points, verify_installed
 from securehost._installed.filerecord import FileRecord
 from securehost._installed.scan import _split_stem
-from securehost._installed.sitecheck import SiteIndex
+from securehost._installed.sitehooks import SiteIndex
 from securehost._wheel.entrypoints import EntryPointSpec
 from tests._plugins import _record_hash, fake_install
 
@@ -383,6 +383,7 @@ def test_the_records_of_a_site_with_a_hook_are_read_once_for_all_its_plugins(tmp
         return real_read(path, limit)
 
     monkeypatch.setattr(sitecheck, "read_file", counting)
+    monkeypatch.setattr(sitehooks, "read_file", counting)
     index = SiteIndex(str(tmp_path))
     for md, subjects in plugins:
         assert verify_installed(md, subjects, site_index=index).evidence["startup_hooks_verified"] == ["helper.pth"]
@@ -404,7 +405,8 @@ def test_no_other_record_is_read_without_a_hook(tmp_path, monkeypatch):
     fake_install(tmp_path, "helper", "1.0", {"helper_mod.py": ""})
     read = []
     real = sitecheck.read_file
-    monkeypatch.setattr(sitecheck, "read_file", lambda path, limit: read.append(path) or real(path, limit))
+    for module in (sitecheck, sitehooks):
+        monkeypatch.setattr(module, "read_file", lambda path, limit: read.append(path) or real(path, limit))
     assert verify_installed(md, subjects).accepted
     assert read == [str(md / "RECORD")]  # its own, for the rows check; no other
 
@@ -453,13 +455,15 @@ def test_the_walk_s_stat_spares_a_second_lstat(tmp_path, monkeypatch):
     md, subjects = install(tmp_path / "site")
     files = FileRecord(tmp_path / "installed.record", b"k" * 32, racy_ns=0)
     assert verify_installed(md, subjects, record=files).accepted
+    (tmp_path / "site/acme_csv/x").write_text("")  # the package directory changes: the check is made again ...
+    (tmp_path / "site/acme_csv/x").unlink()
     calls: list[str] = []
     real = os.lstat
     monkeypatch.setattr(os, "lstat", lambda path, *a, **k: calls.append(str(path)) or real(path, *a, **k))
     assert verify_installed(md, subjects, record=files).accepted
     package = str(tmp_path / "site/acme_csv")
-    assert package in calls  # the walk's own lstat of the top
-    assert [path for path in calls if path.startswith(package + os.sep)] == []
+    assert package in calls  # ... and the walk's own lstat of the top
+    assert [path for path in calls if path.startswith(package + os.sep)] == []  # spares one of each file
 
 
 def test_a_signed_start_up_hook_is_forbidden_and_nothing_else(tmp_path):

@@ -52,13 +52,13 @@ def record(tmp_path: Path, audit: AuditLog | None = None, key: bytes = KEY) -> F
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Count the files the installed check reads and hashes."""
     seen: list[str] = []
-    real = sitecheck._read_digest
+    real = sitecheck.read_digest
 
     def counting(path: str, rel: str, algorithm: str, *, keep: bool) -> Any:
         seen.append(rel)
         return real(path, rel, algorithm, keep=keep)
 
-    monkeypatch.setattr(sitecheck, "_read_digest", counting)
+    monkeypatch.setattr(sitecheck, "read_digest", counting)
     return seen
 
 
@@ -71,11 +71,24 @@ def warm(md: Path, subjects: dict[str, str], files: FileRecord) -> None:
     files.save()
 
 
-def test_a_warm_check_reads_only_metadata(installed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_warm_check_reads_no_file(installed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _site, md, subjects = installed
     warm(md, subjects, record(tmp_path))
     seen = reads(monkeypatch)
     assert verify_installed(md, subjects, record=record(tmp_path)).accepted  # a new process: read from the file
+    assert seen == []  # the whole check was remembered (with METADATA's requirements); only lstat-s were made
+
+
+def test_a_check_made_again_reads_only_metadata_of_the_unchanged_files(
+    installed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the remembered check does not hold (a directory changed), unchanged files are still not read again."""
+    site, md, subjects = installed
+    warm(md, subjects, record(tmp_path))
+    (site / "acme_csv/new").write_text("")
+    (site / "acme_csv/new").unlink()
+    seen = reads(monkeypatch)
+    assert verify_installed(md, subjects, record=record(tmp_path)).accepted
     assert seen == ["acme_csv-1.0.dist-info/METADATA"]  # its content is needed; everything else was a hit
 
 

@@ -16,18 +16,10 @@ import sys
 import pytest
 
 from securehost import Reason, ReasonCode
-from securehost._installed import pyccheck, sitecheck
+from securehost._installed import pyccheck, sitecheck, sitehooks
 from securehost._installed.filerecord import FileRecord
-from securehost._installed.sitecheck import (
-    PYCACHE_ADVICE,
-    PackageWalker,
-    RecordIndex,
-    SiteIndex,
-    check_startup_hooks,
-    hash_installed,
-    scan_site,
-    site_record_hashes,
-)
+from securehost._installed.sitecheck import PYCACHE_ADVICE, PackageWalker, RecordIndex, hash_installed
+from securehost._installed.sitehooks import SiteIndex, check_startup_hooks, scan_site, site_record_hashes
 
 R = ReasonCode
 TAG = sys.implementation.cache_tag
@@ -600,6 +592,7 @@ def test_hooks_are_judged_each_in_name_order(tmp_path):
 
 
 def test_no_hooks_reads_no_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(sitehooks, "read_file", lambda *a: pytest.fail("a RECORD was read"))
     monkeypatch.setattr(sitecheck, "read_file", lambda *a: pytest.fail("a RECORD was read"))
     reasons: list[Reason] = []
     check_startup_hooks(str(tmp_path), [], ["a-1.dist-info"], reasons, [])

@@ -26,9 +26,11 @@ walks and the ``__pycache__`` policy):
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import re
+import sys
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
@@ -38,9 +40,11 @@ import attrs
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
 from securehost._installed.headers import header_values
 from securehost._installed.modules import ModuleKind, VerifiedModule
-from securehost._installed.sitecheck import PackageWalker, RecordIndex, SiteIndex, check_startup_hooks, hash_installed
+from securehost._installed.sitecheck import PackageWalker, RecordIndex, hash_installed
+from securehost._installed.sitehooks import SiteIndex, check_startup_hooks
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
+from securehost._version import __version__
 from securehost._wheel.entrypoints import EntryPointSpec, parse_entry_point_value
 from securehost._wheel.startup import forbidden_files
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
@@ -102,6 +106,25 @@ class InstalledDistribution:
             version=self.version,
             evidence=dict(self.evidence),
         )
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def _fingerprint(subjects: Mapping[str, str], *, refuse_bytecode: bool) -> str:
+    """What a distribution's check depends on besides the files it looks at.
+
+    That is the signed files, the bytecode policy, the interpreter (cache files are compared with what it compiles)
+    and this version of securehost.
+    """
+    digest = hashlib.sha256(f"{__version__}\0{sys.implementation.cache_tag}\0{refuse_bytecode}\0".encode())
+    for path, sha256 in sorted(subjects.items()):
+        digest.update(f"{path}\0{sha256}\n".encode())
+    return digest.hexdigest()
 
 
 def _ancestors(rel: str) -> Iterable[str]:
@@ -233,6 +256,7 @@ def verify_installed(
     md = Path(metadata_dir)
     site, dist_info = md.parent, md.name
     site_str = str(site)
+    md_stat = _lstat(str(md)) if record is not None else None  # before anything in it is read
     stem = dist_info[: -len(".dist-info")] if dist_info.endswith(".dist-info") else dist_info
     raw_name, _, version = stem.partition("-")
     reasons: list[Reason] = []
@@ -259,6 +283,23 @@ def verify_installed(
 
     owned_dirs = {parent for rel in files for parent in _ancestors(rel)}
     tops = sorted({rel.split("/", 1)[0] for rel in files} - {dist_info})
+    fingerprint = None
+    if record is not None and md_stat is not None and not reasons:
+        fingerprint = _fingerprint(subjects, refuse_bytecode=refuse_bytecode)
+        outcome = record.recheck(str(md), fingerprint)
+        if outcome is not None:  # nothing the last clean check looked at has changed
+            remembered_requires, remembered_evidence = outcome
+            return InstalledDistribution(
+                name=canonicalize_name(raw_name),
+                version=version or None,
+                site_dir=site,
+                metadata_dir=md,
+                modules=_build_modules(site, files, dist_info, reasons),
+                top_level=tuple(tops),
+                requires=tuple(remembered_requires),
+                reasons=tuple(reasons),
+                evidence=remembered_evidence,
+            )
     walker = PackageWalker(
         site_str, files, owned_dirs, RecordIndex(site_str, str(md)), files=record, refuse_bytecode=refuse_bytecode
     )
@@ -270,9 +311,11 @@ def verify_installed(
     metadata_rel = f"{dist_info}/METADATA"
     metadata: bytes | None = None
     seen = walker.stats
+    watched: list[tuple[str, os.stat_result | None]] = [(str(md), md_stat), (walker.record.path, walker.record.stat)]
     for rel, digest in files.items():
         keep = rel == metadata_rel
         hashed = hash_installed(site_str, rel, checked_dirs, keep=keep, st=seen.get(rel), files=record)
+        watched.append((os.path.join(site_str, rel), hashed.stat))
         if hashed.problem is not None:
             reasons.append(hashed.problem)
         elif hashed.digest is None or not hmac.compare_digest(hashed.digest, digest):
@@ -305,7 +348,10 @@ def verify_installed(
         reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=index.error, subject=site_str))
     hooks_ok: list[str] = []
     if hooks:  # the site's RECORDs are read once per load, when there is a hook to vouch for (linear in plugins)
-        check_startup_hooks(site_str, hooks, index.dist_infos, reasons, hooks_ok, verdicts=index.hook_verdicts())
+        vouched: list[tuple[str, os.stat_result]] = []
+        verdicts = index.hook_verdicts()
+        check_startup_hooks(site_str, hooks, index.dist_infos, reasons, hooks_ok, verdicts=verdicts, watched=vouched)
+        watched.extend(vouched)
 
     reasons.extend(walker.reasons)
     if walker.record.error is not None:  # what the installer recorded cannot be checked: never skip that silently
@@ -320,6 +366,11 @@ def verify_installed(
         "pycache_accepted": walker.pycache_accepted,
         "startup_hooks_verified": hooks_ok,
     }
+    watched[1:1] = [(site_str, index.stat), *walker.watched]  # directories first: what a planted file changes
+    if record is not None and fingerprint is not None and not reasons:
+        known = [(path, st) for path, st in watched if st is not None]
+        if len(known) == len(watched):
+            record.remember_check(str(md), fingerprint, known, (list(requires), evidence))
     return InstalledDistribution(
         name=canonicalize_name(raw_name),
         version=version or None,

@@ -15,6 +15,13 @@ network and FUSE file systems). A file replaced by another (a rename over it) ha
 change within a coarse timestamp tick would be invisible). Hosts that cannot accept that trust turn the record off
 (``Host(paranoid=True)``): every file is then read and hashed, and every cache file compiled and compared, each time.
 
+The record also keeps, per installed distribution, the outcome of a clean check together with the identity of every
+path that check looked at (:meth:`FileRecord.recheck`): each signed file, each directory it listed (an entry added,
+removed or renamed in a directory changes the directory's ``mtime`` and ``ctime``), the site directory, the installed
+``RECORD`` and the start-up hooks it vouched for. When none of them changed, the distribution's check is the same as
+before, so a warm start-up ``lstat``-s about a dozen paths per plugin instead of listing, reading and parsing them.
+The same trust applies (``ctime``), and the paranoid mode turns it off with the rest of the record.
+
 The record lives in the host's private state directory, authenticated with an HMAC key derived from the host's cache
 key (as the signature memo). A record that cannot be read, or whose MAC does not check out, is treated as empty —
 every file is verified again — and a forged one is audited (``installed.record_tampered``); a record that cannot be
@@ -29,11 +36,12 @@ import marshal
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from securehost._fileio import SealedFile
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from securehost._audit import AuditLog
@@ -49,6 +57,8 @@ MAX_ENTRIES: Final = 1_000_000
 _BYTECODE: Final = "pyc:" + importlib.util.MAGIC_NUMBER.hex() + ":"
 
 Identity = tuple[int, int, int, int, int]
+#: The key prefix of a distribution's check (no absolute path of an installed file starts with NUL).
+_CHECK: Final = "\0check:"
 
 
 def identity(st: os.stat_result) -> Identity:
@@ -84,7 +94,8 @@ class FileRecord:
         self._audit = audit
         self._max = max_entries
         self._racy = RACY_NS if racy_ns is None else racy_ns
-        self._entries: dict[str, tuple[Identity, str]] = {}
+        # path -> (identity, result); _CHECK + key -> (fingerprint, ((path, identity), ...), outcome)
+        self._entries: dict[str, tuple[Any, ...]] = {}
         self._loaded = False
         self._dirty = False
         self._lock = threading.Lock()
@@ -114,7 +125,8 @@ class FileRecord:
             hit = self._entries.get(path)
         if hit is None or hit[0] != identity(st):
             return None
-        return hit[1]
+        value: str = hit[1]
+        return value
 
     def _put(self, path: str, st: os.stat_result, value: str) -> None:
         if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy:
@@ -147,6 +159,58 @@ class FileRecord:
     def remember_bytecode(self, path: str, st: os.stat_result, source_sha256: str) -> None:
         """Record that the cache file *path* (identity *st*) is what compiling the source *source_sha256* gives."""
         self._put(path, st, _BYTECODE + source_sha256)
+
+    def recheck(self, key: str, fingerprint: str) -> Any | None:
+        """Return the outcome :meth:`remember_check` stored for *key* and *fingerprint*, or ``None``.
+
+        ``None`` unless every path the check watched still has the identity it had (one ``lstat`` each).
+        """
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            hit = self._entries.get(_CHECK + key)
+        if hit is None or hit[0] != fingerprint:
+            return None
+        for path, known in hit[1]:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return None
+            if identity(st) != known:
+                return None
+        return hit[2]
+
+    def remember_check(
+        self, key: str, fingerprint: str, watched: Iterable[tuple[str, os.stat_result]], outcome: Any
+    ) -> bool:
+        """Record the *outcome* (marshal-able) of a clean check of *key* under *fingerprint*.
+
+        Args:
+            key: what was checked (a distribution's metadata directory).
+            fingerprint: what else the outcome depends on (the signed files, the policy).
+            watched: every path the check looked at, with its ``lstat`` taken before it was read or listed.
+            outcome: what the check gave.
+
+        Returns:
+            Whether it was recorded: not when a watched path is racily clean (younger than the racy interval).
+        """
+        now = time.time_ns()
+        identities: list[tuple[str, Identity]] = []
+        for path, st in watched:
+            if now - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy:
+                return False
+            identities.append((path, identity(st)))
+        entry = (fingerprint, tuple(identities), outcome)
+        with self._lock:
+            if not self._loaded:
+                self._load()
+            if self._entries.get(_CHECK + key) != entry:
+                self._entries.pop(_CHECK + key, None)
+                self._entries[_CHECK + key] = entry
+                self._dirty = True
+                while len(self._entries) > self._max:
+                    del self._entries[next(iter(self._entries))]
+        return True
 
     def save(self) -> None:
         """Write the record atomically if it changed; a failure only means the next start-up re-hashes more."""

@@ -1,4 +1,4 @@
-"""File-system checks of an installed distribution: safe re-hashing, complete walks, bytecode caches, start-up hooks.
+"""File-system checks of an installed distribution: safe re-hashing, complete walks, bytecode caches.
 
 Every function here reports problems as :class:`~securehost.Reason` objects appended to a list and never raises for
 what it finds on disk. Files are opened with ``O_NOFOLLOW | O_NONBLOCK`` (a symlink or a FIFO can neither redirect
@@ -13,10 +13,8 @@ verified source gives (:mod:`securehost._installed.pyccheck`), or never if the h
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
-import hmac
 import os
 import stat
 from typing import TYPE_CHECKING, Final, final
@@ -24,32 +22,20 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 
 from securehost._fileio import OPEN_FLAGS, read_file
-from securehost._installed.archivepaths import import_name
 from securehost._installed.pyccheck import SOURCE_MODIFIED, check_cached_bytecode
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Mapping, Set
+    from collections.abc import Mapping, Set
 
     from securehost._installed.filerecord import FileRecord
 
-_STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
 
-__all__ = [
-    "Hashed",
-    "PackageWalker",
-    "RecordIndex",
-    "SiteIndex",
-    "check_startup_hooks",
-    "hash_installed",
-    "hook_verdicts",
-    "scan_site",
-]
+__all__ = ["PYCACHE_ADVICE", "Hashed", "PackageWalker", "RecordIndex", "hash_installed", "read_digest"]
 
 _R: Final = ReasonCode
 _CHUNK: Final = 1 << 20
 _MAX_RECORD: Final = 64 * 1024 * 1024
-_RECORD_ALGORITHMS: Final = frozenset({"sha256", "sha384", "sha512"})
 PYCACHE_ADVICE: Final = (
     "securehost never runs it, but Python would outside securehost: delete the plugin's __pycache__ directories "
     "(and install with --no-compile / --no-compile-bytecode if the host refuses all cache files)"
@@ -71,7 +57,7 @@ def _unsafe(rel: str, why: str) -> Reason:
     return Reason(code=_R.INSTALLED_FILE_UNSAFE, message=f"{rel}: {why}", subject=rel)
 
 
-def _read_digest(path: str, rel: str, algorithm: str, *, keep: bool) -> Hashed:
+def read_digest(path: str, rel: str, algorithm: str, *, keep: bool) -> Hashed:
     try:
         fd = os.open(path, OPEN_FLAGS)
     except FileNotFoundError:
@@ -138,7 +124,7 @@ def hash_installed(
                 return Hashed(problem=_unsafe(rel, f"parent {current} is not a real directory (symlink?)"))
             checked_dirs.add(current)
     if files is None or keep:
-        return _read_digest(path, rel, "sha256", keep=keep)
+        return read_digest(path, rel, "sha256", keep=keep)
     if st is None:
         try:
             st = os.lstat(path)
@@ -148,7 +134,7 @@ def hash_installed(
         known = files.digest(path, st)
         if known is not None:
             return Hashed(digest=known, stat=st)
-    hashed = _read_digest(path, rel, "sha256", keep=False)
+    hashed = read_digest(path, rel, "sha256", keep=False)
     if hashed.digest is not None and hashed.stat is not None:
         files.remember_digest(path, hashed.stat, hashed.digest)
     return hashed
@@ -162,13 +148,17 @@ class RecordIndex:
     lists is a signed file, an installer file or a cache file of a signed package (judged by the walk).
     """
 
-    __slots__ = ("entries", "error", "site")
+    __slots__ = ("entries", "error", "path", "site", "stat")
 
     def __init__(self, site: str, metadata_dir: str) -> None:
         self.site = site
         self.entries: dict[str, str] = {}
         self.error: str | None = None
-        path = os.path.join(metadata_dir, "RECORD")
+        self.path = path = os.path.join(metadata_dir, "RECORD")
+        try:
+            self.stat: os.stat_result | None = os.lstat(path)  # before the read: a later change shows
+        except OSError:
+            self.stat = None
         try:
             text = read_file(path, _MAX_RECORD).decode("utf-8")
             for row in csv.reader(text.splitlines()):
@@ -197,6 +187,8 @@ class PackageWalker:
         pycache_accepted: accepted cache files, with the basis of acceptance.
         stats: the ``lstat`` of every signed regular file the walk saw, by site-relative path (its parents are real
             directories: the walk descends into nothing else).
+        watched: ``(path, lstat)`` of every directory the walk listed (taken before it was listed) and of every
+            accepted cache file: with :attr:`stats`, what a later re-check compares.
     """
 
     __slots__ = (
@@ -209,6 +201,7 @@ class PackageWalker:
         "signed",
         "site",
         "stats",
+        "watched",
     )
 
     def __init__(
@@ -230,6 +223,7 @@ class PackageWalker:
         self.reasons: list[Reason] = []
         self.pycache_accepted: list[str] = []
         self.stats: dict[str, os.stat_result] = {}
+        self.watched: list[tuple[str, os.stat_result]] = []
 
     def _unsigned(self, rel: str, why: str) -> None:
         self.reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=f"{rel}: {why}", subject=rel))
@@ -253,6 +247,7 @@ class PackageWalker:
                     self.reasons.append(Reason(code=_R.INSTALLED_FILE_MODIFIED, message=msg, subject=rel))
                 elif why is None:
                     self.pycache_accepted.append(f"{rel}: the code compiled from the signed source")
+                    self.watched.append((os.path.join(self.site, rel), st))
                 else:
                     self._unsigned(
                         rel, f"bytecode cache file that is not the compiled signed source ({why}); {PYCACHE_ADVICE}"
@@ -261,15 +256,16 @@ class PackageWalker:
     def walk(self, top: str) -> None:
         """Walk the top-level directory *top* (relative to the site directory)."""
         try:
-            top_mode = os.lstat(os.path.join(self.site, top)).st_mode
+            top_stat = os.lstat(os.path.join(self.site, top))
         except OSError:
             return  # the signed files below it are reported missing by the re-hash
-        if not stat.S_ISDIR(top_mode):
+        if not stat.S_ISDIR(top_stat.st_mode):
             self.reasons.append(_unsafe(top, "is not a real directory (symlink?)"))
             return
-        stack = [top]
+        stack = [(top, top_stat)]
         while stack:
-            rel_dir = stack.pop()
+            rel_dir, dir_stat = stack.pop()
+            self.watched.append((os.path.join(self.site, rel_dir), dir_stat))
             try:
                 with os.scandir(os.path.join(self.site, rel_dir)) as iterator:
                     entries = list(iterator)
@@ -284,7 +280,7 @@ class PackageWalker:
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     if rel in self.owned_dirs or entry.name == "__pycache__":
-                        stack.append(rel)
+                        stack.append((rel, st))
                     else:
                         self._unsigned(rel, "directory with no signed file (importable as a namespace package)")
                 elif not stat.S_ISREG(st.st_mode):
@@ -295,143 +291,3 @@ class PackageWalker:
                     self._unsigned(rel, "a .pyc outside __pycache__ (Python would import it without source)")
                 else:
                     self._unsigned(rel, "not in the signed file list")
-
-
-def site_record_listings(site: str, dist_info_dirs: Collection[str], wanted: Collection[str]) -> dict[str, list[str]]:
-    """Return ``{name: [hash field, ...]}`` for the *wanted* site-level files, in the order of *dist_info_dirs*.
-
-    Every RECORD that lists a name adds its hash field.
-    """
-    found: dict[str, list[str]] = {}
-    needles = tuple(wanted)
-    for dist_info in dist_info_dirs:
-        try:
-            text = read_file(os.path.join(site, dist_info, "RECORD"), _MAX_RECORD).decode("utf-8", "replace")
-        except OSError:
-            continue
-        lines = [line for line in text.splitlines() if line.startswith(needles)]
-        for row in csv.reader(lines):
-            if len(row) == 3 and row[0] in wanted:
-                found.setdefault(row[0], []).append(row[1])
-    return found
-
-
-def site_record_hashes(site: str, dist_info_dirs: Collection[str], wanted: Collection[str]) -> dict[str, str]:
-    """Return ``{name: hash field}`` for the *wanted* site-level files listed in any RECORD of *dist_info_dirs*."""
-    return {name: fields[0] for name, fields in site_record_listings(site, dist_info_dirs, wanted).items()}
-
-
-def hook_verdicts(site: str, hooks: Collection[str], dist_info_dirs: Collection[str]) -> dict[str, bool]:
-    """Return, for each start-up hook file in *hooks*, whether a RECORD of *dist_info_dirs* lists it with its hash.
-
-    Any RECORD that lists the file with the hash it has vouches for it: a RECORD that lists it with another hash
-    (a plugin's own, say) cannot take it over from the distribution that installed it.
-    """
-    listed = site_record_listings(site, dist_info_dirs, hooks)
-    verdicts: dict[str, bool] = {}
-    for name in hooks:
-        digests: dict[str, str | None] = {}
-        ok = False
-        for field in listed.get(name, ()):
-            algorithm, _, expected = field.partition("=")
-            if algorithm not in _RECORD_ALGORITHMS:
-                continue
-            if algorithm not in digests:
-                digests[algorithm] = _read_digest(os.path.join(site, name), name, algorithm, keep=False).digest
-            actual = digests[algorithm]
-            if actual is not None:
-                encoded = base64.urlsafe_b64encode(bytes.fromhex(actual)).rstrip(b"=").decode("ascii")
-                ok = ok or hmac.compare_digest(encoded, expected)
-        verdicts[name] = ok
-    return verdicts
-
-
-def check_startup_hooks(
-    site: str,
-    hooks: Collection[str],
-    dist_info_dirs: Collection[str],
-    reasons: list[Reason],
-    evidence: list[str],
-    *,
-    verdicts: Mapping[str, bool] | None = None,
-) -> None:
-    """Reject start-up hooks (``*.pth``, ``sitecustomize``, ``usercustomize``) in *site* that no RECORD vouches for.
-
-    A hook runs at every interpreter start, before securehost can check anything, so one that no installed
-    distribution lists (with a matching hash) is a sign of tampering with the site directory.
-
-    Args:
-        site: the site directory.
-        hooks: the hook files to judge.
-        dist_info_dirs: the ``.dist-info`` directories whose RECORDs may vouch for them.
-        reasons: where a reason goes for each hook nothing vouches for.
-        evidence: where the name of each vouched hook goes.
-        verdicts: :func:`hook_verdicts` for the site, computed once for every plugin in it (default: judge the
-            hooks now, reading every RECORD).
-    """
-    if not hooks:
-        return
-    judged = verdicts if verdicts is not None else hook_verdicts(site, hooks, dist_info_dirs)
-    for name in sorted(hooks):
-        if judged.get(name, False):
-            evidence.append(name)
-        else:
-            msg = f"{name}: start-up hook in {site} that no installed RECORD lists with a matching hash"
-            reasons.append(Reason(code=_R.INSTALLED_FILE_UNSIGNED, message=msg, subject=name))
-
-
-@final
-class SiteIndex:
-    """One listing of a site directory, shared by the checks of every plugin in it during one load.
-
-    Listing the directory once per plugin made start-up quadratic in the number of plugins (100 plugins in one
-    directory: 20,000 entries visited). The index keeps what the per-plugin check needs: entries by import name,
-    start-up hooks, and ``.dist-info`` directories.
-
-    Attributes:
-        site: the directory.
-        error: why it could not be listed, or ``None``.
-    """
-
-    __slots__ = ("_verdicts", "by_import", "dist_infos", "error", "hooks", "site")
-
-    def __init__(self, site: str) -> None:
-        self.site = site
-        self.by_import: dict[str, list[tuple[str, bool]]] = {}
-        self.hooks: list[tuple[str, bool]] = []
-        self.dist_infos: list[str] = []
-        self._verdicts: dict[str, bool] | None = None
-        self.error = scan_site(site, self._add)
-
-    def hook_verdicts(self) -> dict[str, bool]:
-        """:func:`hook_verdicts` for every start-up hook file of the site, judged once (every RECORD read once).
-
-        Judging them again for each plugin read every RECORD in the site once per plugin: quadratic in the plugins
-        of a site that has a hook, as almost every ``site-packages`` has (setuptools' ``distutils-precedence.pth``).
-        """
-        if self._verdicts is None:
-            files = [name for name, is_dir in self.hooks if not is_dir]
-            self._verdicts = hook_verdicts(self.site, files, self.dist_infos) if files else {}
-        return self._verdicts
-
-    def _add(self, entry: os.DirEntry[str]) -> None:
-        name = entry.name
-        is_dir = entry.is_dir(follow_symlinks=False)
-        imported = import_name(name, is_dir=is_dir)
-        if imported is not None:
-            self.by_import.setdefault(imported, []).append((name, is_dir))
-        if imported in _STARTUP_MODULES or (name.endswith(".pth") and not is_dir):
-            self.hooks.append((name, is_dir))
-        elif is_dir and name.endswith(".dist-info"):
-            self.dist_infos.append(name)
-
-
-def scan_site(site: str, on_entry: Callable[[os.DirEntry[str]], None]) -> str | None:
-    """Call *on_entry* for every entry of the site directory; return an error message if it cannot be listed."""
-    try:
-        with os.scandir(site) as entries:
-            for entry in entries:
-                on_entry(entry)
-    except OSError as exc:
-        return f"{site} cannot be listed: {exc.strerror}"
-    return None
