@@ -942,3 +942,31 @@ def test_caller_mistakes_raise_with_messages() -> None:
         check_signatures(signed, lambda _keyid: "a key")  # type: ignore[arg-type,return-value]
     with pytest.raises(TypeError, match=r"^max_depth must be an int, not str$"):
         EnvelopeLimits(max_depth="3")  # type: ignore[arg-type]
+
+
+# --- an envelope the host's memo says was parsed before ---------------------------------------------
+
+
+@given(envelopes)
+def test_an_envelope_parsed_before_is_rebuilt_equal_to_a_strict_parse(envelope: Envelope) -> None:
+    from securehost._signing.envelope import _rebuild
+
+    data = envelope.to_bytes()
+    strict = Envelope.from_bytes(data)
+    rebuilt = _rebuild(data)  # the memo's path really is taken
+    assert rebuilt is not None
+    for other in (rebuilt, Envelope.from_bytes(data, parsed_before=True)):
+        assert other == strict
+        assert hash(other) == hash(strict)
+        assert repr(other) == repr(strict)
+        assert other.to_bytes() == data
+        assert all(type(s) is Signature for s in other.signatures)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"[]", b"not json", b'{"payload": 1, "payloadType": "t", "signatures": []}', b'{"signatures": [{}]}'],
+)
+def test_bytes_without_an_envelopes_shape_are_parsed_strictly_even_if_the_memo_says_parsed(data: bytes) -> None:
+    with pytest.raises(EnvelopeFormatError):
+        Envelope.from_bytes(data, parsed_before=True)

@@ -8,9 +8,9 @@ afresh on every load: whether *K* is still in the trust store (a removed key ver
 windows, name scopes, thresholds, permission ceilings, expiry, and the statement's content.
 
 The memo also keeps which envelopes' statements passed the strict parser (strict JSON, the canonical form and the
-validation of every field) under this version of securehost: the same bytes pass them again, so a statement
-remembered here is rebuilt from the standard JSON decoder's output without validating again. Whether the statement is
-trusted (keys, scopes, windows, ceilings, expiry) is still judged afresh on every load.
+validation of every field) under this version of securehost: the same bytes pass them again, so the envelope and
+the statement remembered here are rebuilt from the standard JSON decoder's output without validating again.
+Whether the statement is trusted (keys, scopes, windows, ceilings, expiry) is still judged afresh on every load.
 
 A memo that cannot be read or whose MAC does not check out is treated as empty (and audited when tampered); a
 memo that cannot be written is skipped. It never makes a signature count that has not verified on this machine

@@ -91,16 +91,17 @@ def check_statement(
             envelope=None,
             reasons=(Reason(code=ReasonCode.ENVELOPE_MISSING, message=f"no {ENVELOPE_FILENAME} in the .dist-info"),),
         )
+    # the memo's "parsed strictly" holds for the default limits only (a caller may pass stricter ones)
+    digest = hashlib.sha256(envelope_bytes).hexdigest() if memo is not None else None
+    parsed_before = memo is not None and digest is not None and limits == DEFAULT_LIMITS and memo.parsed(digest)
     try:
-        envelope = Envelope.from_bytes(envelope_bytes, limits=limits)
+        envelope = Envelope.from_bytes(envelope_bytes, limits=limits, parsed_before=parsed_before)
     except EnvelopeFormatError as exc:
         return StatementCheck(statement=None, envelope=None, reasons=(Reason(code=exc.code, message=str(exc)),))
     evidence: dict[str, Any] = {"payload_sha256": hashlib.sha256(envelope.payload).hexdigest()}
-    digest = None
-    if memo is None:
+    if memo is None or digest is None:
         checks = check_signatures(envelope, store.lookup)
     else:
-        digest = hashlib.sha256(envelope_bytes).hexdigest()
         checks = check_signatures(envelope, store.lookup, known_valid=memo.valid_keyids(digest))
         memo.remember(digest, (c.keyid for c in checks if c.valid))
     # A revoked key never counts and may be in an attacker's hands: its signature does not unlock the parser.
@@ -123,12 +124,9 @@ def check_statement(
         )
         return StatementCheck(statement=None, envelope=envelope, reasons=tuple(reasons), evidence=evidence)
     try:
-        # the memo's "parsed strictly" holds for the default limits only (a caller may pass stricter ones)
-        remembers = memo is not None and digest is not None and limits == DEFAULT_LIMITS
-        parsed_before = remembers and memo.parsed(digest)  # type: ignore[union-attr,arg-type]
         statement = Statement.from_envelope(envelope, limits=limits, parsed_before=parsed_before)
-        if remembers and not parsed_before:
-            memo.remember_parsed(digest)  # type: ignore[union-attr,arg-type]
+        if memo is not None and digest is not None and limits == DEFAULT_LIMITS and not parsed_before:
+            memo.remember_parsed(digest)
     except EnvelopeFormatError as exc:
         return StatementCheck(
             statement=None, envelope=envelope, reasons=(Reason(code=exc.code, message=str(exc)),), evidence=evidence
