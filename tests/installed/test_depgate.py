@@ -84,7 +84,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
 
 
 def module(kind: ModuleKind = ModuleKind.SOURCE, *, package: bool = False) -> VerifiedModule:
-    return VerifiedModule(path=Path("/nonexistent"), sha256="0" * 64, is_package=package, kind=kind)
+    return VerifiedModule(path="/nonexistent", sha256="0" * 64, is_package=package, kind=kind)
 
 
 def scanner(sources: dict[str, Any], calls: list[tuple[str, VerifiedModule]] | None = None) -> Any:

@@ -76,13 +76,13 @@ def test_result_of_a_clean_installation(tmp_path):
     }
     assert dict(result.modules) == {
         "acme_csv": VerifiedModule(
-            path=tmp_path / "acme_csv/__init__.py", sha256=sha(b""), is_package=True, kind=ModuleKind.SOURCE
+            path=str(tmp_path / "acme_csv/__init__.py"), sha256=sha(b""), is_package=True, kind=ModuleKind.SOURCE
         ),
         "acme_csv.plugin": VerifiedModule(
-            path=tmp_path / "acme_csv/plugin.py", sha256=sha(b"X = 1\n"), is_package=False, kind=ModuleKind.SOURCE
+            path=str(tmp_path / "acme_csv/plugin.py"), sha256=sha(b"X = 1\n"), is_package=False, kind=ModuleKind.SOURCE
         ),
         "acme_csv.sub": VerifiedModule(
-            path=tmp_path / "acme_csv/sub", sha256=None, is_package=True, kind=ModuleKind.NAMESPACE
+            path=str(tmp_path / "acme_csv/sub"), sha256=None, is_package=True, kind=ModuleKind.NAMESPACE
         ),
     }
     verdict = result.verdict()
@@ -194,7 +194,7 @@ def test_a_data_file_signed_for_purelib_is_verified_in_the_site_directory(tmp_pa
     result = verify_installed(md, subjects)
     assert result.reasons == ()
     assert result.top_level == ("acme_csv", "acme_fast.py")
-    assert result.modules["acme_fast"].path == tmp_path / "acme_fast.py"
+    assert result.modules["acme_fast"].path == str(tmp_path / "acme_fast.py")
     (tmp_path / "acme_fast.py").write_text("F = 2\n")
     (modified,) = verify_installed(md, subjects).reasons
     assert (modified.code, modified.subject) == (R.INSTALLED_FILE_MODIFIED, "acme_fast.py")
@@ -626,7 +626,7 @@ def test_a_module_provided_twice_keeps_the_first(tmp_path):
     message = "acme_csv/m.py: module acme_csv.m is provided by two signed files"
     assert result.reasons == (reason(R.INSTALLED_FILE_UNSAFE, message, "acme_csv/m.py"),)
     assert result.modules["acme_csv.m"] == VerifiedModule(
-        path=tmp_path / f"acme_csv/m{EXT}", sha256=sha(b"\x7fELF"), is_package=False, kind=ModuleKind.EXTENSION
+        path=str(tmp_path / f"acme_csv/m{EXT}"), sha256=sha(b"\x7fELF"), is_package=False, kind=ModuleKind.EXTENSION
     )
 
 
@@ -655,7 +655,7 @@ def test_namespace_directories_and_what_is_no_module(tmp_path):
     assert sorted(modules) == ["acme_csv", "acme_csv.a", "acme_csv.a.b", "acme_csv.a.b.c", "acme_csv.data"]
     for name in ("acme_csv.a", "acme_csv.a.b", "acme_csv.data"):
         assert modules[name] == VerifiedModule(
-            path=tmp_path.joinpath(*name.split(".")), sha256=None, is_package=True, kind=ModuleKind.NAMESPACE
+            path=str(tmp_path.joinpath(*name.split("."))), sha256=None, is_package=True, kind=ModuleKind.NAMESPACE
         )
     assert not any(name.startswith(DI) for name in modules)
 
@@ -664,7 +664,7 @@ def test_a_top_level_namespace_directory(tmp_path):
     md, subjects = fake_install(tmp_path, "ns-thing", "1.0", {"ns/thing/__init__.py": "", "ns/thing/mod.py": ""})
     modules = verify_installed(md, subjects).modules
     assert modules["ns"] == VerifiedModule(
-        path=tmp_path / "ns", sha256=None, is_package=True, kind=ModuleKind.NAMESPACE
+        path=str(tmp_path / "ns"), sha256=None, is_package=True, kind=ModuleKind.NAMESPACE
     )
     assert sorted(modules) == ["ns", "ns.thing", "ns.thing.mod"]
 

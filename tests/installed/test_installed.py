@@ -53,7 +53,7 @@ def test_accepts_clean_installation(installed):
     assert result.evidence["unverified_files"] == {"scripts": ["acme"]}
     modules = result.modules
     assert modules["acme_csv"].is_package
-    assert modules["acme_csv"].path == site / "acme_csv/__init__.py"
+    assert modules["acme_csv"].path == str(site / "acme_csv/__init__.py")
     assert modules["acme_csv.plugin"].kind is ModuleKind.SOURCE
     assert modules["acme_csv.plugin"].sha256 == subjects["acme_csv/plugin.py"]
     assert modules["acme_csv.data"].kind is ModuleKind.NAMESPACE

@@ -120,7 +120,7 @@ def dev_installed(dist: DiscoveredDistribution) -> InstalledDistribution:
             rel = path.relative_to(found).as_posix()
             if "__pycache__" not in rel.split("/"):
                 files[rel] = _sha256(path)
-    modules = _build_modules(base, files, dist.metadata_dir.name, reasons)
+    modules = _build_modules(str(base), files, dist.metadata_dir.name, reasons)
     return InstalledDistribution(
         name=dist.name,
         version=dist.version,

@@ -154,7 +154,7 @@ class Judge:
                     installed.requires,
                     imports_of=functools.partial(self._importer.verified_imports, dist.name),
                     verified_modules=self._importer.modules,
-                    verified_distributions=self._importer.distributions,
+                    verified_distributions=self._importer.distribution_names,
                 )
             )
         reasons.extend(self.rollback(dist.name, predicate.version))

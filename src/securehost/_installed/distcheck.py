@@ -134,7 +134,7 @@ def _ancestors(rel: str) -> Iterable[str]:
 
 
 def _build_modules(
-    site: Path, files: Mapping[str, str], dist_info: str, reasons: list[Reason]
+    site: str, files: Mapping[str, str], dist_info: str, reasons: list[Reason]
 ) -> dict[str, VerifiedModule]:
     table: dict[str, VerifiedModule] = {}
     for rel in sorted(files):
@@ -154,7 +154,9 @@ def _build_modules(
             reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=msg, subject=rel))
             continue
         module_kind = ModuleKind.SOURCE if kind == "source" else ModuleKind.EXTENSION
-        table[name] = VerifiedModule(path=site / rel, sha256=files[rel], is_package=is_package, kind=module_kind)
+        table[name] = VerifiedModule(
+            path=os.path.join(site, rel), sha256=files[rel], is_package=is_package, kind=module_kind
+        )
     dirs = {parent for rel in files for parent in _ancestors(rel) if parent.split("/")[0] != dist_info}
     names = set(table)
     for rel_dir in dirs:
@@ -167,7 +169,7 @@ def _build_modules(
             prefix = ".".join(parts[:i])
             parent = table.get(prefix)
             if parent is None:
-                path = site.joinpath(*parts[:i])
+                path = os.path.join(site, *parts[:i])
                 table[prefix] = VerifiedModule(path=path, sha256=None, is_package=True, kind=ModuleKind.NAMESPACE)
             elif not parent.is_package:
                 msg = f"module {prefix} is both a module and the parent of {name}"
@@ -294,7 +296,7 @@ def verify_installed(
                 version=version or None,
                 site_dir=site,
                 metadata_dir=md,
-                modules=_build_modules(site, files, dist_info, reasons),
+                modules=_build_modules(site_str, files, dist_info, reasons),
                 top_level=tuple(tops),
                 requires=tuple(remembered_requires),
                 reasons=tuple(reasons),
@@ -358,7 +360,7 @@ def verify_installed(
         msg = f"{walker.record.error}; reinstall the plugin (installers write one row of 3 fields per file)"
         reasons.append(Reason(code=_R.INSTALLED_FILE_UNSAFE, message=msg, subject=f"{dist_info}/RECORD"))
     reasons.extend(_unsigned_record_rows(walker.record, files, owned_dirs, dist_info, unverified))
-    modules = _build_modules(site, files, dist_info, reasons)
+    modules = _build_modules(site_str, files, dist_info, reasons)
     requires = _requires(metadata, reasons, metadata_rel)
     evidence: dict[str, Any] = {
         "files_verified": len(files),

@@ -156,7 +156,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 raise PluginRejectedError(f"{canonical} cannot be registered: {reasons[0]}", verdict=verdict)
             for fullname, module in modules.items():
                 self._entries[fullname] = Entry(
-                    canonical, fullname, str(module.path), module.sha256, module.is_package, module.kind
+                    canonical, fullname, module.path, module.sha256, module.is_package, module.kind
                 )
             self._by_distribution[canonical] = frozenset(modules)
 
@@ -197,8 +197,13 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     @property
     def distributions(self) -> tuple[str, ...]:
-        """The registered distribution names."""
+        """The registered distribution names, sorted."""
         return tuple(sorted(self._by_distribution))
+
+    @property
+    def distribution_names(self) -> Collection[str]:
+        """The registered distribution names (a live view, for membership tests: a load asks once per plugin)."""
+        return self._by_distribution.keys()
 
     @property
     def modules(self) -> Collection[str]:
@@ -346,7 +351,7 @@ class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if module.kind is not ModuleKind.SOURCE or module.sha256 is None:
             raise VerificationImportError(f"{fullname} is not a source module", name=fullname)
         entry = Entry(
-            canonicalize_name(distribution), fullname, str(module.path), module.sha256, module.is_package, module.kind
+            canonicalize_name(distribution), fullname, module.path, module.sha256, module.is_package, module.kind
         )
         result = self._code(entry)
         if self._batches:

@@ -7,7 +7,6 @@ host hands it to :class:`~securehost.VerifiedImporter`, and to an isolated plugi
 from __future__ import annotations
 
 import enum
-from pathlib import Path
 from typing import final
 
 import attrs
@@ -30,13 +29,13 @@ class VerifiedModule:
     """One module of a verified distribution.
 
     Attributes:
-        path: the installed file (the directory, for a namespace package).
+        path: the installed file (the directory, for a namespace package), an absolute path.
         sha256: the verified SHA-256 (hex) of the file; ``None`` for a namespace package, which has no code.
         is_package: whether the module is a package (has submodules).
         kind: source, extension or namespace.
     """
 
-    path: Path
+    path: str
     sha256: str | None
     is_package: bool
     kind: ModuleKind

@@ -16,7 +16,6 @@ import contextlib
 import importlib.machinery
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._verdict import Reason, ReasonCode
@@ -34,9 +33,9 @@ _MAYBE: Final[frozenset[str]] = frozenset({"\0maybe"})  # an entry whose content
 
 def _site_dir_of(module: VerifiedModule) -> str:
     """The directory (not yet resolved) a top-level module or package was installed into."""
-    path = Path(module.path)
-    top = path.parent if module.is_package and path.name.startswith("__init__.") else path
-    return str(top.parent)
+    path = module.path
+    top = os.path.dirname(path) if module.is_package and os.path.basename(path).startswith("__init__.") else path
+    return os.path.dirname(top)
 
 
 @final

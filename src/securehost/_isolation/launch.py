@@ -104,13 +104,13 @@ def worker_payload(
 
     *config* is the plugin's resolved configuration (plain JSON data), given to it as ``current_plugin().config``.
     """
-    module_dirs = {os.path.dirname(str(m.path)) for m in modules.values()}
+    module_dirs = {os.path.dirname(m.path) for m in modules.values()}
     spec = confinement_for(permissions, isolation, extra_read=(site, *sorted(module_dirs)))
     return {
         "project": project,
         "distribution": distribution,
         "entry_points": [[name, value] for name, value in entry_points],
-        "modules": {name: [str(m.path), m.sha256, m.is_package, m.kind.value] for name, m in sorted(modules.items())},
+        "modules": {name: [m.path, m.sha256, m.is_package, m.kind.value] for name, m in sorted(modules.items())},
         "requires": list(requires),
         "policy": {
             "mode": policy.mode,

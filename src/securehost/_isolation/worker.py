@@ -157,7 +157,7 @@ class _Worker:
             extension_dir=workdir / "ext",
         )
         modules = {
-            name: VerifiedModule(path=Path(path), sha256=digest, is_package=is_package, kind=ModuleKind(kind))
+            name: VerifiedModule(path=path, sha256=digest, is_package=is_package, kind=ModuleKind(kind))
             for name, (path, digest, is_package, kind) in self.payload["modules"].items()
         }
         importer.add_distribution(self.payload["distribution"], modules, requires=self.payload["requires"])
