@@ -18,7 +18,8 @@ import pytest
 from securehost import ReasonCode
 from securehost._audit import AuditLog
 from securehost._installed.discovery import discover
-from securehost._installed.distcheck import check_entry_points, verify_installed
+from securehost._installed.distcheck import verify_installed
+from securehost._installed.entrycheck import check_entry_points
 from securehost._installed.importer import VerifiedImporter
 from securehost.exceptions import VerificationImportError
 from tests._plugins import build_wheel, make_project, payload, run, wheel_subjects

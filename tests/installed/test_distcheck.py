@@ -15,7 +15,8 @@ import pytest
 
 from securehost import Reason, ReasonCode
 from securehost._installed import distcheck, sitecheck, sitehooks
-from securehost._installed.distcheck import ModuleKind, VerifiedModule, check_entry_points, verify_installed
+from securehost._installed.distcheck import ModuleKind, VerifiedModule, verify_installed
+from securehost._installed.entrycheck import check_entry_points
 from securehost._installed.filerecord import FileRecord
 from securehost._installed.scan import _split_stem
 from securehost._installed.sitehooks import SiteIndex

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from securehost import ReasonCode
-from securehost._installed.distcheck import ModuleKind, check_entry_points, verify_installed
+from securehost._installed.distcheck import ModuleKind, verify_installed
+from securehost._installed.entrycheck import check_entry_points
 from tests._plugins import _record_hash, fake_install
 
 SOURCE = "VALUE = 42\n"

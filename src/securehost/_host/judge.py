@@ -11,7 +11,8 @@ import functools
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._host.support import read_envelope, same_version
-from securehost._installed.distcheck import InstalledDistribution, check_entry_points, verify_installed
+from securehost._installed.distcheck import InstalledDistribution, verify_installed
+from securehost._installed.entrycheck import check_entry_points
 from securehost._installed.sitehooks import SiteIndex
 from securehost._names import canonicalize_name, parse_version, version_above
 from securehost._permissions import PermissionSet

@@ -45,16 +45,15 @@ from securehost._installed.sitehooks import SiteIndex, check_startup_hooks
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._version import __version__
-from securehost._wheel.entrypoints import EntryPointSpec, parse_entry_point_value
 from securehost._wheel.startup import forbidden_files
-from securehost.exceptions import EntryPointFormatError, WheelFormatError
+from securehost.exceptions import WheelFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Set
 
     from securehost._installed.filerecord import FileRecord
 
-__all__ = ["InstalledDistribution", "ModuleKind", "VerifiedModule", "check_entry_points", "verify_installed"]
+__all__ = ["InstalledDistribution", "ModuleKind", "VerifiedModule", "verify_installed"]
 
 _R: Final = ReasonCode
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
@@ -115,6 +114,28 @@ def _lstat(path: str) -> os.stat_result | None:
         return None
 
 
+def _remembered(outcome: object, raw_name: str, version: str, md: Path) -> InstalledDistribution | None:
+    """The check that :meth:`FileRecord.recheck` gave back (``None`` for none, or one of another shape)."""
+    if not isinstance(outcome, tuple) or len(outcome) != 4:
+        return None
+    requires, evidence, table, tops = outcome
+    modules = {
+        name: VerifiedModule(path=path, sha256=sha256, is_package=is_package, kind=ModuleKind(kind))
+        for name, path, sha256, is_package, kind in table
+    }
+    return InstalledDistribution(
+        name=canonicalize_name(raw_name),
+        version=version or None,
+        site_dir=md.parent,
+        metadata_dir=md,
+        modules=modules,
+        top_level=tuple(tops),
+        requires=tuple(requires),
+        reasons=(),
+        evidence=evidence,
+    )
+
+
 def _fingerprint(subjects: Mapping[str, str], *, refuse_bytecode: bool) -> str:
     """What a distribution's check depends on besides the files it looks at.
 
@@ -123,6 +144,8 @@ def _fingerprint(subjects: Mapping[str, str], *, refuse_bytecode: bool) -> str:
     """
     digest = hashlib.sha256(f"{__version__}\0{sys.implementation.cache_tag}\0{refuse_bytecode}\0".encode())
     for path, sha256 in sorted(subjects.items()):
+        if not isinstance(path, str) or not isinstance(sha256, str):
+            raise TypeError("subjects must map str archive paths to str SHA-256 digests")
         digest.update(f"{path}\0{sha256}\n".encode())
     return digest.hexdigest()
 
@@ -261,6 +284,12 @@ def verify_installed(
     md_stat = _lstat(str(md)) if record is not None else None  # before anything in it is read
     stem = dist_info[: -len(".dist-info")] if dist_info.endswith(".dist-info") else dist_info
     raw_name, _, version = stem.partition("-")
+    fingerprint = None
+    if record is not None and md_stat is not None:
+        fingerprint = _fingerprint(subjects, refuse_bytecode=refuse_bytecode)
+        remembered = _remembered(record.recheck(str(md), fingerprint), raw_name, version, md)
+        if remembered is not None:  # nothing the last clean check looked at has changed
+            return remembered
     reasons: list[Reason] = []
     unverified: dict[str, list[str]] = {}
     files: dict[str, str] = {}
@@ -285,23 +314,6 @@ def verify_installed(
 
     owned_dirs = {parent for rel in files for parent in _ancestors(rel)}
     tops = sorted({rel.split("/", 1)[0] for rel in files} - {dist_info})
-    fingerprint = None
-    if record is not None and md_stat is not None and not reasons:
-        fingerprint = _fingerprint(subjects, refuse_bytecode=refuse_bytecode)
-        outcome = record.recheck(str(md), fingerprint)
-        if outcome is not None:  # nothing the last clean check looked at has changed
-            remembered_requires, remembered_evidence = outcome
-            return InstalledDistribution(
-                name=canonicalize_name(raw_name),
-                version=version or None,
-                site_dir=site,
-                metadata_dir=md,
-                modules=_build_modules(site_str, files, dist_info, reasons),
-                top_level=tuple(tops),
-                requires=tuple(remembered_requires),
-                reasons=tuple(reasons),
-                evidence=remembered_evidence,
-            )
     walker = PackageWalker(
         site_str, files, owned_dirs, RecordIndex(site_str, str(md)), files=record, refuse_bytecode=refuse_bytecode
     )
@@ -372,7 +384,8 @@ def verify_installed(
     if record is not None and fingerprint is not None and not reasons:
         known = [(path, st) for path, st in watched if st is not None]
         if len(known) == len(watched):
-            record.remember_check(str(md), fingerprint, known, (list(requires), evidence))
+            table = [(name, m.path, m.sha256, m.is_package, m.kind.value) for name, m in modules.items()]
+            record.remember_check(str(md), fingerprint, known, (list(requires), evidence, table, tops))
     return InstalledDistribution(
         name=canonicalize_name(raw_name),
         version=version or None,
@@ -384,33 +397,3 @@ def verify_installed(
         reasons=tuple(reasons),
         evidence=evidence,
     )
-
-
-def check_entry_points(
-    entry_points: Iterable[EntryPointSpec | str], verified_modules: Mapping[str, VerifiedModule]
-) -> tuple[Reason, ...]:
-    """Check that every entry point targets a module of the verified distribution.
-
-    Args:
-        entry_points: parsed entry points (from discovery) or raw ``module:attr`` values.
-        verified_modules: the module table of :func:`verify_installed`.
-
-    Returns:
-        One ``ENTRY_POINT_OUTSIDE_DISTRIBUTION`` reason per entry point whose module is not a (non-namespace)
-        module of the distribution: ``os:system``, ``json:loads``, another distribution's module, a relative or
-        malformed name. Empty when all are inside.
-    """
-    reasons: list[Reason] = []
-    for entry_point in entry_points:
-        value = entry_point.value if isinstance(entry_point, EntryPointSpec) else entry_point
-        try:
-            module = parse_entry_point_value(value)[0]
-        except (EntryPointFormatError, TypeError) as exc:
-            msg = f"entry point {str(value)[:80]!r} names no module of the distribution ({exc})"
-            reasons.append(Reason(code=_R.ENTRY_POINT_OUTSIDE_DISTRIBUTION, message=msg, subject=str(value)[:200]))
-            continue
-        verified = verified_modules.get(module)
-        if verified is None or verified.kind is ModuleKind.NAMESPACE:
-            msg = f"entry point {value!r} targets {module!r}, which is not a module of the signed distribution"
-            reasons.append(Reason(code=_R.ENTRY_POINT_OUTSIDE_DISTRIBUTION, message=msg, subject=value))
-    return tuple(reasons)
