@@ -172,7 +172,10 @@ MUTATION_MODULES = {
     "wheel.zipscan": ["tests/wheel/test_zipsafe.py"],
     "installed.archivepaths": ["tests/installed"],
     "installed.sitecheck": ["tests/installed"],
+    "installed.sitehooks": ["tests/installed"],
+    "installed.filerecord": ["tests/installed"],
     "installed.distcheck": ["tests/installed", "tests/test_review_findings.py"],
+    "installed.entrycheck": ["tests/installed"],
     "installed.dependencies": ["tests/installed", "tests/test_review_findings.py"],
     "installed.depgate": ["tests/installed/test_depgate.py"],
 }
