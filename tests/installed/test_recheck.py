@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,15 @@ def test_an_accepted_cache_file_changed_in_place_is_seen(remembered):
     assert (R.INSTALLED_FILE_UNSIGNED, cache.relative_to(md.parent).as_posix()) in {
         (r.code, r.subject) for r in result.reasons
     }
+
+
+def test_an_identity_that_does_not_fit_is_not_remembered(tmp_path):
+    """A file system whose identities do not fit 64 bits is checked in full every time, never a crash."""
+    record = _record(tmp_path, racy_ns=0)
+    st = os.lstat(tmp_path)
+    fields = ("st_dev", "st_size", "st_mtime_ns", "st_ctime_ns")
+    huge = types.SimpleNamespace(st_ino=2**64, **{f: getattr(st, f) for f in fields})  # an inode beyond 64 bits
+    assert record.remember_check("k", "fp", [(str(tmp_path), st)], "outcome")
+    assert record.recheck("k", "fp") == "outcome"
+    assert not record.remember_check("k2", "fp", [(str(tmp_path), huge)], "outcome")
+    assert record.recheck("k2", "fp") is None

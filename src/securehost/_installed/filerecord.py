@@ -34,6 +34,7 @@ from __future__ import annotations
 import importlib.util
 import marshal
 import os
+import struct
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, final
@@ -59,6 +60,8 @@ _BYTECODE: Final = "pyc:" + importlib.util.MAGIC_NUMBER.hex() + ":"
 Identity = tuple[int, int, int, int, int]
 #: The key prefix of a distribution's check (no absolute path of an installed file starts with NUL).
 _CHECK: Final = "\0check:"
+#: A watched path's identity, packed: device, inode and size unsigned, the times signed (before 1970 is negative).
+_PACKED: Final = struct.Struct("<QQQqq")
 
 
 def identity(st: os.stat_result) -> Identity:
@@ -94,7 +97,7 @@ class FileRecord:
         self._audit = audit
         self._max = max_entries
         self._racy = RACY_NS if racy_ns is None else racy_ns
-        # path -> (identity, result); _CHECK + key -> (fingerprint, ((path, identity), ...), outcome)
+        # path -> (identity, result); _CHECK + key -> (fingerprint, NUL-joined paths, packed identities, outcome)
         self._entries: dict[str, tuple[Any, ...]] = {}
         self._loaded = False
         self._dirty = False
@@ -169,16 +172,19 @@ class FileRecord:
             if not self._loaded:
                 self._load()
             hit = self._entries.get(_CHECK + key)
-        if hit is None or hit[0] != fingerprint:
+        if hit is None or hit[0] != fingerprint or len(hit) != 4:
             return None
-        for path, known in hit[1]:
+        paths, identities = hit[1].split("\0"), hit[2]
+        if len(identities) != len(paths) * _PACKED.size:
+            return None
+        for index, path in enumerate(paths):
             try:
                 st = os.lstat(path)
             except OSError:
                 return None
-            if identity(st) != known:
+            if _PACKED.unpack_from(identities, index * _PACKED.size) != identity(st):
                 return None
-        return hit[2]
+        return hit[3]
 
     def remember_check(
         self, key: str, fingerprint: str, watched: Iterable[tuple[str, os.stat_result]], outcome: Any
@@ -195,12 +201,18 @@ class FileRecord:
             Whether it was recorded: not when a watched path is racily clean (younger than the racy interval).
         """
         now = time.time_ns()
-        identities: list[tuple[str, Identity]] = []
+        paths: list[str] = []
+        identities = bytearray()
         for path, st in watched:
-            if now - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy:
+            if now - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy or "\0" in path:
                 return False
-            identities.append((path, identity(st)))
-        entry = (fingerprint, tuple(identities), outcome)
+            try:
+                identities += _PACKED.pack(*identity(st))
+            except struct.error:  # a file system with identities beyond 64 bits: check it in full every time
+                return False
+            paths.append(path)
+        # compact: one string and one bytes object per distribution, not a tuple of tuples of five ints per path
+        entry = (fingerprint, "\0".join(paths), bytes(identities), outcome)
         with self._lock:
             if not self._loaded:
                 self._load()
