@@ -9,6 +9,7 @@ remembered, the paranoid mode reads everything, the bound holds.
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import py_compile
@@ -138,7 +139,32 @@ def test_a_forged_record_is_ignored_and_audited(installed: Any, tmp_path: Path) 
         assert codes(verify_installed(md, subjects, record=record(tmp_path, audit))) == {R.INSTALLED_FILE_MODIFIED}
     finally:
         audit.close()
-    assert '"event": "installed.record_tampered"' in (tmp_path / "audit.jsonl").read_text()
+    events = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    tampered = [e for e in events if e["event"] == "installed.record_tampered"]
+    assert [e["path"] for e in tampered] == [str(tmp_path / "installed.record")]
+
+
+def test_a_forged_record_is_replaced_at_the_next_save_and_an_unchanged_one_is_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "installed.record"
+    forged = record(tmp_path, key=secrets.token_bytes(32))
+    forged.remember_digest(str(path), os.lstat(tmp_path), "0" * 64)  # any entry, under another key
+    forged.save()
+    forged_bytes = path.read_bytes()
+    mine = record(tmp_path)
+    assert mine.digest(str(path), os.lstat(tmp_path)) is None  # the forged entry is not believed ...
+    mine.save()  # ... and the record is written again, under the host's key
+    assert path.read_bytes() != forged_bytes
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    try:
+        record(tmp_path, audit).recheck("nothing", "fp")  # reads the record: the host's own now
+    finally:
+        audit.close()
+    assert not (tmp_path / "audit.jsonl").read_text()
+    written = path.stat().st_mtime_ns, path.stat().st_ino
+    again = record(tmp_path)
+    assert again.digest(str(path), os.lstat(tmp_path)) is None
+    again.save()  # nothing changed: nothing is written
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == written
 
 
 def test_racily_clean_files_are_not_remembered(installed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -232,3 +232,39 @@ def test_an_identity_that_does_not_fit_is_not_remembered(tmp_path):
     assert record.recheck("k", "fp") == "outcome"
     assert not record.remember_check("k2", "fp", [(str(tmp_path), huge)], "outcome")
     assert record.recheck("k2", "fp") is None
+
+
+def test_a_check_that_vouched_for_a_hook_is_remembered(tmp_path):
+    """A site with a start-up hook (most site-packages) keeps the re-check: the hook and its RECORD are watched."""
+    site = tmp_path / "site"
+    fake_install(site, "helper", "1.0", {"helper.pth": "/somewhere\n", "helper_mod.py": ""})
+    md, subjects = fake_install(site, "acme-csv", "1.0", FILES)
+    record = _record(tmp_path, racy_ns=0)
+    assert _check(md, subjects, record).accepted
+    assert record.recheck(str(md), distcheck._fingerprint(subjects, refuse_bytecode=False)) is not None
+
+
+def test_remember_check_refuses_what_it_could_not_tell_apart(tmp_path):
+    record = _record(tmp_path)  # the default racy interval
+    fresh = os.lstat(tmp_path)  # just written
+    assert not record.remember_check("k", "fp", [(str(tmp_path), fresh)], "outcome")
+    assert record.recheck("k", "fp") is None
+    old = _record(tmp_path, racy_ns=0)
+    assert not old.remember_check("k", "fp", [(f"{tmp_path}\0x", fresh)], "outcome")  # a path with NUL
+    assert old.recheck("k", "fp") is None
+
+
+def test_remembered_checks_keep_what_the_record_held_and_stay_bounded(tmp_path):
+    first = _record(tmp_path, racy_ns=0)
+    st = os.lstat(tmp_path)
+    for key in ("a", "b"):
+        assert first.remember_check(key, "fp", [(str(tmp_path), st)], key)
+    first.save()
+    again = FileRecord(tmp_path / "state" / "installed.record", b"k" * 32, racy_ns=0, max_entries=2)
+    assert again.remember_check("a", "fp", [(str(tmp_path), st)], "a")  # the same: reads the record first ...
+    assert not again._dirty  # ... and finds nothing to write
+    assert again.remember_check("c", "fp", [(str(tmp_path), st)], "c")  # the first stored ("a") goes
+    assert [again.recheck(key, "fp") for key in ("a", "b", "c")] == [None, "b", "c"]
+    assert again.remember_check("b", "fp", [(str(tmp_path), st)], "b, changed")  # stored again: now the newest
+    assert again.remember_check("d", "fp", [(str(tmp_path), st)], "d")  # so "c" goes
+    assert [again.recheck(key, "fp") for key in ("b", "c", "d")] == ["b, changed", None, "d"]

@@ -527,6 +527,20 @@ def test_a_hook_listed_with_a_matching_hash_is_evidence(tmp_path, algorithm):
     assert (reasons, evidence) == ([], ["a.pth"])
 
 
+def test_a_listing_with_an_unknown_algorithm_does_not_hide_a_later_one_that_vouches(tmp_path):
+    data = b"/opt/somewhere\n"
+    write(tmp_path / "a.pth", data)
+    records = {
+        "a-1.dist-info": "a.pth,md5=AAAA,15\n",
+        "b-1.dist-info": f"a.pth,{record_field(data, 'sha256')},15\n",
+    }
+    site = _site_with_records(tmp_path, records)
+    reasons: list[Reason] = []
+    evidence: list[str] = []
+    check_startup_hooks(site, ["a.pth"], ["a-1.dist-info", "b-1.dist-info"], reasons, evidence)
+    assert (reasons, evidence) == ([], ["a.pth"])
+
+
 @pytest.mark.parametrize(
     "field",
     [

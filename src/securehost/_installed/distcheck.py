@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import os
 import re
 import sys
@@ -142,7 +143,8 @@ def _fingerprint(subjects: Mapping[str, str], *, refuse_bytecode: bool) -> str:
     That is the signed files, the bytecode policy, the interpreter (cache files are compared with what it compiles)
     and this version of securehost.
     """
-    digest = hashlib.sha256(f"{__version__}\0{sys.implementation.cache_tag}\0{refuse_bytecode}\0".encode())
+    interpreter = f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}"
+    digest = hashlib.sha256(f"{__version__}\0{interpreter}\0{refuse_bytecode}\0".encode())
     for path, sha256 in sorted(subjects.items()):
         if not isinstance(path, str) or not isinstance(sha256, str):
             raise TypeError("subjects must map str archive paths to str SHA-256 digests")

@@ -25,7 +25,7 @@ The same trust applies (``ctime``), and the paranoid mode turns it off with the 
 The record lives in the host's private state directory, authenticated with an HMAC key derived from the host's cache
 key (as the signature memo). A record that cannot be read, or whose MAC does not check out, is treated as empty —
 every file is verified again — and a forged one is audited (``installed.record_tampered``); a record that cannot be
-written is skipped. It is keyed by absolute path and bounded (:data:`MAX_ENTRIES`, least recently used forgotten
+written is skipped. It is keyed by absolute path and bounded (:data:`MAX_ENTRIES`, least recently stored forgotten
 first), so its memory is bounded per installed file.
 """
 
@@ -52,7 +52,7 @@ __all__ = ["MAX_ENTRIES", "RACY_NS", "FileRecord", "identity"]
 _MAGIC: Final = b"SHFR\x00\x01\r\n"
 _MAX_FILE: Final = 256 * 1024 * 1024
 RACY_NS: Final = 2_000_000_000
-#: Files remembered (about 200 bytes each in memory); the least recently used are forgotten first.
+#: Files remembered (about 200 bytes each in memory); the least recently stored are forgotten first.
 MAX_ENTRIES: Final = 1_000_000
 #: A cache file's result holds only for the interpreter that compiled the comparison.
 _BYTECODE: Final = "pyc:" + importlib.util.MAGIC_NUMBER.hex() + ":"
@@ -77,7 +77,7 @@ class FileRecord:
         path: the record file (in the host's private state directory).
         key: the MAC key (32 bytes or more, private to the host).
         audit: where an ``installed.record_tampered`` event goes.
-        max_entries: files remembered; the least recently used are forgotten first.
+        max_entries: files remembered; the least recently stored are forgotten first.
         racy_ns: files whose ``mtime`` or ``ctime`` is younger than this are not remembered (default
             :data:`RACY_NS`, two seconds).
     """
