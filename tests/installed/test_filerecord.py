@@ -154,6 +154,9 @@ def test_a_forged_record_is_replaced_at_the_next_save_and_an_unchanged_one_is_no
     assert mine.digest(str(path), os.lstat(tmp_path)) is None  # the forged entry is not believed ...
     mine.save()  # ... and the record is written again, under the host's key
     assert path.read_bytes() != forged_bytes
+    rewritten = path.stat().st_mtime_ns, path.stat().st_ino
+    mine.save()  # once
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == rewritten
     audit = AuditLog(tmp_path / "audit.jsonl")
     try:
         record(tmp_path, audit).recheck("nothing", "fp")  # reads the record: the host's own now
@@ -264,3 +267,41 @@ def test_host_catches_a_change_the_record_has_seen_before(lab: Any) -> None:
     report = lab.host().load()[GOOD]
     assert report.status == "rejected"
     assert {r.code for r in report.verdict.reasons} == {R.INSTALLED_FILE_MODIFIED}
+
+
+def test_a_record_of_another_format_is_treated_as_empty_and_rewritten(tmp_path: Path) -> None:
+    """Authenticated, but not the entries this version keeps (another securehost's record): start afresh."""
+    from securehost._fileio import SealedFile
+
+    path = tmp_path / "installed.record"
+    assert SealedFile(path, KEY, filerecord._MAGIC, context=b"", limit=1 << 20).write(
+        marshal.dumps([1, 2]), prefix=".t-"
+    )
+    before = path.read_bytes()
+    files = record(tmp_path)
+    assert files.digest(str(path), os.lstat(tmp_path)) is None
+    files.save()
+    assert path.read_bytes() != before
+    assert marshal.loads(path.read_bytes()[-len(marshal.dumps({})) :]) == {}
+
+
+def test_a_file_entry_stored_again_unchanged_writes_nothing_and_a_changed_one_is_the_newest(tmp_path: Path) -> None:
+    st = os.lstat(tmp_path)
+    files = FileRecord(tmp_path / "installed.record", KEY, racy_ns=0, max_entries=2)
+    files.remember_digest("/a", st, "1" * 64)
+    files.remember_digest("/b", st, "2" * 64)
+    files.save()
+    again = FileRecord(tmp_path / "installed.record", KEY, racy_ns=0, max_entries=2)
+    again.remember_digest("/a", st, "1" * 64)
+    assert not again._dirty
+    again.remember_digest("/a", st, "3" * 64)  # changed: now the newest
+    again.remember_digest("/c", st, "4" * 64)  # so "/b" goes
+    assert [again.digest(p, st) for p in ("/a", "/b", "/c")] == ["3" * 64, None, "4" * 64]
+
+
+def test_a_cache_file_result_is_no_digest(tmp_path: Path) -> None:
+    st = os.lstat(tmp_path)
+    files = FileRecord(tmp_path / "installed.record", KEY, racy_ns=0)
+    files.remember_bytecode("/p/__pycache__/m.pyc", st, "5" * 64)
+    assert files.digest("/p/__pycache__/m.pyc", st) is None
+    assert files.bytecode_matches("/p/__pycache__/m.pyc", st, "5" * 64)
