@@ -212,10 +212,12 @@ def test_an_accepted_cache_file_changed_in_place_is_seen(remembered):
     py_compile.compile(str(md.parent / "acme_csv/plugin.py"), cfile=str(cache))
     first = _check(md, subjects, record)
     assert first.evidence["pycache_accepted"]
-    data = bytearray(cache.read_bytes())
-    data[-1] ^= 1  # the same size, in place: its directory does not change
-    with open(cache, "r+b") as handle:
-        handle.write(bytes(data))
+    other = md.parent.parent / "other.py"  # outside the site: its directory must not change
+    other.write_text("X = 2\n")  # the same size as the signed "X = 1\n"
+    data = Path(py_compile.compile(str(other), cfile=str(md.parent.parent / "other.pyc"))).read_bytes()
+    with open(cache, "r+b") as handle:  # in place: its directory does not change
+        handle.write(data)
+        handle.truncate()
     result = _check(md, subjects, record)
     assert (R.INSTALLED_FILE_UNSIGNED, cache.relative_to(md.parent).as_posix()) in {
         (r.code, r.subject) for r in result.reasons
