@@ -266,3 +266,12 @@ def test_an_unwritable_memo_is_skipped(tmp_path: Path) -> None:
     memo.save()  # no directory: nothing written, nothing raised
     assert not (tmp_path / "missing-dir").exists()
     assert memo.valid_keyids("a" * 64) == {"k1"}
+
+
+def test_an_envelope_that_is_not_bytes_is_named_with_a_memo_too(tmp_path: Path) -> None:
+    """With a memo, the wrong type still gets the parser's message, which names the argument (not hashlib's)."""
+    from securehost._trust.verify import check_statement
+
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    with pytest.raises(TypeError, match=r"^data must be bytes, not str$"):
+        check_statement("{}", STORE, memo=memo)  # type: ignore[arg-type]

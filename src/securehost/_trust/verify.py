@@ -91,9 +91,13 @@ def check_statement(
             envelope=None,
             reasons=(Reason(code=ReasonCode.ENVELOPE_MISSING, message=f"no {ENVELOPE_FILENAME} in the .dist-info"),),
         )
+    # bytes that are not bytes get Envelope.from_bytes's TypeError, which names the argument, not hashlib's
+    digest = (
+        hashlib.sha256(envelope_bytes).hexdigest() if memo is not None and isinstance(envelope_bytes, bytes) else None
+    )
     # the memo's "parsed strictly" holds for the default limits only (a caller may pass stricter ones)
-    digest = hashlib.sha256(envelope_bytes).hexdigest() if memo is not None else None
-    parsed_before = memo is not None and digest is not None and limits == DEFAULT_LIMITS and memo.parsed(digest)
+    remembers = memo is not None and digest is not None and limits == DEFAULT_LIMITS
+    parsed_before = remembers and memo.parsed(digest)  # type: ignore[union-attr,arg-type]
     try:
         envelope = Envelope.from_bytes(envelope_bytes, limits=limits, parsed_before=parsed_before)
     except EnvelopeFormatError as exc:
@@ -125,8 +129,8 @@ def check_statement(
         return StatementCheck(statement=None, envelope=envelope, reasons=tuple(reasons), evidence=evidence)
     try:
         statement = Statement.from_envelope(envelope, limits=limits, parsed_before=parsed_before)
-        if memo is not None and digest is not None and limits == DEFAULT_LIMITS and not parsed_before:
-            memo.remember_parsed(digest)
+        if remembers and not parsed_before:
+            memo.remember_parsed(digest)  # type: ignore[union-attr,arg-type]
     except EnvelopeFormatError as exc:
         return StatementCheck(
             statement=None, envelope=envelope, reasons=(Reason(code=exc.code, message=str(exc)),), evidence=evidence
