@@ -111,7 +111,7 @@ def test_type_checking_imports_in_the_namespace_agree_with_the_lazy_table() -> N
 #: what is only needed to explain a rejection or to create a key (docs/performance.md, "What a warm start imports")
 NOT_ON_THE_WARM_PATH = [
     "cryptography", "email.parser", "importlib_metadata", "importlib.metadata", "asyncio", "msgspec", "difflib",
-    "zipfile", "secrets", "shlex", "tomlkit", "socket", "logging",
+    "zipfile", "secrets", "shlex", "tomlkit", "socket", "logging", "importlib.abc", "shutil", "tempfile", "csv",
     "securehost._isolation.policy", "securehost._isolation.host", "securehost._isolation.supervisor",
     "securehost._host.isolated", "securehost._orchestrator.health", "securehost._orchestrator.select",
     "securehost._orchestrator.declare", "securehost._wheel.info", "securehost._wheel.wheelfile",
@@ -137,6 +137,9 @@ WARM_START = """
 import json, sys
 sys.path.insert(0, {site!r})
 import securehost
+import securehost._installed.filerecord, securehost._installed.scan
+# the site was just written: without this its files are too young to be remembered (the racy window)
+securehost._installed.filerecord.RACY_NS = securehost._installed.scan._RACY_NS = 0
 host = securehost.Host(project="demoapp", group="demoapp.plugins", trust_store={store!r}, state_dir={state!r},
                        path=[{site!r}], guard=False)
 report = host.load()

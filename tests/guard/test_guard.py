@@ -497,3 +497,44 @@ def test_rmtree_of_a_granted_tree_works(tree: Path) -> None:
     )
     assert not (tree / "granted" / "a").exists()
     assert (tree / "secret" / "key.txt").read_text() == "key"  # the symlink was removed, not followed
+
+
+LATE_SHUTIL = """
+import os, subprocess, sys
+import pluggy
+from securehost import HookspecMarker, SecurePluginManager
+assert "shutil" not in sys.modules, "the guard imported shutil: this test needs a process where it did not"
+
+class Spec:
+    @HookspecMarker("late")(firstresult=True)
+    def act(self, fn): ...
+
+class Actor:
+    @pluggy.HookimplMarker("late")
+    def act(self, fn):
+        return fn()
+
+tree = sys.argv[1]
+manager = SecurePluginManager("late")
+manager.add_hookspecs(Spec)
+grants = [f"fs.read:{{tree}}/**", f"fs.write:{{tree}}/**", "proc.spawn:{true}"]
+manager.register(Actor(), name="plugin", permissions=grants)
+def work():
+    import shutil  # first imported by the plugin, after the guard
+    shutil.rmtree(os.path.join(tree, "a"))
+    return subprocess.run(["true"], check=True).returncode
+assert manager.hook.act(fn=work) == 0
+assert not os.path.exists(os.path.join(tree, "a"))
+print("ok")
+"""
+
+
+def test_shutil_imported_after_the_guard_still_walks_and_spawns(tmp_path: Path) -> None:
+    """The guard does not import ``shutil`` (start-up cost): its tree walker is learnt on first use, ``which`` too."""
+    root = Path(os.path.realpath(tmp_path))
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f").write_text("1")
+    code = LATE_SHUTIL.format(true=TRUE)
+    result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import sys
 import sysconfig
 from typing import TYPE_CHECKING, Any, Final
@@ -105,13 +104,19 @@ def check_path(context: PluginContext, kind: str, resolved: str, event: str) -> 
 def _dir_fd_from_caller() -> object:
     """The ``dir_fd`` of a relative ``os.open`` by a known stdlib tree walker, from its frame."""
     frame = sys._getframe(3)  # _dir_fd_from_caller <- on_open <- _audit_hook <- the caller of os.open
-    wanted = _WALKERS.get(frame.f_code)
+    code = frame.f_code
+    wanted = _WALKERS.get(code)
+    if wanted is None and code.co_name in _WALKER_NAMES:
+        _WALKERS.update(_walkers())  # shutil was imported after this module: learn its walker now
+        wanted = _WALKERS.get(code)
     return frame.f_locals.get(wanted) if wanted else None
 
 
 def _walkers() -> dict[Any, str]:
     walkers: dict[Any, str] = {}
-    for owner, name in ((shutil, "_rmtree_safe_fd"), (os, "_fwalk")):
+    # shutil is not imported for this (it costs a start-up about 1.5 ms): a frame can only be its walker once
+    # something imported it, and _dir_fd_from_caller learns the walker then.
+    for owner, name in ((sys.modules.get("shutil"), "_rmtree_safe_fd"), (os, "_fwalk")):
         function = getattr(owner, name, None)
         code = getattr(function, "__code__", None)
         if code is None:
@@ -124,6 +129,7 @@ def _walkers() -> dict[Any, str]:
     return walkers
 
 
+_WALKER_NAMES: Final = frozenset({"_rmtree_safe_fd", "_fwalk"})
 _WALKERS: Final = _walkers()
 
 

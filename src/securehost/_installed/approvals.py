@@ -20,7 +20,6 @@ like the trust store.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -30,6 +29,7 @@ import attrs
 
 from securehost._fileio import read_file, write_atomic
 from securehost._installed.closure import distribution_modules, find_distribution
+from securehost._installed.recordrows import record_rows
 from securehost._installed.sitecheck import hash_installed
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
@@ -178,8 +178,8 @@ def _record_paths(dist: Any, site: Path) -> tuple[list[str], list[str]]:
         text = ""
     # read here, not through ``dist.files``: importlib_metadata leaves out files that do not exist
     try:
-        rows = list(csv.reader(text.splitlines()))
-    except csv.Error:  # a NUL byte (Python 3.10's csv refuses it): no usable RECORD
+        rows = record_rows(text.splitlines())
+    except ValueError:  # a NUL byte (Python 3.10's csv refuses it): no usable RECORD
         rows = []
     for row in rows:
         if not row or not row[0]:

@@ -22,7 +22,6 @@ provides a module name a plugin imports.
 
 from __future__ import annotations
 
-import csv
 import importlib.machinery
 import os
 import sys
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Final, final
 
 from securehost._fileio import read_file
 from securehost._installed.headers import header_values
+from securehost._installed.recordrows import record_rows
 from securehost._installed.scan import list_path_entry
 from securehost._names import canonicalize_name
 
@@ -301,9 +301,9 @@ def _read_installed(loc: MetadataLocation) -> _Installed | None:
         return None
     try:
         record = read_file(os.path.join(loc.path, "RECORD"), _MAX_RECORD).decode("utf-8", "replace")
-        rows = [row[0] for row in csv.reader(record.splitlines()) if row]
+        rows = [row[0] for row in record_rows(record.splitlines()) if row]
         modules = modules_from_record(rows)
-    except (OSError, csv.Error):
+    except (OSError, ValueError):
         try:
             text = read_file(os.path.join(loc.path, "top_level.txt"), _MAX_METADATA).decode("utf-8", "replace")
         except OSError:

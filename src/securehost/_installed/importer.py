@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -69,8 +68,12 @@ _IMPORTLIB_FILES: Final = (os.path.dirname(importlib.__file__), "<frozen importl
 
 
 @final
-class VerifiedImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class VerifiedImporter:
     """Serves registered verified modules from their verified bytes, and nothing else below their names.
+
+    It is a meta path finder and a loader by protocol (``find_spec``, ``invalidate_caches``, ``create_module``,
+    ``exec_module``, ``get_code``, ``get_source``, ``is_package``), not by deriving from :mod:`importlib.abc`, whose
+    import costs a host's start-up about 4 ms.
 
     Args:
         cache_dir: the bytecode cache directory; default ``default_state_dir() / "bytecode"``

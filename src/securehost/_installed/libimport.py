@@ -24,13 +24,13 @@ What the guard can tell, and what it cannot (``docs/threat-model.md``):
 
 from __future__ import annotations
 
-import importlib.abc
 import sys
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, cast, final
 
 from securehost._context import CURRENT, run_as_host
 
 if TYPE_CHECKING:
+    import importlib.abc
     import importlib.machinery
     import types
     from collections.abc import Sequence
@@ -39,7 +39,7 @@ __all__ = ["library_spec"]
 
 
 @final
-class _AsHostLoader(importlib.abc.Loader):
+class _AsHostLoader:
     """Runs *loader*'s module creation and execution as the host, then steps aside."""
 
     def __init__(self, loader: Any) -> None:
@@ -82,6 +82,6 @@ def library_spec(
         loader = spec.loader
         if loader is None or not hasattr(loader, "exec_module") or isinstance(loader, type(finder)):
             return spec
-        spec.loader = _AsHostLoader(loader)
+        spec.loader = cast("importlib.abc.Loader", _AsHostLoader(loader))  # a loader by protocol (see the importer)
         return spec
     return None

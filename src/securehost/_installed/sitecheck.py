@@ -13,7 +13,6 @@ verified source gives (:mod:`securehost._installed.pyccheck`), or never if the h
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import stat
@@ -23,6 +22,7 @@ import attrs
 
 from securehost._fileio import OPEN_FLAGS, read_file
 from securehost._installed.pyccheck import SOURCE_MODIFIED, check_cached_bytecode
+from securehost._installed.recordrows import record_rows
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
@@ -161,11 +161,11 @@ class RecordIndex:
             self.stat = None
         try:
             text = read_file(path, _MAX_RECORD).decode("utf-8")
-            for row in csv.reader(text.splitlines()):
+            for row in record_rows(text.splitlines()):
                 if len(row) != 3:
                     raise ValueError(f"row with {len(row)} fields")
                 self.entries[row[0]] = row[1]
-        except (OSError, ValueError, csv.Error) as exc:
+        except (OSError, ValueError) as exc:
             self.entries.clear()
             self.error = f"installed RECORD is unusable: {exc}"
 

@@ -9,13 +9,13 @@ finds on disk.
 from __future__ import annotations
 
 import base64
-import csv
 import hmac
 import os
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._fileio import read_file
 from securehost._installed.archivepaths import import_name
+from securehost._installed.recordrows import record_rows
 from securehost._installed.sitecheck import Hashed, read_digest
 from securehost._verdict import Reason, ReasonCode
 
@@ -52,7 +52,7 @@ def site_record_listings(
         except OSError:
             continue
         lines = [line for line in text.splitlines() if line.startswith(needles)]
-        for row in csv.reader(lines):
+        for row in record_rows(lines):
             if len(row) == 3 and row[0] in wanted:
                 found.setdefault(row[0], []).append((row[1], dist_info))
     return found
