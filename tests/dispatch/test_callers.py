@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 import securehost
 from securehost import HookspecMarker, SecurePluginManager, current_plugin
+from securehost._dispatch import hookcaller, plan
 from securehost._dispatch.callers import multicall
+from securehost._dispatch.hookcaller import SecureHookCaller
 from securehost._dispatch.plan import MAX_COMPILED
 from securehost.exceptions import HookError
 
@@ -359,6 +361,31 @@ def test_more_implementations_than_a_compiled_plan_holds() -> None:
         manager.register(_plugin(f"p{i}", "ok"), name=f"p{i}", permissions=())
     assert len(manager.hook.work(x=1, log=[])) == count
     assert manager.stats().calls == count
+
+
+def test_a_plan_runs_the_generic_loop_for_its_first_calls_then_compiles_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hook called a few times (a CLI host's start-up) is never compiled; a hook called often is, once."""
+    compiled: list[str] = []
+    real = hookcaller.compile_plan
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        compiled.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hookcaller, "compile_plan", counting)
+    monkeypatch.setattr(plan, "COMPILE_AFTER", 3)
+    manager = _manager()
+    for name in ("a", "b"):
+        manager.register(_plugin(name, "ok"), name=name, permissions=())
+    for call in range(1, 7):
+        assert manager.hook.work(x=1, log=[]) == ["b", "a"]
+        assert compiled == ([] if call <= 3 else ["work"])
+        assert (type(manager.hook.work) is SecureHookCaller) == (call <= 3)  # specialised once compiled
+    assert manager.stats().calls == 12  # both paths count every call
+    manager.register(_plugin("c", "ok"), name="c", permissions=())  # a new plan starts generic again
+    assert manager.hook.work(x=1, log=[]) == ["c", "b", "a"]
+    assert type(manager.hook.work) is SecureHookCaller
+    assert compiled == ["work"]
 
 
 def test_missing_argument_raises_hook_call_error_after_earlier_implementations() -> None:

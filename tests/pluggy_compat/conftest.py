@@ -14,6 +14,9 @@ substitutes:
 * securehost's call loop for ``pluggy._callers._multicall`` (``test_multicall.py`` calls it
   directly).
 
+Every test runs twice: with the default plan tiering (the generic loop for a hook's first calls) and with plans
+compiled on their first call, so that pluggy's suite covers both paths.
+
 Without the environment variable (for instance when securehost's own suite collects this directory)
 it does nothing.
 """
@@ -36,6 +39,7 @@ if os.environ.get("SECUREHOST_PLUGGY_COMPAT") == "1":
     import pluggy._manager
 
     import securehost
+    import securehost._dispatch.plan
     from securehost._dispatch.callers import multicall
 
     pluggy.PluginManager = securehost.SecurePluginManager  # type: ignore[misc]
@@ -43,6 +47,12 @@ if os.environ.get("SECUREHOST_PLUGGY_COMPAT") == "1":
     pluggy.HookspecMarker = securehost.HookspecMarker  # type: ignore[misc]
     pluggy._hooks.HookspecMarker = securehost.HookspecMarker  # type: ignore[misc]
     pluggy._callers._multicall = multicall
+
+    @pytest.fixture(autouse=True, params=["tiered", "compiled"])
+    def _securehost_plan_tier(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Each test twice: plans compiled on their first call, and the default (generic loop first)."""
+        if request.param == "compiled":
+            monkeypatch.setattr(securehost._dispatch.plan, "COMPILE_AFTER", 0)
 
     def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for item in items:

@@ -5,7 +5,8 @@ built the first time a hook is called after its implementations or specification
 the current plan and never copy a list, so a plugin registered during a call (pluggy #438) joins
 from the next call on.
 
-The first call after a change builds the plan and specialises the hook caller: its class becomes a
+The first call after a change builds the plan. Its first calls (:data:`~securehost._dispatch.plan.COMPILE_AFTER`)
+run the generic loop; the next one compiles the plan and specialises the hook caller: its class becomes a
 subclass whose ``__call__`` is the plan's compiled function, so later calls go straight there. While
 the manager's ``_inner_hookexec`` is replaced (tracing, ``add_hookcall_monitoring``), and for
 historic hooks, calls take pluggy's own path, which ends in the manager's instrumented
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, cast, final
 
 from pluggy import HookCaller
 
+from securehost._dispatch import plan as _plans
 from securehost._dispatch.callers import IMPL_KWARGS, PLAIN, Entry, call_general, external_stacklevel
 from securehost._dispatch.markers import SpecExtras, spec_extras
 from securehost._dispatch.plan import MAX_COMPILED, compile_plan
@@ -50,9 +52,13 @@ class PlanSource(Protocol):
 
 @final
 class Plan:
-    """An immutable call plan and the function that runs it (``None`` for historic hooks)."""
+    """An immutable call plan and the function that runs it (``None`` for historic hooks).
 
-    __slots__ = ("cells", "defaults", "entries", "firstresult", "isolate", "run", "spec_args")
+    ``run`` starts as the generic loop; a plan that can be compiled keeps its compiler in ``compiler`` until
+    :meth:`compiled` replaces ``run`` with the compiled function.
+    """
+
+    __slots__ = ("calls", "cells", "compiler", "defaults", "entries", "firstresult", "isolate", "run", "spec_args")
 
     def __init__(
         self,
@@ -70,7 +76,16 @@ class Plan:
         self.isolate: Final = isolate
         self.spec_args: Final = spec_args
         self.cells: Final[tuple[Cell, ...]] = tuple(cast("Cell", e[3]._cell) for e in entries if e[3] is not None)
-        self.run: Final = None if hook.is_historic() else self._runner(hook)
+        self.calls = 0  # calls taken by the generic loop while a compiler waits
+        self.compiler: Callable[[], Callable[..., Any]] | None = None
+        self.run: Callable[..., Any] | None = None if hook.is_historic() else self._runner(hook)
+
+    def compiled(self) -> Callable[..., Any] | None:
+        """Compile the plan if it waits for that; return what runs it from now on."""
+        compiler = self.compiler
+        if compiler is not None:
+            self.run, self.compiler = compiler(), None
+        return self.run
 
     def flush(self) -> None:
         """Fold pending latency samples of every implementation into its counters."""
@@ -83,7 +98,8 @@ class Plan:
         wrappers, plain = entries[:split], entries[split:]
         compilable = not IMPL_KWARGS or not any(e[6].kwargnames for e in entries)
         if not self.isolate and compilable and len(entries) <= MAX_COMPILED and all(e[5] == PLAIN for e in plain):
-            return compile_plan(
+            self.compiler = functools.partial(
+                compile_plan,
                 hook.name,
                 wrappers,
                 plain,
@@ -93,9 +109,8 @@ class Plan:
                 verify=verify,
                 flush=self.flush,
             )
-        # isolation, very many implementations, implementations with keyword parameters (pluggy >=
-        # 1.7), or
-        # wrappers interleaved with plain ones (only possible by hand): the generic loop
+        # until it is compiled; for isolation, very many implementations, implementations with keyword parameters
+        # (pluggy >= 1.7), or wrappers interleaved with plain ones (only possible by hand): the generic loop
         return _prologue(
             self,
             verify,
@@ -225,12 +240,19 @@ class SecureHookCaller(HookCaller):
     def __call__(self, **kwargs: object) -> Any:
         """Call the hook (keyword arguments only); see :meth:`pluggy.HookCaller.__call__`.
 
-        The first call after a change builds the plan and specialises this caller: its class becomes
-        a subclass whose ``__call__`` is the compiled plan, so later calls go straight there.
+        The first call after a change builds the plan. Its first few calls run the generic loop; then the plan
+        is compiled and this caller specialised: its class becomes a subclass whose ``__call__`` is the compiled
+        plan, so later calls go straight there.
         """
         __tracebackhide__ = True
-        run = (self._plan or self._build_plan()).run
+        plan = self._plan or self._build_plan()
+        run = plan.run
         if run is not None and self._pm._direct:
+            if plan.compiler is not None:
+                plan.calls += 1
+                if plan.calls <= _plans.COMPILE_AFTER:
+                    return run(self, **kwargs)
+                run = cast("Callable[..., Any]", plan.compiled())
             self.__class__ = _specialised(run)
             return run(self, **kwargs)
         return HookCaller.__call__(self, **kwargs)

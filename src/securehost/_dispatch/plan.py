@@ -41,9 +41,12 @@ if TYPE_CHECKING:
 
     from securehost._dispatch.callers import Entry
 
-__all__ = ["MAX_COMPILED", "compile_plan"]
+__all__ = ["COMPILE_AFTER", "MAX_COMPILED", "compile_plan"]
 
 MAX_COMPILED: Final = 64  # larger plans use the generic loop (keeps generated functions small)
+#: A plan runs the generic loop for this many calls before it is compiled: compiling costs about 0.1 ms per
+#: implementation, which a hook called once or twice (a CLI host's start-up) never earns back.
+COMPILE_AFTER = 8
 _counter = itertools.count()
 _NAME: Final = "securehost._dispatch.plan"
 
