@@ -229,18 +229,20 @@ EVENT = re.compile(r"[a-z_]+\.[a-z_]+")
 def emitted_events() -> set[str]:
     """Audit event names in the source, including ``plugin.<status>`` for every report status.
 
-    An event name is a string constant passed first to an ``emit``/``_emit`` call, or assigned to a variable named
-    ``event`` (``event = "guard.denied" if ... else "hook.denied"``).
+    An event name is a string constant passed first to an ``emit``/``_emit`` call, passed as a keyword argument whose
+    name ends in ``event`` (``tampered_event="signatures.memo_tampered"``), or assigned to a variable named ``event``
+    (``event = "guard.denied" if ... else "hook.denied"``).
     """
     events = set()
     for path in SRC.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             values: list[ast.expr] = []
-            if isinstance(node, ast.Call) and node.args:
+            if isinstance(node, ast.Call):
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                if name in ("emit", "_emit"):
+                if name in ("emit", "_emit") and node.args:
                     values.append(node.args[0])
+                values.extend(k.value for k in node.keywords if k.arg is not None and k.arg.endswith("event"))
             elif isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == "event" for t in node.targets
             ):

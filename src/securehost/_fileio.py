@@ -5,21 +5,24 @@
 (``BufferedReader.read(limit)`` allocates ``limit`` bytes up front: with a 256 MiB limit that alone cost 150 us per
 call.) ``write_atomic`` writes a temporary file next to the target and renames it over the target, so readers see
 the old content or the new, never a part. ``SealedFile`` is a state file of the host's authenticated with an HMAC
-(the signature memo, the installed-file record): ``magic``, the MAC, the payload.
+(the signature memo, the installed-file record): ``magic``, the MAC, the payload. ``SealedState`` is what both
+do with theirs: read it on first use, start empty (and say so) when it is broken, write it back when it changed.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hmac
 import os
 import stat
-from typing import TYPE_CHECKING, Final, final
+import threading
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["OPEN_FLAGS", "SealBrokenError", "SealedFile", "read_file", "write_atomic"]
+__all__ = ["OPEN_FLAGS", "SealBrokenError", "SealedFile", "SealedState", "read_file", "write_atomic"]
 
 OPEN_FLAGS: Final = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -143,3 +146,75 @@ class SealedFile:
         except OSError:
             return False
         return True
+
+
+class _Audit(Protocol):
+    def emit(self, event: str, *, plugin: str | None = None, **data: Any) -> object: ...
+
+
+class SealedState(abc.ABC):
+    """A :class:`SealedFile` held in memory: read on first use, written back when it changed.
+
+    What every such state file does: a missing or unreadable file starts the state empty; so does a broken seal,
+    which is audited (*tampered_event*) and rewritten at the next save; so does an authenticated payload that does
+    not decode (a file of another securehost's format), which is rewritten too. A subclass decodes and encodes its
+    payload, and touches its entries only while it holds ``_lock``, after :meth:`_ensure_loaded`.
+
+    Args:
+        sealed: the file.
+        audit: where the *tampered_event* goes.
+        tampered_event: the audit event of a broken seal (with the file's ``path``).
+        prefix: the name prefix of the temporary file a save writes.
+    """
+
+    __slots__ = ("_audit", "_dirty", "_event", "_loaded", "_lock", "_prefix", "_sealed")
+
+    def __init__(self, sealed: SealedFile, audit: _Audit | None, *, tampered_event: str, prefix: str) -> None:
+        self._sealed = sealed
+        self._audit = audit
+        self._event = tampered_event
+        self._prefix = prefix
+        self._loaded = False
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    @abc.abstractmethod
+    def _decode(self, payload: bytes) -> None:
+        """Take the entries from an authenticated *payload*.
+
+        Raises:
+            ValueError: (or ``TypeError``, ``EOFError``, ``IndexError``, ``KeyError``) it does not decode.
+        """
+
+    @abc.abstractmethod
+    def _encode(self) -> bytes:
+        """Return the payload that holds the entries."""
+
+    @abc.abstractmethod
+    def _clear(self) -> None:
+        """Drop every entry."""
+
+    def _tampered(self) -> None:
+        self._dirty = True  # rewrite it at the next save
+        if self._audit is not None:
+            self._audit.emit(self._event, path=self._sealed.path)
+
+    def _ensure_loaded(self) -> None:
+        """Read the file if this is the first use (the caller holds ``_lock``)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        payload = self._sealed.load(self._tampered)
+        if payload is None:
+            return  # none yet (or unreadable, a symlink, or a broken seal): start empty
+        try:
+            self._decode(payload)
+        except (ValueError, TypeError, EOFError, IndexError, KeyError):  # authenticated: another format
+            self._clear()
+            self._dirty = True
+
+    def save(self) -> None:
+        """Write the file atomically if the state changed; a failure is skipped (the next start-up does more work)."""
+        with self._lock:
+            if self._dirty and self._sealed.write(self._encode(), prefix=self._prefix):
+                self._dirty = False

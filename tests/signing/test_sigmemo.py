@@ -275,3 +275,18 @@ def test_an_envelope_that_is_not_bytes_is_named_with_a_memo_too(tmp_path: Path) 
     memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
     with pytest.raises(TypeError, match=r"^data must be bytes, not str$"):
         check_statement("{}", STORE, memo=memo)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("payload", [b"not json", b'{"a": 1}', b"[[1]]", b'[["a", 5, true]]'])
+def test_a_memo_of_another_format_is_treated_as_empty_and_rewritten(tmp_path: Path, payload: bytes) -> None:
+    """Authenticated, but not rows this version writes (another securehost's memo): start afresh, rewrite it."""
+    from securehost._fileio import SealedFile
+    from securehost._signing import memo as memo_module
+
+    path = tmp_path / "memo"
+    sealed = SealedFile(path, b"k" * 32, memo_module._MAGIC, context=memo_module._CONTEXT, limit=1 << 20)
+    assert sealed.write(payload, prefix=".t-")
+    memo = SignatureMemo(path, b"k" * 32)
+    assert memo.valid_keyids("a" * 64) == frozenset()
+    memo.save()  # nothing was added: only the unreadable content makes it write
+    assert sealed.read() == b"[]"

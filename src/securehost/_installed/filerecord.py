@@ -35,11 +35,10 @@ import importlib.util
 import marshal
 import os
 import struct
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Final, final
 
-from securehost._fileio import SealedFile
+from securehost._fileio import SealedFile, SealedState
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -70,7 +69,7 @@ def identity(st: os.stat_result) -> Identity:
 
 
 @final
-class FileRecord:
+class FileRecord(SealedState):
     """The HMAC-protected record of installed files verified on this machine, by ``lstat`` identity.
 
     Args:
@@ -82,7 +81,7 @@ class FileRecord:
             :data:`RACY_NS`, two seconds).
     """
 
-    __slots__ = ("_audit", "_dirty", "_entries", "_loaded", "_lock", "_max", "_racy", "_sealed")
+    __slots__ = ("_entries", "_max", "_racy")
 
     def __init__(
         self,
@@ -93,38 +92,28 @@ class FileRecord:
         max_entries: int = MAX_ENTRIES,
         racy_ns: int | None = None,
     ) -> None:
-        self._sealed = SealedFile(path, key, _MAGIC, context=b"", limit=_MAX_FILE)
-        self._audit = audit
+        sealed = SealedFile(path, key, _MAGIC, context=b"", limit=_MAX_FILE)
+        super().__init__(sealed, audit, tampered_event="installed.record_tampered", prefix=".record-")
         self._max = max_entries
         self._racy = RACY_NS if racy_ns is None else racy_ns
         # path -> (identity, result); _CHECK + key -> (fingerprint, NUL-joined paths, packed identities, outcome)
         self._entries: dict[str, tuple[Any, ...]] = {}
-        self._loaded = False
-        self._dirty = False
-        self._lock = threading.Lock()
 
-    def _tampered(self) -> None:
-        self._dirty = True  # rewrite it at the next save
-        if self._audit is not None:
-            self._audit.emit("installed.record_tampered", path=self._sealed.path)
+    def _decode(self, payload: bytes) -> None:
+        entries = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
+        if not isinstance(entries, dict):
+            raise TypeError("not a mapping")
+        self._entries = entries
 
-    def _load(self) -> None:
-        self._loaded = True
-        payload = self._sealed.load(self._tampered)
-        if payload is None:
-            return  # none yet (or unreadable, a symlink, or a broken seal): start empty
-        try:
-            entries = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
-            if not isinstance(entries, dict):
-                raise TypeError("not a mapping")
-            self._entries = entries
-        except (ValueError, TypeError, EOFError):  # authenticated, so only a record of an incompatible securehost
-            self._entries, self._dirty = {}, True
+    def _encode(self) -> bytes:
+        return marshal.dumps(self._entries)
+
+    def _clear(self) -> None:
+        self._entries = {}
 
     def _get(self, path: str, st: os.stat_result) -> str | None:
         with self._lock:
-            if not self._loaded:
-                self._load()
+            self._ensure_loaded()
             hit = self._entries.get(path)
         if hit is None or hit[0] != identity(st):
             return None
@@ -136,8 +125,7 @@ class FileRecord:
             return  # racily clean: a change within the same timestamp tick could not be told apart
         entry = (identity(st), value)
         with self._lock:
-            if not self._loaded:
-                self._load()
+            self._ensure_loaded()
             if self._entries.get(path) == entry:
                 return
             self._entries.pop(path, None)
@@ -169,8 +157,7 @@ class FileRecord:
         ``None`` unless every path the check watched still has the identity it had (one ``lstat`` each).
         """
         with self._lock:
-            if not self._loaded:
-                self._load()
+            self._ensure_loaded()
             hit = self._entries.get(_CHECK + key)
         if hit is None or hit[0] != fingerprint or len(hit) != 4:
             return None
@@ -214,8 +201,7 @@ class FileRecord:
         # compact: one string and one bytes object per distribution, not a tuple of tuples of five ints per path
         entry = (fingerprint, "\0".join(paths), bytes(identities), outcome)
         with self._lock:
-            if not self._loaded:
-                self._load()
+            self._ensure_loaded()
             if self._entries.get(_CHECK + key) != entry:
                 self._entries.pop(_CHECK + key, None)
                 self._entries[_CHECK + key] = entry
@@ -223,13 +209,3 @@ class FileRecord:
                 while len(self._entries) > self._max:
                     del self._entries[next(iter(self._entries))]
         return True
-
-    def save(self) -> None:
-        """Write the record atomically if it changed; a failure only means the next start-up re-hashes more."""
-        with self._lock:
-            if not self._dirty:
-                return
-            payload = marshal.dumps(self._entries)
-            if not self._sealed.write(payload, prefix=".record-"):
-                return
-            self._dirty = False

@@ -20,10 +20,9 @@ with this key, unless someone holds the state directory's key, who can already r
 from __future__ import annotations
 
 import json
-import threading
 from typing import TYPE_CHECKING, Final, final
 
-from securehost._fileio import SealedFile
+from securehost._fileio import SealedFile, SealedState
 from securehost._version import __version__
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ _CONTEXT: Final = _SCHEMES + b"\0" + __version__.encode() + b"\0"
 
 
 @final
-class SignatureMemo:
+class SignatureMemo(SealedState):
     """Remembers the (envelope digest, key id) pairs whose signature verified.
 
     Args:
@@ -54,56 +53,45 @@ class SignatureMemo:
         max_entries: envelopes remembered; the oldest are forgotten first.
     """
 
-    __slots__ = ("_audit", "_dirty", "_entries", "_loaded", "_lock", "_max", "_parsed", "_sealed")
+    __slots__ = ("_entries", "_max", "_parsed")
 
     def __init__(
         self, path: Path, key: bytes, audit: AuditLog | None = None, *, max_entries: int = MAX_ENTRIES
     ) -> None:
-        self._sealed = SealedFile(path, key, _MAGIC, context=_CONTEXT, limit=_MAX_FILE)
-        self._audit = audit
+        sealed = SealedFile(path, key, _MAGIC, context=_CONTEXT, limit=_MAX_FILE)
+        super().__init__(sealed, audit, tampered_event="signatures.memo_tampered", prefix=".memo-")
         self._max = max_entries
         self._entries: dict[str, frozenset[str]] = {}
         self._parsed: set[str] = set()
-        self._loaded = False
-        self._dirty = False
-        self._lock = threading.Lock()
 
-    def _tampered(self) -> None:
-        self._dirty = True  # rewrite it at the next save
-        if self._audit is not None:
-            self._audit.emit("signatures.memo_tampered", path=self._sealed.path)
+    def _decode(self, payload: bytes) -> None:
+        rows = json.loads(payload)
+        entries = {str(row[0]): frozenset(str(k) for k in row[1]) for row in rows}
+        self._entries, self._parsed = entries, {str(row[0]) for row in rows if row[2] is True}
 
-    def _load(self) -> None:
-        self._loaded = True
-        payload = self._sealed.load(self._tampered)
-        if payload is None:
-            return  # none yet (or unreadable, a symlink, or a broken seal): start empty
-        try:
-            rows = json.loads(payload)
-            self._entries = {str(row[0]): frozenset(str(k) for k in row[1]) for row in rows}
-            self._parsed = {str(row[0]) for row in rows if row[2] is True}
-        except (ValueError, TypeError, IndexError, KeyError):  # authenticated: only a memo of another format
-            self._entries, self._parsed, self._dirty = {}, set(), True
+    def _encode(self) -> bytes:
+        rows = [[digest, sorted(keyids), digest in self._parsed] for digest, keyids in self._entries.items()]
+        return json.dumps(rows, separators=(",", ":")).encode()
+
+    def _clear(self) -> None:
+        self._entries, self._parsed = {}, set()
 
     def valid_keyids(self, digest: str) -> frozenset[str]:
         """Return the key ids whose signature in the envelope with SHA-256 *digest* verified before."""
         with self._lock:
-            if not self._loaded:
-                self._load()
+            self._ensure_loaded()
             return self._entries.get(digest, frozenset())
 
     def parsed(self, digest: str) -> bool:
         """Whether the statement of the envelope with SHA-256 *digest* passed the strict parser before."""
         with self._lock:
-            if not self._loaded:
-                self._load()
+            self._ensure_loaded()
             return digest in self._parsed and digest in self._entries
 
     def remember_parsed(self, digest: str) -> None:
         """Record that the statement of the envelope with SHA-256 *digest* (already remembered) parsed strictly."""
         with self._lock:
-            if not self._loaded:
-                self._load()
+            self._ensure_loaded()
             if digest in self._entries and digest not in self._parsed:
                 self._parsed.add(digest)
                 self._dirty = True
@@ -112,22 +100,10 @@ class SignatureMemo:
         """Record that the signatures of *keyids* in the envelope with SHA-256 *digest* verified."""
         new = frozenset(keyids)
         with self._lock:
-            if not self._loaded:
-                self._load()
+            self._ensure_loaded()
             old = self._entries.pop(digest, frozenset())
             self._entries[digest] = old | new  # most recently used last
             self._dirty = self._dirty or not new <= old
             while len(self._entries) > self._max:
                 self._parsed.discard(oldest := next(iter(self._entries)))
                 del self._entries[oldest]
-
-    def save(self) -> None:
-        """Write the memo atomically if it changed; a failure only means the next start-up verifies again."""
-        with self._lock:
-            if not self._dirty:
-                return
-            rows = [[digest, sorted(keyids), digest in self._parsed] for digest, keyids in self._entries.items()]
-            payload = json.dumps(rows, separators=(",", ":")).encode()
-            if not self._sealed.write(payload, prefix=".memo-"):
-                return
-            self._dirty = False
