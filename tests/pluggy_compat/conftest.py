@@ -28,8 +28,8 @@ import os
 import pytest
 
 SKIPPED: dict[str, str] = {
-    # test id -> why it cannot pass with a substituted manager (keep this list empty unless
-    # unavoidable)
+    # test id (with its plan tier: "test_x[tiered]", "test_x[compiled]") -> why it cannot pass with a substituted
+    # manager (keep this list empty unless unavoidable)
 }
 
 if os.environ.get("SECUREHOST_PLUGGY_COMPAT") == "1":
