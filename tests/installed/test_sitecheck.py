@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import marshal
 import os
 import py_compile
 import sys
@@ -416,6 +417,20 @@ def test_pycache_that_is_not_the_compiled_source(tmp_path):
     walker.walk("p")
     why = "bytecode cache file that is not the compiled signed source (p/helper.py is not a signed source); "
     assert walker.reasons == [unsigned(cached, why + PYCACHE_ADVICE)]
+
+
+def test_pycache_of_the_same_code_with_other_line_numbers_is_refused(tmp_path):
+    """Equal byte code, other line table: Python 3.10's code equality alone would accept it (tracebacks would lie)."""
+    signed = {"p/__init__.py": b"", "p/lay.py": b"x = 1\ny = 2\n\ndef f():\n    return 1\n"}
+    walker = _walker(tmp_path, signed)
+    cached = _compile(tmp_path, "p/lay.py")
+    planted = b"x = 1; y = 2\n\n\ndef f():\n    return 1\n"  # same statements, y on line 1 instead of 2
+    code = compile(planted, str(tmp_path / "p/lay.py"), "exec", dont_inherit=True)
+    header = (tmp_path / cached).read_bytes()[:16]
+    (tmp_path / cached).write_bytes(header + marshal.dumps(code))
+    walker.walk("p")
+    why = "bytecode cache file that is not the compiled signed source (its code is not what compiling the signed "
+    assert walker.reasons == [unsigned(cached, why + "p/lay.py gives); " + PYCACHE_ADVICE)]
 
 
 def test_pycache_entries_that_are_directories_symlinks_or_special(tmp_path):

@@ -16,8 +16,9 @@ A cache file ``pkg/__pycache__/mod.{cache tag}[.opt-N].pyc`` is accepted when:
 * the code after the header is, byte for byte, ``marshal.dumps(compile(source, path, "exec", optimize=N))``. When the
   bytes differ only because the file was compiled under another path (``pip install --target`` compiles in a
   temporary directory), the file is unmarshalled — only when it is no larger than the expected code plus 64 KiB — and
-  its code objects must compare equal (CPython's code equality: byte code, constants, names, line tables; not the
-  file name).
+  its code objects must compare equal (CPython's code equality: byte code, constants, names; not the file name) and
+  so must their line tables, nested code included (Python 3.10's code equality leaves line tables out, and a cache
+  file with other line numbers would make tracebacks point at the wrong lines).
 
 Anything else is refused with the reason. The :class:`~securehost._installed.filerecord.FileRecord` keeps the result
 by file identity, so a warm start-up compiles nothing.
@@ -31,6 +32,7 @@ import importlib.util
 import marshal
 import os
 import sys
+import types
 from typing import TYPE_CHECKING, Final
 
 from securehost._fileio import read_file
@@ -74,7 +76,20 @@ def _same_code(body: bytes, expected: bytes) -> bool:
         wanted = marshal.loads(expected)  # noqa: S302 - our own compilation
     except (ValueError, TypeError, EOFError):
         return False
-    return type(found) is type(wanted) and bool(found == wanted)
+    return type(found) is type(wanted) and bool(found == wanted) and _same_line_tables(found, wanted)
+
+
+def _same_line_tables(found: object, wanted: object) -> bool:
+    """Whether two equal code objects, and the code objects nested in them, have the same line tables."""
+    pairs = [(found, wanted)]
+    while pairs:  # a loop, not recursion: the nesting of a file that is not ours is not ours either
+        a, b = pairs.pop()
+        if not (isinstance(a, types.CodeType) and isinstance(b, types.CodeType)):
+            continue
+        if a.co_linetable != b.co_linetable or len(a.co_consts) != len(b.co_consts):
+            return False
+        pairs.extend(zip(a.co_consts, b.co_consts, strict=True))
+    return True
 
 
 def _header_problem(header: bytes, source: bytes) -> str | None:
