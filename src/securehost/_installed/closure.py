@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._fileio import read_file
-from securehost._installed.headers import header_values
 from securehost._installed.recordrows import record_rows
 from securehost._installed.scan import list_path_entry
 from securehost._names import canonicalize_name
+from securehost._wheel.headers import header_values
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

@@ -8,7 +8,7 @@ its whole ``METADATA``, which duplicate detection needs for every distribution. 
 (40 plugins, ``benchmarks/bench_discovery.py``): importlib_metadata 8.8 ms for entry points alone, 23 ms with every
 name; this scan 7.2 ms, 3.5 ms with a warm :class:`DiscoveryCache`. The backport is used where it helps: reading
 a candidate's ``METADATA`` when it is not plain (:class:`importlib_metadata.PathDistribution`; plain ones are read
-by :mod:`securehost._installed.headers`) and listing distributions inside zip path
+by :mod:`securehost._wheel.headers`) and listing distributions inside zip path
 entries (:class:`importlib_metadata.MetadataPathFinder`, called directly).
 
 Every candidate carries its reasons; a broken distribution (unreadable file, bad encoding, malformed entry points)
@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 
 from securehost._fileio import read_file
-from securehost._installed.headers import plain_headers
 from securehost._installed.scan import (
     DiscoveryCache,
     EntryPointsFile,
@@ -50,6 +49,7 @@ from securehost._installed.scan import (
 from securehost._names import canonicalize_name, versions_equal
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, check_group
+from securehost._wheel.headers import plain_headers
 from securehost.exceptions import EntryPointFormatError
 
 if TYPE_CHECKING:

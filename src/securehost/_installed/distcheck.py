@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
-from securehost._installed.headers import header_values
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.sitecheck import PackageWalker, RecordIndex, hash_installed
 from securehost._installed.sitehooks import SiteIndex, check_startup_hooks
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._version import __version__
+from securehost._wheel.headers import header_values
 from securehost._wheel.startup import forbidden_files
 from securehost.exceptions import WheelFormatError
 

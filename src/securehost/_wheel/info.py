@@ -22,18 +22,18 @@ Decisions:
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 from packaging.version import InvalidVersion, Version
 
 from securehost._names import canonicalize_name
+from securehost._wheel.headers import plain_headers
 from securehost._wheel.startup import forbidden_files
 from securehost.exceptions import WheelFormatError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from email.message import Message
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
     "SCHEMES",
@@ -150,7 +150,13 @@ class WheelMetadata:
     tags: frozenset[str]
 
 
-def _headers(data: bytes, what: str, max_size: int) -> Message:
+def _headers(data: bytes, what: str, max_size: int) -> Mapping[str, list[Any]]:
+    """Return the header block of *data* as lowercase field name -> values (``compat32``'s ``get_all`` for each).
+
+    Raises:
+        TypeError: *data* is not bytes.
+        WheelFormatError: too large, not UTF-8, a NUL or byte order mark, or a block the email parser finds defects in.
+    """
     if not isinstance(data, bytes):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
     if len(data) > max_size:
@@ -161,17 +167,29 @@ def _headers(data: bytes, what: str, max_size: int) -> Message:
         raise WheelFormatError(f"{what} is not UTF-8") from exc
     if "\x00" in text or text.startswith("\ufeff"):
         raise WheelFormatError(f"{what} contains NUL or a byte order mark")
-    import email.parser  # noqa: PLC0415 - wheel verification only, not on the installed plugins' start-up path
-    import email.policy  # noqa: PLC0415
+    plain = plain_headers(data)  # what the email parser gives, for the plain blocks nearly every wheel has
+    return plain if plain is not None else email_headers(text, what)
 
-    message = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
+
+def email_headers(text: str, what: str) -> dict[str, list[Any]]:
+    """:func:`_headers` of a header block that is not plain, by the email parser (``compat32``).
+
+    Raises:
+        WheelFormatError: the parser finds a defect.
+    """
+    import email.parser  # noqa: PLC0415 - only for blocks that are not plain (about 9 ms of import)
+
+    message = email.parser.HeaderParser().parsestr(text)  # the compat32 policy, the default
     if message.defects:
         raise WheelFormatError(f"{what} is malformed: {type(message.defects[0]).__name__}")
-    return message
+    fields: dict[str, list[Any]] = {}
+    for name, value in message.items():
+        fields.setdefault(name.lower(), []).append(value)
+    return fields
 
 
-def _one(message: Message, field: str, what: str) -> str:
-    values = message.get_all(field) or []
+def _one(message: Mapping[str, list[Any]], field: str, what: str) -> str:
+    values = message.get(field.lower(), [])
     if len(values) != 1 or not isinstance(values[0], str):
         raise WheelFormatError(f"{what} must have exactly one {field}, not {len(values)}")
     value: str = values[0].strip()
@@ -233,7 +251,7 @@ def parse_wheel_metadata(data: bytes, *, max_size: int = _MAX_HEADER_FILE) -> Wh
     tags: set[str] = set()
     from packaging.tags import parse_tag  # noqa: PLC0415 - see parse_wheel_filename above
 
-    for raw in message.get_all("Tag") or []:
+    for raw in message.get("tag", []):
         text = str(raw).strip()
         if not _TAG_RE.fullmatch(text):
             raise WheelFormatError(f"WHEEL Tag {text!r} is invalid")
