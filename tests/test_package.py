@@ -161,3 +161,22 @@ def test_a_warm_start_imports_no_signature_check_wheel_tools_isolation_or_health
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True) for _ in "12"]
     assert "cryptography" in json.loads(runs[0].stdout)  # cold: the signature is verified
     assert json.loads(runs[1].stdout) == []
+
+
+VERIFY_ONE = """
+import json, sys
+from securehost._cli.app import main
+assert main(["verify", {wheel!r}, "--store", {store!r}]) == 0
+print(json.dumps(sorted(m for m in ["email.parser", "concurrent.futures", "zipfile"] if m in sys.modules)))
+"""
+
+
+def test_verifying_one_small_wheel_imports_no_email_parser_thread_pool_or_zipfile(tmp_path: Path) -> None:
+    """``securehost verify``: plain metadata needs no email parser, a small wheel no threads, reading no zipfile."""
+    key = securehost.PrivateKey.generate()
+    store = write_trust_store(trust_store_for(key), tmp_path / "trust.toml")
+    wheel = build_wheel(tmp_path, {"acme_small/__init__.py": "X = 1\n"}, name="acme-small", version="1.0")
+    signed = securehost.sign_wheel(wheel, key, output=f"{tmp_path / 'signed'}/")
+    code = VERIFY_ONE.format(wheel=str(signed), store=str(store))
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -13,7 +13,6 @@ import hashlib
 import os
 import stat
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -31,6 +30,7 @@ from securehost._wheel.zipsafe import ArchiveScan, ZipLimits, read_archive
 from securehost.exceptions import EnvelopeFormatError, SigningError, WheelFormatError
 
 if TYPE_CHECKING:
+    import zipfile
     from collections.abc import Iterable, Sequence
 
     from securehost._trust.store import TrustStore
@@ -277,6 +277,8 @@ def _rewrite(source: Path, scan: ArchiveScan, info: WheelInfo, envelope: bytes, 
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".securehost-", suffix=".whl")
     os.close(fd)
     try:
+        import zipfile  # noqa: PLC0415 - signing writes with zipfile; verifying reads with securehost's own reader
+
         with zipfile.ZipFile(source) as src, zipfile.ZipFile(tmp, "w") as dst:
             date_time = src.getinfo(record_path).date_time
             for item in src.infolist():
@@ -297,6 +299,8 @@ def _rewrite(source: Path, scan: ArchiveScan, info: WheelInfo, envelope: bytes, 
 
 
 def _write(dst: zipfile.ZipFile, name: str, data: bytes, date_time: tuple[int, ...], attr: int) -> None:
+    import zipfile  # noqa: PLC0415 - imported by sign_wheel already
+
     item = zipfile.ZipInfo(name, date_time=date_time)  # type: ignore[arg-type]
     item.compress_type = zipfile.ZIP_DEFLATED
     item.create_system = 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._verdict import ReasonCode
@@ -179,6 +178,8 @@ class Scanner:
             def work(batch: list[int]) -> None:
                 for i in batch:
                     outcomes[i] = self._hash(*jobs[i])
+
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - large wheels only (about 5 ms of import)
 
             with ThreadPoolExecutor(max_workers=len(batches)) as pool:
                 for future in [pool.submit(work, batch) for batch in batches]:
