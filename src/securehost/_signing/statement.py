@@ -194,17 +194,22 @@ class Statement:
 # --- rebuilding a statement that was validated before -------------------------------------------
 
 
+#: Per class, its fields' names and converters in order (``attrs.fields`` checks its argument on every call).
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
 def _trusted(cls: type[_T], **values: Any) -> _T:
     """Build an ``attrs`` instance of *cls* from a value for each field, values that passed its validators before.
 
     Converters apply; validators do not run.
     """
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = tuple((field.name, field.converter) for field in attrs.fields(cls))
     instance = object.__new__(cls)
-    for field in attrs.fields(cls):
-        value = values[field.name]
-        if field.converter is not None:
-            value = field.converter(value)
-        object.__setattr__(instance, field.name, value)
+    for name, converter in fields:
+        value = values[name]
+        object.__setattr__(instance, name, value if converter is None else converter(value))
     return instance
 
 
