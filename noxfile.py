@@ -173,6 +173,8 @@ MUTATION_MODULES = {
     "installed.archivepaths": ["tests/installed"],
     "installed.sitecheck": ["tests/installed"],
     "installed.sitehooks": ["tests/installed"],
+    "installed.pyccheck": ["tests/installed"],
+    "wheel.headers": ["tests/wheel/test_headers.py", "tests/wheel/test_wheelinfo.py", "tests/installed"],
     "installed.filerecord": ["tests/installed"],
     "installed.distcheck": ["tests/installed", "tests/test_review_findings.py"],
     "installed.entrycheck": ["tests/installed"],

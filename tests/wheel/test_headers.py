@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,3 +79,31 @@ def test_verifying_a_wheel_with_plain_metadata_does_not_import_the_email_parser(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"Name: a\r\nVersion: 1\r\n\r\nbody\r\n",  # CRLF lines
+        b"Name: a\rVersion: 1\n",  # a bare CR: the email parser ends the line there
+        b"Name: a:b\nVersion:1\n",  # a colon in the value, none after the name
+        b"Name:\tXylo\nVersion: \x0c1\n",  # only blanks and tabs are stripped before a value
+        b"From nobody\nName: a\n",  # an mbox "From " line first
+        b"Name: a\n\tfolded\n",
+    ],
+)
+def test_plain_headers_on_the_edge_cases_agree_with_the_email_parser(raw: bytes) -> None:
+    plain = plain_headers(raw)
+    for name in ("Name", "Version"):
+        expected = email_values(raw, name)
+        assert header_values(raw, name) == expected
+        if plain is not None:
+            assert plain.get(name.lower(), []) == expected
+    assert plain_headers(b"Name: a\r\nVersion: 1\r\n") == {"name": ["a"], "version": ["1"]}  # CRLF is plain
+
+
+def test_plain_headers_send_bare_carriage_returns_and_mbox_lines_to_the_email_parser() -> None:
+    assert plain_headers(b"Name: a\rVersion: 1\n") is None
+    assert plain_headers(b"From nobody\nName: a\n") is None
+    assert plain_headers(b"Name: a:b\n") == {"name": ["a:b"]}
+    assert plain_headers(b"Name:\tXylo\nVersion: \x0c1\n") == {"name": ["Xylo"], "version": ["\x0c1"]}
