@@ -166,6 +166,7 @@ def pluggy_compat(session: nox.Session) -> None:
 MUTATION_MODULES = {
     "signing.envelope": ["tests/signing"],
     "signing.jsonstrict": ["tests/signing"],
+    "signing.memo": ["tests/signing/test_sigmemo.py"],
     "trust.policy": ["tests/trust"],
     "wheel.record": ["tests/wheel/test_record.py"],
     "wheel.zipcentral": ["tests/wheel/test_zipsafe.py"],

@@ -290,3 +290,26 @@ def test_a_memo_of_another_format_is_treated_as_empty_and_rewritten(tmp_path: Pa
     assert memo.valid_keyids("a" * 64) == frozenset()
     memo.save()  # nothing was added: only the unreadable content makes it write
     assert sealed.read() == b"[]"
+
+
+def test_remembering_what_is_known_writes_nothing(tmp_path: Path) -> None:
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    memo.remember("a" * 64, ["k1", "k2"])
+    memo.remember_parsed("a" * 64)
+    memo.save()
+    again = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    again.remember("a" * 64, ["k2"])  # a subset of what is known, or all of it: nothing new
+    again.remember("a" * 64, ["k1", "k2"])
+    again.remember_parsed("a" * 64)
+    assert not again._dirty
+    again.remember("a" * 64, ["k3"])
+    assert again._dirty
+
+
+def test_a_parsed_mark_needs_a_remembered_envelope_first(tmp_path: Path) -> None:
+    """``check_statement`` marks an envelope parsed only after remembering its signatures; a mark before is void."""
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    memo.remember_parsed("a" * 64)
+    assert not memo._dirty
+    memo.remember("a" * 64, ["k1"])
+    assert not memo.parsed("a" * 64)
