@@ -169,6 +169,8 @@ MUTATION_MODULES = {
     "signing.memo": ["tests/signing/test_sigmemo.py"],
     "trust.policy": ["tests/trust"],
     "trust.verify": ["tests/trust", "tests/signing/test_sigmemo.py", "tests/wheel/test_wheel_verify.py"],
+    "trust.load": ["tests/trust"],
+    "trust.store": ["tests/trust"],
     "wheel.record": ["tests/wheel/test_record.py"],
     "wheel.zipcentral": ["tests/wheel/test_zipsafe.py"],
     "wheel.zipscan": ["tests/wheel/test_zipsafe.py"],
