@@ -167,6 +167,8 @@ MUTATION_MODULES = {
     "signing.envelope": ["tests/signing"],
     "signing.jsonstrict": ["tests/signing"],
     "signing.memo": ["tests/signing/test_sigmemo.py"],
+    "signing.statement": ["tests/signing"],
+    "signing.predicate": ["tests/signing"],
     "trust.policy": ["tests/trust"],
     "trust.verify": ["tests/trust", "tests/signing/test_sigmemo.py", "tests/wheel/test_wheel_verify.py"],
     "trust.load": ["tests/trust"],
