@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -131,35 +132,43 @@ def test_read_limited_opens_without_blocking_and_without_leaking_the_descriptor(
     assert flags & os.O_ACCMODE == os.O_RDONLY
 
 
-def test_read_limited_refuses_a_file_that_grew_after_it_was_measured(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "store.toml"
-    path.write_text("0123456789" * 2)
-    real = os.fstat
+def _smaller(real: Callable[[int], os.stat_result]) -> Callable[[int], os.stat_result]:
+    """``fstat`` that reports 5 bytes: the file grows between the size check and the read."""
 
-    def smaller(fd: int) -> os.stat_result:
+    def fstat(fd: int) -> os.stat_result:
         st = real(fd)
         return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, 5, *st[7:10]))
 
-    with monkeypatch.context() as patch:
-        patch.setattr(os, "fstat", smaller)
-        with pytest.raises(TrustStoreError) as info:
-            _read(path)
-    assert str(info.value) == f"{path}: trust store is larger than 10 bytes"
+    return fstat
 
 
-def test_read_limited_says_why_a_file_that_opened_cannot_be_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "store.toml"
-    path.write_text("version=1\n")
+def _failing(real: Callable[[int], os.stat_result]) -> Callable[[int], os.stat_result]:
+    """``fstat`` that fails on the file that opened."""
 
-    def failing(fd: int) -> os.stat_result:
+    def fstat(fd: int) -> os.stat_result:
         raise OSError(5, os.strerror(5))
 
+    return fstat
+
+
+@pytest.mark.parametrize(
+    ("fake", "content", "message"),
+    [
+        (_smaller, "0123456789" * 2, "trust store is larger than 10 bytes"),
+        (_failing, "version=1\n", f"cannot read trust store: {os.strerror(5)}"),
+    ],
+)
+def test_read_limited_refuses_a_file_that_grows_or_cannot_be_read_after_it_opened(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: Callable[[Callable[[int], os.stat_result]], Callable[[int], os.stat_result]],
+    content: str,
+    message: str,
+) -> None:
+    path = tmp_path / "store.toml"
+    path.write_text(content)
     with monkeypatch.context() as patch:
-        patch.setattr(os, "fstat", failing)
+        patch.setattr(os, "fstat", fake(os.fstat))
         with pytest.raises(TrustStoreError) as info:
             _read(path)
-    assert str(info.value) == f"{path}: cannot read trust store: {os.strerror(5)}"
+    assert str(info.value) == f"{path}: {message}"
