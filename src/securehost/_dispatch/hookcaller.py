@@ -52,7 +52,7 @@ class PlanSource(Protocol):
 
 @final
 class Plan:
-    """An immutable call plan and the function that runs it (``None`` for historic hooks).
+    """A call plan, its entries immutable, and the function that runs it (``None`` for historic hooks).
 
     ``run`` starts as the generic loop; a plan that can be compiled keeps its compiler in ``compiler`` until
     :meth:`compiled` replaces ``run`` with the compiled function.

@@ -3,11 +3,10 @@
 Parsing ``METADATA`` with :mod:`email` costs about 0.2 ms a file, twice per plugin on every start-up (discovery reads
 the name and version, the installed check the ``Requires-Dist`` lines), and importing :mod:`email.parser` costs a
 process about 9 ms (``securehost verify`` and ``install`` read a wheel's ``METADATA`` and ``WHEEL``). Almost every
-``METADATA`` and ``WHEEL`` is plain: ASCII,
-one ``Name: value`` per line, no folded lines. For exactly that form, :func:`plain_headers` gives what
-``email.parser`` with the ``compat32`` policy gives (the value after the colon without leading blanks, the first
-occurrence for :func:`first`); for anything else it returns ``None`` and the caller uses the email parser, so the two
-never disagree on a file either accepts.
+``METADATA`` and ``WHEEL`` is plain: ASCII, one ``Name: value`` per line, no folded lines. For exactly that form,
+:func:`plain_headers` gives what ``email.parser`` with the ``compat32`` policy gives (each value after the colon without
+leading blanks, every occurrence in order); for anything else it returns ``None`` and the caller uses the email parser,
+so the two never disagree on a file either accepts.
 """
 
 from __future__ import annotations
