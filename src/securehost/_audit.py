@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 
 from securehost._log import INFO, WARNING, LazyLogger
+from securehost._models import shared_repr
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ def _jsonable(value: Any) -> Any:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class AuditEvent:
     """One audit event.
 

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._patterns import lazy_pattern
 from securehost.exceptions import PermissionFormatError
 
@@ -232,7 +233,8 @@ def _normalise_concrete_host(value: str) -> tuple[str, str] | None:
 
 
 @final
-@attrs.frozen(order=False)
+@shared_repr
+@attrs.frozen(order=False, repr=False)
 class Permission:
     """One permission, ``kind`` plus an optional ``scope``. Build it with :meth:`parse`."""
 
@@ -405,7 +407,8 @@ def _frozen(items: Iterable[Permission]) -> frozenset[Permission]:
 
 
 @final
-@attrs.frozen
+@shared_repr
+@attrs.frozen(repr=False)
 class PermissionSet:
     """An immutable set of permissions with coverage queries."""
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from securehost._models import shared_repr
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -103,7 +105,8 @@ class ReasonCode(str, enum.Enum):
     NOT_INSTALLED = "not-installed"
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Reason:
     """One reason behind a verdict.
 
@@ -125,7 +128,8 @@ class Reason:
         return f"[{self.code.value}] {self.message}"
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Verdict:
     """The outcome of a security decision: accepted only when there is no reason against it.
 

@@ -17,6 +17,7 @@ from securehost._dispatch.hookcaller import SecureHookCaller
 from securehost._dispatch.relay import AsyncHookRelay
 from securehost._dispatch.stats import Cell, StatsRegistry, StatsSnapshot
 from securehost._guard.audithook import install_guard
+from securehost._models import shared_repr
 from securehost._permissions import Permission, PermissionSet
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ __all__ = ["SecurePluginManager", "SkippedImpl"]
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class SkippedImpl:
     """An implementation left out because its plugin lacks a permission that the hook requires.
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final, TypeVar, final, overload
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._permissions import Permission, PermissionSet
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ _NO_EXTRAS: Final = None
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class SpecExtras:
     """The securehost-specific options of one hook specification."""
 

@@ -23,6 +23,8 @@ from typing import Any, Final, final
 
 import attrs
 
+from securehost._models import shared_repr
+
 __all__ = ["BUCKETS", "HookStats", "StatsRegistry", "StatsSnapshot", "bucket_upper_bounds_ns"]
 
 BUCKETS: Final = 64
@@ -35,7 +37,8 @@ def bucket_upper_bounds_ns() -> tuple[int, ...]:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class HookStats:
     """Counters of one plugin's implementation of one hook.
 
@@ -84,7 +87,8 @@ class HookStats:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class StatsSnapshot:
     """Counters of every (plugin, hook) pair at one moment, sorted by plugin then hook."""
 

@@ -25,6 +25,7 @@ import attrs
 import pluggy
 
 from securehost._log import LazyLogger
+from securehost._models import shared_repr
 from securehost.exceptions import SecurehostWarning
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ class NoteCode(str, enum.Enum):
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class LoadNote:
     """Something a load did not do, or did only because it was told to, with what to do about it.
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._verdict import Reason, Verdict
 
 __all__ = ["InstallAction", "InstallResult", "UninstallResult"]
@@ -13,7 +14,8 @@ __all__ = ["InstallAction", "InstallResult", "UninstallResult"]
 InstallAction = Literal["installed", "upgraded", "reinstalled", "downgraded", "refused"]
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class InstallResult:
     """What :func:`~securehost.install_plugin` did: truthy exactly when the wheel was installed.
 
@@ -83,7 +85,8 @@ class InstallResult:
         return "\n".join([*first, head + f"; signed by {', '.join(s[:16] for s in self.verdict.signers)}"])
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class UninstallResult:
     """What :func:`~securehost.uninstall_plugin` did: truthy exactly when the distribution was removed.
 

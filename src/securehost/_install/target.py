@@ -18,6 +18,7 @@ import attrs
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from securehost._models import shared_repr
 from securehost._verdict import Reason, ReasonCode
 
 __all__ = ["InstalledDistribution", "confined", "read_distribution", "read_target", "unsafe_reasons"]
@@ -25,7 +26,8 @@ __all__ = ["InstalledDistribution", "confined", "read_distribution", "read_targe
 _MAX_RECORD: Final = 16 * 1024 * 1024
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class InstalledDistribution:
     """A distribution found in a plugin directory.
 

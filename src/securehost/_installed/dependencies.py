@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Final, Literal, Protocol, final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
 
@@ -107,7 +108,8 @@ def _module_names(value: Iterable[str]) -> frozenset[str]:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class DependencyPolicy:
     """What plugin code may import and require.
 

@@ -46,6 +46,7 @@ from securehost._installed.scan import (
     read_entry_points,
     read_small,
 )
+from securehost._models import shared_repr
 from securehost._names import canonicalize_name, versions_equal
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, check_group
@@ -62,7 +63,8 @@ _MAX_METADATA: Final = 4 * 1024 * 1024
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class DiscoveredDistribution:
     """One candidate distribution for an entry-point group.
 
@@ -102,7 +104,8 @@ class DiscoveredDistribution:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Discovery:
     """The result of one scan.
 

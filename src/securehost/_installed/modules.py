@@ -11,6 +11,8 @@ from typing import final
 
 import attrs
 
+from securehost._models import shared_repr
+
 __all__ = ["ModuleKind", "VerifiedModule"]
 
 
@@ -24,7 +26,8 @@ class ModuleKind(str, enum.Enum):
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class VerifiedModule:
     """One module of a verified distribution.
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final, Literal, final
 import attrs
 
 from securehost._fileio import read_file
+from securehost._models import shared_repr
 from securehost._names import canonicalize_name
 from securehost._wheel.entrypoints import parse_entry_points_text
 from securehost.exceptions import EntryPointFormatError
@@ -43,7 +44,8 @@ _Signature = tuple[int, int, int, int, int]
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class MetadataLocation:
     """One distribution's metadata found on a path entry."""
 
@@ -58,7 +60,8 @@ class MetadataLocation:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Listing:
     """What one path entry holds.
 
@@ -72,7 +75,8 @@ class Listing:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class EntryPointsFile:
     """A parsed ``entry_points.txt``: its groups, or the error that made it unusable."""
 

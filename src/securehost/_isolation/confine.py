@@ -36,6 +36,7 @@ import attrs
 
 from securehost._isolation import landlock, namespaces, seccomp
 from securehost._isolation.spec import PROTECTIONS, RLIMITS, ConfinementSpec
+from securehost._models import shared_repr
 from securehost.exceptions import ConfinementUnavailableError
 
 if TYPE_CHECKING:
@@ -192,7 +193,8 @@ def probe(*, user: int | None = None, group: int | None = None) -> dict[str, obj
     return found
 
 
-@attrs.define
+@shared_repr
+@attrs.define(repr=False)
 class _Run:
     """One :func:`apply`: what is in force so far, and why anything is not."""
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from securehost._models import shared_repr
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -38,7 +40,8 @@ _READ_RIGHTS: Final = ("EXECUTE", "READ_FILE", "READ_DIR")
 _SKIPPED_ERRORS: Final = (FileNotFoundError, NotADirectoryError, PermissionError)
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class LandlockResult:
     """What :func:`restrict` put in force."""
 

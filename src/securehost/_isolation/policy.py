@@ -15,6 +15,7 @@ from typing import Final, Literal, final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost.exceptions import ConfigurationError
 
 __all__ = ["PROTECTIONS", "IsolationChoice", "ProcessIsolation", "WorkerLimits", "parse_isolation"]
@@ -36,7 +37,8 @@ def _seconds(_: object, attribute: attrs.Attribute[float], value: object) -> Non
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class WorkerLimits:
     """Resource limits of one plugin worker; the defaults are hard limits for an ordinary plugin.
 
@@ -98,7 +100,8 @@ def _to_paths(value: object) -> tuple[str, ...]:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class ProcessIsolation:
     """Run a plugin in a worker process confined by the operating system.
 

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._orchestrator.capabilities import check_capability
 from securehost._orchestrator.config import check_declaration
 from securehost.exceptions import CapabilityFormatError, ConfigDeclarationError
@@ -38,7 +39,8 @@ _KEYS: Final = frozenset({"permissions", "capabilities", "config-schema", "confi
 _MAX_FILE: Final = 1024 * 1024
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Declaration:
     """What ``[tool.securehost]`` declares.
 

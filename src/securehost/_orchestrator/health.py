@@ -16,6 +16,8 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
+from securehost._models import shared_repr
+
 __all__ = ["HealthReport", "HealthState", "PluginHealth", "parse_reported", "worst"]
 
 HealthState = Literal["ok", "degraded", "failing"]
@@ -39,7 +41,8 @@ def parse_reported(value: object) -> tuple[HealthState, str | None]:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class PluginHealth:
     """The health of one loaded plugin (a distribution; its entry points together).
 
@@ -87,7 +90,8 @@ class PluginHealth:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class HealthReport:
     """The health of every loaded plugin, sorted by name (:meth:`securehost.Host.health`)."""
 

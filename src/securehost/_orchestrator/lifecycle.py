@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import pluggy
 
+from securehost._models import shared_repr
 from securehost._patterns import lazy_pattern
 
 if TYPE_CHECKING:
@@ -91,7 +92,8 @@ def dependency_order(requires: Mapping[str, Iterable[str]]) -> list[str]:
     return order
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Outcome:
     """The outcome of one lifecycle call.
 

@@ -16,6 +16,7 @@ import attrs
 
 from securehost._context import run_as_host
 from securehost._log import LazyLogger
+from securehost._models import shared_repr
 from securehost._orchestrator.config import redact, resolve, scrub, secret_values
 from securehost._orchestrator.lifecycle import HEALTH, START, STOP, Outcome, call_with_deadline, dependency_order
 from securehost._verdict import Reason, ReasonCode
@@ -68,7 +69,8 @@ class ManagerLike(Protocol):
         """Return the quarantined ``(plugin, hook)`` pairs."""
 
 
-@attrs.define(kw_only=True)
+@shared_repr
+@attrs.define(kw_only=True, repr=False)
 class Member:
     """One loaded distribution.
 

@@ -18,6 +18,7 @@ from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._names import canonicalize_name, parse_version
 from securehost._orchestrator.capabilities import check_capability
 from securehost._orchestrator.config import check_declaration
@@ -267,7 +268,8 @@ def _freeze_entry_points(
 # --- models ---------------------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class ConfigDeclaration:
     """A plugin's signed configuration declaration: a JSON Schema (Draft 2020-12) and defaults.
 
@@ -317,7 +319,8 @@ class ConfigDeclaration:
         return {"schema": self.schema, "defaults": self.defaults}
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Subject:
     """One signed file of a wheel.
 
@@ -335,7 +338,8 @@ class Subject:
     sha256: str = attrs.field(validator=_sha256)
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class PluginPredicate:
     """securehost's plugin predicate: what the signer vouches for besides the files.
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits
 from securehost._signing.jsonstrict import check_keys, dumps_canonical, loads_strict
 from securehost._signing.predicate import (
@@ -78,7 +79,8 @@ def _unique_names(_instance: object, _attribute: object, subjects: tuple[Subject
     strictly_sorted(tuple(s.name for s in subjects), "subject names")
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Statement:
     """An in-toto Statement v1 with the plugin predicate.
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 
 from securehost._log import LazyLogger
+from securehost._models import shared_repr
 from securehost._permissions import PermissionSet
 from securehost._signing.keys import PublicKey
 from securehost._trust.load import read_limited
@@ -74,7 +75,8 @@ def match_pattern_list(text: str, patterns: Iterable[str]) -> bool:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class AllowedSigner:
     """One parsed ``allowed_signers`` line.
 
@@ -103,7 +105,8 @@ class AllowedSigner:
         return self.namespaces is None or match_pattern_list(namespace, self.namespaces)
 
 
-@attrs.define
+@shared_repr
+@attrs.define(repr=False)
 class _Options:
     namespaces: tuple[str, ...] | None = None
     valid_after: datetime | None = None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._orchestrator.capabilities import check_pattern, pattern_covers
 from securehost._permissions import PermissionSet
 from securehost._signing.keys import PublicKey
@@ -146,7 +147,8 @@ def _check_label(_: object, __: attrs.Attribute[str], value: str) -> None:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class TrustedKey:
     """A public key the operator trusts, with its scope, permission ceiling and validity window.
 
@@ -206,7 +208,8 @@ class TrustedKey:
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Threshold:
     """At least :attr:`count` unique keys must sign distributions that match :attr:`pattern`."""
 

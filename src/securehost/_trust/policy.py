@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._permissions import PermissionSet
 from securehost._trust.model import TrustedKey, show
 from securehost._verdict import Reason, ReasonCode
@@ -75,7 +76,8 @@ class SignatureCheckLike(Protocol):
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class SignerDecision:
     """Who signed, and whether that is enough, for one distribution; truthy when accepted.
 

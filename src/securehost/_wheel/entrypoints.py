@@ -17,6 +17,7 @@ from typing import Final, final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._patterns import lazy_pattern
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
@@ -166,7 +167,8 @@ def parse_entry_points_text(text: str) -> dict[str, tuple[tuple[str, str], ...]]
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class EntryPointSpec:
     """One parsed entry point of a discovered distribution.
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 from packaging.version import InvalidVersion, Version
 
+from securehost._models import shared_repr
 from securehost._names import canonicalize_name
 from securehost._wheel.headers import plain_headers
 from securehost._wheel.startup import forbidden_files
@@ -64,7 +65,8 @@ _METADATA_VERSION_RE: Final = re.compile(r"[12]\.[0-9]+")
 _WHEEL_VERSION_RE: Final = re.compile(r"1\.[0-9]+")
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class WheelFilename:
     """A parsed wheel file name.
 
@@ -115,7 +117,8 @@ class WheelFilename:
         )
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Metadata:
     """The fields of ``METADATA`` that securehost needs.
 
@@ -135,7 +138,8 @@ class Metadata:
         return canonicalize_name(self.name)
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class WheelMetadata:
     """The fields of the ``WHEEL`` file.
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import RecordFormatError, WheelFormatError
 
@@ -63,7 +64,8 @@ def _encode(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class RecordEntry:
     """One ``RECORD`` row.
 
@@ -136,7 +138,8 @@ def _to_tuple(entries: Iterable[RecordEntry]) -> tuple[RecordEntry, ...]:
     return tuple(entries)
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class Record:
     """A parsed ``RECORD`` file.
 

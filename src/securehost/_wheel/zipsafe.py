@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from securehost._models import shared_repr
 from securehost._wheel import zipstruct as zs
 from securehost._wheel.zipcentral import ZipLimits
 from securehost._wheel.zipscan import MemberInfo, Scanner
@@ -74,7 +75,8 @@ def is_dist_info_file(name: str) -> bool:
     return bool(sep) and head.endswith(".dist-info") and "/" not in tail
 
 
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class ArchiveScan:
     """The result of :func:`read_archive`: accepted exactly when :attr:`reasons` is empty.
 

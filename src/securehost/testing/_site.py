@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from securehost._models import shared_repr
 from securehost._verdict import ReasonCode
 from securehost.exceptions import ConfigurationError
 
@@ -65,7 +66,8 @@ _SITE_REASONS: Final = {
 
 
 @final
-@attrs.frozen(kw_only=True)
+@shared_repr
+@attrs.frozen(kw_only=True, repr=False)
 class InstalledPlugin:
     """A distribution installed into a :class:`PluginSite`.
 
