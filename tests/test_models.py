@@ -1,4 +1,4 @@
-"""The ``repr`` shared by the attrs models: the text attrs would generate, and no model compiling its own."""
+"""The methods shared by the attrs models: what attrs would generate, and no model compiling its own."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import securehost
-from securehost._models import model_repr, shared_repr
+from securehost._models import model_repr, shared_repr, value_model
 
 
 def _all_attrs_classes() -> list[type]:
@@ -42,6 +42,34 @@ def test_no_model_compiles_its_own_repr() -> None:
     assert generated == []
     shared = [cls for cls in classes if cls.__repr__ is model_repr]
     assert len(shared) >= len(classes) - 2  # PublicKey and PrivateKey keep their own (no key material shown)
+
+
+def _is_frozen(cls: type) -> bool:
+    instance = object.__new__(cls)
+    try:
+        setattr(instance, attrs.fields(cls)[0].name, None)
+    except attrs.exceptions.FrozenInstanceError:
+        return True
+    return False
+
+
+def test_frozen_models_compare_and_hash_by_the_shared_methods_and_only_they_do() -> None:
+    """Frozen models get the shared __eq__ and __hash__; a mutable one keeps attrs' __eq__ and stays unhashable."""
+    classes = [cls for cls in _all_attrs_classes() if attrs.fields(cls)]
+    frozen = [cls for cls in classes if _is_frozen(cls)]
+    mutable = [cls for cls in classes if not _is_frozen(cls)]
+    assert len(frozen) >= 55
+    assert len(mutable) >= 3
+    for cls in frozen:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if cls.__name__ in {"PublicKey", "PrivateKey"}:
+            continue  # compared by key id / not at all, by hand
+        assert cls.__eq__.__qualname__ == f"{cls.__qualname__}.__eq__", name
+        assert cls.__eq__.__code__.co_filename.endswith("_models.py"), name
+        assert cls.__hash__.__code__.co_filename.endswith("_models.py"), name  # type: ignore[union-attr]
+    for cls in mutable:
+        assert cls.__hash__ is None, cls  # mutable: unhashable, as attrs makes it
+        assert not cls.__eq__.__code__.co_filename.endswith("_models.py"), cls
 
 
 # --- the shared repr gives exactly what attrs generates ---------------------------------------------------------
@@ -126,11 +154,84 @@ def test_shared_repr_shows_an_object_inside_itself_as_ellipsis() -> None:
     assert repr(shared) == "Shared(items=[1, ...])"  # and again: the guard was released
 
 
+# --- the shared __eq__ and __hash__ are what attrs generates -------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _EqGenerated:
+    name: str
+    label: str = attrs.field(eq=str.lower)
+    note: str = attrs.field(eq=False)
+    weight: int = attrs.field(hash=False)
+    items: tuple[int, ...] = ()
+
+
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class _EqShared:
+    name: str
+    label: str = attrs.field(eq=str.lower)
+    note: str = attrs.field(eq=False)
+    weight: int = attrs.field(hash=False)
+    items: tuple[int, ...] = ()
+
+
+_values = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["a", "b"]),
+        "label": st.sampled_from(["x", "X", "y"]),
+        "note": st.sampled_from(["n", "m"]),
+        "weight": st.integers(0, 2),
+        "items": st.sampled_from([(), (1,), (1, 2)]),
+    }
+)
+
+
+@given(_values, _values)
+def test_shared_eq_and_hash_are_what_attrs_generates(first: dict[str, Any], second: dict[str, Any]) -> None:
+    generated = (_EqGenerated(**first), _EqGenerated(**second))
+    shared = (_EqShared(**first), _EqShared(**second))
+    assert (shared[0] == shared[1]) is (generated[0] == generated[1])
+    assert (shared[0] != shared[1]) is (generated[0] != generated[1])
+    if shared[0] == shared[1]:
+        assert hash(shared[0]) == hash(shared[1])
+    # the hash covers exactly the fields attrs' hash covers: equal attrs hashes, equal shared hashes
+    if hash(generated[0]) == hash(generated[1]):
+        assert hash(shared[0]) == hash(shared[1])
+
+
+@pytest.mark.parametrize("fields", [0, 1, 2])
+def test_shared_eq_with_no_one_or_many_fields(fields: int) -> None:
+    body = {f"f{i}": attrs.field(default=i) for i in range(fields)}
+    cls = value_model(attrs.make_class(f"Made{fields}", body, frozen=True, repr=False, eq=False))
+    assert cls() == cls()
+    assert hash(cls()) == hash(cls())
+    if fields:
+        assert cls() != cls(f0=7)
+        assert hash(cls()) != hash(cls(f0=7))
+
+
+def test_shared_eq_refuses_other_classes_and_values() -> None:
+    value = _EqShared(name="a", label="x", note="n", weight=1)
+    twin = _EqGenerated(name="a", label="x", note="n", weight=1)
+    assert value.__eq__(twin) is NotImplemented
+    assert value != twin
+    assert value != ("a", "x")
+    assert value.__eq__(None) is NotImplemented
+    assert {value, _EqShared(name="a", label="X", note="m", weight=1)} == {value}  # equal, so one set member
+
+
+def test_shared_methods_name_their_class_in_tracebacks() -> None:
+    assert _EqShared.__eq__.__qualname__ == "_EqShared.__eq__"
+    assert _EqShared.__hash__.__qualname__ == "_EqShared.__hash__"  # type: ignore[union-attr]
+    assert _EqShared.__eq__.__module__ == __name__
+
+
 # --- misuse is refused when the class is defined ------------------------------------------------------------------
 
 
 def test_shared_repr_refuses_a_class_that_is_not_attrs() -> None:
-    with pytest.raises(TypeError, match=r"decorates attrs classes; put it above @attrs.frozen on .*Plain"):
+    with pytest.raises(TypeError, match=r"shared_repr decorates attrs classes; put it above the attrs decorator of .*Plain"):
 
         @shared_repr
         class Plain:
@@ -156,3 +257,22 @@ def test_shared_repr_refuses_a_class_with_its_own_repr() -> None:
 
             def __repr__(self) -> str:
                 return "mine"
+
+
+def test_value_model_refuses_a_class_whose_eq_attrs_generated() -> None:
+    with pytest.raises(
+        TypeError, match=r"Forgot has its own __eq__ \(or attrs generated one\): declare it with eq=False"
+    ):
+
+        @value_model
+        @attrs.frozen(repr=False)
+        class Forgot:
+            value: int
+
+
+def test_value_model_refuses_a_class_that_is_not_attrs() -> None:
+    with pytest.raises(TypeError, match=r"value_model decorates attrs classes"):
+
+        @value_model
+        class Plain:
+            pass

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 
 from securehost._log import INFO, WARNING, LazyLogger
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ def _jsonable(value: Any) -> Any:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AuditEvent:
     """One audit event.
 

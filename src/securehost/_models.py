@@ -1,26 +1,36 @@
-"""One ``__repr__`` shared by securehost's ``attrs`` models, instead of one generated and compiled per class.
+"""The methods securehost's ``attrs`` models share, instead of each compiling its own when its module is imported.
 
 ``attrs`` writes the source of every method it adds to a class and compiles it when the class is defined, that is,
-when its module is imported. Of that compilation the ``__repr__`` is the largest part (about 45%: it carries a
-recursion guard and one formatted field per attribute), and a host pays it for every model on the import path,
-although a ``repr`` is only ever asked for when someone reads one. So models are declared with ``repr=False`` and
-decorated with :func:`shared_repr`, which installs :func:`model_repr`: the same text as the ``repr`` that ``attrs``
-would have generated (class name without its ``<locals>`` prefix, then each field whose ``repr`` option is not
-false, shown by ``repr()`` or by the field's own ``repr`` callable; ``...`` for an object already being shown on
-this thread), worked out from the class's fields on its first call.
+when its module is imported; a host pays that for every model on its import path. Most of it is methods that are
+the same for every model but for the field names: ``__repr__`` (about 45% of the compiling, with its recursion
+guard and one formatted field per attribute), ``__eq__`` and ``__hash__`` (together about a quarter). So:
+
+* a frozen model is declared ``@attrs.frozen(..., repr=False, eq=False)`` and decorated with :func:`value_model`,
+  which gives it :func:`model_repr` and an ``__eq__`` and ``__hash__`` built from its fields with
+  :func:`operator.attrgetter` (no source, nothing to compile);
+* a mutable model (``attrs.define``) keeps the ``__eq__`` of ``attrs`` (and stays unhashable) and is declared
+  ``repr=False`` and decorated with :func:`shared_repr`.
+
+They behave as what ``attrs`` generates: the ``repr`` text is the same (class name without its ``<locals>`` prefix,
+then each field whose ``repr`` option is not false, shown by ``repr()`` or by the field's own ``repr`` callable;
+``...`` for an object already being shown on this thread); two instances are equal when they are of the same class
+and every field with ``eq`` (through its ``eq`` key function, if any) is equal, and another class gets
+``NotImplemented``; the hash covers the fields with ``hash`` (by default, those with ``eq``). ``tests/test_models.py``
+compares both with what ``attrs`` generates, and keeps every model of the package on them.
 """
 
 from __future__ import annotations
 
+import operator
 import reprlib
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
-__all__ = ["model_repr", "shared_repr"]
+__all__ = ["model_repr", "shared_repr", "value_model"]
 
 _T = TypeVar("_T")
 
@@ -45,6 +55,19 @@ def model_repr(self: object) -> str:
     return f"{cls.__qualname__.rsplit('>.', 1)[-1]}({fields})"
 
 
+def _not_attrs(cls: type, decorator: str) -> TypeError:
+    return TypeError(f"{decorator} decorates attrs classes; put it above the attrs decorator of {cls.__qualname__}")
+
+
+def _check_own(cls: type, decorator: str, own: Sequence[str]) -> None:
+    for name in own:
+        if name in vars(cls):
+            raise TypeError(
+                f"{cls.__qualname__} has its own {name} (or attrs generated one): declare it with "
+                f"{'repr' if name == '__repr__' else 'eq'}=False, or drop @{decorator} to keep its own"
+            )
+
+
 def shared_repr(cls: type[_T]) -> type[_T]:
     """Class decorator: give the ``attrs`` class *cls*, declared with ``repr=False``, :func:`model_repr`.
 
@@ -53,11 +76,57 @@ def shared_repr(cls: type[_T]) -> type[_T]:
     """
     decorated = cls  # attrs.has narrows cls to AttrsInstance
     if not attrs.has(cls):
-        raise TypeError(f"shared_repr decorates attrs classes; put it above @attrs.frozen on {cls.__qualname__}")
-    if "__repr__" in vars(cls):
-        raise TypeError(
-            f"{cls.__qualname__} has its own __repr__ (or attrs generated one): declare it with repr=False, or drop "
-            "@shared_repr to keep its own"
-        )
+        raise _not_attrs(cls, "shared_repr")
+    _check_own(cls, "shared_repr", ("__repr__",))
     decorated.__repr__ = model_repr  # type: ignore[method-assign]
+    return decorated
+
+
+def _key(fields: Sequence[attrs.Attribute[Any]]) -> Callable[[Any], tuple[Any, ...]]:
+    """The tuple of *fields* of an instance (each through its ``eq`` key function, if it has one)."""
+    names = tuple(field.name for field in fields)
+    keyed = tuple((field.name, getattr(field, "eq_key", None)) for field in fields)  # not in the attrs stubs
+    if any(key is not None for _, key in keyed):
+        return lambda self: tuple(
+            getattr(self, name) if key is None else key(getattr(self, name)) for name, key in keyed
+        )
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        one = operator.attrgetter(names[0])
+        return lambda self: (one(self),)
+    return lambda _self: ()
+
+
+def value_model(cls: type[_T]) -> type[_T]:
+    """Class decorator: give the frozen ``attrs`` class *cls* (``repr=False, eq=False``) the methods of a value.
+
+    They are :func:`model_repr`, and an ``__eq__`` and a ``__hash__`` over its fields.
+
+    Raises:
+        TypeError: *cls* is not an ``attrs`` class, or defines its own ``__repr__``, ``__eq__`` or ``__hash__``.
+    """
+    decorated = cls  # attrs.has narrows cls to AttrsInstance
+    if not attrs.has(cls):
+        raise _not_attrs(cls, "value_model")
+    _check_own(cls, "value_model", ("__repr__", "__eq__", "__hash__"))
+    fields = attrs.fields(cls)
+    compared = _key([field for field in fields if field.eq])
+    hashed = _key([field for field in fields if (field.eq if field.hash is None else field.hash)])
+    seed = hash(f"{cls.__module__}.{cls.__qualname__}")
+
+    def __eq__(self: object, other: object) -> bool:  # noqa: N807
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return compared(self) == compared(other)
+
+    def __hash__(self: object) -> int:  # noqa: N807
+        return hash((seed, hashed(self)))
+
+    for method in (__eq__, __hash__):
+        method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
+        method.__module__ = cls.__module__
+    decorated.__repr__ = model_repr  # type: ignore[method-assign]
+    decorated.__eq__ = __eq__  # type: ignore[method-assign]
+    decorated.__hash__ = __hash__  # type: ignore[method-assign]
     return decorated

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._patterns import lazy_pattern
 from securehost.exceptions import PermissionFormatError
 
@@ -233,8 +233,8 @@ def _normalise_concrete_host(value: str) -> tuple[str, str] | None:
 
 
 @final
-@shared_repr
-@attrs.frozen(order=False, repr=False)
+@value_model
+@attrs.frozen(order=False, repr=False, eq=False)
 class Permission:
     """One permission, ``kind`` plus an optional ``scope``. Build it with :meth:`parse`."""
 
@@ -407,8 +407,8 @@ def _frozen(items: Iterable[Permission]) -> frozenset[Permission]:
 
 
 @final
-@shared_repr
-@attrs.frozen(repr=False)
+@value_model
+@attrs.frozen(repr=False, eq=False)
 class PermissionSet:
     """An immutable set of permissions with coverage queries."""
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -105,8 +105,8 @@ class ReasonCode(str, enum.Enum):
     NOT_INSTALLED = "not-installed"
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Reason:
     """One reason behind a verdict.
 
@@ -128,8 +128,8 @@ class Reason:
         return f"[{self.code.value}] {self.message}"
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Verdict:
     """The outcome of a security decision: accepted only when there is no reason against it.
 

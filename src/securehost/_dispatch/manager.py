@@ -17,7 +17,7 @@ from securehost._dispatch.hookcaller import SecureHookCaller
 from securehost._dispatch.relay import AsyncHookRelay
 from securehost._dispatch.stats import Cell, StatsRegistry, StatsSnapshot
 from securehost._guard.audithook import install_guard
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._permissions import Permission, PermissionSet
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ __all__ = ["SecurePluginManager", "SkippedImpl"]
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class SkippedImpl:
     """An implementation left out because its plugin lacks a permission that the hook requires.
 

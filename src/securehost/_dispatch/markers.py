@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final, TypeVar, final, overload
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._permissions import Permission, PermissionSet
 
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ _NO_EXTRAS: Final = None
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class SpecExtras:
     """The securehost-specific options of one hook specification."""
 

@@ -23,7 +23,7 @@ from typing import Any, Final, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 
 __all__ = ["BUCKETS", "HookStats", "StatsRegistry", "StatsSnapshot", "bucket_upper_bounds_ns"]
 
@@ -37,8 +37,8 @@ def bucket_upper_bounds_ns() -> tuple[int, ...]:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class HookStats:
     """Counters of one plugin's implementation of one hook.
 
@@ -87,8 +87,8 @@ class HookStats:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class StatsSnapshot:
     """Counters of every (plugin, hook) pair at one moment, sorted by plugin then hook."""
 

@@ -25,7 +25,7 @@ import attrs
 import pluggy
 
 from securehost._log import LazyLogger
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost.exceptions import SecurehostWarning
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ class NoteCode(str, enum.Enum):
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class LoadNote:
     """Something a load did not do, or did only because it was told to, with what to do about it.
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, final
 import attrs
 
 from securehost._host.notes import LoadNote
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._verdict import Verdict
 
 if TYPE_CHECKING:
@@ -42,8 +42,8 @@ def describe_isolation(isolation: Mapping[str, Any]) -> str:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class PluginReport:
     """The decision about one installed distribution.
 
@@ -122,8 +122,8 @@ class PluginReport:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class LoadReport:
     """The outcome of :meth:`Host.load` or :meth:`Host.check`: one :class:`PluginReport` per candidate.
 

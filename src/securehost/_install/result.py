@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._verdict import Reason, Verdict
 
 __all__ = ["InstallAction", "InstallResult", "UninstallResult"]
@@ -14,8 +14,8 @@ __all__ = ["InstallAction", "InstallResult", "UninstallResult"]
 InstallAction = Literal["installed", "upgraded", "reinstalled", "downgraded", "refused"]
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class InstallResult:
     """What :func:`~securehost.install_plugin` did: truthy exactly when the wheel was installed.
 
@@ -85,8 +85,8 @@ class InstallResult:
         return "\n".join([*first, head + f"; signed by {', '.join(s[:16] for s in self.verdict.signers)}"])
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class UninstallResult:
     """What :func:`~securehost.uninstall_plugin` did: truthy exactly when the distribution was removed.
 

@@ -18,7 +18,7 @@ import attrs
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._verdict import Reason, ReasonCode
 
 __all__ = ["InstalledDistribution", "confined", "read_distribution", "read_target", "unsafe_reasons"]
@@ -26,8 +26,8 @@ __all__ = ["InstalledDistribution", "confined", "read_distribution", "read_targe
 _MAX_RECORD: Final = 16 * 1024 * 1024
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class InstalledDistribution:
     """A distribution found in a plugin directory.
 

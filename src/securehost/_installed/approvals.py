@@ -31,7 +31,7 @@ from securehost._fileio import read_file, write_atomic
 from securehost._installed.closure import distribution_modules, find_distribution
 from securehost._installed.recordrows import record_rows
 from securehost._installed.sitecheck import hash_installed
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import ConfigurationError
@@ -51,8 +51,8 @@ MAX_FILES: Final = 100_000
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ApprovedDistribution:
     """One approved distribution, as installed when it was approved.
 
@@ -99,8 +99,8 @@ def _parse_distribution(name: str, value: object) -> ApprovedDistribution:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DependencyApprovals:
     """The approvals file: which plugin may use which approved distribution.
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final, Literal, Protocol, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
 
@@ -108,8 +108,8 @@ def _module_names(value: Iterable[str]) -> frozenset[str]:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DependencyPolicy:
     """What plugin code may import and require.
 

@@ -46,7 +46,7 @@ from securehost._installed.scan import (
     read_entry_points,
     read_small,
 )
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._names import canonicalize_name, versions_equal
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, check_group
@@ -63,8 +63,8 @@ _MAX_METADATA: Final = 4 * 1024 * 1024
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DiscoveredDistribution:
     """One candidate distribution for an entry-point group.
 
@@ -104,8 +104,8 @@ class DiscoveredDistribution:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Discovery:
     """The result of one scan.
 

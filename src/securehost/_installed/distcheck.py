@@ -42,7 +42,7 @@ from securehost._installed.archivepaths import import_name, map_archive_path, mo
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.sitecheck import PackageWalker, RecordIndex, hash_installed
 from securehost._installed.sitehooks import SiteIndex, check_startup_hooks
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._version import __version__
@@ -67,8 +67,8 @@ def _freeze(mapping: Mapping[str, VerifiedModule]) -> Mapping[str, VerifiedModul
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class InstalledDistribution:
     """The result of checking an installed distribution against its signed file list.
 

@@ -19,7 +19,7 @@ import attrs
 from securehost._fileio import read_file
 from securehost._installed.bytecode import private_dir
 from securehost._installed.modules import ModuleKind
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost.exceptions import ConfigurationError, VerificationImportError
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ _MAX_MODULE: Final = 512 * 1024 * 1024
 
 
 @final
-@shared_repr
-@attrs.frozen(repr=False)
+@value_model
+@attrs.frozen(repr=False, eq=False)
 class Entry:
     """One registered module: its distribution, name, verified file and digest, kind."""
 

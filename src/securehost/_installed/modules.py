@@ -11,7 +11,7 @@ from typing import final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 
 __all__ = ["ModuleKind", "VerifiedModule"]
 
@@ -26,8 +26,8 @@ class ModuleKind(str, enum.Enum):
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class VerifiedModule:
     """One module of a verified distribution.
 

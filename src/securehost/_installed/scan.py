@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final, Literal, final
 import attrs
 
 from securehost._fileio import read_file
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._names import canonicalize_name
 from securehost._wheel.entrypoints import parse_entry_points_text
 from securehost.exceptions import EntryPointFormatError
@@ -44,8 +44,8 @@ _Signature = tuple[int, int, int, int, int]
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class MetadataLocation:
     """One distribution's metadata found on a path entry."""
 
@@ -60,8 +60,8 @@ class MetadataLocation:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Listing:
     """What one path entry holds.
 
@@ -75,8 +75,8 @@ class Listing:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class EntryPointsFile:
     """A parsed ``entry_points.txt``: its groups, or the error that made it unusable."""
 

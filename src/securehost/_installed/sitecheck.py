@@ -23,7 +23,7 @@ import attrs
 from securehost._fileio import OPEN_FLAGS, read_file
 from securehost._installed.pyccheck import SOURCE_MODIFIED, check_cached_bytecode
 from securehost._installed.recordrows import record_rows
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ PYCACHE_ADVICE: Final = (
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Hashed:
     """The outcome of re-hashing one installed file: a digest (and the content if asked), or a problem."""
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -40,8 +40,8 @@ _READ_RIGHTS: Final = ("EXECUTE", "READ_FILE", "READ_DIR")
 _SKIPPED_ERRORS: Final = (FileNotFoundError, NotADirectoryError, PermissionError)
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class LandlockResult:
     """What :func:`restrict` put in force."""
 

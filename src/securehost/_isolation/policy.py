@@ -15,7 +15,7 @@ from typing import Final, Literal, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost.exceptions import ConfigurationError
 
 __all__ = ["PROTECTIONS", "IsolationChoice", "ProcessIsolation", "WorkerLimits", "parse_isolation"]
@@ -37,8 +37,8 @@ def _seconds(_: object, attribute: attrs.Attribute[float], value: object) -> Non
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class WorkerLimits:
     """Resource limits of one plugin worker; the defaults are hard limits for an ordinary plugin.
 
@@ -100,8 +100,8 @@ def _to_paths(value: object) -> tuple[str, ...]:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ProcessIsolation:
     """Run a plugin in a worker process confined by the operating system.
 

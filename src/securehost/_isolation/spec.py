@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -116,8 +116,8 @@ def _check_require(inst: ConfinementSpec, _field: object, value: frozenset[str])
         raise ValueError("require: 'netns' contradicts allow_network=True (the worker keeps the host's network)")
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ConfinementSpec:
     """What a worker may do, as plain data the host sends it.
 

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._orchestrator.capabilities import check_capability
 from securehost._orchestrator.config import check_declaration
 from securehost.exceptions import CapabilityFormatError, ConfigDeclarationError
@@ -39,8 +39,8 @@ _KEYS: Final = frozenset({"permissions", "capabilities", "config-schema", "confi
 _MAX_FILE: Final = 1024 * 1024
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Declaration:
     """What ``[tool.securehost]`` declares.
 

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 
 __all__ = ["HealthReport", "HealthState", "PluginHealth", "parse_reported", "worst"]
 
@@ -41,8 +41,8 @@ def parse_reported(value: object) -> tuple[HealthState, str | None]:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class PluginHealth:
     """The health of one loaded plugin (a distribution; its entry points together).
 
@@ -90,8 +90,8 @@ class PluginHealth:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class HealthReport:
     """The health of every loaded plugin, sorted by name (:meth:`securehost.Host.health`)."""
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 import pluggy
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._patterns import lazy_pattern
 
 if TYPE_CHECKING:
@@ -92,8 +92,8 @@ def dependency_order(requires: Mapping[str, Iterable[str]]) -> list[str]:
     return order
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Outcome:
     """The outcome of one lifecycle call.
 

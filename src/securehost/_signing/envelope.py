@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._signing.jsonstrict import check_keys, dumps_canonical, loads_strict
 from securehost._signing.keys import PrivateKey, PublicKey
 from securehost._verdict import ReasonCode
@@ -61,8 +61,8 @@ def _positive(_instance: object, attribute: attrs.Attribute[int], value: int) ->
         raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class EnvelopeLimits:
     """Hard limits for parsing untrusted envelopes and statements.
 
@@ -142,8 +142,8 @@ def _check_keyid(keyid: object, limits: EnvelopeLimits) -> str:
     return keyid
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Signature:
     """One DSSE signature: a key id hint and the raw signature bytes.
 
@@ -175,8 +175,8 @@ class Signature:
         return cls(keyid=keyid, sig=sig)
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Envelope:
     """A DSSE envelope: a typed payload and the signatures over its PAE.
 
@@ -370,8 +370,8 @@ def _verify(sig: Signature, key: PublicKey, message: bytes) -> bool:
 SignatureStatus: TypeAlias = Literal["valid", "invalid", "unknown-key", "duplicate"]
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class SignatureCheck:
     """The result of checking one envelope signature against the trusted keys, without any policy.
 

@@ -18,7 +18,7 @@ from typing import Any, Final, NoReturn, TypeVar
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._names import canonicalize_name, parse_version
 from securehost._orchestrator.capabilities import check_capability
 from securehost._orchestrator.config import check_declaration
@@ -268,8 +268,8 @@ def _freeze_entry_points(
 # --- models ---------------------------------------------------------------------------------------
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ConfigDeclaration:
     """A plugin's signed configuration declaration: a JSON Schema (Draft 2020-12) and defaults.
 
@@ -319,8 +319,8 @@ class ConfigDeclaration:
         return {"schema": self.schema, "defaults": self.defaults}
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Subject:
     """One signed file of a wheel.
 
@@ -338,8 +338,8 @@ class Subject:
     sha256: str = attrs.field(validator=_sha256)
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class PluginPredicate:
     """securehost's plugin predicate: what the signer vouches for besides the files.
 

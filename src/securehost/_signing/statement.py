@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits
 from securehost._signing.jsonstrict import check_keys, dumps_canonical, loads_strict
 from securehost._signing.predicate import (
@@ -79,8 +79,8 @@ def _unique_names(_instance: object, _attribute: object, subjects: tuple[Subject
     strictly_sorted(tuple(s.name for s in subjects), "subject names")
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Statement:
     """An in-toto Statement v1 with the plugin predicate.
 

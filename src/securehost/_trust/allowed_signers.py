@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 
 from securehost._log import LazyLogger
-from securehost._models import shared_repr
+from securehost._models import shared_repr, value_model
 from securehost._permissions import PermissionSet
 from securehost._signing.keys import PublicKey
 from securehost._trust.load import read_limited
@@ -75,8 +75,8 @@ def match_pattern_list(text: str, patterns: Iterable[str]) -> bool:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AllowedSigner:
     """One parsed ``allowed_signers`` line.
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._orchestrator.capabilities import check_pattern, pattern_covers
 from securehost._permissions import PermissionSet
 from securehost._signing.keys import PublicKey
@@ -147,8 +147,8 @@ def _check_label(_: object, __: attrs.Attribute[str], value: str) -> None:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class TrustedKey:
     """A public key the operator trusts, with its scope, permission ceiling and validity window.
 
@@ -208,8 +208,8 @@ class TrustedKey:
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Threshold:
     """At least :attr:`count` unique keys must sign distributions that match :attr:`pattern`."""
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._permissions import PermissionSet
 from securehost._trust.model import TrustedKey, show
 from securehost._verdict import Reason, ReasonCode
@@ -76,8 +76,8 @@ class SignatureCheckLike(Protocol):
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class SignerDecision:
     """Who signed, and whether that is enough, for one distribution; truthy when accepted.
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._names import canonicalize_name
 from securehost._permissions import PermissionSet
 from securehost._trust.load import MAX_STORE_BYTES, check_not_world_writable, parse_document, read_limited
@@ -64,8 +64,8 @@ def _check_thresholds(_: object, __: attrs.Attribute[tuple[Threshold, ...]], val
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class TrustStore:
     """An immutable, validated trust store; load one with :meth:`load` or :meth:`from_toml`.
 

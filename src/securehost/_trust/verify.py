@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._permissions import PermissionSet
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits, check_signatures
 from securehost._signing.statement import Statement
@@ -32,8 +32,8 @@ MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=5)
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class StatementCheck:
     """What :func:`check_statement` found.
 

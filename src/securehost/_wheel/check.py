@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._verdict import Reason, ReasonCode
 from securehost._wheel.entrypoints import parse_entry_points
 from securehost._wheel.info import (
@@ -39,8 +39,8 @@ _RECORD_MAX: Final = 16 << 20
 _METADATA_MAX: Final = 1 << 20
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class WheelInfo:
     """What a wheel says about itself, once every file parsed.
 
@@ -89,8 +89,8 @@ class WheelInfo:
         return installed_path(archive_name, data_dir=self.data_dir, root_is_purelib=self.wheel.root_is_purelib)
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class WheelInspection:
     """The result of :func:`inspect_wheel`.
 

@@ -17,7 +17,7 @@ from typing import Final, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._patterns import lazy_pattern
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
@@ -167,8 +167,8 @@ def parse_entry_points_text(text: str) -> dict[str, tuple[tuple[str, str], ...]]
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class EntryPointSpec:
     """One parsed entry point of a discovered distribution.
 

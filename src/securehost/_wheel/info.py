@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 from packaging.version import InvalidVersion, Version
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._names import canonicalize_name
 from securehost._wheel.headers import plain_headers
 from securehost._wheel.startup import forbidden_files
@@ -65,8 +65,8 @@ _METADATA_VERSION_RE: Final = re.compile(r"[12]\.[0-9]+")
 _WHEEL_VERSION_RE: Final = re.compile(r"1\.[0-9]+")
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class WheelFilename:
     """A parsed wheel file name.
 
@@ -117,8 +117,8 @@ class WheelFilename:
         )
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Metadata:
     """The fields of ``METADATA`` that securehost needs.
 
@@ -138,8 +138,8 @@ class Metadata:
         return canonicalize_name(self.name)
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class WheelMetadata:
     """The fields of the ``WHEEL`` file.
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import RecordFormatError, WheelFormatError
 
@@ -64,8 +64,8 @@ def _encode(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class RecordEntry:
     """One ``RECORD`` row.
 
@@ -138,8 +138,8 @@ def _to_tuple(entries: Iterable[RecordEntry]) -> tuple[RecordEntry, ...]:
     return tuple(entries)
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Record:
     """A parsed ``RECORD`` file.
 

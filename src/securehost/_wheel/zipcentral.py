@@ -11,7 +11,7 @@ from typing import Final, final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._verdict import Reason, ReasonCode
 from securehost._wheel import zipstruct as zs
 from securehost._wheel.zipnames import collision_key, decode_name, name_problem
@@ -35,8 +35,8 @@ def _positive(_inst: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"{attribute.name} must be positive, got {value}")
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ZipLimits:
     """Hard limits for reading an archive: generous for plugins, tight for attackers.
 
@@ -66,8 +66,8 @@ class ZipLimits:
     capture_size: int = attrs.field(default=1 * _MiB, validator=_positive)
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class MemberInfo:
     """A verified file member of an archive.
 

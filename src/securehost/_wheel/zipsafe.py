@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._wheel import zipstruct as zs
 from securehost._wheel.zipcentral import ZipLimits
 from securehost._wheel.zipscan import MemberInfo, Scanner
@@ -75,8 +75,8 @@ def is_dist_info_file(name: str) -> bool:
     return bool(sep) and head.endswith(".dist-info") and "/" not in tail
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ArchiveScan:
     """The result of :func:`read_archive`: accepted exactly when :attr:`reasons` is empty.
 

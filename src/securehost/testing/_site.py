@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Final, final
 import attrs
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from securehost._models import shared_repr
+from securehost._models import value_model
 from securehost._verdict import ReasonCode
 from securehost.exceptions import ConfigurationError
 
@@ -66,8 +66,8 @@ _SITE_REASONS: Final = {
 
 
 @final
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
+@value_model
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class InstalledPlugin:
     """A distribution installed into a :class:`PluginSite`.
 
