@@ -145,11 +145,17 @@ host = securehost.Host(project="demoapp", group="demoapp.plugins", trust_store={
 report = host.load()
 assert [p.status for p in report.plugins] == ["accepted"], report.summary()
 print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+from securehost._signing import predicate
+strict = ["_sha256_re", "_name_re", "_tag_re", "_group_re", "_ep_name_re", "_bad_path_chars_re"]
+print(json.dumps([name for name in strict if getattr(predicate, name).cache_info().currsize]))
 """
 
 
 def test_a_warm_start_imports_no_signature_check_wheel_tools_isolation_or_health(tmp_path: Path) -> None:
-    """A warm start-up finds every signature in the memo: nothing on its path needs these (``-X importtime``)."""
+    """A warm start-up finds every signature in the memo: nothing on its path needs these (``-X importtime``).
+
+    Nor does it compile the patterns of the statement's strict checks: the memo says these bytes passed them.
+    """
     key = securehost.PrivateKey.generate()
     store = write_trust_store(trust_store_for(key), tmp_path / "trust.toml")
     files = {"acme_warm/__init__.py": "def hello():\n    return 1\n"}
@@ -159,8 +165,20 @@ def test_a_warm_start_imports_no_signature_check_wheel_tools_isolation_or_health
     heavy = [*NOT_ON_THE_WARM_PATH, "email.message", "packaging.tags", "packaging.version"]
     code = WARM_START.format(site=str(site.path), store=str(store), state=str(tmp_path / "state"), heavy=heavy)
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True) for _ in "12"]
-    assert "cryptography" in json.loads(runs[0].stdout)  # cold: the signature is verified
-    assert json.loads(runs[1].stdout) == []
+    cold, warm = (run.stdout.splitlines() for run in runs)
+    assert "cryptography" in json.loads(cold[0])  # cold: the signature is verified
+    assert sorted(json.loads(cold[1])) == [
+        "_bad_path_chars_re",
+        "_ep_name_re",
+        "_group_re",
+        "_name_re",
+        "_sha256_re",
+        "_tag_re",
+    ]
+    assert json.loads(warm[0]) == []
+    assert (
+        json.loads(warm[1]) == []
+    )  # the statement is rebuilt without its strict checks: their patterns stay uncompiled
 
 
 VERIFY_ONE = """

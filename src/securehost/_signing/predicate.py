@@ -22,6 +22,7 @@ from securehost._models import value_model
 from securehost._names import canonicalize_name, parse_version
 from securehost._orchestrator.capabilities import check_capability
 from securehost._orchestrator.config import check_declaration
+from securehost._patterns import lazy_pattern
 from securehost._permissions import Permission
 from securehost._signing.jsonstrict import dumps_canonical
 from securehost._verdict import ReasonCode
@@ -36,15 +37,15 @@ __all__ = ["ConfigDeclaration", "PluginPredicate", "Subject", "format_time", "pa
 
 _MALFORMED: Final = ReasonCode.STATEMENT_MALFORMED
 _BAD_SEGMENTS: Final = frozenset({"", ".", ".."})
-_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
-_NAME_RE: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_TAG_RE: Final = re.compile(r"[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+")
-_GROUP_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_EP_NAME_RE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_sha256_re = lazy_pattern(r"[0-9a-f]{64}")
+_name_re = lazy_pattern(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_tag_re = lazy_pattern(r"[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+")
+_group_re = lazy_pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_ep_name_re = lazy_pattern(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 _TIME_RE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 # C0 and C1 controls, DEL, line/paragraph separators, bidirectional controls and the BOM: never in a
 # file name.
-_BAD_PATH_CHARS_RE: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+_bad_path_chars_re = lazy_pattern("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -101,7 +102,7 @@ def _subject_name(_instance: object, _attribute: object, name: str) -> None:
         fail(f"subject name {name[:200]!r} must be a relative archive path with '/' separators")
     if not _BAD_SEGMENTS.isdisjoint(name.split("/")):
         fail(f"subject name {name[:200]!r} has an empty, '.' or '..' segment")
-    if _BAD_PATH_CHARS_RE.search(name):
+    if _bad_path_chars_re().search(name):
         fail(f"subject name {name[:200]!r} contains a control or bidirectional character")
     if not name.isascii():
         try:
@@ -112,13 +113,13 @@ def _subject_name(_instance: object, _attribute: object, name: str) -> None:
 
 def _sha256(_instance: object, _attribute: object, digest: str) -> None:
     _check_text(digest, "subject digest")
-    if not _SHA256_RE.fullmatch(digest):
+    if not _sha256_re().fullmatch(digest):
         fail(f"subject sha256 digest must be 64 lowercase hex digits, got {digest[:80]!r}")
 
 
 def _dist_name(_instance: object, _attribute: object, name: str) -> None:
     _check_text(name, "predicate name")
-    if not _NAME_RE.fullmatch(name) or canonicalize_name(name) != name:
+    if not _name_re().fullmatch(name) or canonicalize_name(name) != name:
         fail(f"predicate name {name[:80]!r} is not a canonical distribution name")
 
 
@@ -162,7 +163,7 @@ def _tags(_instance: object, _attribute: object, tags: tuple[str, ...]) -> None:
         # packaging's parse_tag() reads such a tag back unchanged when its interpreter is an identifier (every
         # packaging version; tests/signing hold the two to that), so packaging.tags (~15 ms) is imported only for
         # the rest, where packaging >= 26 refuses what older versions accept.
-        if not _TAG_RE.fullmatch(tag) or (not tag.partition("-")[0].isidentifier() and not _packaging_reads(tag)):
+        if not _tag_re().fullmatch(tag) or (not tag.partition("-")[0].isidentifier() and not _packaging_reads(tag)):
             fail(f"predicate tag {tag[:80]!r} is not a single lowercase python-abi-platform tag")
     strictly_sorted(tags, "predicate tags")
 
@@ -198,14 +199,14 @@ def _object_reference(value: str) -> bool:
 def _entry_points(_instance: object, _attribute: object, groups: Mapping[str, Mapping[str, str]]) -> None:
     for group, names in groups.items():
         _check_text(group, "entry point group")
-        if not _GROUP_RE.fullmatch(group):
+        if not _group_re().fullmatch(group):
             fail(f"entry point group {group[:80]!r} is not a dotted name")
         if not names:
             fail(f"entry point group {group[:80]!r} is empty")
         for name, value in names.items():
             _check_text(name, "entry point name")
             _check_text(value, "entry point value")
-            if not _EP_NAME_RE.fullmatch(name):
+            if not _ep_name_re().fullmatch(name):
                 fail(f"entry point name {name[:80]!r} in {group[:80]!r} is not allowed")
             if not _object_reference(value):
                 fail(f"entry point {name[:80]!r} = {value[:80]!r} is not 'module' or 'module:attr'")
