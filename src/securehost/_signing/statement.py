@@ -215,6 +215,17 @@ def _trusted(cls: type[_T], **values: Any) -> _T:
     return instance
 
 
+def _trusted_subject(name: str, sha256: str) -> Subject:
+    """:func:`_trusted` for the most numerous model, a :class:`Subject` (two fields, no converters): half the time.
+
+    ``tests/signing/test_statement_errors.py`` fails if :class:`Subject` gains a field or a converter.
+    """
+    subject = object.__new__(Subject)
+    object.__setattr__(subject, "name", name)
+    object.__setattr__(subject, "sha256", sha256)
+    return subject
+
+
 def _rebuild(payload: bytes) -> Statement | None:
     """The statement of *payload*, which passed :meth:`Statement.from_json_bytes` before, without validating again.
 
@@ -229,9 +240,7 @@ def _rebuild(payload: bytes) -> Statement | None:
         expires = predicate.get("expiresAt")
         return _trusted(
             Statement,
-            subjects=tuple(
-                _trusted(Subject, name=item["name"], sha256=item["digest"]["sha256"]) for item in obj["subject"]
-            ),
+            subjects=tuple(_trusted_subject(item["name"], item["digest"]["sha256"]) for item in obj["subject"]),
             predicate=_trusted(
                 PluginPredicate,
                 name=predicate["name"],
