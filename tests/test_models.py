@@ -86,23 +86,25 @@ class _InnerShared:
     value: int
 
 
-@attrs.frozen(kw_only=True)
-class _Generated:
-    name: str
-    secret: bytes = attrs.field(repr=False)
-    blob: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
-    _private: tuple[int, ...] = attrs.field(alias="private")
-    inner: Any = None
+def _twins(prefix: str, fields: dict[str, Any], decorator: Any) -> tuple[Any, Any]:
+    """A frozen class with the methods attrs generates, and one with *decorator*'s (attrs told not to make them)."""
+    generated = attrs.make_class(f"{prefix}Generated", dict(fields), frozen=True, kw_only=True)
+    declared = {"repr": False, "eq": False} if decorator is value_model else {"repr": False}
+    shared = decorator(attrs.make_class(f"{prefix}Shared", dict(fields), frozen=True, kw_only=True, **declared))
+    return generated, shared
 
 
-@shared_repr
-@attrs.frozen(kw_only=True, repr=False)
-class _Shared:
-    name: str
-    secret: bytes = attrs.field(repr=False)
-    blob: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
-    _private: tuple[int, ...] = attrs.field(alias="private")
-    inner: Any = None
+_Generated, _Shared = _twins(
+    "_",
+    {
+        "name": attrs.field(),
+        "secret": attrs.field(repr=False),
+        "blob": attrs.field(repr=lambda b: f"<{len(b)} bytes>"),
+        "_private": attrs.field(alias="private"),
+        "inner": attrs.field(default=None),
+    },
+    shared_repr,
+)
 
 
 @given(
@@ -157,23 +159,17 @@ def test_shared_repr_shows_an_object_inside_itself_as_ellipsis() -> None:
 # --- the shared __eq__ and __hash__ are what attrs generates -------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class _EqGenerated:
-    name: str
-    label: str = attrs.field(eq=str.lower)
-    note: str = attrs.field(eq=False)
-    weight: int = attrs.field(hash=False)
-    items: tuple[int, ...] = ()
-
-
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class _EqShared:
-    name: str
-    label: str = attrs.field(eq=str.lower)
-    note: str = attrs.field(eq=False)
-    weight: int = attrs.field(hash=False)
-    items: tuple[int, ...] = ()
+_EqGenerated, _EqShared = _twins(
+    "_Eq",
+    {
+        "name": attrs.field(),
+        "label": attrs.field(eq=str.lower),
+        "note": attrs.field(eq=False),
+        "weight": attrs.field(hash=False),
+        "items": attrs.field(default=()),
+    },
+    value_model,
+)
 
 
 _values = st.fixed_dictionaries(
@@ -231,7 +227,9 @@ def test_shared_methods_name_their_class_in_tracebacks() -> None:
 
 
 def test_shared_repr_refuses_a_class_that_is_not_attrs() -> None:
-    with pytest.raises(TypeError, match=r"shared_repr decorates attrs classes; put it above the attrs decorator of .*Plain"):
+    with pytest.raises(
+        TypeError, match=r"shared_repr decorates attrs classes; put it above the attrs decorator of .*Plain"
+    ):
 
         @shared_repr
         class Plain:
