@@ -6,7 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from securehost._wheel.entrypoints import EntryPointSpec, parse_entry_point_value, parse_entry_points_text
+from securehost._wheel.entrypoints import (
+    EntryPointSpec,
+    check_entry_point_name,
+    parse_entry_point_value,
+    parse_entry_points_text,
+)
 from securehost.exceptions import EntryPointFormatError
 
 
@@ -107,3 +112,42 @@ def test_file_parser_raises_only_its_own_error(text):
 def test_spec_parse_raises_only_own_errors(value, group, name):
     with contextlib.suppress(EntryPointFormatError):
         EntryPointSpec.parse(value, group=group, name=name)
+
+
+def _name_allowed(name: str) -> bool:
+    """The rule for an entry-point name, one character at a time (the reference for the checker's string methods)."""
+    return 0 < len(name) <= 200 and name == name.strip() and all(c not in "=[]" and c.isprintable() for c in name)
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("console", True),
+        ("a.b-c_d+e", True),
+        ("", False),
+        (" lead", False),
+        ("trail\t", False),
+        ("a=b", False),
+        ("a[b", False),
+        ("a]b", False),
+        ("a\x00b", False),
+        ("a\u200bb", False),  # zero-width space: not printable
+        ("x" * 201, False),
+    ],
+)
+def test_entry_point_names(name: str, allowed: bool) -> None:
+    if allowed:
+        check_entry_point_name(name)
+    else:
+        with pytest.raises(EntryPointFormatError, match="entry point name"):
+            check_entry_point_name(name)
+
+
+@given(st.text(max_size=30))
+def test_entry_point_name_check_follows_the_rule_character_by_character(name: str) -> None:
+    try:
+        check_entry_point_name(name)
+    except EntryPointFormatError:
+        assert not _name_allowed(name)
+    else:
+        assert _name_allowed(name)
