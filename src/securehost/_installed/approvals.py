@@ -30,7 +30,6 @@ import attrs
 from securehost._fileio import read_file, write_atomic
 from securehost._installed.closure import distribution_modules, find_distribution
 from securehost._installed.recordrows import record_rows
-from securehost._installed.sitecheck import hash_installed
 from securehost._models import value_model
 from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode
@@ -206,6 +205,8 @@ def snapshot(name: str, path: Sequence[str] | None = None) -> tuple[ApprovedDist
         ConfigurationError: the distribution is not installed, has no ``RECORD``, has too many files, or one of
             its files cannot be hashed safely (a symlink, a special file, missing).
     """
+    from securehost._installed.sitecheck import hash_installed  # noqa: PLC0415 - approving is a command, not a load
+
     dist = find_distribution(name, path)
     if dist is None:
         raise ConfigurationError(f"{name} is not installed on the search path; install it first, then approve it")
@@ -282,6 +283,8 @@ def check_approved(approved: ApprovedDistribution, files: FileRecord | None) -> 
         approved: the approval.
         files: the host's file record (``None``: read and hash every file).
     """
+    from securehost._installed.sitecheck import hash_installed  # noqa: PLC0415 - only for approved distributions
+
     reasons: list[Reason] = []
     checked: set[str] = set()
     for rel, digest in approved.files.items():

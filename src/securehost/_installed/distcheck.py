@@ -40,7 +40,6 @@ import attrs
 
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
 from securehost._installed.modules import ModuleKind, VerifiedModule
-from securehost._installed.sitecheck import PackageWalker, RecordIndex, hash_installed
 from securehost._installed.sitehooks import SiteIndex, check_startup_hooks
 from securehost._models import value_model
 from securehost._names import canonicalize_name
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Set
 
     from securehost._installed.filerecord import FileRecord
+    from securehost._installed.sitecheck import RecordIndex
 
 __all__ = ["InstalledDistribution", "ModuleKind", "VerifiedModule", "verify_installed"]
 
@@ -294,6 +294,9 @@ def verify_installed(
         remembered = _remembered(record.recheck(str(md), fingerprint), raw_name, version, md)
         if remembered is not None:  # nothing the last clean check looked at has changed
             return remembered
+    # the full check: a warm start whose files are all as remembered never gets here, nor imports what it needs
+    from securehost._installed.sitecheck import PackageWalker, RecordIndex, hash_installed  # noqa: PLC0415
+
     reasons: list[Reason] = []
     unverified: dict[str, list[str]] = {}
     files: dict[str, str] = {}

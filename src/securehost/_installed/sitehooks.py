@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Final, final
 from securehost._fileio import read_file
 from securehost._installed.archivepaths import import_name
 from securehost._installed.recordrows import record_rows
-from securehost._installed.sitecheck import Hashed, read_digest
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
+
+    from securehost._installed.sitecheck import Hashed
 
 __all__ = ["SiteIndex", "Vouched", "check_startup_hooks", "hook_verdicts", "scan_site", "site_record_hashes"]
 
@@ -73,6 +74,8 @@ def hook_verdicts(site: str, hooks: Collection[str], dist_info_dirs: Collection[
     Any RECORD of *dist_info_dirs* that lists the file with the hash it has vouches for it: a RECORD that lists it
     with another hash (a plugin's own, say) cannot take it over from the distribution that installed it.
     """
+    from securehost._installed.sitecheck import read_digest  # noqa: PLC0415 - only when the site has start-up hooks
+
     record_stats: dict[str, os.stat_result] = {}
     listed = site_record_listings(site, dist_info_dirs, hooks, record_stats)
     verdicts: dict[str, Vouched | None] = {}
