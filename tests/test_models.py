@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
+import pickle
 import pkgutil
 from typing import Any
 
@@ -12,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import securehost
+from securehost import PermissionSet, Reason, ReasonCode, Verdict
+from securehost._dispatch.stats import HookStats
 from securehost._models import model_repr, shared_repr, value_model
 
 
@@ -274,3 +278,22 @@ def test_value_model_refuses_a_class_that_is_not_attrs() -> None:
         @value_model
         class Plain:
             pass
+
+
+def _public_models() -> list[object]:
+    reason = Reason(code=ReasonCode.STATEMENT_MALFORMED, message="m", subject="s")
+    return [
+        PermissionSet.parse(["db.write", "fs.read:/srv/**"]),
+        reason,
+        Verdict(subject="acme.whl", reasons=(reason,), evidence={"digest": "ab"}),
+        HookStats(plugin="p", hook="h", calls=3, min_ns=1, max_ns=9),
+    ]
+
+
+@pytest.mark.parametrize("model", _public_models(), ids=lambda m: type(m).__name__)
+def test_models_survive_pickling_copying_and_evolving_equal_and_with_the_same_hash(model: object) -> None:
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model), attrs.evolve(model)):
+        assert twin == model
+        assert (twin != model) is False
+        assert hash(twin) == hash(model)
+        assert repr(twin) == repr(model)
