@@ -526,6 +526,28 @@ def test_site_record_hashes_wants_the_whole_name(tmp_path):
     }
 
 
+def test_site_record_hashes_skips_a_record_csv_cannot_read_and_reads_the_next(tmp_path):
+    """A NUL byte in a wanted row (Python 3.10's csv refuses it) makes that RECORD vouch for nothing, not raise."""
+    records = {"a-1.dist-info": "a.pth\x00,sha256=NUL,1\n", "b-1.dist-info": "a.pth,sha256=B,1\n"}
+    site = _site_with_records(tmp_path, records)
+    assert site_record_hashes(site, ["a-1.dist-info", "b-1.dist-info"], ["a.pth"]) == {"a.pth": "sha256=B"}
+    assert site_record_hashes(site, ["a-1.dist-info"], ["a.pth"]) == {}
+
+
+def test_a_record_that_does_not_parse_leaves_a_hook_unsigned(tmp_path, monkeypatch):
+    def refuse(lines):
+        raise ValueError("line contains NUL")
+
+    monkeypatch.setattr(sitehooks, "record_rows", refuse)
+    data = b"/opt/somewhere\n"
+    write(tmp_path / "a.pth", data)
+    site = _site_with_records(tmp_path, {"a-1.dist-info": f"a.pth,{record_field(data, 'sha256')},15\n"})
+    reasons: list[Reason] = []
+    evidence: list[str] = []
+    check_startup_hooks(site, ["a.pth"], ["a-1.dist-info"], reasons, evidence)
+    assert (reasons, evidence) == ([_hook_reason("a.pth", site)], [])
+
+
 def _hook_reason(name: str, site: str) -> Reason:
     message = f"{name}: start-up hook in {site} that no installed RECORD lists with a matching hash"
     return Reason(code=R.INSTALLED_FILE_UNSIGNED, message=message, subject=name)

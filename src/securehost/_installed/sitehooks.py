@@ -52,8 +52,11 @@ def site_record_listings(
             text = read_file(path, _MAX_RECORD).decode("utf-8", "replace")
         except OSError:
             continue
-        lines = [line for line in text.splitlines() if line.startswith(needles)]
-        for row in record_rows(lines):
+        try:
+            rows = record_rows(line for line in text.splitlines() if line.startswith(needles))
+        except ValueError:  # not CSV that csv reads (a NUL byte on Python 3.10): this RECORD vouches for nothing
+            continue
+        for row in rows:
             if len(row) == 3 and row[0] in wanted:
                 found.setdefault(row[0], []).append((row[1], dist_info))
     return found
