@@ -74,16 +74,19 @@ def confined(root: Path, relative: str) -> str | None:
     return Path(normal).as_posix()
 
 
-def _record_paths(data: bytes) -> list[str]:
+def _record_paths(data: bytes, record: Path) -> list[str]:
     text = data.decode("utf-8", errors="replace")
-    return [row[0] for row in csv.reader(io.StringIO(text, newline="")) if row and row[0]]
+    try:
+        return [row[0] for row in csv.reader(io.StringIO(text, newline="")) if row and row[0]]
+    except csv.Error as exc:  # a NUL byte on Python 3.10, say: the RECORD cannot be read as a RECORD
+        raise OSError(f"{record} is not a RECORD that can be read ({exc}); remove that distribution by hand") from exc
 
 
 def read_distribution(root: Path, dist_info: str) -> InstalledDistribution:
     """Read one ``.dist-info`` directory of *root* (resolved).
 
     Raises:
-        OSError: its ``RECORD`` cannot be read, or is larger than 16 MiB.
+        OSError: its ``RECORD`` cannot be read, is larger than 16 MiB, or is not CSV that :mod:`csv` reads.
     """
     stem = dist_info.removesuffix(".dist-info")
     name, _, version = stem.rpartition("-")
@@ -92,7 +95,7 @@ def read_distribution(root: Path, dist_info: str) -> InstalledDistribution:
         raise OSError(f"{record} is larger than {_MAX_RECORD} bytes")
     files: list[str] = []
     unsafe: list[str] = []
-    for path in _record_paths(record.read_bytes()):
+    for path in _record_paths(record.read_bytes(), record):
         normal = confined(root, path)
         if normal is None:
             unsafe.append(path)
