@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
 import pickle
 import pkgutil
+import subprocess
+import sys
 from typing import Any
 
 import attrs
@@ -16,7 +19,7 @@ from hypothesis import strategies as st
 import securehost
 from securehost import PermissionSet, Reason, ReasonCode, Verdict
 from securehost._dispatch.stats import HookStats
-from securehost._models import model_repr, shared_repr, value_model
+from securehost._models import model_repr, shared_repr, stable_repr, value_model
 
 
 def _all_attrs_classes() -> list[type]:
@@ -158,6 +161,56 @@ def test_shared_repr_shows_an_object_inside_itself_as_ellipsis() -> None:
     shared.items.append(shared)
     assert repr(shared) == "Shared(items=[1, ...])" == repr(generated).replace("Generated", "Shared")
     assert repr(shared) == "Shared(items=[1, ...])"  # and again: the guard was released
+
+
+class _Tags(frozenset[int]):
+    pass
+
+
+@given(st.lists(st.integers() | st.text(max_size=5), max_size=12), st.sampled_from([set, frozenset, _Tags]))
+def test_a_set_field_is_shown_with_its_elements_sorted_whatever_order_it_was_built_in(
+    items: list[object], kind: type
+) -> None:
+    forward, backward = kind(items), kind(reversed(items))
+    assert stable_repr(forward) == stable_repr(backward)
+    assert eval(stable_repr(forward), {"_Tags": _Tags}) == forward  # still the text that rebuilds it
+    assert sorted(stable_repr(forward)) == sorted(repr(forward))  # the same characters, in another order
+    if len(set(items)) < 2:
+        assert stable_repr(forward) == repr(forward)
+
+
+def test_equal_models_holding_sets_print_the_same_text() -> None:
+    """A set's own repr follows its hash table: built in another order, an equal set prints otherwise."""
+
+    @value_model
+    @attrs.frozen(repr=False, eq=False)
+    class Tagged:
+        tags: frozenset[int]
+
+    first, second = Tagged(frozenset([1, 9])), Tagged(frozenset([9, 1]))
+    assert repr(first.tags) != repr(second.tags)  # the premise: CPython keeps insertion order on a collision
+    assert first == second
+    assert repr(first) == repr(second) == "Tagged(tags=frozenset({1, 9}))"
+
+
+def test_a_permission_set_prints_the_same_under_every_hash_seed(tmp_path: Any) -> None:
+    """What failed once in CI: a PermissionSet unpickled under another seed printed its permissions in another order."""
+    code = (
+        "import pickle, sys; from securehost import PermissionSet; "
+        "p = PermissionSet.parse(['db.write', 'fs.read:/srv/**', 'net.connect:api.example.com:443']); "
+        "print(repr(p)); print(repr(pickle.loads(pickle.dumps(p))))"
+    )
+    seen = set()
+    for seed in range(8):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        seen.update(result.stdout.splitlines())
+    assert len(seen) == 1, seen
 
 
 # --- the shared __eq__ and __hash__ are what attrs generates -------------------------------------------------------

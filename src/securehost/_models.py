@@ -17,6 +17,10 @@ then each field whose ``repr`` option is not false, shown by ``repr()`` or by th
 and every field with ``eq`` (through its ``eq`` key function, if any) is equal, and another class gets
 ``NotImplemented``; the hash covers the fields with ``hash`` (by default, those with ``eq``). ``tests/test_models.py``
 compares both with what ``attrs`` generates, and keeps every model of the package on them.
+
+One difference is deliberate: a field holding a ``set`` or ``frozenset`` shows its elements sorted by their ``repr``
+(:func:`stable_repr`). A set's own ``repr`` follows its hash table, so equal models (one unpickled, one built in
+another order or in another process) would otherwise print different text.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import attrs
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["model_repr", "shared_repr", "value_model"]
+__all__ = ["model_repr", "shared_repr", "stable_repr", "value_model"]
 
 _T = TypeVar("_T")
 
@@ -38,11 +42,23 @@ _T = TypeVar("_T")
 _SHOWN: dict[type, tuple[tuple[str, Callable[[Any], str]], ...]] = {}
 
 
+def stable_repr(value: object) -> str:
+    """``repr(value)``, but a ``set`` or ``frozenset`` (or a subclass) lists its elements sorted by their ``repr``.
+
+    A set's own ``repr`` follows the order of its hash table, which depends on the order its elements were added in
+    and, for strings, on the process's hash seed: two equal sets can print differently.
+    """
+    if isinstance(value, (set, frozenset)) and value:
+        name = "" if type(value) is set else f"{type(value).__name__}("
+        return f"{name}{{{', '.join(sorted(map(repr, value)))}}}{')' if name else ''}"
+    return repr(value)
+
+
 def _shown(cls: type) -> tuple[tuple[str, Callable[[Any], str]], ...]:
     shown = _SHOWN.get(cls)
     if shown is None:
         shown = _SHOWN[cls] = tuple(
-            (field.name, repr if field.repr is True else field.repr) for field in attrs.fields(cls) if field.repr
+            (field.name, stable_repr if field.repr is True else field.repr) for field in attrs.fields(cls) if field.repr
         )
     return shown
 
