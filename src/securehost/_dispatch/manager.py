@@ -13,6 +13,7 @@ from securehost._args import require_type
 from securehost._audit import AuditLog
 from securehost._context import CURRENT, PluginContext
 from securehost._dispatch.callers import Entry, call_general, make_entry
+from securehost._dispatch.hookattrs import inert_module_attribute
 from securehost._dispatch.hookcaller import SecureHookCaller
 from securehost._dispatch.relay import AsyncHookRelay
 from securehost._dispatch.stats import Cell, StatsRegistry, StatsSnapshot
@@ -210,6 +211,17 @@ class SecurePluginManager(pluggy.PluginManager):
             self._permissions.pop(plugin_name, None)
             self._configs.pop(plugin_name, None)
         return registered
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        """Return what pluggy's ``parse_hookimpl_opts`` returns, without asking it about inert attributes.
+
+        A plain module's attributes that can never be implementations (classes, imported modules, strings, numbers,
+        containers: ``securehost._dispatch.hookattrs``) get ``None`` at once; pluggy 1.7 would spend an
+        :func:`inspect.getattr_static` on each. Every other attribute is pluggy's to judge.
+        """
+        if inert_module_attribute(plugin, name):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
 
     def runs_as_host(self, name: str) -> bool:
         """Return whether *name* is a registered host plugin (registered without permissions: runs as its caller)."""
