@@ -80,6 +80,7 @@ _VALUES: dict[str, Any] = {
     "marked_callable": _marked(_CallableWithMarker()),
     "partial": functools.partial(_marked_function(), 1),
     "marker": hookimpl,
+    "spec_marker": hookspec,
 }
 
 
@@ -135,12 +136,14 @@ def test_pluggy_is_asked_only_about_attributes_that_may_be_implementations(monke
         return original(self, plugin, name)
 
     monkeypatch.setattr(pluggy.PluginManager, "parse_hookimpl_opts", spy)
-    module = _module({"os": types, "CONSTANT": 3, "Model": _MarkedClass, "work": _marked_function()})
+    module = _module(
+        {"os": types, "CONSTANT": 3, "Model": _MarkedClass, "hookimpl": hookimpl, "work": _marked_function()}
+    )
     pm = SecurePluginManager("proj")
     pm.add_hookspecs(_Spec)
     pm.register(module, name="plugin")
     assert pm.hook.work(x=2) == [2]
-    assert sorted(asked) == ["work"]  # not __name__, __doc__, __spec__, os, CONSTANT or Model
+    assert sorted(asked) == ["work"]  # not __name__, __doc__, __spec__, os, CONSTANT, Model or hookimpl
 
 
 def test_only_plain_modules_are_judged_here() -> None:

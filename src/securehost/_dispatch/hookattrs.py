@@ -8,8 +8,8 @@ imports, classes, constants and the module's own dunders, which can never be imp
 every other name goes to pluggy's own ``parse_hookimpl_opts``, so what gets registered is pluggy's decision.
 
 A name counts as inert when the module's ``__dict__`` holds it and its value is a class or an instance of exactly
-one of a few plain types (``str``, ``int``, ``dict``, a module, a module spec, ...). Both ways pluggy has looked
-attributes up agree that such a name is not an implementation:
+one of a few plain types (``str``, ``int``, ``dict``, a module, a module spec, pluggy's markers, ...). Both ways
+pluggy has looked attributes up agree that such a name is not an implementation:
 
 * pluggy 1.7 takes only functions, bound methods, ``staticmethod`` and ``classmethod`` objects, found with
   :func:`inspect.getattr_static`: that returns the ``__dict__`` value, or a data descriptor of ``types.ModuleType``
@@ -27,6 +27,8 @@ from __future__ import annotations
 import importlib.machinery
 import types
 from typing import Final
+
+import pluggy
 
 __all__ = ["inert_module_attribute"]
 
@@ -51,6 +53,8 @@ _INERT_TYPES: Final = frozenset(
         frozenset,
         types.ModuleType,
         importlib.machinery.ModuleSpec,
+        pluggy.HookimplMarker,  # `hookimpl = pluggy.HookimplMarker(...)` in most plugin modules: callable, no __get__
+        pluggy.HookspecMarker,
     )
 )
 
