@@ -116,7 +116,7 @@ NOT_ON_THE_WARM_PATH = [
     "securehost._host.isolated", "securehost._orchestrator.health", "securehost._orchestrator.select",
     "securehost._orchestrator.declare", "securehost._wheel.info", "securehost._wheel.wheelfile",
     "securehost._wheel.record", "securehost._wheel.check", "securehost._install", "securehost._trust.edit",
-    "securehost._cli", "securehost._installed.sitecheck", "securehost._installed.pyccheck",
+    "securehost._cli", "securehost._installed.sitecheck", "securehost._installed.pyccheck", "tomllib", "tomli",
 ]  # fmt: skip
 if sys.version_info >= (3, 11):  # Python 3.10's platform module (attrs imports it) imports subprocess
     NOT_ON_THE_WARM_PATH.append("subprocess")
@@ -152,7 +152,7 @@ print(json.dumps([name for name in strict if getattr(predicate, name).cache_info
 
 
 def test_a_warm_start_imports_no_signature_check_wheel_tools_isolation_or_health(tmp_path: Path) -> None:
-    """A warm start-up finds every signature in the memo: nothing on its path needs these (``-X importtime``).
+    """A warm start-up finds every signature in the memo and its trust store remembered: nothing needs these.
 
     Nor does it compile the patterns of the statement's strict checks: the memo says these bytes passed them.
     """

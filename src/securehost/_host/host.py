@@ -41,6 +41,7 @@ from securehost._orchestrator.config import canonical, load_config_file
 from securehost._orchestrator.lifecycle import lifecycle_spec
 from securehost._orchestrator.runner import Orchestra
 from securehost._signing.memo import SignatureMemo
+from securehost._trust.memo import TrustStoreMemo
 from securehost._trust.store import TrustStore
 
 if TYPE_CHECKING:
@@ -152,7 +153,6 @@ class Host(LoadPipeline):
         check_host_arguments(locals())
         self.project = project
         self.group = group
-        self.store = trust_store if isinstance(trust_store, TrustStore) else TrustStore.load(trust_store)
         self._grants = parse_grants(grants)
         self._isolation = parse_isolation(isolation)
         self._pools: dict[str, WorkerPool] = {}
@@ -169,6 +169,14 @@ class Host(LoadPipeline):
             base / "bytecode", base / "bytecode.key", self.audit, extension_dir=base / "ext"
         )
         self._memo = SignatureMemo(base / "signatures.memo", self.importer.derive_key(b"signature memo"), self.audit)
+        # the store is read here, once the state key exists: its parts are remembered (securehost._trust.memo)
+        self.store = (
+            trust_store
+            if isinstance(trust_store, TrustStore)
+            else TrustStoreMemo(base / "trust-store.memo", self.importer.derive_key(b"trust store"), self.audit).load(
+                trust_store
+            )
+        )
         self._files = (
             None
             if paranoid

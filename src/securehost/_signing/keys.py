@@ -63,7 +63,7 @@ else:
     padding = _Lazy("cryptography.hazmat.primitives.asymmetric.padding")
     rsa = _Lazy("cryptography.hazmat.primitives.asymmetric.rsa")
 
-__all__ = ["KeyType", "PrivateKey", "PublicKey", "key_id_of"]
+__all__ = ["KeyType", "PrivateKey", "PublicKey", "ed25519_from_spki", "ed25519_spki", "key_id_of"]
 
 MIN_RSA_BITS: Final = 3072
 MAX_KEY_FILE_BYTES: Final = 64 * 1024
@@ -244,7 +244,7 @@ class PublicKey:
         _check_size(data, "public key")
         der = _ed25519_spki(data)
         if der is not None:  # the cryptography object is made when a signature must be verified
-            return cls(key=None, key_type=KeyType.ED25519, key_id=hashlib.sha256(der).hexdigest(), der=der)
+            return ed25519_from_spki(der)
         if data.lstrip().startswith(b"-----BEGIN"):
             return cls.from_pem(data)
         return cls.from_openssh(data)
@@ -310,6 +310,22 @@ class PublicKey:
 
     def __repr__(self) -> str:
         return f"PublicKey({self.key_type.value}, {self.key_id[:16]}...)"
+
+
+def ed25519_spki(key: PublicKey) -> bytes | None:
+    """The DER SubjectPublicKeyInfo of an Ed25519 key read without ``cryptography``; ``None`` for any other key."""
+    return key._der
+
+
+def ed25519_from_spki(der: bytes) -> PublicKey:
+    """An Ed25519 key from its DER SubjectPublicKeyInfo, without ``cryptography`` (what :meth:`PublicKey.load` makes).
+
+    Raises:
+        KeyFormatError: *der* is not an Ed25519 SubjectPublicKeyInfo.
+    """
+    if not isinstance(der, bytes) or len(der) != 44 or not der.startswith(_ED25519_SPKI_PREFIX):
+        raise KeyFormatError("not an Ed25519 SubjectPublicKeyInfo")
+    return PublicKey(key=None, key_type=KeyType.ED25519, key_id=hashlib.sha256(der).hexdigest(), der=der)
 
 
 @final

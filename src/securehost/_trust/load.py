@@ -22,11 +22,6 @@ from securehost._trust.model import Threshold, TrustedKey, canonical_name_patter
 from securehost._trust.policy import permission_set
 from securehost.exceptions import CapabilityFormatError, KeyFormatError, PermissionFormatError, TrustStoreError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 __all__ = [
     "MAX_STORE_BYTES",
     "check_not_world_writable",
@@ -114,6 +109,11 @@ def parse_document(text: str, *, source: str) -> tuple[dict[str, TrustedKey], fr
         raise TrustStoreError(f"{source}: trust store text is not encodable as UTF-8") from exc
     if size > MAX_STORE_BYTES:
         raise TrustStoreError(f"{source}: trust store is larger than {MAX_STORE_BYTES} bytes")
+    # imported here: a host whose trust store is remembered (securehost._trust.memo) parses no TOML on start-up
+    if sys.version_info >= (3, 11):
+        import tomllib  # noqa: PLC0415
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # noqa: PLC0415
     try:
         document = tomllib.loads(text)
     except (ValueError, RecursionError) as exc:
