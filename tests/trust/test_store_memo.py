@@ -12,7 +12,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from securehost import Host, PrivateKey, TrustStore
 from securehost._fileio import SealedFile
 from securehost._installed.bytecode import load_key
+from securehost._signing.keys import ed25519_from_spki, ed25519_spki
 from securehost._trust.memo import _CONTEXT, _MAGIC, TrustStoreMemo, store_digest
-from securehost.exceptions import TrustStoreError
+from securehost.exceptions import KeyFormatError, TrustStoreError
 
 KEY = PrivateKey.generate()
 OTHER = PrivateKey.generate()
@@ -167,15 +170,60 @@ def test_a_memo_forged_without_the_hosts_key_is_ignored_audited_and_rewritten(st
     assert _memo(state).recall(store_digest(store_file.read_text()), str(store_file)) is not None  # rewritten
 
 
-def test_remembered_parts_that_do_not_rebuild_are_parsed_instead(store_file: Path, tmp_path: Path) -> None:
-    """Parts sealed with the host's key but not rebuildable (a label no store accepts): a parse, not a crash."""
+def _break_label(parts: dict[str, Any]) -> None:
+    parts["keys"][0][1] = ""  # no store accepts an empty label: TrustStoreError
+
+
+def _break_key(parts: dict[str, Any]) -> None:
+    parts["keys"][0][0] = parts["keys"][0][0][:-2]  # 43 bytes: not an Ed25519 SubjectPublicKeyInfo (KeyFormatError)
+
+
+def _break_hex(parts: dict[str, Any]) -> None:
+    parts["keys"][0][0] = "zz"  # ValueError from bytes.fromhex
+
+
+def _break_permission(parts: dict[str, Any]) -> None:
+    parts["keys"][0][3] = ["no such kind"]  # PermissionFormatError
+
+
+def _break_shape(parts: dict[str, Any]) -> None:
+    del parts["thresholds"]  # KeyError
+
+
+def _break_row(parts: dict[str, Any]) -> None:
+    parts["keys"][0] = parts["keys"][0][:3]  # too few fields to unpack: ValueError
+
+
+def _break_time(parts: dict[str, Any]) -> None:
+    parts["keys"][0][5] = 20260101  # TypeError from datetime.fromisoformat
+
+
+@pytest.mark.parametrize(
+    "damage", [_break_label, _break_key, _break_hex, _break_permission, _break_shape, _break_row, _break_time]
+)
+def test_remembered_parts_that_do_not_rebuild_are_parsed_instead(
+    store_file: Path, tmp_path: Path, damage: Callable[[dict[str, Any]], None]
+) -> None:
+    """Parts sealed with the host's key that do not rebuild into a store: the text is parsed, nothing raises."""
     state = tmp_path / "state"
     _memo(state).load(store_file)
     sealed = SealedFile(state / "trust-store.memo", _key(state), _MAGIC, context=_CONTEXT, limit=1 << 20)
     digest, source, parts = json.loads(sealed.read() or b"")
-    parts["keys"][0][1] = ""  # an empty label
+    damage(parts)
     sealed.write(json.dumps([digest, source, parts]).encode(), prefix=".t-")
-    _same(_memo(state).load(store_file), TrustStore.load(store_file))
+    memo = _memo(state)
+    assert memo.recall(digest, source) is None
+    _same(memo.load(store_file), TrustStore.load(store_file))
+    assert _memo(state).recall(digest, source) is not None  # and the memo holds the parsed store again
+
+
+def test_an_ed25519_key_is_rebuilt_only_from_an_ed25519_subject_public_key_info() -> None:
+    der = ed25519_spki(KEY.public_key)
+    assert der is not None
+    assert ed25519_from_spki(der) == KEY.public_key
+    for bad in (der[:-1], b"\x00" * 44, "30" * 44):
+        with pytest.raises(KeyFormatError, match="not an Ed25519 SubjectPublicKeyInfo"):
+            ed25519_from_spki(bad)  # type: ignore[arg-type]
 
 
 def test_a_store_with_a_key_that_needs_cryptography_is_not_remembered(tmp_path: Path) -> None:
