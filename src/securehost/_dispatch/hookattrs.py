@@ -34,8 +34,8 @@ __all__ = ["inert_module_attribute"]
 
 _ABSENT: Final = object()
 
-#: The ids of the exact types whose values are never a hook implementation (no ``__get__``, not callable). Ids,
-#: not the types: hashing a value's class would run its metaclass's ``__hash__``.
+#: The ids of the exact types whose values are never a hook implementation (none is a function or a method, none
+#: defines ``__get__``). Ids, not the types: hashing a value's class would run its metaclass's ``__hash__``.
 _INERT_TYPES: Final = frozenset(
     id(inert)
     for inert in (
