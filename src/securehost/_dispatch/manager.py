@@ -15,7 +15,6 @@ from securehost._context import CURRENT, PluginContext
 from securehost._dispatch.callers import Entry, call_general, make_entry
 from securehost._dispatch.hookattrs import inert_module_attribute
 from securehost._dispatch.hookcaller import SecureHookCaller
-from securehost._dispatch.relay import AsyncHookRelay
 from securehost._dispatch.stats import Cell, StatsRegistry, StatsSnapshot
 from securehost._guard.audithook import install_guard
 from securehost._models import value_model
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from pluggy import HookImpl
 
     from securehost._dispatch.markers import SpecExtras
+    from securehost._dispatch.relay import AsyncHookRelay
 
 __all__ = ["SecurePluginManager", "SkippedImpl"]
 
@@ -126,10 +126,22 @@ class SecurePluginManager(pluggy.PluginManager):
         self._refused: set[HookImpl] = set()
         self._distinfo_pending: list[tuple[object, str]] = []  # see record_distribution
         self._trip_lock = threading.Lock()
-        #: The async hook relay: ``await pm.ahook.name(**kwargs)``.
-        self.ahook = AsyncHookRelay(self.hook)
+        self._ahook: AsyncHookRelay | None = None  # made on first use (see ahook)
         if guard:
             install_guard()
+
+    @property
+    def ahook(self) -> AsyncHookRelay:
+        """The async hook relay: ``await pm.ahook.name(**kwargs)``.
+
+        Made on first use: a host that only calls hooks synchronously does not import it.
+        """
+        relay = self._ahook
+        if relay is None:
+            from securehost._dispatch.relay import AsyncHookRelay  # noqa: PLC0415 - see above
+
+            relay = self._ahook = AsyncHookRelay(self.hook)
+        return relay
 
     # ``_inner_hookexec`` is replaced by tracing and monitoring; the fast path is taken only while
     # it is ours.

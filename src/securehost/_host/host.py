@@ -21,7 +21,6 @@ import pluggy
 from securehost._audit import AuditLog
 from securehost._dispatch.manager import SecurePluginManager
 from securehost._host.arguments import check_host_arguments
-from securehost._host.devmode import parse_unsafe_unsigned
 from securehost._host.judge import Judge, parse_pins
 from securehost._host.notes import BeforeLoadRelay
 from securehost._host.pipeline import LoadPipeline
@@ -34,7 +33,6 @@ from securehost._installed.discovery import DiscoveryCache, discover
 from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
 from securehost._isolation.choice import parse_isolation
-from securehost._isolation.zygote import Zygotes
 from securehost._log import LazyLogger
 from securehost._names import canonicalize_name
 from securehost._orchestrator.config import canonical, load_config_file
@@ -156,7 +154,7 @@ class Host(LoadPipeline):
         self._grants = parse_grants(grants)
         self._isolation = parse_isolation(isolation)
         self._pools: dict[str, WorkerPool] = {}
-        self._zygotes = Zygotes()  # fork servers for isolated plugins' workers, started on first use
+        self._zygotes = None  # fork servers for isolated plugins' workers: made with the first isolated plugin
         self._probed: dict[str, Any] = {}  # what the kernel provides workers, probed once by check()
         self.path = None if path is None else tuple(os.fspath(p) for p in path)
         base = Path(state_dir) if state_dir is not None else default_state_root() / canonicalize_name(project)
@@ -207,7 +205,11 @@ class Host(LoadPipeline):
             max_age=max_statement_age,
             grants=self._grants,
         )
-        self._unsafe_unsigned = parse_unsafe_unsigned(unsafe_unsigned)
+        self._unsafe_unsigned: frozenset[str] = frozenset()
+        if unsafe_unsigned is not None:  # the development mode's module is imported only when it is asked for
+            from securehost._host.devmode import parse_unsafe_unsigned  # noqa: PLC0415
+
+            self._unsafe_unsigned = parse_unsafe_unsigned(unsafe_unsigned)
         self.manager = SecurePluginManager(
             project, audit=self.audit, isolate=isolate, quarantine_after=quarantine_after, guard=guard
         )
@@ -380,7 +382,8 @@ class Host(LoadPipeline):
             self._orchestra.stop_all()  # dependents first
             for name in list(self._loaded):
                 self.unload(name)
-            self._zygotes.close()
+            if self._zygotes is not None:
+                self._zygotes.close()
             self.importer.uninstall()
             if self._owns_audit:
                 self.audit.close()

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from securehost._audit import AuditLog
 from securehost._dispatch.manager import SecurePluginManager
-from securehost._host.devmode import dev_installed, dev_mode_applies
 from securehost._host.judge import Judge
 from securehost._host.naming import blocked_reason, record_distinfo, taken_reasons
 from securehost._host.notes import load_notes
@@ -28,7 +27,6 @@ from securehost._installed.distcheck import InstalledDistribution
 from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
 from securehost._isolation.choice import isolation_for
-from securehost._isolation.zygote import Zygotes
 from securehost._orchestrator.config import freeze
 from securehost._orchestrator.lifecycle import requirement_names
 from securehost._orchestrator.runner import Member, Orchestra, configure
@@ -45,6 +43,7 @@ if TYPE_CHECKING:
     from securehost._installed.depgate import DependencyGate
     from securehost._isolation.policy import IsolationChoice, ProcessIsolation
     from securehost._isolation.supervisor import WorkerPool
+    from securehost._isolation.zygote import Zygotes
 
 __all__ = ["LoadPipeline"]
 
@@ -74,7 +73,7 @@ class LoadPipeline:
     _orchestra: Orchestra
     _isolation: tuple[tuple[str, IsolationChoice], ...]
     _pools: dict[str, WorkerPool]
-    _zygotes: Zygotes
+    _zygotes: Zygotes | None
     _probed: dict[str, Any]
     _guard: bool
     _clock: Callable[[], dt.datetime]
@@ -143,9 +142,12 @@ class LoadPipeline:
             verdict = Verdict(subject=name, name=name, version=dist.version, reasons=(blocked or disabled,))
             return self._finish(dist, "disabled", verdict, ())
         check, installed, reasons, effective = self._judge.judge(dist, now)
-        if self._unsafe_unsigned and dev_mode_applies(self._unsafe_unsigned, dist, reasons):
-            installed = dev_installed(dist)
-            reasons, effective = list(installed.reasons), self._judge.granted(name)
+        if self._unsafe_unsigned:
+            from securehost._host.devmode import dev_installed, dev_mode_applies  # noqa: PLC0415 - asked for only
+
+            if dev_mode_applies(self._unsafe_unsigned, dist, reasons):
+                installed = dev_installed(dist)
+                reasons, effective = list(installed.reasons), self._judge.granted(name)
         holders = ChainMap(self._claims, self._holders)  # one lookup per entry point, not one pass over all loaded
         reasons.extend(taken_reasons(dist, self.manager, holders))
         predicate = check.statement.predicate if check.statement is not None else None
@@ -258,6 +260,10 @@ class LoadPipeline:
         member: Member,
     ) -> PluginReport:
         from securehost._host.isolated import launch_worker  # noqa: PLC0415 - see _IN_PROCESS
+        from securehost._isolation.zygote import Zygotes  # noqa: PLC0415 - likewise
+
+        if self._zygotes is None:
+            self._zygotes = Zygotes()
 
         name = dist.name
         entry_points = [(self._plugin_name(dist, ep.name), ep.value) for ep in dist.entry_points]

@@ -46,7 +46,6 @@ from securehost._names import canonicalize_name
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._version import __version__
 from securehost._wheel.headers import header_values
-from securehost._wheel.startup import forbidden_files
 from securehost.exceptions import WheelFormatError
 
 if TYPE_CHECKING:
@@ -347,6 +346,8 @@ def verify_installed(
 
     # The wheel rule, applied to what was signed: a start-up hook (.pth, sitecustomize, usercustomize where Python
     # would run it) is refused even when a trusted key signed it, since it runs outside securehost.
+    from securehost._wheel.startup import forbidden_files  # noqa: PLC0415 - the full check only
+
     reasons.extend(forbidden_files(subjects))
 
     top_names = {name for top in tops if (name := import_name(top, is_dir=top in owned_dirs)) is not None}
