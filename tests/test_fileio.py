@@ -54,15 +54,28 @@ def test_a_sealed_file_round_trips_and_refuses_a_forgery(tmp_path) -> None:
     assert sealed.read() is None  # nothing yet
     assert sealed.write(b"payload", prefix=".t-")
     assert sealed.read() == b"payload"
-    other_key = SealedFile(tmp_path / "state", b"x" * 32, b"MAGIC\x01", context=b"ctx", limit=1024)
-    other_context = SealedFile(tmp_path / "state", b"k" * 32, b"MAGIC\x01", context=b"", limit=1024)
-    for reader in (other_key, other_context):
-        with pytest.raises(SealBrokenError):
-            reader.read()
     blob = (tmp_path / "state").read_bytes()
+    assert blob.startswith(b"MAGIC\x01\x00\x03ctx")  # the header: magic, the context's length, the context
+    with pytest.raises(SealBrokenError):  # the same header, the MAC of another key
+        SealedFile(tmp_path / "state", b"x" * 32, b"MAGIC\x01", context=b"ctx", limit=1024).read()
     (tmp_path / "state").write_bytes(blob[:-1] + b"X")  # payload changed, MAC kept
     with pytest.raises(SealBrokenError):
         sealed.read()
-    (tmp_path / "state").write_bytes(b"OTHER!" + blob[6:])  # another format
+    (tmp_path / "state").write_bytes(blob[:11] + bytes([blob[11] ^ 1]) + blob[12:])  # the MAC's first byte changed
     with pytest.raises(SealBrokenError):
         sealed.read()
+    (tmp_path / "state").write_bytes(blob[:12])  # cut short after the header: no MAC to match
+    with pytest.raises(SealBrokenError):
+        sealed.read()
+
+
+@pytest.mark.parametrize(
+    ("magic", "context"),
+    [(b"MAGIC\x02", b"ctx"), (b"MAGIC\x01", b""), (b"MAGIC\x01", b"ctx2"), (b"MAGIC\x01", b"ct"), (b"OTHER!", b"ctx")],
+)
+def test_a_sealed_file_of_another_format_or_context_reads_as_none(tmp_path, magic: bytes, context: bytes) -> None:
+    """Another format, or another securehost version (the context), is no file: not a broken seal, no alarm."""
+    from securehost._fileio import SealedFile
+
+    assert SealedFile(tmp_path / "state", b"k" * 32, magic, context=context, limit=1024).write(b"p", prefix=".t-")
+    assert SealedFile(tmp_path / "state", b"k" * 32, b"MAGIC\x01", context=b"ctx", limit=1024).read() is None

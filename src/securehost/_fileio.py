@@ -4,20 +4,22 @@
 ``fstat`` that it is a regular file within the size limit, and reads it with one ``os.read`` of the known size.
 (``BufferedReader.read(limit)`` allocates ``limit`` bytes up front: with a 256 MiB limit that alone cost 150 us per
 call.) ``write_atomic`` writes a temporary file next to the target and renames it over the target, so readers see
-the old content or the new, never a part. ``SealedFile`` is a state file of the host's authenticated with an HMAC
-(the signature memo, the installed-file record): ``magic``, the MAC, the payload. ``SealedState`` is what both
-do with theirs: read it on first use, start empty (and say so) when it is broken, write it back when it changed.
+the old content or the new, never a part. ``SealedFile`` is a state file of the host's authenticated with a MAC
+(the signature memo, the installed-file record, the trust-store memo): a header (format and context), the MAC, the
+payload. ``SealedState`` is what they all do with theirs: read it on first use, start empty (and say so) when it is
+broken, write it back when it changed.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-import hmac
 import os
 import stat
 import threading
 from typing import TYPE_CHECKING, Any, Final, Protocol, final
+
+from securehost._digests import MAC_SIZE, compare_digest, mac
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,21 +84,24 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, prefix: str = ".t
 
 
 class SealBrokenError(Exception):
-    """A sealed file's magic or MAC is wrong: it was not written with the key (forged, damaged, or another format)."""
-
-
-_MAC_LEN: Final = 32
+    """A sealed file of this format and context whose MAC is wrong: not written with the key (forged or damaged)."""
 
 
 @final
 class SealedFile:
-    """A host state file authenticated with an HMAC-SHA256: ``magic``, ``MAC(magic + context + payload)``, payload.
+    """A host state file authenticated with a keyed BLAKE2b MAC (:func:`securehost._digests.mac`).
+
+    The file is a header, the MAC, the payload. The header is *magic* (the format) and *context* (what the payload
+    was made under: a securehost version, say), with the context's length; the MAC covers the header and the
+    payload. A file whose header is not this one's is of another format or another securehost, and is read as no
+    file: dropping a state file only makes the host check more, and anyone who could write one could delete it. A
+    file with this header and a wrong MAC is broken: :meth:`read` raises, and the caller says so.
 
     Args:
         path: where the file lives.
-        key: the HMAC key (derived from the host's state key).
+        key: the MAC key (derived from the host's state key; at most 64 bytes).
         magic: the file's first bytes (format and version).
-        context: bytes bound into the MAC but not stored (a scheme list, say).
+        context: what the payload depends on besides its format (at most 65,535 bytes).
         limit: the largest file read.
     """
 
@@ -105,26 +110,26 @@ class SealedFile:
     ) -> None:
         self.path = os.fspath(path)
         self._key = key
-        self._magic = magic
-        self._context = context
+        self._header = magic + len(context).to_bytes(2, "big") + context
         self._limit = limit
 
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.digest(self._key, self._magic + self._context + payload, "sha256")
-
     def read(self) -> bytes | None:
-        """Return the payload, or ``None`` when there is no readable file (missing, a symlink, too large).
+        """Return the payload, or ``None`` when there is no readable file of this format and context.
+
+        That is: missing, a symlink, too large, or with another header.
 
         Raises:
-            SealBrokenError: the file is there but its magic or MAC is wrong.
+            SealBrokenError: the file has this header but its MAC is wrong.
         """
         try:
             blob = read_file(self.path, self._limit)
         except OSError:
             return None
-        head = len(self._magic)
-        payload = blob[head + _MAC_LEN :]
-        if not (blob.startswith(self._magic) and hmac.compare_digest(blob[head : head + _MAC_LEN], self._mac(payload))):
+        head = len(self._header)
+        if not blob.startswith(self._header):
+            return None
+        payload = blob[head + MAC_SIZE :]
+        if not compare_digest(blob[head : head + MAC_SIZE], mac(self._key, self._header + payload)):
             raise SealBrokenError(self.path)
         return payload
 
@@ -142,7 +147,7 @@ class SealedFile:
     def write(self, payload: bytes, *, prefix: str) -> bool:
         """Replace the file atomically with *payload*, sealed; return ``False`` if it could not be written."""
         try:
-            write_atomic(self.path, self._magic + self._mac(payload) + payload, prefix=prefix)
+            write_atomic(self.path, self._header + mac(self._key, self._header + payload) + payload, prefix=prefix)
         except OSError:
             return False
         return True
@@ -155,10 +160,11 @@ class _Audit(Protocol):
 class SealedState(abc.ABC):
     """A :class:`SealedFile` held in memory: read on first use, written back when it changed.
 
-    What every such state file does: a missing or unreadable file starts the state empty; so does a broken seal,
-    which is audited (*tampered_event*) and rewritten at the next save; so does an authenticated payload that does
-    not decode (a file of another securehost's format), which is rewritten too. A subclass decodes and encodes its
-    payload, and touches its entries only while it holds ``_lock``, after :meth:`_ensure_loaded`.
+    What every such state file does: a missing or unreadable file starts the state empty, and so does one of another
+    format or securehost version (another header); so does a broken seal, which is audited (*tampered_event*) and
+    rewritten at the next save; so does an authenticated payload that does not decode, which is rewritten too. A
+    subclass decodes and encodes its payload, and touches its entries only while it holds ``_lock``, after
+    :meth:`_ensure_loaded`.
 
     Args:
         sealed: the file.
@@ -206,7 +212,7 @@ class SealedState(abc.ABC):
         self._loaded = True
         payload = self._sealed.load(self._tampered)
         if payload is None:
-            return  # none yet (or unreadable, a symlink, or a broken seal): start empty
+            return  # none yet (or unreadable, a symlink, another header, or a broken seal): start empty
         try:
             self._decode(payload)
         except (ValueError, TypeError, EOFError, IndexError, KeyError):  # authenticated: another format

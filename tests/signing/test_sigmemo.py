@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from securehost import PrivateKey, ReasonCode
+from securehost._fileio import SealedFile
+from securehost._signing import memo as memo_module
 from securehost._signing.keys import PublicKey
 from securehost._signing.memo import SignatureMemo
 from tests.hostkit import GOOD, Lab, lab_fixtures
@@ -81,7 +83,10 @@ def test_a_memo_forged_without_the_hosts_key_is_ignored_and_audited(lab: Lab) ->
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     payload = json.dumps([[digest, [KEY.key_id]]]).encode()
     lab.state.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (lab.state / "signatures.memo").write_bytes(b"SHSM\x00\x01\r\n" + os.urandom(32) + payload)
+    forged = SealedFile(
+        lab.state / "signatures.memo", os.urandom(32), memo_module._MAGIC, context=memo_module._CONTEXT, limit=1 << 20
+    )
+    assert forged.write(payload, prefix=".t-")  # this version's header, a MAC under another key
     report = lab.host().load()[GOOD]
     assert report.status == "rejected"
     assert {R.SIGNATURE_INVALID, R.THRESHOLD_NOT_MET} <= report.verdict.codes
@@ -206,10 +211,10 @@ def test_the_parsed_mark_round_trips_and_leaves_with_its_entry(tmp_path: Path) -
 
 
 def test_a_memo_of_another_securehost_version_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What "parsed strictly" says holds for this version's parser: another version starts afresh."""
-    import securehost._signing.memo as memo_module
-    from securehost._fileio import SealBrokenError, SealedFile
+    """What "parsed strictly" says holds for this version's parser: another version starts afresh, and says nothing.
 
+    An upgrade is not an attack: the other version's memo is read as no memo, without a ``memo_tampered`` event.
+    """
     memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
     memo.remember("a" * 64, ["k1"])
     memo.remember_parsed("a" * 64)
@@ -217,10 +222,18 @@ def test_a_memo_of_another_securehost_version_is_not_read(tmp_path: Path, monkey
     other = memo_module._CONTEXT.replace(memo_module.__version__.encode(), b"0.0.0-other")
     assert other != memo_module._CONTEXT
     sealed = SealedFile(tmp_path / "memo", b"k" * 32, memo_module._MAGIC, context=other, limit=1 << 20)
-    with pytest.raises(SealBrokenError):
-        sealed.read()
+    assert sealed.read() is None
     monkeypatch.setattr(memo_module, "_CONTEXT", other)
-    assert not SignatureMemo(tmp_path / "memo", b"k" * 32).parsed("a" * 64)
+    events: list[str] = []
+
+    class Audit:
+        def emit(self, event: str, **_data: object) -> None:
+            events.append(event)
+
+    upgraded = SignatureMemo(tmp_path / "memo", b"k" * 32, Audit())  # type: ignore[arg-type]
+    assert not upgraded.parsed("a" * 64)
+    assert upgraded.valid_keyids("a" * 64) == frozenset()
+    assert events == []
 
 
 # --- the memo itself ---------------------------------------------------------------------------------------------
@@ -246,7 +259,20 @@ def test_another_key_reads_an_empty_memo(tmp_path: Path) -> None:
     assert SignatureMemo(tmp_path / "memo", b"x" * 32).valid_keyids("a" * 64) == frozenset()
 
 
-@pytest.mark.parametrize("content", [b"", b"SHSM", b"not a memo at all", b"SHSM\x00\x01\r\n" + b"\0" * 32 + b"[]"])
+_HEADER = memo_module._MAGIC + len(memo_module._CONTEXT).to_bytes(2, "big") + memo_module._CONTEXT
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"SHSM",
+        b"not a memo at all",
+        _HEADER,
+        _HEADER + b"\0" * 32 + b"[]",
+        b"SHSM\x00\x01\r\n" + b"\0" * 32 + b"[]",
+    ],
+)
 def test_a_damaged_memo_is_empty(tmp_path: Path, content: bytes) -> None:
     (tmp_path / "memo").write_bytes(content)
     assert SignatureMemo(tmp_path / "memo", b"k" * 32).valid_keyids("a" * 64) == frozenset()
@@ -280,8 +306,6 @@ def test_an_envelope_that_is_not_bytes_is_named_with_a_memo_too(tmp_path: Path) 
 @pytest.mark.parametrize("payload", [b"not json", b'{"a": 1}', b"[[1]]", b'[["a", 5, true]]'])
 def test_a_memo_of_another_format_is_treated_as_empty_and_rewritten(tmp_path: Path, payload: bytes) -> None:
     """Authenticated, but not rows this version writes (another securehost's memo): start afresh, rewrite it."""
-    from securehost._fileio import SealedFile
-    from securehost._signing import memo as memo_module
 
     path = tmp_path / "memo"
     sealed = SealedFile(path, b"k" * 32, memo_module._MAGIC, context=memo_module._CONTEXT, limit=1 << 20)

@@ -66,10 +66,10 @@ def _memo(state: Path) -> TrustStoreMemo:
 
 
 def _key(state: Path) -> bytes:
-    import hmac
+    from securehost._digests import mac
 
     state.mkdir(mode=0o700, exist_ok=True)
-    return hmac.digest(load_key(state / "bytecode.key"), b"securehost derived key\0trust store", "sha256")
+    return mac(load_key(state / "bytecode.key"), b"securehost derived key\0trust store")
 
 
 def _same(left: TrustStore, right: TrustStore) -> None:

@@ -1,21 +1,20 @@
-"""The host-owned bytecode cache: compiled code of verified sources, integrity-protected with an HMAC.
+"""The host-owned bytecode cache: compiled code of verified sources, integrity-protected with a MAC.
 
 Python's own ``__pycache__`` files are never read (anyone who can write site-packages can plant one). Instead,
 code compiled from verified source bytes is kept in a directory the host owns (default
 ``$XDG_CACHE_HOME/securehost/bytecode``, mode 0700). An entry is keyed by the verified source SHA-256,
-:data:`importlib.util.MAGIC_NUMBER`, the optimisation level and the file name compiled in; its content is
-``MAGIC || HMAC-SHA256(key, key material || payload) || payload`` where the payload is
+:data:`importlib.util.MAGIC_NUMBER`, the optimisation level and the file name compiled in (its file name is the
+BLAKE2b-256 of that key material); its content is ``MAGIC || MAC(key, key material || payload) || payload``, where
+the MAC is keyed BLAKE2b-256 (:func:`securehost._digests.mac`) and the payload is
 ``marshal.dumps((code, static imports))``. The key is 32 random bytes in a 0600 file in the state directory,
 created on first use. So whoever can write the cache directory but cannot read the key cannot inject code: an entry
-that fails the HMAC is ignored, deleted, reported (audit event ``bytecode.tampered``) and recompiled. Writes go to a
+that fails the MAC is ignored, deleted, reported (audit event ``bytecode.tampered``) and recompiled. Writes go to a
 temporary file that is renamed into place, so a reader never sees half an entry.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import importlib.util
 import marshal
 import os
@@ -25,6 +24,7 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
+from securehost._digests import MAC_SIZE, compare_digest, fingerprint, mac
 from securehost._fileio import read_file, write_atomic
 from securehost._installed.dependencies import StaticImport, static_imports
 from securehost.exceptions import ConfigurationError
@@ -34,8 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BytecodeCache", "default_state_dir"]
 
-_MAGIC: Final = b"SHBC\x00\x01\r\n"
-_MAC_LEN: Final = 32
+_MAGIC: Final = b"SHBC\x00\x02\r\n"
 _KEY_LEN: Final = 32
 _MAX_ENTRY: Final = 256 * 1024 * 1024
 _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -105,11 +104,11 @@ def load_key(key_file: Path) -> bytes:
 
 @final
 class BytecodeCache:
-    """Compiles verified sources, and keeps the code in HMAC-protected cache entries.
+    """Compiles verified sources, and keeps the code in MAC-protected cache entries.
 
     Args:
         cache_dir: the cache directory (created 0700 if missing).
-        key_file: the HMAC key file (created 0600 if missing).
+        key_file: the MAC key file (created 0600 if missing).
         audit: where ``bytecode.tampered`` events go, if anywhere.
 
     Raises:
@@ -127,7 +126,7 @@ class BytecodeCache:
 
     def derive_key(self, label: bytes) -> bytes:
         """Return a key for another use of the host's private state (*label* names the use), not the cache key."""
-        return hmac.digest(self._key, b"securehost derived key\0" + label, "sha256")
+        return mac(self._key, b"securehost derived key\0" + label)
 
     @property
     def directory(self) -> Path:
@@ -158,11 +157,11 @@ class BytecodeCache:
         if cached is not None:
             return cached
         material = self._material(sha256, filename)
-        path = os.path.join(self._dir, hashlib.sha256(material).hexdigest())
+        path = os.path.join(self._dir, fingerprint(material))
         code = compile(source, filename, "exec", dont_inherit=True, optimize=self._optimize)
         imports = static_imports(code)
         payload = marshal.dumps((code, imports))
-        self._write(path, _MAGIC + hmac.digest(self._key, material + payload, "sha256") + payload)
+        self._write(path, _MAGIC + mac(self._key, material + payload) + payload)
         return code, imports
 
     def lookup(
@@ -180,14 +179,14 @@ class BytecodeCache:
             plugin: the plugin name, for audit events.
         """
         material = self._material(sha256, filename)
-        path = os.path.join(self._dir, hashlib.sha256(material).hexdigest())
+        path = os.path.join(self._dir, fingerprint(material))
         try:
             blob = read_file(path, _MAX_ENTRY)
         except OSError:
             return None  # a miss (or a symlink or an oversized file: treated as a miss and replaced by code())
-        payload = blob[len(_MAGIC) + _MAC_LEN :]
-        mac = hmac.digest(self._key, material + payload, "sha256")
-        if blob[: len(_MAGIC)] == _MAGIC and hmac.compare_digest(blob[len(_MAGIC) : len(_MAGIC) + _MAC_LEN], mac):
+        payload = blob[len(_MAGIC) + MAC_SIZE :]
+        expected = mac(self._key, material + payload)
+        if blob[: len(_MAGIC)] == _MAGIC and compare_digest(blob[len(_MAGIC) : len(_MAGIC) + MAC_SIZE], expected):
             code, imports = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
             return code, imports
         self._reject(path, filename, plugin)

@@ -26,8 +26,6 @@ walks and the ``__pycache__`` policy):
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import importlib.util
 import os
 import re
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
+from securehost._digests import compare_digest, fingerprint
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.sitehooks import SiteIndex, check_startup_hooks
@@ -145,12 +144,12 @@ def _fingerprint(subjects: Mapping[str, str], *, refuse_bytecode: bool) -> str:
     and this version of securehost.
     """
     interpreter = f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}"
-    digest = hashlib.sha256(f"{__version__}\0{interpreter}\0{refuse_bytecode}\0".encode())
+    parts = [f"{__version__}\0{interpreter}\0{refuse_bytecode}\0"]
     for path, sha256 in sorted(subjects.items()):
         if not isinstance(path, str) or not isinstance(sha256, str):
             raise TypeError("subjects must map str archive paths to str SHA-256 digests")
-        digest.update(f"{path}\0{sha256}\n".encode())
-    return digest.hexdigest()
+        parts.append(f"{path}\0{sha256}\n")
+    return fingerprint("".join(parts).encode())
 
 
 def _ancestors(rel: str) -> Iterable[str]:
@@ -338,7 +337,7 @@ def verify_installed(
         watched.append((os.path.join(site_str, rel), hashed.stat))
         if hashed.problem is not None:
             reasons.append(hashed.problem)
-        elif hashed.digest is None or not hmac.compare_digest(hashed.digest, digest):
+        elif hashed.digest is None or not compare_digest(hashed.digest, digest):
             msg = f"{rel} was modified after signing (SHA-256 {hashed.digest} != signed {digest})"
             reasons.append(Reason(code=_R.INSTALLED_FILE_MODIFIED, message=msg, subject=rel))
         elif keep:

@@ -8,14 +8,13 @@ extension module's verified bytes to a private directory, so that the copy loade
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import importlib.machinery
 import os
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
+from securehost._digests import compare_digest
 from securehost._fileio import read_file
 from securehost._installed.bytecode import private_dir
 from securehost._installed.modules import ModuleKind
@@ -71,8 +70,10 @@ def read_verified(entry: Entry, audit: AuditLog | None) -> bytes:
         raise VerificationImportError(
             f"cannot read verified module {entry.name} from {entry.path}: {exc}", name=entry.name, path=entry.path
         ) from exc
+    import hashlib  # noqa: PLC0415 - a file is read only on a cache miss; a warm start-up loads no OpenSSL
+
     digest = hashlib.sha256(data).hexdigest()
-    if entry.sha256 is None or not hmac.compare_digest(digest, entry.sha256):
+    if entry.sha256 is None or not compare_digest(digest, entry.sha256):
         if audit is not None:
             audit.emit("import.verification_failed", plugin=entry.distribution, module=entry.name, path=entry.path)
         raise VerificationImportError(

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_ENTRIES", "RACY_NS", "FileRecord", "identity"]
 
-_MAGIC: Final = b"SHFR\x00\x01\r\n"
+_MAGIC: Final = b"SHFR\x00\x02\r\n"
 _MAX_FILE: Final = 256 * 1024 * 1024
 RACY_NS: Final = 2_000_000_000
 #: Files remembered (about 200 bytes each in memory); the least recently stored are forgotten first.

@@ -27,7 +27,6 @@ by file identity, so a warm start-up compiles nothing.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import importlib.util
 import marshal
 import os
@@ -35,6 +34,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Final
 
+from securehost._digests import compare_digest
 from securehost._fileio import read_file
 from securehost._patterns import lazy_pattern
 
@@ -141,7 +141,7 @@ def check_cached_bytecode(
         data = read_file(path, len(source) * 64 + _MAX_SOURCE)
     except OSError as exc:
         return f"cannot be compared: {exc}"
-    if not hmac.compare_digest(hashlib.sha256(source).hexdigest(), source_sha):
+    if not compare_digest(hashlib.sha256(source).hexdigest(), source_sha):
         return SOURCE_MODIFIED  # the source's own check reports it; the plugin is rejected either way
     problem = _header_problem(data[:16], source)
     if problem is not None:

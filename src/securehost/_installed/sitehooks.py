@@ -9,10 +9,10 @@ finds on disk.
 from __future__ import annotations
 
 import base64
-import hmac
 import os
 from typing import TYPE_CHECKING, Final, final
 
+from securehost._digests import compare_digest
 from securehost._fileio import read_file
 from securehost._installed.archivepaths import import_name
 from securehost._installed.recordrows import record_rows
@@ -96,7 +96,7 @@ def hook_verdicts(site: str, hooks: Collection[str], dist_info_dirs: Collection[
             if actual.digest is None or actual.stat is None:
                 continue
             encoded = base64.urlsafe_b64encode(bytes.fromhex(actual.digest)).rstrip(b"=").decode("ascii")
-            if hmac.compare_digest(encoded, expected):
+            if compare_digest(encoded, expected):
                 record = os.path.join(site, dist_info, "RECORD")
                 verdicts[name] = ((hook, actual.stat), (record, record_stats[record]))
                 break

@@ -23,12 +23,12 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import hashlib
 import importlib
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
 
 import attrs
 
+from securehost._digests import sha256
 from securehost.exceptions import KeyFormatError
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def _classify(key: _CryptoPublic) -> KeyType:
 def key_id_of(key: _CryptoPublic) -> str:
     """Return the key id (hex SHA-256 of the DER SubjectPublicKeyInfo) of a ``cryptography`` public key."""
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
+    return sha256(der).hexdigest()
 
 
 _ED25519_SPKI_PREFIX: Final = bytes.fromhex("302a300506032b6570032100")
@@ -325,7 +325,7 @@ def ed25519_from_spki(der: bytes) -> PublicKey:
     """
     if not isinstance(der, bytes) or len(der) != 44 or not der.startswith(_ED25519_SPKI_PREFIX):
         raise KeyFormatError("not an Ed25519 SubjectPublicKeyInfo")
-    return PublicKey(key=None, key_type=KeyType.ED25519, key_id=hashlib.sha256(der).hexdigest(), der=der)
+    return PublicKey(key=None, key_type=KeyType.ED25519, key_id=sha256(der).hexdigest(), der=der)
 
 
 @final

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SignatureMemo"]
 
-_MAGIC: Final = b"SHSM\x00\x01\r\n"
+_MAGIC: Final = b"SHSM\x00\x02\r\n"
 _MAX_FILE: Final = 16 * 1024 * 1024
 #: The scheme rules the verdicts were reached under; a securehost that changes them starts a new memo.
 _SCHEMES: Final = b"ed25519;ecdsa-p256-sha256;ecdsa-p384-sha384;rsassa-pss-sha256-mgf1-sha256-salt32"

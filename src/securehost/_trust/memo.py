@@ -15,12 +15,12 @@ types are parsed by ``cryptography``, which such a store imports anyway).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
+from securehost._digests import sha256
 from securehost._fileio import SealedFile, SealedState
 from securehost._permissions import Permission
 from securehost._signing.keys import ed25519_from_spki, ed25519_spki
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TrustStoreMemo", "store_digest"]
 
-_MAGIC: Final = b"SHTS\x00\x01\r\n"
+_MAGIC: Final = b"SHTS\x00\x02\r\n"
 _MAX_FILE: Final = 8 * 1024 * 1024  # a store is at most 4 MiB of TOML; its parts take less
 #: The parts were produced by this version's loader: another version parses the store again.
 _CONTEXT: Final = __version__.encode() + b"\0"
@@ -46,7 +46,7 @@ _CONTEXT: Final = __version__.encode() + b"\0"
 
 def store_digest(text: str) -> str:
     """The SHA-256 (hex) of a trust store's text, as its file holds it (UTF-8)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256(text.encode("utf-8")).hexdigest()
 
 
 def _time(value: datetime | None) -> str | None:

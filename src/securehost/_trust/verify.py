@@ -9,11 +9,11 @@ permission vouching) and time (expiry, issue date not in the future).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
+from securehost._digests import sha256
 from securehost._models import value_model
 from securehost._permissions import PermissionSet
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits, check_signatures
@@ -93,10 +93,8 @@ def check_statement(
             envelope=None,
             reasons=(Reason(code=ReasonCode.ENVELOPE_MISSING, message=f"no {ENVELOPE_FILENAME} in the .dist-info"),),
         )
-    # bytes that are not bytes get Envelope.from_bytes's TypeError, which names the argument, not hashlib's
-    digest = (
-        hashlib.sha256(envelope_bytes).hexdigest() if memo is not None and isinstance(envelope_bytes, bytes) else None
-    )
+    # bytes that are not bytes get Envelope.from_bytes's TypeError, which names the argument, not the hash's
+    digest = sha256(envelope_bytes).hexdigest() if memo is not None and isinstance(envelope_bytes, bytes) else None
     # the memo's "parsed strictly" holds for the default limits only (a caller may pass stricter ones)
     remembers = memo is not None and digest is not None and limits == DEFAULT_LIMITS
     parsed_before = remembers and memo.parsed(digest)  # type: ignore[union-attr,arg-type]
@@ -104,7 +102,7 @@ def check_statement(
         envelope = Envelope.from_bytes(envelope_bytes, limits=limits, parsed_before=parsed_before)
     except EnvelopeFormatError as exc:
         return StatementCheck(statement=None, envelope=None, reasons=(Reason(code=exc.code, message=str(exc)),))
-    evidence: dict[str, Any] = {"payload_sha256": hashlib.sha256(envelope.payload).hexdigest()}
+    evidence: dict[str, Any] = {"payload_sha256": sha256(envelope.payload).hexdigest()}
     if memo is None or digest is None:
         checks = check_signatures(envelope, store.lookup)
     else:
