@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import shutil
@@ -206,3 +208,24 @@ def test_pem_with_two_blocks_or_trailing_text_rejected() -> None:
     priv = PrivateKey.generate().to_pem()
     with pytest.raises(KeyFormatError, match="exactly one PEM block"):
         PrivateKey.from_pem(b"comment\n" + priv)
+
+
+# --- strict base64 without the base64 module ---------------------------------------------------------------------
+
+_B64_TEXT = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n\t.é", max_size=24)
+
+
+@given(st.one_of(_B64_TEXT, _B64_TEXT.map(lambda t: t.encode("utf-8")), st.binary(max_size=24).map(base64.b64encode)))
+def test_strict_base64_is_b64decode_with_validate(data: str | bytes) -> None:
+    """``b64decode_strict`` accepts and refuses exactly what ``base64.b64decode(validate=True)`` does, same bytes."""
+    from securehost._signing.keys import b64decode_strict
+
+    try:
+        expected: bytes | type[Exception] = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        expected = type(exc)
+    try:
+        got: bytes | type[Exception] = b64decode_strict(data)
+    except (binascii.Error, ValueError) as exc:
+        got = type(exc)
+    assert got == expected

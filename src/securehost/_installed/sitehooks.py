@@ -8,7 +8,6 @@ finds on disk.
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import TYPE_CHECKING, Final, final
 
@@ -77,6 +76,8 @@ def hook_verdicts(site: str, hooks: Collection[str], dist_info_dirs: Collection[
     Any RECORD of *dist_info_dirs* that lists the file with the hash it has vouches for it: a RECORD that lists it
     with another hash (a plugin's own, say) cannot take it over from the distribution that installed it.
     """
+    import base64  # noqa: PLC0415 - only when the site has start-up hooks
+
     from securehost._installed.sitecheck import read_digest  # noqa: PLC0415 - only when the site has start-up hooks
 
     record_stats: dict[str, os.stat_result] = {}

@@ -12,7 +12,6 @@ key scopes and revocation are policy and live in the trust store.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
@@ -21,7 +20,7 @@ import attrs
 
 from securehost._models import value_model
 from securehost._signing.jsonstrict import check_keys, dumps_canonical, loads_strict
-from securehost._signing.keys import PrivateKey, PublicKey
+from securehost._signing.keys import PrivateKey, PublicKey, b64decode_strict
 from securehost._verdict import ReasonCode
 from securehost.exceptions import EnvelopeFormatError
 
@@ -117,6 +116,11 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %b %d %b" % (len(encoded_type), encoded_type, len(payload), payload)
 
 
+def _b64encode(data: bytes) -> str:
+    """Standard base64 with padding, as ``base64.b64encode(data).decode()`` (which calls this)."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
 def _b64decode(text: str, what: str) -> bytes:
     """Decode canonical standard base64 with padding.
 
@@ -124,10 +128,10 @@ def _b64decode(text: str, what: str) -> bytes:
         EnvelopeFormatError: *text* is not canonical standard base64.
     """
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = b64decode_strict(text)
     except (binascii.Error, ValueError) as exc:
         raise EnvelopeFormatError(f"{what} is not valid standard base64: {exc}") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
+    if _b64encode(raw) != text:
         raise EnvelopeFormatError(f"{what} is not in canonical base64 form (non-zero padding bits)")
     return raw
 
@@ -263,11 +267,9 @@ class Envelope:
         """
         return dumps_canonical(
             {
-                "payload": base64.b64encode(self.payload).decode("ascii"),
+                "payload": _b64encode(self.payload),
                 "payloadType": self.payload_type,
-                "signatures": [
-                    {"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode("ascii")} for s in self.signatures
-                ],
+                "signatures": [{"keyid": s.keyid, "sig": _b64encode(s.sig)} for s in self.signatures],
             }
         )
 

@@ -20,10 +20,10 @@ key alone (not on a comment, a label or an encoding), so the same key loaded fro
 
 from __future__ import annotations
 
-import base64
 import binascii
 import enum
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
 
 import attrs
@@ -63,7 +63,9 @@ else:
     padding = _Lazy("cryptography.hazmat.primitives.asymmetric.padding")
     rsa = _Lazy("cryptography.hazmat.primitives.asymmetric.rsa")
 
-__all__ = ["KeyType", "PrivateKey", "PublicKey", "ed25519_from_spki", "ed25519_spki", "key_id_of"]
+__all__ = [
+    "KeyType", "PrivateKey", "PublicKey", "b64decode_strict", "ed25519_from_spki", "ed25519_spki", "key_id_of",
+]  # fmt: skip
 
 MIN_RSA_BITS: Final = 3072
 MAX_KEY_FILE_BYTES: Final = 64 * 1024
@@ -98,6 +100,23 @@ class KeyType(str, enum.Enum):
 
 GenerateType = Literal["ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096"]
 GENERATE_TYPES: Final[tuple[str, ...]] = ("ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-3072", "rsa-4096")
+
+
+def b64decode_strict(data: str | bytes) -> bytes:
+    """``base64.b64decode(data, validate=True)``: standard base64, nothing outside its alphabet.
+
+    On Python 3.11 and later that is ``binascii.a2b_base64(data, strict_mode=True)``, which it calls, so the
+    :mod:`base64` module stays off a warm start-up.
+
+    Raises:
+        binascii.Error: not valid base64.
+        ValueError: *data* is a ``str`` with a character outside ASCII.
+    """
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(data, strict_mode=True)
+    import base64  # noqa: PLC0415 - Python 3.10's validate=True checks with a pattern first
+
+    return base64.b64decode(data, validate=True)
 
 
 def _pss() -> padding.PSS:
@@ -152,12 +171,12 @@ def _ed25519_spki(data: bytes) -> bytes | None:
             lines = text[len(_PEM_PUBLIC[0]) : -len(_PEM_PUBLIC[1])].strip().splitlines()
             if not lines or any(not line.strip() or len(line.split()) != 1 for line in lines):
                 return None  # blank lines, headers, blanks inside a line: let the PEM parser judge
-            der = base64.b64decode(b"".join(line.strip() for line in lines), validate=True)
+            der = b64decode_strict(b"".join(line.strip() for line in lines))
             return der if len(der) == 44 and der.startswith(_ED25519_SPKI_PREFIX) else None
         fields = text.split()
         if len(fields) < 2 or fields[0] != b"ssh-ed25519" or b"\n" in text:
             return None
-        blob = base64.b64decode(fields[1], validate=True)
+        blob = b64decode_strict(fields[1])
     except (binascii.Error, ValueError):
         return None
     if len(blob) != len(_ED25519_SSH_PREFIX) + 32 or not blob.startswith(_ED25519_SSH_PREFIX):
