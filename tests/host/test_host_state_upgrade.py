@@ -1,0 +1,97 @@
+"""State files written by another securehost (another format or version) are no files: no tamper alarm, rewritten.
+
+Upgrading securehost is not an attack. Each sealed state file (the signature memo, the file record, the trust-store
+memo) starts with a header naming its format and what it was made under; a file with another header is read as a
+missing one, and the load that follows rewrites it. A file with this version's header and a wrong MAC is still the
+tampering the audit events report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from securehost import PrivateKey
+from securehost._installed import filerecord, scan
+from securehost._signing import memo as signature_memo
+from securehost._trust import memo as trust_memo
+from tests.hostkit import GOOD, Lab, lab_fixtures
+from tests.wheelfactory import trust, trusted
+
+KEY = PrivateKey.generate()
+good_wheel, lab = lab_fixtures(KEY, trust(trusted(KEY, label="release")))
+
+#: file name, magic and context of each sealed state file of this version
+FILES = {
+    "signatures.memo": (signature_memo._MAGIC, signature_memo._CONTEXT),
+    "installed.record": (filerecord._MAGIC, b""),
+    "trust-store.memo": (trust_memo._MAGIC, trust_memo._CONTEXT),
+}
+TAMPERED = {"signatures.memo_tampered", "installed.record_tampered", "trust_store.memo_tampered"}
+
+
+def _header(magic: bytes, context: bytes) -> bytes:
+    return magic + len(context).to_bytes(2, "big") + context
+
+
+@pytest.fixture
+def store_file(lab: Lab) -> Path:
+    path = lab.root / "trust.toml"
+    path.write_text(
+        f'version = 1\nrevoked = []\n\n[[key]]\nlabel = "release"\npublic_key = "{KEY.public_key.to_openssh()}"\n'
+        'names = ["*"]\nmax_permissions = ["fs.read:/srv/**"]\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return path
+
+
+def _warm(lab: Lab, store_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(filerecord, "RACY_NS", 0)  # the site was just written: remember it anyway
+    monkeypatch.setattr(scan, "_RACY_NS", 0)
+    host = lab.host(trust_store=store_file)
+    assert host.load()[GOOD].status == "accepted"
+    host.close()
+    for name, (magic, context) in FILES.items():
+        assert (lab.state / name).read_bytes().startswith(_header(magic, context)), name
+
+
+def _rewrite_header(path: Path, old: bytes, new: bytes) -> None:
+    blob = path.read_bytes()
+    assert blob.startswith(old)
+    path.write_bytes(new + blob[len(old) :])
+
+
+@pytest.mark.parametrize("change", ["format", "version"])
+def test_state_files_of_another_securehost_are_read_as_none_without_an_alarm_and_rewritten(
+    lab: Lab, store_file: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    _warm(lab, store_file, monkeypatch)
+    for name, (magic, context) in FILES.items():
+        other = (magic[:-3] + b"\x01\r\n", context) if change == "format" else (magic, context + b"0.0.0-older\0")
+        _rewrite_header(lab.state / name, _header(magic, context), _header(*other))
+    host = lab.host(trust_store=store_file)
+    assert host.load()[GOOD].status == "accepted"
+    host.close()
+    assert not TAMPERED & {event["event"] for event in lab.events()}
+    for name, (magic, context) in FILES.items():  # the load rewrote each with this version's header
+        assert (lab.state / name).read_bytes().startswith(_header(magic, context)), name
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_a_state_file_with_this_header_and_a_wrong_mac_is_still_reported(
+    lab: Lab, store_file: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    _warm(lab, store_file, monkeypatch)
+    magic, context = FILES[name]
+    path = lab.state / name
+    blob = bytearray(path.read_bytes())
+    blob[len(_header(magic, context))] ^= 1  # the MAC's first byte
+    path.write_bytes(bytes(blob))
+    host = lab.host(trust_store=store_file)
+    assert host.load()[GOOD].status == "accepted"
+    host.close()
+    expected = {"signatures.memo": "signatures.memo_tampered", "installed.record": "installed.record_tampered"}
+    event = expected.get(name, "trust_store.memo_tampered")
+    assert [e["path"] for e in lab.events() if e["event"] == event] == [str(path)]
