@@ -71,6 +71,26 @@ def test_a_tampered_entry_is_reported_with_the_plugin_the_entry_and_the_source(t
     assert (event["entry"], event["source"]) == (str(entry), "/site/p/mod.py")
 
 
+def test_an_entry_of_an_older_format_is_a_silent_miss_and_is_replaced(tmp_path: Path) -> None:
+    """An upgrade finds the previous securehost's entries at the same names: no tamper alarm, replaced on compile."""
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    first = cache(tmp_path, audit)
+    first.code(SOURCE, DIGEST, "/site/p/mod.py", plugin="acme-csv")
+    (entry,) = first.directory.iterdir()
+    current = entry.read_bytes()
+    assert current.startswith(bytecode._MAGIC)
+    older = b"SHBC\x00\x01\r\n" + os.urandom(32) + current[len(bytecode._MAGIC) + 32 :]  # HMAC-SHA256 era
+    entry.write_bytes(older)
+    assert first.lookup(DIGEST, "/site/p/mod.py", plugin="acme-csv") is None
+    assert entry.read_bytes() == older  # a miss leaves it; compiling replaces it
+    first.code(SOURCE, DIGEST, "/site/p/mod.py", plugin="acme-csv")
+    assert sorted(first.directory.iterdir()) == [entry]
+    assert entry.read_bytes().startswith(bytecode._MAGIC)
+    assert first.lookup(DIGEST, "/site/p/mod.py") is not None
+    audit.close()
+    assert (tmp_path / "audit.jsonl").read_text() == ""
+
+
 def test_a_cache_that_cannot_be_written_still_compiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def full_disk(path: object, data: bytes, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")

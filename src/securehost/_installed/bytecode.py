@@ -4,11 +4,13 @@ Python's own ``__pycache__`` files are never read (anyone who can write site-pac
 code compiled from verified source bytes is kept in a directory the host owns (default
 ``$XDG_CACHE_HOME/securehost/bytecode``, mode 0700). An entry is keyed by the verified source SHA-256,
 :data:`importlib.util.MAGIC_NUMBER`, the optimisation level and the file name compiled in (its file name is the
-BLAKE2b-256 of that key material); its content is ``MAGIC || MAC(key, key material || payload) || payload``, where
+SHA-256 of that key material); its content is ``MAGIC || MAC(key, key material || payload) || payload``, where
 the MAC is keyed BLAKE2b-256 (:func:`securehost._digests.mac`) and the payload is
 ``marshal.dumps((code, static imports))``. The key is 32 random bytes in a 0600 file in the state directory,
 created on first use. So whoever can write the cache directory but cannot read the key cannot inject code: an entry
-that fails the MAC is ignored, deleted, reported (audit event ``bytecode.tampered``) and recompiled. Writes go to a
+that fails the MAC is ignored, deleted, reported (audit event ``bytecode.tampered``) and recompiled. An entry of
+another format (an older securehost's: another ``MAGIC``) is a miss, replaced when the source is compiled again,
+without an audit event: writing one is no more than deleting the entry. Writes go to a
 temporary file that is renamed into place, so a reader never sees half an entry.
 """
 
@@ -24,7 +26,8 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
-from securehost._digests import MAC_SIZE, compare_digest, fingerprint, mac
+from securehost import _digests
+from securehost._digests import MAC_SIZE, compare_digest, mac
 from securehost._fileio import read_file, write_atomic
 from securehost._installed.dependencies import StaticImport, static_imports
 from securehost.exceptions import ConfigurationError
@@ -136,6 +139,9 @@ class BytecodeCache:
     def _material(self, sha256: str, filename: str) -> bytes:
         return sha256.encode("ascii") + b"\0" + self._tag + os.fsencode(filename)
 
+    def _path(self, material: bytes) -> str:
+        return os.path.join(self._dir, _digests.sha256(material).hexdigest())
+
     def code(
         self, source: bytes, sha256: str, filename: str, *, plugin: str | None = None
     ) -> tuple[types.CodeType, tuple[StaticImport, ...]]:
@@ -157,7 +163,7 @@ class BytecodeCache:
         if cached is not None:
             return cached
         material = self._material(sha256, filename)
-        path = os.path.join(self._dir, fingerprint(material))
+        path = self._path(material)
         code = compile(source, filename, "exec", dont_inherit=True, optimize=self._optimize)
         imports = static_imports(code)
         payload = marshal.dumps((code, imports))
@@ -179,14 +185,16 @@ class BytecodeCache:
             plugin: the plugin name, for audit events.
         """
         material = self._material(sha256, filename)
-        path = os.path.join(self._dir, fingerprint(material))
+        path = self._path(material)
         try:
             blob = read_file(path, _MAX_ENTRY)
         except OSError:
             return None  # a miss (or a symlink or an oversized file: treated as a miss and replaced by code())
+        if not blob.startswith(_MAGIC):
+            return None  # another format (an older securehost's entry): a miss, and code() replaces it
         payload = blob[len(_MAGIC) + MAC_SIZE :]
         expected = mac(self._key, material + payload)
-        if blob[: len(_MAGIC)] == _MAGIC and compare_digest(blob[len(_MAGIC) : len(_MAGIC) + MAC_SIZE], expected):
+        if compare_digest(blob[len(_MAGIC) : len(_MAGIC) + MAC_SIZE], expected):
             code, imports = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
             return code, imports
         self._reject(path, filename, plugin)
