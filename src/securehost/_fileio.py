@@ -103,6 +103,9 @@ class SealedFile:
         magic: the file's first bytes (format and version).
         context: what the payload depends on besides its format (at most 65,535 bytes).
         limit: the largest file read.
+
+    Raises:
+        OverflowError: *context* is longer than 65,535 bytes.
     """
 
     def __init__(
