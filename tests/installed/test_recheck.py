@@ -11,6 +11,7 @@ import os
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def _record(tmp_path: Path, **kwargs: int) -> FileRecord:
 
 
 def _check(
-    md: Path, subjects: dict[str, str], record: FileRecord | None, index: SiteIndex | None = None, **kwargs: bool
+    md: Path, subjects: dict[str, str], record: FileRecord | None, index: SiteIndex | None = None, **kwargs: Any
 ) -> InstalledDistribution:
     """Check as a load does: with the listing of the site directory taken once for all its plugins."""
     index = index if index is not None else SiteIndex(str(md.parent))
@@ -270,3 +271,27 @@ def test_remembered_checks_keep_what_the_record_held_and_stay_bounded(tmp_path):
     assert again.remember_check("b", "fp", [(str(tmp_path), st)], "b, changed")  # stored again: now the newest
     assert again.remember_check("d", "fp", [(str(tmp_path), st)], "d")  # so "c" goes
     assert [again.recheck(key, "fp") for key in ("b", "c", "d")] == ["b, changed", None, "d"]
+
+
+def test_the_payload_digest_names_the_subjects_and_another_digest_is_a_full_check(tmp_path, monkeypatch):
+    """A load names the signed files by the digest of the payload they come from: the same payload, the same files.
+
+    A check remembered under one payload is not reused under another (a re-signed statement: its whole check runs
+    once more), nor by a caller that names the files by their list, nor under the other bytecode policy.
+    """
+    md, subjects = fake_install(tmp_path / "site", "acme-csv", "1.0", FILES)
+    record = _record(tmp_path, racy_ns=0)
+    first = _check(md, subjects, record, subjects_digest="a" * 64)
+    assert first.accepted, first.reasons
+    assert record.recheck(str(md), distcheck._fingerprint(subjects, refuse_bytecode=False, subjects_digest="a" * 64))
+    for other in (
+        distcheck._fingerprint(subjects, refuse_bytecode=False, subjects_digest="b" * 64),
+        distcheck._fingerprint(subjects, refuse_bytecode=False),
+        distcheck._fingerprint(subjects, refuse_bytecode=True, subjects_digest="a" * 64),
+    ):
+        assert record.recheck(str(md), other) is None
+    index = SiteIndex(str(md.parent))
+    _no_listing_or_reading(monkeypatch)
+    assert _check(md, subjects, record, index, subjects_digest="a" * 64) == first  # the same payload: lstat only
+    with pytest.raises(AssertionError, match="listed or read"):
+        _check(md, subjects, record, index, subjects_digest="b" * 64)  # another payload: the full check

@@ -144,6 +144,7 @@ class Judge:
             site_index=index,
             record=self._files,
             refuse_bytecode=self._refuse_bytecode,
+            subjects_digest=check.evidence.get("payload_sha256"),
         )
         reasons.extend(installed.reasons)
         reasons.extend(check_entry_points(dist.entry_points, installed.modules))

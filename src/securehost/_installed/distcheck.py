@@ -137,14 +137,20 @@ def _remembered(outcome: object, raw_name: str, version: str, md: Path) -> Insta
     )
 
 
-def _fingerprint(subjects: Mapping[str, str], *, refuse_bytecode: bool) -> str:
+#: What every check's outcome depends on in this process: this securehost, the interpreter's cache tag and magic.
+_CONTEXT: Final = f"{__version__}\0{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}\0"
+
+
+def _fingerprint(subjects: Mapping[str, str], *, refuse_bytecode: bool, subjects_digest: str | None = None) -> str:
     """What a distribution's check depends on besides the files it looks at.
 
-    That is the signed files, the bytecode policy, the interpreter (cache files are compared with what it compiles)
-    and this version of securehost.
+    That is the signed files (named by *subjects_digest*, the digest of the signed payload they come from, when the
+    caller has it: the same payload has the same subjects), the bytecode policy, the interpreter (cache files are
+    compared with what it compiles) and this version of securehost.
     """
-    interpreter = f"{sys.implementation.cache_tag}:{importlib.util.MAGIC_NUMBER.hex()}"
-    parts = [f"{__version__}\0{interpreter}\0{refuse_bytecode}\0"]
+    if subjects_digest is not None:
+        return fingerprint(f"{_CONTEXT}{refuse_bytecode}\0payload\0{subjects_digest}".encode())
+    parts = [f"{_CONTEXT}{refuse_bytecode}\0"]
     for path, sha256 in sorted(subjects.items()):
         if not isinstance(path, str) or not isinstance(sha256, str):
             raise TypeError("subjects must map str archive paths to str SHA-256 digests")
@@ -260,6 +266,7 @@ def verify_installed(
     site_index: SiteIndex | None = None,
     record: FileRecord | None = None,
     refuse_bytecode: bool = False,
+    subjects_digest: str | None = None,
 ) -> InstalledDistribution:
     """Check an installed distribution against its verified subject map.
 
@@ -273,6 +280,8 @@ def verify_installed(
             compile and compare every cache file).
         refuse_bytecode: refuse every ``__pycache__`` file of the plugin, even one that is the compiled signed
             source.
+        subjects_digest: the SHA-256 of the signed statement payload *subjects* come from, which then names them in
+            the file record instead of the sorted list of every path and digest (``None``: the list).
 
     Returns:
         The verified module table with every reason and the evidence; never raises for what is on disk.
@@ -288,7 +297,7 @@ def verify_installed(
     raw_name, _, version = stem.partition("-")
     fingerprint = None
     if record is not None and md_stat is not None:
-        fingerprint = _fingerprint(subjects, refuse_bytecode=refuse_bytecode)
+        fingerprint = _fingerprint(subjects, refuse_bytecode=refuse_bytecode, subjects_digest=subjects_digest)
         remembered = _remembered(record.recheck(str(md), fingerprint), raw_name, version, md)
         if remembered is not None:  # nothing the last clean check looked at has changed
             return remembered

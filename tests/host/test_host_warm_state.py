@@ -1,4 +1,6 @@
-"""State files written by another securehost (another format or version) are no files: no tamper alarm, rewritten.
+"""What a warm host trusts its state directory for, attacked: upgrades, forged seals, a swapped statement.
+
+State files written by another securehost (another format or version) are no files: no tamper alarm, rewritten.
 
 Upgrading securehost is not an attack. Each sealed state file (the signature memo, the file record, the trust-store
 memo) starts with a header naming its format and what it was made under; a file with another header is read as a
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from securehost import PrivateKey
+from securehost import PrivateKey, ReasonCode
 from securehost._installed import filerecord, scan
 from securehost._signing import memo as signature_memo
 from securehost._trust import memo as trust_memo
@@ -95,3 +97,32 @@ def test_a_state_file_with_this_header_and_a_wrong_mac_is_still_reported(
     expected = {"signatures.memo": "signatures.memo_tampered", "installed.record": "installed.record_tampered"}
     event = expected.get(name, "trust_store.memo_tampered")
     assert [e["path"] for e in lab.events() if e["event"] == event] == [str(path)]
+
+
+def test_a_warm_host_judges_a_swapped_statement_afresh(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed files stay, the statement is swapped for one signed by the same trusted key over other digests.
+
+    A warm load names a remembered installed-file check by the digest of the statement's payload: another payload
+    is another check, so the files are compared with the new statement's digests and the plugin is rejected.
+    """
+    from securehost._signing.envelope import Envelope
+    from securehost._signing.predicate import Subject
+    from securehost._signing.statement import Statement
+    from tests.wheelfactory import sign_by_hand
+
+    monkeypatch.setattr(filerecord, "RACY_NS", 0)
+    monkeypatch.setattr(scan, "_RACY_NS", 0)
+    for _ in "12":  # the second load is warm: it remembers the check under the first statement
+        host = lab.host()
+        assert host.load()[GOOD].status == "accepted"
+        host.close()
+    (path,) = lab.site.glob("*.dist-info/securehost.dsse.json")
+    statement = Statement.from_envelope(Envelope.from_bytes(path.read_bytes()))
+    first, *rest = statement.subjects
+    swapped = Statement(subjects=[Subject(name=first.name, sha256="0" * 64), *rest], predicate=statement.predicate)
+    path.write_bytes(sign_by_hand(swapped, KEY).to_bytes())
+    host = lab.host()
+    report = host.load()[GOOD]
+    host.close()
+    assert report.status == "rejected"
+    assert ReasonCode.INSTALLED_FILE_MODIFIED in report.verdict.codes
