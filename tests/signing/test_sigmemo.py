@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from securehost import PrivateKey, ReasonCode
+from securehost._digests import fingerprint
 from securehost._fileio import SealedFile
 from securehost._signing import memo as memo_module
 from securehost._signing.keys import PublicKey
@@ -26,6 +27,7 @@ from tests.wheelfactory import trust, trusted
 R = ReasonCode
 KEY = PrivateKey.generate()
 OTHER = PrivateKey.generate()
+PAYLOAD = "5" * 64  # the SHA-256 a parsed mark keeps of the payload
 STORE = trust(trusted(KEY, label="release"))
 
 
@@ -80,7 +82,7 @@ def test_a_memo_forged_without_the_hosts_key_is_ignored_and_audited(lab: Lab) ->
     envelope = json.loads(path.read_bytes())
     envelope["signatures"][0]["sig"] = base64.b64encode(b"\x01" * 64).decode()  # a trusted key id, a bad signature
     path.write_text(json.dumps(envelope))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = fingerprint(path.read_bytes())
     payload = json.dumps([[digest, [KEY.key_id]]]).encode()
     lab.state.mkdir(mode=0o700, parents=True, exist_ok=True)
     forged = SealedFile(
@@ -164,7 +166,7 @@ def test_a_statement_that_failed_the_strict_parser_is_never_remembered_as_parsed
     assert lab.host().load()[GOOD].status == "rejected"
     monkeypatch.undo()
     memo = SignatureMemo(lab.state / "signatures.memo", lab.host().importer.derive_key(b"signature memo"))
-    digest = hashlib.sha256(envelope_path(lab).read_bytes()).hexdigest()
+    digest = fingerprint(envelope_path(lab).read_bytes())
     assert memo.valid_keyids(digest) == {KEY.key_id}  # the signature is remembered ...
     assert not memo.parsed(digest)  # ... the statement is not
     again = strict_parser_refuses(monkeypatch)
@@ -186,7 +188,8 @@ def test_stricter_limits_than_the_defaults_always_parse_strictly(tmp_path: Path,
         data = archive.read(name)
     memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
     assert check_statement(data, STORE, memo=memo).statement is not None
-    assert memo.parsed(hashlib.sha256(data).hexdigest())
+    payload = base64.b64decode(json.loads(data)["payload"])
+    assert memo.parsed(fingerprint(data)) == hashlib.sha256(payload).hexdigest()
     shallow = attrs.evolve(DEFAULT_LIMITS, max_depth=3)  # the envelope nests 3 deep, the statement deeper
     check = check_statement(data, STORE, memo=memo, limits=shallow)
     assert check.statement is None
@@ -195,13 +198,13 @@ def test_stricter_limits_than_the_defaults_always_parse_strictly(tmp_path: Path,
 
 def test_the_parsed_mark_round_trips_and_leaves_with_its_entry(tmp_path: Path) -> None:
     memo = SignatureMemo(tmp_path / "memo", b"k" * 32, max_entries=2)
-    memo.remember_parsed("z" * 64)  # no entry for it: nothing to mark
+    memo.remember_parsed("z" * 64, PAYLOAD)  # no entry for it: nothing to mark
     memo.remember("a" * 64, ["k1"])
-    memo.remember_parsed("a" * 64)
+    memo.remember_parsed("a" * 64, PAYLOAD)
     memo.remember("b" * 64, ["k1"])
     memo.save()
     again = SignatureMemo(tmp_path / "memo", b"k" * 32, max_entries=2)
-    assert again.parsed("a" * 64)
+    assert again.parsed("a" * 64) == PAYLOAD
     assert not again.parsed("b" * 64)
     assert not again.parsed("z" * 64)
     again.remember("c" * 64, ["k1"])
@@ -217,7 +220,7 @@ def test_a_memo_of_another_securehost_version_is_not_read(tmp_path: Path, monkey
     """
     memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
     memo.remember("a" * 64, ["k1"])
-    memo.remember_parsed("a" * 64)
+    memo.remember_parsed("a" * 64, PAYLOAD)
     memo.save()
     other = memo_module._CONTEXT.replace(memo_module.__version__.encode(), b"0.0.0-other")
     assert other != memo_module._CONTEXT
@@ -319,12 +322,12 @@ def test_a_memo_of_another_format_is_treated_as_empty_and_rewritten(tmp_path: Pa
 def test_remembering_what_is_known_writes_nothing(tmp_path: Path) -> None:
     memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
     memo.remember("a" * 64, ["k1", "k2"])
-    memo.remember_parsed("a" * 64)
+    memo.remember_parsed("a" * 64, PAYLOAD)
     memo.save()
     again = SignatureMemo(tmp_path / "memo", b"k" * 32)
     again.remember("a" * 64, ["k2"])  # a subset of what is known, or all of it: nothing new
     again.remember("a" * 64, ["k1", "k2"])
-    again.remember_parsed("a" * 64)
+    again.remember_parsed("a" * 64, PAYLOAD)
     assert not again._dirty
     again.remember("a" * 64, ["k3"])
     assert again._dirty
@@ -333,7 +336,48 @@ def test_remembering_what_is_known_writes_nothing(tmp_path: Path) -> None:
 def test_a_parsed_mark_needs_a_remembered_envelope_first(tmp_path: Path) -> None:
     """``check_statement`` marks an envelope parsed only after remembering its signatures; a mark before is void."""
     memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
-    memo.remember_parsed("a" * 64)
+    memo.remember_parsed("a" * 64, PAYLOAD)
     assert not memo._dirty
     memo.remember("a" * 64, ["k1"])
     assert not memo.parsed("a" * 64)
+
+
+@pytest.mark.parametrize("bad", ["A" * 64, "5" * 63, "g" * 64, 5, None])
+def test_a_parsed_mark_takes_only_a_sha256(tmp_path: Path, bad: object) -> None:
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    memo.remember("a" * 64, ["k1"])
+    with pytest.raises(ValueError, match="payload_sha256 must be 64 lowercase hex digits"):
+        memo.remember_parsed("a" * 64, bad)  # type: ignore[arg-type]
+    assert memo.parsed("a" * 64) is None
+
+
+@pytest.mark.parametrize("mark", [True, "5" * 63, "X" * 64, 1, ["5" * 64]])
+def test_an_authenticated_row_with_another_parsed_mark_is_not_parsed(tmp_path: Path, mark: object) -> None:
+    """A row of another shape (``true``, this format's earlier mark, say) leaves the statement to the strict parser."""
+    path = tmp_path / "memo"
+    sealed = SealedFile(path, b"k" * 32, memo_module._MAGIC, context=memo_module._CONTEXT, limit=1 << 20)
+    assert sealed.write(json.dumps([["a" * 64, ["k1"], mark]]).encode(), prefix=".t-")
+    memo = SignatureMemo(path, b"k" * 32)
+    assert memo.valid_keyids("a" * 64) == {"k1"}
+    assert memo.parsed("a" * 64) is None
+
+
+def test_a_warm_check_takes_the_payload_digest_from_the_memo(
+    tmp_path: Path, good_wheel: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement parsed before reports the payload's SHA-256 the memo kept: nothing of the envelope is hashed."""
+    from securehost._trust import verify
+    from tests.wheelfactory import envelope_of
+
+    data = envelope_of(good_wheel).to_bytes()
+    memo = SignatureMemo(tmp_path / "memo", b"k" * 32)
+    cold = verify.check_statement(data, STORE, memo=memo)
+    assert cold.statement is not None
+
+    def no_sha256(data: bytes) -> object:
+        raise AssertionError("hashed on a warm check")
+
+    monkeypatch.setattr(verify, "sha256", no_sha256)
+    warm = verify.check_statement(data, STORE, memo=memo)
+    assert warm == cold
+    assert warm.evidence["payload_sha256"] == hashlib.sha256(cold.envelope.payload).hexdigest()  # type: ignore[union-attr]

@@ -2,14 +2,17 @@
 
 Whether the signature that key id *K* made in an envelope is valid depends only on the envelope's bytes and on the
 key: a key id is the SHA-256 of the key's SubjectPublicKeyInfo and the scheme is fixed by the key type, so the
-answer for (SHA-256 of the envelope, *K*) never changes. The memo keeps the pairs that verified, in the host's
-state directory, authenticated with a key derived from the host's private cache key. Everything else is judged
-afresh on every load: whether *K* is still in the trust store (a removed key verifies nothing), revocation, validity
-windows, name scopes, thresholds, permission ceilings, expiry, and the statement's content.
+answer for (digest of the envelope, *K*) never changes. The envelope's digest is its BLAKE2b-256
+(:func:`securehost._digests.fingerprint`): it never leaves the state directory. The memo keeps the pairs that
+verified, in the host's state directory, authenticated with a key derived from the host's private cache key.
+Everything else is judged afresh on every load: whether *K* is still in the trust store (a removed key verifies
+nothing), revocation, validity windows, name scopes, thresholds, permission ceilings, expiry, and the statement's
+content.
 
 The memo also keeps which envelopes' statements passed the strict parser (strict JSON, the canonical form and the
 validation of every field) under this version of securehost: the same bytes pass them again, so the envelope and
-the statement remembered here are rebuilt from the standard JSON decoder's output without validating again.
+the statement remembered here are rebuilt from the standard JSON decoder's output without validating again. With
+that mark it keeps the SHA-256 of the envelope's payload, which a check reports: the same bytes, the same digest.
 Whether the statement is trusted (keys, scopes, windows, ceilings, expiry) is still judged afresh on every load.
 
 A memo that cannot be read or whose MAC does not check out is treated as empty (and audited when tampered); a
@@ -20,6 +23,7 @@ with this key, unless someone holds the state directory's key, who can already r
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._fileio import SealedFile, SealedState
@@ -38,6 +42,7 @@ _MAX_FILE: Final = 16 * 1024 * 1024
 #: The scheme rules the verdicts were reached under; a securehost that changes them starts a new memo.
 _SCHEMES: Final = b"ed25519;ecdsa-p256-sha256;ecdsa-p384-sha384;rsassa-pss-sha256-mgf1-sha256-salt32"
 MAX_ENTRIES: Final = 4096
+_HEX64: Final = re.compile(r"[0-9a-f]{64}")
 #: Rows record "parsed strictly" under the parser of this version only: another version starts a new memo.
 _CONTEXT: Final = _SCHEMES + b"\0" + __version__.encode() + b"\0"
 
@@ -62,42 +67,54 @@ class SignatureMemo(SealedState):
         super().__init__(sealed, audit, tampered_event="signatures.memo_tampered", prefix=".memo-")
         self._max = max_entries
         self._entries: dict[str, frozenset[str]] = {}
-        self._parsed: set[str] = set()
+        #: envelope digest -> SHA-256 of its payload, for the envelopes whose statement parsed strictly
+        self._parsed: dict[str, str] = {}
 
     def _decode(self, payload: bytes) -> None:
         rows = json.loads(payload)
         entries = {str(row[0]): frozenset(str(k) for k in row[1]) for row in rows}
-        self._entries, self._parsed = entries, {str(row[0]) for row in rows if row[2] is True}
+        parsed = {str(row[0]): row[2] for row in rows if isinstance(row[2], str) and _HEX64.fullmatch(row[2])}
+        self._entries, self._parsed = entries, parsed
 
     def _encode(self) -> bytes:
-        rows = [[digest, sorted(keyids), digest in self._parsed] for digest, keyids in self._entries.items()]
+        rows = [[digest, sorted(keyids), self._parsed.get(digest)] for digest, keyids in self._entries.items()]
         return json.dumps(rows, separators=(",", ":")).encode()
 
     def _clear(self) -> None:
-        self._entries, self._parsed = {}, set()
+        self._entries, self._parsed = {}, {}
 
     def valid_keyids(self, digest: str) -> frozenset[str]:
-        """Return the key ids whose signature in the envelope with SHA-256 *digest* verified before."""
+        """Return the key ids whose signature in the envelope with digest *digest* verified before."""
         with self._lock:
             self._ensure_loaded()
             return self._entries.get(digest, frozenset())
 
-    def parsed(self, digest: str) -> bool:
-        """Whether the statement of the envelope with SHA-256 *digest* passed the strict parser before."""
+    def parsed(self, digest: str) -> str | None:
+        """The payload's SHA-256 (hex) if the statement of the envelope *digest* passed the strict parser before."""
         with self._lock:
             self._ensure_loaded()
-            return digest in self._parsed and digest in self._entries
+            return self._parsed.get(digest) if digest in self._entries else None
 
-    def remember_parsed(self, digest: str) -> None:
-        """Record that the statement of the envelope with SHA-256 *digest* (already remembered) parsed strictly."""
+    def remember_parsed(self, digest: str, payload_sha256: str) -> None:
+        """Record that the statement of the envelope *digest* (already remembered) parsed strictly.
+
+        Args:
+            digest: the envelope's digest.
+            payload_sha256: the SHA-256 (hex) of its payload, which :meth:`parsed` gives back.
+
+        Raises:
+            ValueError: *payload_sha256* is not 64 lowercase hex digits.
+        """
+        if not isinstance(payload_sha256, str) or _HEX64.fullmatch(payload_sha256) is None:
+            raise ValueError("payload_sha256 must be 64 lowercase hex digits")
         with self._lock:
             self._ensure_loaded()
-            if digest in self._entries and digest not in self._parsed:
-                self._parsed.add(digest)
+            if digest in self._entries and self._parsed.get(digest) != payload_sha256:
+                self._parsed[digest] = payload_sha256
                 self._dirty = True
 
     def remember(self, digest: str, keyids: Iterable[str]) -> None:
-        """Record that the signatures of *keyids* in the envelope with SHA-256 *digest* verified."""
+        """Record that the signatures of *keyids* in the envelope with digest *digest* verified."""
         new = frozenset(keyids)
         with self._lock:
             self._ensure_loaded()
@@ -105,5 +122,5 @@ class SignatureMemo(SealedState):
             self._entries[digest] = old | new  # most recently used last
             self._dirty = self._dirty or not new <= old
             while len(self._entries) > self._max:
-                self._parsed.discard(oldest := next(iter(self._entries)))
+                self._parsed.pop(oldest := next(iter(self._entries)), None)
                 del self._entries[oldest]

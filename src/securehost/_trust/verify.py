@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
-from securehost._digests import sha256
+from securehost._digests import fingerprint, sha256
 from securehost._models import value_model
 from securehost._permissions import PermissionSet
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits, check_signatures
@@ -94,15 +94,18 @@ def check_statement(
             reasons=(Reason(code=ReasonCode.ENVELOPE_MISSING, message=f"no {ENVELOPE_FILENAME} in the .dist-info"),),
         )
     # bytes that are not bytes get Envelope.from_bytes's TypeError, which names the argument, not the hash's
-    digest = sha256(envelope_bytes).hexdigest() if memo is not None and isinstance(envelope_bytes, bytes) else None
+    digest = fingerprint(envelope_bytes) if memo is not None and isinstance(envelope_bytes, bytes) else None
     # the memo's "parsed strictly" holds for the default limits only (a caller may pass stricter ones)
     remembers = memo is not None and digest is not None and limits == DEFAULT_LIMITS
-    parsed_before = remembers and memo.parsed(digest)  # type: ignore[union-attr,arg-type]
+    payload_sha256 = memo.parsed(digest) if remembers else None  # type: ignore[union-attr,arg-type]
+    parsed_before = payload_sha256 is not None
     try:
         envelope = Envelope.from_bytes(envelope_bytes, limits=limits, parsed_before=parsed_before)
     except EnvelopeFormatError as exc:
         return StatementCheck(statement=None, envelope=None, reasons=(Reason(code=exc.code, message=str(exc)),))
-    evidence: dict[str, Any] = {"payload_sha256": sha256(envelope.payload).hexdigest()}
+    if payload_sha256 is None:
+        payload_sha256 = sha256(envelope.payload).hexdigest()
+    evidence: dict[str, Any] = {"payload_sha256": payload_sha256}
     if memo is None or digest is None:
         checks = check_signatures(envelope, store.lookup)
     else:
@@ -130,7 +133,7 @@ def check_statement(
     try:
         statement = Statement.from_envelope(envelope, limits=limits, parsed_before=parsed_before)
         if remembers and not parsed_before:
-            memo.remember_parsed(digest)  # type: ignore[union-attr,arg-type]
+            memo.remember_parsed(digest, payload_sha256)  # type: ignore[union-attr,arg-type]
     except EnvelopeFormatError as exc:
         return StatementCheck(
             statement=None, envelope=envelope, reasons=(Reason(code=exc.code, message=str(exc)),), evidence=evidence
