@@ -23,7 +23,6 @@ with this key, unless someone holds the state directory's key, who can already r
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Final, final
 
 from securehost._fileio import SealedFile, SealedState
@@ -42,9 +41,13 @@ _MAX_FILE: Final = 16 * 1024 * 1024
 #: The scheme rules the verdicts were reached under; a securehost that changes them starts a new memo.
 _SCHEMES: Final = b"ed25519;ecdsa-p256-sha256;ecdsa-p384-sha384;rsassa-pss-sha256-mgf1-sha256-salt32"
 MAX_ENTRIES: Final = 4096
-_HEX64: Final = re.compile(r"[0-9a-f]{64}")
 #: Rows record "parsed strictly" under the parser of this version only: another version starts a new memo.
 _CONTEXT: Final = _SCHEMES + b"\0" + __version__.encode() + b"\0"
+
+
+def _is_sha256(value: object) -> bool:
+    """Whether *value* is a SHA-256 in lowercase hex (no pattern to compile on a warm start-up)."""
+    return isinstance(value, str) and len(value) == 64 and not value.strip("0123456789abcdef")
 
 
 @final
@@ -73,7 +76,7 @@ class SignatureMemo(SealedState):
     def _decode(self, payload: bytes) -> None:
         rows = json.loads(payload)
         entries = {str(row[0]): frozenset(str(k) for k in row[1]) for row in rows}
-        parsed = {str(row[0]): row[2] for row in rows if isinstance(row[2], str) and _HEX64.fullmatch(row[2])}
+        parsed = {str(row[0]): row[2] for row in rows if _is_sha256(row[2])}
         self._entries, self._parsed = entries, parsed
 
     def _encode(self) -> bytes:
@@ -105,7 +108,7 @@ class SignatureMemo(SealedState):
         Raises:
             ValueError: *payload_sha256* is not 64 lowercase hex digits.
         """
-        if not isinstance(payload_sha256, str) or _HEX64.fullmatch(payload_sha256) is None:
+        if not _is_sha256(payload_sha256):
             raise ValueError("payload_sha256 must be 64 lowercase hex digits")
         with self._lock:
             self._ensure_loaded()
