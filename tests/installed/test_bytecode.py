@@ -56,11 +56,17 @@ def test_entries_are_bound_to_the_optimisation_level(tmp_path: Path, monkeypatch
         run(code)["f"](-1)  # type: ignore[operator]
 
 
-def test_a_tampered_entry_is_reported_with_the_plugin_the_entry_and_the_source(tmp_path: Path) -> None:
+def _one_entry(tmp_path: Path) -> tuple[AuditLog, BytecodeCache, Path]:
+    """An audited cache holding the entry of one module of ``acme-csv``."""
     audit = AuditLog(tmp_path / "audit.jsonl")
     first = cache(tmp_path, audit)
     first.code(SOURCE, DIGEST, "/site/p/mod.py", plugin="acme-csv")
     (entry,) = first.directory.iterdir()
+    return audit, first, entry
+
+
+def test_a_tampered_entry_is_reported_with_the_plugin_the_entry_and_the_source(tmp_path: Path) -> None:
+    audit, first, entry = _one_entry(tmp_path)
     blob = entry.read_bytes()
     entry.write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
     assert first.code(SOURCE, DIGEST, "/site/p/mod.py", plugin="acme-csv")[0] is not None  # compiled again
@@ -73,10 +79,7 @@ def test_a_tampered_entry_is_reported_with_the_plugin_the_entry_and_the_source(t
 
 def test_an_entry_of_an_older_format_is_a_silent_miss_and_is_replaced(tmp_path: Path) -> None:
     """An upgrade finds the previous securehost's entries at the same names: no tamper alarm, replaced on compile."""
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    first = cache(tmp_path, audit)
-    first.code(SOURCE, DIGEST, "/site/p/mod.py", plugin="acme-csv")
-    (entry,) = first.directory.iterdir()
+    audit, first, entry = _one_entry(tmp_path)
     current = entry.read_bytes()
     assert current.startswith(bytecode._MAGIC)
     older = b"SHBC\x00\x01\r\n" + os.urandom(32) + current[len(bytecode._MAGIC) + 32 :]  # HMAC-SHA256 era
