@@ -40,7 +40,7 @@ def _all_attrs_classes() -> list[type]:
 def test_no_model_compiles_its_own_repr() -> None:
     """Every attrs class of the package shows itself through the shared repr, or through one written by hand."""
     classes = _all_attrs_classes()
-    assert len(classes) >= 60
+    assert len(classes) >= 52  # the internal records are not attrs classes: tests/test_records.py
     generated = [
         f"{cls.__module__}.{cls.__qualname__}"
         for cls in classes
@@ -65,8 +65,8 @@ def test_frozen_models_compare_and_hash_by_the_shared_methods_and_only_they_do()
     classes = [cls for cls in _all_attrs_classes() if attrs.fields(cls)]
     frozen = [cls for cls in classes if _is_frozen(cls)]
     mutable = [cls for cls in classes if not _is_frozen(cls)]
-    assert len(frozen) >= 55
-    assert len(mutable) >= 3
+    assert len(frozen) >= 50
+    assert len(mutable) >= 2
     for cls in frozen:
         name = f"{cls.__module__}.{cls.__qualname__}"
         if cls.__name__ in {"PublicKey", "PrivateKey"}:

@@ -460,14 +460,12 @@ def test_code_read_for_its_imports_in_a_batch_serves_the_import_once(tmp_path, m
         assert importer._pending == {}  # used once
         importer.verified_imports(result.name, top, module)
     assert importer._pending == {}
-    namespace = attrs_evolve_kind(module)
+    namespace = as_namespace(module)
     with pytest.raises(VerificationImportError, match="not a source module"):
         importer.verified_imports(result.name, top, namespace)
 
 
-def attrs_evolve_kind(module):
-    import attrs
+def as_namespace(module):
+    from securehost._installed.modules import ModuleKind, VerifiedModule
 
-    from securehost._installed.modules import ModuleKind
-
-    return attrs.evolve(module, kind=ModuleKind.NAMESPACE)
+    return VerifiedModule(path=module.path, sha256=module.sha256, is_package=module.is_package, kind=ModuleKind.NAMESPACE)

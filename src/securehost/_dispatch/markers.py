@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, TypeVar, final, overload
 
-import attrs
-
-from securehost._models import value_model
 from securehost._permissions import Permission, PermissionSet
+from securehost._records import Record, setfield
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -32,14 +30,20 @@ _NO_EXTRAS: Final = None
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class SpecExtras:
+class SpecExtras(Record):
     """The securehost-specific options of one hook specification."""
 
-    requires: PermissionSet = attrs.field(factory=PermissionSet)
-    isolate: bool | None = None
-    quarantine_after: int | None = None
+    __slots__ = ("isolate", "quarantine_after", "requires")
+    requires: PermissionSet
+    isolate: bool | None
+    quarantine_after: int | None
+
+    def __init__(
+        self, *, requires: PermissionSet | None = None, isolate: bool | None = None, quarantine_after: int | None = None
+    ) -> None:
+        setfield(self, "requires", PermissionSet() if requires is None else requires)
+        setfield(self, "isolate", isolate)
+        setfield(self, "quarantine_after", quarantine_after)
 
 
 _DEFAULT_EXTRAS: Final = SpecExtras()

@@ -32,6 +32,7 @@ from securehost._installed.closure import distribution_modules, find_distributio
 from securehost._installed.recordrows import record_rows
 from securehost._models import value_model
 from securehost._names import canonicalize_name
+from securehost._records import Record, setfield
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import ConfigurationError
 
@@ -50,9 +51,7 @@ MAX_FILES: Final = 100_000
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class ApprovedDistribution:
+class ApprovedDistribution(Record):
     """One approved distribution, as installed when it was approved.
 
     Attributes:
@@ -63,11 +62,21 @@ class ApprovedDistribution:
         files: path relative to *site* → SHA-256 (hex), hashed at approval time.
     """
 
+    __slots__ = ("files", "modules", "name", "site", "version")
     name: str
     version: str
     site: str
     modules: tuple[str, ...]
     files: Mapping[str, str]
+
+    def __init__(
+        self, *, name: str, version: str, site: str, modules: tuple[str, ...], files: Mapping[str, str]
+    ) -> None:
+        setfield(self, "name", name)
+        setfield(self, "version", version)
+        setfield(self, "site", site)
+        setfield(self, "modules", modules)
+        setfield(self, "files", files)
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form stored in the approvals file."""

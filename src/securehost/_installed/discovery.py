@@ -35,8 +35,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
-import attrs
-
 from securehost._fileio import read_file
 from securehost._installed.scan import (
     DiscoveryCache,
@@ -46,8 +44,8 @@ from securehost._installed.scan import (
     read_entry_points,
     read_small,
 )
-from securehost._models import value_model
 from securehost._names import canonicalize_name, versions_equal
+from securehost._records import Record, setfield
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._wheel.entrypoints import EntryPointSpec, check_group
 from securehost._wheel.headers import plain_headers
@@ -63,9 +61,7 @@ _MAX_METADATA: Final = 4 * 1024 * 1024
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class DiscoveredDistribution:
+class DiscoveredDistribution(Record):
     """One candidate distribution for an entry-point group.
 
     Attributes:
@@ -77,12 +73,30 @@ class DiscoveredDistribution:
         reasons: every reason against this candidate; empty when it may go on to verification.
     """
 
+    __slots__ = ("entry_points", "metadata_dir", "name", "reasons", "site_dir", "version")
     name: str
     version: str | None
     metadata_dir: Path
     site_dir: Path
     entry_points: tuple[EntryPointSpec, ...]
-    reasons: tuple[Reason, ...] = ()
+    reasons: tuple[Reason, ...]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str | None,
+        metadata_dir: Path,
+        site_dir: Path,
+        entry_points: tuple[EntryPointSpec, ...],
+        reasons: tuple[Reason, ...] = (),
+    ) -> None:
+        setfield(self, "name", name)
+        setfield(self, "version", version)
+        setfield(self, "metadata_dir", metadata_dir)
+        setfield(self, "site_dir", site_dir)
+        setfield(self, "entry_points", entry_points)
+        setfield(self, "reasons", reasons)
 
     @property
     def accepted(self) -> bool:
@@ -104,9 +118,7 @@ class DiscoveredDistribution:
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class Discovery:
+class Discovery(Record):
     """The result of one scan.
 
     Attributes:
@@ -119,11 +131,27 @@ class Discovery:
             in a path entry (its plugins may be half swapped until the next change there rolls it back).
     """
 
+    __slots__ = ("distributions", "group", "groups", "interrupted", "path")
     group: str
     path: tuple[str, ...]
     distributions: tuple[DiscoveredDistribution, ...]
-    groups: tuple[str, ...] = ()
-    interrupted: tuple[str, ...] = ()
+    groups: tuple[str, ...]
+    interrupted: tuple[str, ...]
+
+    def __init__(
+        self,
+        *,
+        group: str,
+        path: tuple[str, ...],
+        distributions: tuple[DiscoveredDistribution, ...],
+        groups: tuple[str, ...] = (),
+        interrupted: tuple[str, ...] = (),
+    ) -> None:
+        setfield(self, "group", group)
+        setfield(self, "path", path)
+        setfield(self, "distributions", distributions)
+        setfield(self, "groups", groups)
+        setfield(self, "interrupted", interrupted)
 
     @property
     def accepted(self) -> tuple[DiscoveredDistribution, ...]:

@@ -34,14 +34,12 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, final
 
-import attrs
-
 from securehost._digests import compare_digest, fingerprint
 from securehost._installed.archivepaths import import_name, map_archive_path, module_for_path
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._installed.sitehooks import SiteIndex, check_startup_hooks
-from securehost._models import value_model
 from securehost._names import canonicalize_name
+from securehost._records import Record, setfield
 from securehost._verdict import Reason, ReasonCode, Verdict
 from securehost._version import __version__
 from securehost._wheel.headers import header_values
@@ -60,14 +58,8 @@ _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _STARTUP_MODULES: Final = frozenset({"sitecustomize", "usercustomize"})
 
 
-def _freeze(mapping: Mapping[str, VerifiedModule]) -> Mapping[str, VerifiedModule]:
-    return types.MappingProxyType(dict(mapping))
-
-
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class InstalledDistribution:
+class InstalledDistribution(Record, ignore=("evidence",)):
     """The result of checking an installed distribution against its signed file list.
 
     Attributes:
@@ -82,15 +74,49 @@ class InstalledDistribution:
         evidence: unverified files (scripts, headers, data), accepted cache files, checked start-up hooks.
     """
 
+    __slots__ = (
+        "evidence",
+        "metadata_dir",
+        "modules",
+        "name",
+        "reasons",
+        "requires",
+        "site_dir",
+        "top_level",
+        "version",
+    )  # fmt: skip
     name: str
     version: str | None
     site_dir: Path
     metadata_dir: Path
-    modules: Mapping[str, VerifiedModule] = attrs.field(converter=_freeze)
+    modules: Mapping[str, VerifiedModule]
     top_level: tuple[str, ...]
     requires: tuple[str, ...]
     reasons: tuple[Reason, ...]
-    evidence: dict[str, Any] = attrs.field(factory=dict, eq=False)
+    evidence: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        version: str | None,
+        site_dir: Path,
+        metadata_dir: Path,
+        modules: Mapping[str, VerifiedModule],
+        top_level: tuple[str, ...],
+        requires: tuple[str, ...],
+        reasons: tuple[Reason, ...],
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        setfield(self, "name", name)
+        setfield(self, "version", version)
+        setfield(self, "site_dir", site_dir)
+        setfield(self, "metadata_dir", metadata_dir)
+        setfield(self, "modules", types.MappingProxyType(dict(modules)))
+        setfield(self, "top_level", top_level)
+        setfield(self, "requires", requires)
+        setfield(self, "reasons", reasons)
+        setfield(self, "evidence", {} if evidence is None else evidence)
 
     @property
     def accepted(self) -> bool:

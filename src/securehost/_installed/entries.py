@@ -12,13 +12,11 @@ import importlib.machinery
 import os
 from typing import TYPE_CHECKING, Any, Final, final
 
-import attrs
-
 from securehost._digests import compare_digest
 from securehost._fileio import read_file
 from securehost._installed.bytecode import private_dir
 from securehost._installed.modules import ModuleKind
-from securehost._models import value_model
+from securehost._records import Record, setfield
 from securehost.exceptions import ConfigurationError, VerificationImportError
 
 if TYPE_CHECKING:
@@ -32,17 +30,26 @@ _MAX_MODULE: Final = 512 * 1024 * 1024
 
 
 @final
-@value_model
-@attrs.frozen(repr=False, eq=False)
-class Entry:
+class Entry(Record):
     """One registered module: its distribution, name, verified file and digest, kind."""
 
+    __slots__ = ("distribution", "is_package", "kind", "name", "path", "sha256")
     distribution: str
     name: str
     path: str
     sha256: str | None
     is_package: bool
     kind: ModuleKind
+
+    def __init__(  # noqa: PLR0917 - a positional record of six fields
+        self, distribution: str, name: str, path: str, sha256: str | None, is_package: bool, kind: ModuleKind
+    ) -> None:
+        setfield(self, "distribution", distribution)
+        setfield(self, "name", name)
+        setfield(self, "path", path)
+        setfield(self, "sha256", sha256)
+        setfield(self, "is_package", is_package)
+        setfield(self, "kind", kind)
 
 
 @final

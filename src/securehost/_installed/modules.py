@@ -9,9 +9,7 @@ from __future__ import annotations
 import enum
 from typing import final
 
-import attrs
-
-from securehost._models import value_model
+from securehost._records import Record, setfield
 
 __all__ = ["ModuleKind", "VerifiedModule"]
 
@@ -26,9 +24,7 @@ class ModuleKind(str, enum.Enum):
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class VerifiedModule:
+class VerifiedModule(Record):
     """One module of a verified distribution.
 
     Attributes:
@@ -38,7 +34,14 @@ class VerifiedModule:
         kind: source, extension or namespace.
     """
 
+    __slots__ = ("is_package", "kind", "path", "sha256")
     path: str
     sha256: str | None
     is_package: bool
     kind: ModuleKind
+
+    def __init__(self, *, path: str, sha256: str | None, is_package: bool, kind: ModuleKind) -> None:
+        setfield(self, "path", path)
+        setfield(self, "sha256", sha256)
+        setfield(self, "is_package", is_package)
+        setfield(self, "kind", kind)

@@ -16,11 +16,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Final, Literal, final
 
-import attrs
-
 from securehost._fileio import read_file
-from securehost._models import value_model
 from securehost._names import canonicalize_name
+from securehost._records import Record, setfield
 from securehost._wheel.entrypoints import parse_entry_points_text
 from securehost.exceptions import EntryPointFormatError
 
@@ -44,44 +42,77 @@ _Signature = tuple[int, int, int, int, int]
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class MetadataLocation:
+class MetadataLocation(Record):
     """One distribution's metadata found on a path entry."""
 
+    __slots__ = ("canonical", "entry_points_file", "kind", "path", "site", "version", "zip_error", "zip_text")
     kind: Kind
     path: str
     site: str
     canonical: str
     version: str | None
     entry_points_file: str | None
-    zip_text: bytes | None = None
-    zip_error: str | None = None
+    zip_text: bytes | None
+    zip_error: str | None
+
+    def __init__(
+        self,
+        *,
+        kind: Kind,
+        path: str,
+        site: str,
+        canonical: str,
+        version: str | None,
+        entry_points_file: str | None,
+        zip_text: bytes | None = None,
+        zip_error: str | None = None,
+    ) -> None:
+        setfield(self, "kind", kind)
+        setfield(self, "path", path)
+        setfield(self, "site", site)
+        setfield(self, "canonical", canonical)
+        setfield(self, "version", version)
+        setfield(self, "entry_points_file", entry_points_file)
+        setfield(self, "zip_text", zip_text)
+        setfield(self, "zip_error", zip_error)
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class Listing:
+class Listing(Record):
     """What one path entry holds.
 
     Its metadata locations, the names that have an ``__editable__`` hook, and the scratch directories of installs,
     upgrades or uninstalls that were killed before they finished.
     """
 
+    __slots__ = ("editable_names", "interrupted", "locations")
     locations: tuple[MetadataLocation, ...]
     editable_names: frozenset[str]
-    interrupted: tuple[str, ...] = ()
+    interrupted: tuple[str, ...]
+
+    def __init__(
+        self,
+        *,
+        locations: tuple[MetadataLocation, ...],
+        editable_names: frozenset[str],
+        interrupted: tuple[str, ...] = (),
+    ) -> None:
+        setfield(self, "locations", locations)
+        setfield(self, "editable_names", editable_names)
+        setfield(self, "interrupted", interrupted)
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class EntryPointsFile:
+class EntryPointsFile(Record):
     """A parsed ``entry_points.txt``: its groups, or the error that made it unusable."""
 
+    __slots__ = ("error", "groups")
     groups: Mapping[str, tuple[tuple[str, str], ...]]
     error: str | None
+
+    def __init__(self, *, groups: Mapping[str, tuple[tuple[str, str], ...]], error: str | None) -> None:
+        setfield(self, "groups", groups)
+        setfield(self, "error", error)
 
 
 #: The scratch directories of ``securehost install``, ``upgrade`` and ``uninstall`` (``securehost._install.journal``,

@@ -23,11 +23,10 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Final
 
-import attrs
 import pluggy
 
-from securehost._models import value_model
 from securehost._patterns import lazy_pattern
+from securehost._records import Record, setfield
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -92,9 +91,7 @@ def dependency_order(requires: Mapping[str, Iterable[str]]) -> list[str]:
     return order
 
 
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class Outcome:
+class Outcome(Record):
     """The outcome of one lifecycle call.
 
     Attributes:
@@ -103,9 +100,15 @@ class Outcome:
         timed_out: the call did not return within its deadline.
     """
 
-    value: Any = None
-    error: str | None = None
-    timed_out: bool = False
+    __slots__ = ("error", "timed_out", "value")
+    value: Any
+    error: str | None
+    timed_out: bool
+
+    def __init__(self, *, value: Any = None, error: str | None = None, timed_out: bool = False) -> None:
+        setfield(self, "value", value)
+        setfield(self, "error", error)
+        setfield(self, "timed_out", timed_out)
 
     @property
     def ok(self) -> bool:

@@ -12,13 +12,11 @@ import importlib
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-import attrs
-
 from securehost._context import run_as_host
 from securehost._log import LazyLogger
-from securehost._models import shared_repr
 from securehost._orchestrator.config import redact, resolve, scrub, secret_values
 from securehost._orchestrator.lifecycle import HEALTH, START, STOP, Outcome, call_with_deadline, dependency_order
+from securehost._records import Record
 from securehost._verdict import Reason, ReasonCode
 
 if TYPE_CHECKING:
@@ -69,9 +67,7 @@ class ManagerLike(Protocol):
         """Return the quarantined ``(plugin, hook)`` pairs."""
 
 
-@shared_repr
-@attrs.define(kw_only=True, repr=False)
-class Member:
+class Member(Record, frozen=False):
     """One loaded distribution.
 
     Attributes:
@@ -86,15 +82,49 @@ class Member:
         last_error: the latest lifecycle failure, secrets scrubbed.
     """
 
+    __slots__ = (
+        "capabilities",
+        "config",
+        "isolation",
+        "last_error",
+        "name",
+        "plugins",
+        "requires",
+        "secrets",
+        "started",
+    )  # fmt: skip
     name: str
     plugins: tuple[str, ...]
-    capabilities: tuple[str, ...] = ()
-    config: dict[str, Any] = attrs.field(factory=dict)
-    secrets: frozenset[tuple[str, ...]] = frozenset()
-    requires: frozenset[str] = frozenset()
-    isolation: str = "in-process"
-    started: bool = False
-    last_error: str | None = None
+    capabilities: tuple[str, ...]
+    config: dict[str, Any]
+    secrets: frozenset[tuple[str, ...]]
+    requires: frozenset[str]
+    isolation: str
+    started: bool
+    last_error: str | None
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        plugins: tuple[str, ...],
+        capabilities: tuple[str, ...] = (),
+        config: dict[str, Any] | None = None,
+        secrets: frozenset[tuple[str, ...]] = frozenset(),
+        requires: frozenset[str] = frozenset(),
+        isolation: str = "in-process",
+        started: bool = False,
+        last_error: str | None = None,
+    ) -> None:
+        self.name = name
+        self.plugins = plugins
+        self.capabilities = capabilities
+        self.config = {} if config is None else config
+        self.secrets = secrets
+        self.requires = requires
+        self.isolation = isolation
+        self.started = started
+        self.last_error = last_error
 
     def redacted(self) -> dict[str, Any]:
         """The configuration with every secret replaced."""

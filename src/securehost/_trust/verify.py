@@ -11,11 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Final, final
 
-import attrs
-
 from securehost._digests import fingerprint, sha256
-from securehost._models import value_model
 from securehost._permissions import PermissionSet
+from securehost._records import Record, setfield
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits, check_signatures
 from securehost._signing.statement import Statement
 from securehost._verdict import Reason, ReasonCode
@@ -32,9 +30,7 @@ MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=5)
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class StatementCheck:
+class StatementCheck(Record):
     """What :func:`check_statement` found.
 
     Attributes:
@@ -46,12 +42,30 @@ class StatementCheck:
         evidence: facts for the audit trail (payload digest, ignored signatures, times).
     """
 
+    __slots__ = ("envelope", "evidence", "reasons", "signers", "statement", "vouched")
     statement: Statement | None
     envelope: Envelope | None
-    signers: tuple[str, ...] = ()
-    vouched: PermissionSet = attrs.field(factory=PermissionSet)
-    reasons: tuple[Reason, ...] = ()
-    evidence: dict[str, Any] = attrs.field(factory=dict)
+    signers: tuple[str, ...]
+    vouched: PermissionSet
+    reasons: tuple[Reason, ...]
+    evidence: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        statement: Statement | None,
+        envelope: Envelope | None,
+        signers: tuple[str, ...] = (),
+        vouched: PermissionSet | None = None,
+        reasons: tuple[Reason, ...] = (),
+        evidence: dict[str, Any] | None = None,
+    ) -> None:
+        setfield(self, "statement", statement)
+        setfield(self, "envelope", envelope)
+        setfield(self, "signers", signers)
+        setfield(self, "vouched", PermissionSet() if vouched is None else vouched)
+        setfield(self, "reasons", reasons)
+        setfield(self, "evidence", {} if evidence is None else evidence)
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:

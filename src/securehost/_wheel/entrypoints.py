@@ -15,10 +15,8 @@ import keyword
 import re
 from typing import Final, final
 
-import attrs
-
-from securehost._models import value_model
 from securehost._patterns import lazy_pattern
+from securehost._records import Record, setfield
 from securehost.exceptions import EntryPointFormatError, WheelFormatError
 
 __all__ = ["EntryPointSpec", "parse_entry_point_value", "parse_entry_points", "parse_entry_points_text"]
@@ -167,9 +165,7 @@ def parse_entry_points_text(text: str) -> dict[str, tuple[tuple[str, str], ...]]
 
 
 @final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class EntryPointSpec:
+class EntryPointSpec(Record):
     """One parsed entry point of a discovered distribution.
 
     Attributes:
@@ -181,12 +177,23 @@ class EntryPointSpec:
         extras: extras named in the value (informational; securehost installs nothing).
     """
 
+    __slots__ = ("attr", "extras", "group", "module", "name", "value")
     group: str
     name: str
     value: str
     module: str
     attr: str | None
-    extras: tuple[str, ...] = ()
+    extras: tuple[str, ...]
+
+    def __init__(
+        self, *, group: str, name: str, value: str, module: str, attr: str | None, extras: tuple[str, ...] = ()
+    ) -> None:
+        setfield(self, "group", group)
+        setfield(self, "name", name)
+        setfield(self, "value", value)
+        setfield(self, "module", module)
+        setfield(self, "attr", attr)
+        setfield(self, "extras", extras)
 
     @classmethod
     def parse(cls, value: str, *, group: str, name: str) -> EntryPointSpec:
