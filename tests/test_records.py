@@ -141,7 +141,9 @@ def test_a_set_field_is_shown_sorted() -> None:
     from securehost._installed.scan import Listing
 
     listing = Listing(locations=(), editable_names=frozenset({"zeta", "alpha", "mid"}))
-    assert repr(listing) == "Listing(locations=(), editable_names=frozenset({'alpha', 'mid', 'zeta'}), interrupted=())"
+    assert repr(listing) == (
+        "Listing(locations=(), editable_names=frozenset({'alpha', 'mid', 'zeta'}), interrupted=(), tops=None)"
+    )
 
 
 def test_a_record_inside_itself_is_shown_as_ellipsis() -> None:

@@ -468,4 +468,5 @@ def test_code_read_for_its_imports_in_a_batch_serves_the_import_once(tmp_path, m
 def as_namespace(module):
     from securehost._installed.modules import ModuleKind, VerifiedModule
 
-    return VerifiedModule(path=module.path, sha256=module.sha256, is_package=module.is_package, kind=ModuleKind.NAMESPACE)
+    kind = ModuleKind.NAMESPACE
+    return VerifiedModule(path=module.path, sha256=module.sha256, is_package=module.is_package, kind=kind)

@@ -106,6 +106,7 @@ class LoadPipeline:
             dists = {}
             before = {id(r) for r in self._loaded.values()}  # reported as they are: no notes again
             found = discover(self.group, self.path, cache=self._cache)
+            self.importer.seed_listings(found.listed)
             for dist in found.distributions:
                 dists[dist.name] = dist
                 loaded = self._loaded.get(dist.name)

@@ -52,7 +52,7 @@ from securehost._wheel.headers import plain_headers
 from securehost.exceptions import EntryPointFormatError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
 __all__ = ["DiscoveredDistribution", "Discovery", "DiscoveryCache", "discover"]
 
@@ -129,14 +129,17 @@ class Discovery(Record):
             finds no candidate can suggest).
         interrupted: the scratch directories that a killed ``securehost install``, ``upgrade`` or ``uninstall`` left
             in a path entry (its plugins may be half swapped until the next change there rolls it back).
+        listed: for each directory entry of *path* that was listed, the top-level names it holds (see
+            :class:`~securehost._installed.scan.Listing`): the shadowing check of the same load reuses them.
     """
 
-    __slots__ = ("distributions", "group", "groups", "interrupted", "path")
+    __slots__ = ("distributions", "group", "groups", "interrupted", "listed", "path")
     group: str
     path: tuple[str, ...]
     distributions: tuple[DiscoveredDistribution, ...]
     groups: tuple[str, ...]
     interrupted: tuple[str, ...]
+    listed: Mapping[str, frozenset[str]]
 
     def __init__(
         self,
@@ -146,12 +149,14 @@ class Discovery(Record):
         distributions: tuple[DiscoveredDistribution, ...],
         groups: tuple[str, ...] = (),
         interrupted: tuple[str, ...] = (),
+        listed: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         setfield(self, "group", group)
         setfield(self, "path", path)
         setfield(self, "distributions", distributions)
         setfield(self, "groups", groups)
         setfield(self, "interrupted", interrupted)
+        setfield(self, "listed", {} if listed is None else listed)
 
     @property
     def accepted(self) -> tuple[DiscoveredDistribution, ...]:
@@ -292,8 +297,11 @@ def discover(
     located: list[tuple[MetadataLocation, EntryPointsFile]] = []
     editable_names: dict[str, set[str]] = {}
     interrupted: list[str] = []
+    listed: dict[str, frozenset[str]] = {}
     for entry in entries:
         listing = list_path_entry(entry, cache)
+        if listing.tops is not None:
+            listed[entry] = listing.tops
         editable_names[entry] = set(listing.editable_names)
         interrupted.extend(listing.interrupted)
         for loc in listing.locations:
@@ -341,4 +349,5 @@ def discover(
         distributions=tuple(found),
         groups=tuple(groups),
         interrupted=tuple(interrupted),
+        listed=listed,
     )

@@ -198,6 +198,14 @@ class VerifiedImporter:
                 if not self._batches:
                     self._pending.clear()
 
+    def seed_listings(self, listed: Mapping[str, frozenset[str]]) -> None:
+        """Within a :meth:`batch`, let the shadowing check reuse directory listings made earlier in it.
+
+        *listed* maps a path entry to the top-level names it holds (:attr:`Discovery.listed
+        <securehost._installed.discovery.Discovery.listed>`). Outside a batch, this does nothing.
+        """
+        self._shadows.seed(listed)
+
     @property
     def distributions(self) -> tuple[str, ...]:
         """The registered distribution names, sorted."""

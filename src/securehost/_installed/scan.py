@@ -81,14 +81,17 @@ class MetadataLocation(Record):
 class Listing(Record):
     """What one path entry holds.
 
-    Its metadata locations, the names that have an ``__editable__`` hook, and the scratch directories of installs,
-    upgrades or uninstalls that were killed before they finished.
+    Its metadata locations, the names that have an ``__editable__`` hook, the scratch directories of installs,
+    upgrades or uninstalls that were killed before they finished, and (for a directory) the lowercased part before
+    the first dot of every name in it: the top-level names the standard path finder could find there (``None`` for a
+    zip file or an entry that could not be listed).
     """
 
-    __slots__ = ("editable_names", "interrupted", "locations")
+    __slots__ = ("editable_names", "interrupted", "locations", "tops")
     locations: tuple[MetadataLocation, ...]
     editable_names: frozenset[str]
     interrupted: tuple[str, ...]
+    tops: frozenset[str] | None
 
     def __init__(
         self,
@@ -96,10 +99,12 @@ class Listing(Record):
         locations: tuple[MetadataLocation, ...],
         editable_names: frozenset[str],
         interrupted: tuple[str, ...] = (),
+        tops: frozenset[str] | None = None,
     ) -> None:
         setfield(self, "locations", locations)
         setfield(self, "editable_names", editable_names)
         setfield(self, "interrupted", interrupted)
+        setfield(self, "tops", tops)
 
 
 @final
@@ -158,11 +163,13 @@ def _list_dir(entry: str) -> Listing:
     locations: list[MetadataLocation] = []
     editable: set[str] = set()
     interrupted: list[str] = []
+    tops: set[str] = set()
     base = os.path.basename(os.path.normpath(entry)).lower()
     with os.scandir(entry) as children:
         for child in children:
             name = child.name
             low = name.lower()
+            tops.add(low.partition(".")[0])
             kind: Kind
             eps: str | None
             if low.endswith(".dist-info"):
@@ -194,7 +201,10 @@ def _list_dir(entry: str) -> Listing:
             )
     locations.sort(key=lambda loc: loc.path)
     return Listing(
-        locations=tuple(locations), editable_names=frozenset(editable), interrupted=tuple(sorted(interrupted))
+        locations=tuple(locations),
+        editable_names=frozenset(editable),
+        interrupted=tuple(sorted(interrupted)),
+        tops=frozenset(tops),
     )
 
 

@@ -7,7 +7,8 @@ packages, other distributions), would be served in its place to the host and to 
 
 Resolving the :data:`sys.path` entries (to leave out the plugin's own site directory) and searching them are the
 costly part of the check; within :meth:`ShadowCheck.batch` (one host load) each entry is resolved and listed once,
-and a name that no listing holds is not searched for (outside a batch, on every call).
+and a name that no listing holds is not searched for (outside a batch, on every call). A load's discovery has just
+listed the same directories: :meth:`ShadowCheck.seed` hands its listings over, so they are not listed twice.
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ class ShadowCheck:
         loader: the verified importer; modules it loaded itself are not "elsewhere".
     """
 
-    __slots__ = ("_listings", "_loader", "_realpaths")
+    __slots__ = ("_listings", "_loader", "_realpaths", "_seeded")
 
     def __init__(self, loader: object) -> None:
         self._loader = loader
         self._realpaths: dict[str, str] | None = None
         self._listings: dict[str, frozenset[str]] | None = None
+        self._seeded: Mapping[str, frozenset[str]] = {}
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -67,6 +69,16 @@ class ShadowCheck:
             yield
         finally:
             self._realpaths = self._listings = None
+            self._seeded = {}
+
+    def seed(self, listed: Mapping[str, frozenset[str]]) -> None:
+        """Take the top-level names of directory entries listed earlier in this batch (discovery's), keyed by entry.
+
+        They stand in for this check's own listing of the same entry string; the rest of the check is unchanged (an
+        entry whose finder is not the standard one is still searched). Outside a batch, this does nothing.
+        """
+        if self._listings is not None:
+            self._seeded = listed
 
     def _realpath(self, entry: str) -> str:
         memo = self._realpaths
@@ -93,13 +105,13 @@ class ShadowCheck:
         for entry in search:
             names = listings.get(entry)
             if names is None:
-                names = listings[entry] = self._list(entry)
+                names = listings[entry] = self._list(entry, self._seeded.get(entry))
             if names is _MAYBE or wanted in names:
                 return False
         return True
 
     @staticmethod
-    def _list(entry: str) -> frozenset[str]:
+    def _list(entry: str, seeded: frozenset[str] | None) -> frozenset[str]:
         # PathFinder keys the empty entry by the working directory, as here.
         key = entry
         if not entry:
@@ -115,6 +127,8 @@ class ShadowCheck:
             return frozenset()  # no path hook takes it (a missing python3XX.zip): PathFinder skips it
         if not isinstance(finder, importlib.machinery.FileFinder):
             return _MAYBE
+        if seeded is not None:
+            return seeded
         try:
             return frozenset(name.partition(".")[0].lower() for name in os.listdir(entry or os.curdir))
         except OSError:
