@@ -118,7 +118,8 @@ NOT_ON_THE_WARM_PATH = [
     "securehost._wheel.record", "securehost._wheel.check", "securehost._install", "securehost._trust.edit",
     "securehost._cli", "securehost._installed.sitecheck", "securehost._installed.pyccheck", "tomllib", "tomli",
     "securehost._dispatch.relay", "securehost._isolation.zygote", "securehost._host.devmode",
-    "securehost._wheel.startup", "hashlib", "hmac", "_hashlib", "base64",
+    "securehost._wheel.startup", "hashlib", "hmac", "_hashlib", "base64", "securehost._signing.private",
+    "securehost._dispatch.skipped", "securehost._host.note",
 ]  # fmt: skip
 if sys.version_info >= (3, 11):  # Python 3.10's platform module (attrs imports it) imports subprocess
     NOT_ON_THE_WARM_PATH.append("subprocess")
@@ -142,10 +143,15 @@ import securehost
 import securehost._installed.filerecord, securehost._installed.scan
 # the site was just written: without this its files are too young to be remembered (the racy window)
 securehost._installed.filerecord.RACY_NS = securehost._installed.scan._RACY_NS = 0
+class Spec:
+    @securehost.HookspecMarker("demoapp")
+    def hello(self): ...
 host = securehost.Host(project="demoapp", group="demoapp.plugins", trust_store={store!r}, state_dir={state!r},
-                       path=[{site!r}], guard=False)
+                       path=[{site!r}], guard=False, hookspecs=Spec)
 report = host.load()
 assert [p.status for p in report.plugins] == ["accepted"], report.summary()
+assert report.warnings == (), report.warnings  # a load with nothing to say defines no note type
+assert host.hook.hello() == [1]
 print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
 from securehost._signing import predicate
 strict = ["_sha256_re", "_name_re", "_tag_re", "_group_re", "_ep_name_re", "_bad_path_chars_re"]
@@ -160,7 +166,9 @@ def test_a_warm_start_imports_no_signature_check_wheel_tools_isolation_or_health
     """
     key = securehost.PrivateKey.generate()
     store = write_trust_store(trust_store_for(key), tmp_path / "trust.toml")
-    files = {"acme_warm/__init__.py": "def hello():\n    return 1\n"}
+    files = {
+        "acme_warm/__init__.py": "import pluggy\n\n\n@pluggy.HookimplMarker('demoapp')\ndef hello():\n    return 1\n"
+    }
     wheel = build_wheel(tmp_path, files, name="acme-warm", version="1.0", entry_points=ENTRY_POINTS)
     site = PluginSite(tmp_path / "site")
     site.install(securehost.sign_wheel(wheel, key, output=f"{tmp_path / 'signed'}/"))

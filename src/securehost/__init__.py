@@ -21,13 +21,14 @@ if TYPE_CHECKING:
 
     from securehost._audit import AuditEvent, AuditLog
     from securehost._context import PluginContext, current_plugin
-    from securehost._dispatch.manager import SecurePluginManager, SkippedImpl
+    from securehost._dispatch.manager import SecurePluginManager
     from securehost._dispatch.markers import HookspecMarker
+    from securehost._dispatch.skipped import SkippedImpl
     from securehost._dispatch.stats import HookStats, StatsSnapshot
     from securehost._guard.audithook import guard_installed, install_guard
     from securehost._host.host import Host
     from securehost._host.listing import list_plugins
-    from securehost._host.notes import LoadNote, NoteCode
+    from securehost._host.note import LoadNote, NoteCode
     from securehost._host.report import LoadReport, PluginReport
     from securehost._install.api import install_plugin, uninstall_plugin
     from securehost._install.result import InstallResult, UninstallResult
@@ -40,8 +41,9 @@ if TYPE_CHECKING:
     from securehost._orchestrator.select import CapabilityRelay
     from securehost._permissions import Permission, PermissionSet
     from securehost._signing.envelope import Envelope, EnvelopeLimits, Signature, SignatureCheck, check_signatures
-    from securehost._signing.keys import KeyType, PrivateKey, PublicKey
+    from securehost._signing.keys import KeyType, PublicKey
     from securehost._signing.predicate import ConfigDeclaration, PluginPredicate, Subject
+    from securehost._signing.private import PrivateKey
     from securehost._signing.statement import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, Statement
     from securehost._trust.model import Threshold, TrustedKey
     from securehost._trust.store import SignerDecision, TrustStore
@@ -87,10 +89,10 @@ _LAZY: dict[str, str] = {
     "InstallResult": "securehost._install.result",
     "KeyType": "securehost._signing.keys",
     "list_plugins": "securehost._host.listing",
-    "LoadNote": "securehost._host.notes",
+    "LoadNote": "securehost._host.note",
     "LoadReport": "securehost._host.report",
     "PAYLOAD_TYPE": "securehost._signing.statement",
-    "NoteCode": "securehost._host.notes",
+    "NoteCode": "securehost._host.note",
     "Permission": "securehost._permissions",
     "PermissionDeniedError": "securehost.exceptions",
     "PermissionSet": "securehost._permissions",
@@ -100,7 +102,7 @@ _LAZY: dict[str, str] = {
     "PluginReport": "securehost._host.report",
     "ProcessIsolation": "securehost._isolation.policy",
     "PREDICATE_TYPE": "securehost._signing.statement",
-    "PrivateKey": "securehost._signing.keys",
+    "PrivateKey": "securehost._signing.private",
     "PublicKey": "securehost._signing.keys",
     "Reason": "securehost._verdict",
     "ReasonCode": "securehost._verdict",
@@ -113,7 +115,7 @@ _LAZY: dict[str, str] = {
     "SignatureCheck": "securehost._signing.envelope",
     "SignerDecision": "securehost._trust.store",
     "SigningError": "securehost.exceptions",
-    "SkippedImpl": "securehost._dispatch.manager",
+    "SkippedImpl": "securehost._dispatch.skipped",
     "Statement": "securehost._signing.statement",
     "STATEMENT_TYPE": "securehost._signing.statement",
     "StatsSnapshot": "securehost._dispatch.stats",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import importlib
 import sys
 import types
 from collections.abc import Mapping
@@ -61,6 +62,20 @@ def run_as_host(function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> A
         return function(*args, **kwargs)
     finally:
         CURRENT.reset(token)
+
+
+def import_as_host(name: str) -> types.ModuleType:
+    """Return securehost's own module *name*, importing it with no plugin identity if it is not imported yet.
+
+    For the modules a start-up does not import, imported by their first use instead. That first use may happen
+    inside a plugin's call (a hook left out for a missing permission while the plugin registers, a note about it):
+    reading securehost's own files is then still the host's doing, not something the guard should judge against
+    the plugin's ``fs.read`` grants.
+    """
+    module = sys.modules.get(name)
+    if module is None:
+        module = run_as_host(importlib.import_module, name)
+    return module
 
 
 _EMPTY: Final[Mapping[str, Any]] = types.MappingProxyType({})

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
-from securehost._signing.keys import PrivateKey, PublicKey
+from securehost._signing.keys import PublicKey
+from securehost._signing.private import PrivateKey
 from securehost.exceptions import KeyFormatError
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from securehost._cli.common import (
     print_results,
     read_password,
 )
-from securehost._signing.keys import GENERATE_TYPES, PrivateKey
+from securehost._signing.keys import GENERATE_TYPES
+from securehost._signing.private import PrivateKey
 
 if TYPE_CHECKING:
     import argparse

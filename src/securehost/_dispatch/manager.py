@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any
 
-import attrs
 import pluggy
 
 from securehost._args import require_type
 from securehost._audit import AuditLog
-from securehost._context import CURRENT, PluginContext
+from securehost._context import CURRENT, PluginContext, import_as_host
 from securehost._dispatch.callers import Entry, call_general, make_entry
 from securehost._dispatch.hookattrs import inert_module_attribute
 from securehost._dispatch.hookcaller import SecureHookCaller
 from securehost._dispatch.stats import Cell, StatsRegistry, StatsSnapshot
 from securehost._guard.audithook import install_guard
-from securehost._models import value_model
 from securehost._permissions import Permission, PermissionSet
 
 if TYPE_CHECKING:
@@ -27,25 +25,9 @@ if TYPE_CHECKING:
 
     from securehost._dispatch.markers import SpecExtras
     from securehost._dispatch.relay import AsyncHookRelay
+    from securehost._dispatch.skipped import SkippedImpl
 
-__all__ = ["SecurePluginManager", "SkippedImpl"]
-
-
-@final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class SkippedImpl:
-    """An implementation left out because its plugin lacks a permission that the hook requires.
-
-    Attributes:
-        plugin: the plugin name.
-        hook: the hook name.
-        missing: the required permissions that the plugin's effective permissions do not cover.
-    """
-
-    plugin: str
-    hook: str
-    missing: PermissionSet
+__all__ = ["SecurePluginManager"]
 
 
 def _as_permission_set(
@@ -356,7 +338,8 @@ class SecurePluginManager(pluggy.PluginManager):
         missing = granted.missing(required)
         if not missing:
             return True
-        self._skipped.append(SkippedImpl(plugin=hookimpl.plugin_name, hook=hook.name, missing=missing))
+        skipped: type[SkippedImpl] = import_as_host("securehost._dispatch.skipped").SkippedImpl  # defined on first use
+        self._skipped.append(skipped(plugin=hookimpl.plugin_name, hook=hook.name, missing=missing))
         self._audit.emit(
             "hook.impl_skipped",
             plugin=hookimpl.plugin_name,

@@ -3,7 +3,7 @@
 A load that finds nothing, a search path entry that does not exist, a plugin that implements none of the host's
 hooks (often because its ``HookimplMarker`` names another project), an implementation of a hook the host does not
 specify (a misspelt name), and a development-mode plugin: none of these is a verification failure, and each used to
-pass in silence. Each becomes a :class:`LoadNote` in :attr:`LoadReport.warnings
+pass in silence. Each becomes a :class:`~securehost.LoadNote` in :attr:`LoadReport.warnings
 <securehost.LoadReport.warnings>` and one ``WARNING`` record on the ``securehost.host`` logger, with the note as
 structured ``extra`` (``record.securehost_note``).
 
@@ -15,26 +15,25 @@ in the environment.
 
 from __future__ import annotations
 
-import enum
 import os
 import types
 import warnings
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
-import attrs
 import pluggy
 
+from securehost._context import import_as_host
 from securehost._log import LazyLogger
-from securehost._models import value_model
 from securehost.exceptions import SecurehostWarning
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from securehost._dispatch.manager import SecurePluginManager
+    from securehost._host.note import LoadNote
     from securehost._installed.discovery import Discovery
 
-__all__ = ["BeforeLoadRelay", "LoadNote", "NoteCode", "discovery_notes", "load_notes", "log_notes", "plugin_notes"]
+__all__ = ["BeforeLoadRelay", "discovery_notes", "load_notes", "log_notes", "plugin_notes"]
 
 _logger = LazyLogger("securehost.host")
 _MAX_SUGGESTIONS: Final = 10
@@ -42,49 +41,16 @@ _MAX_SUGGESTIONS: Final = 10
 _OWN_PREFIX: Final = "securehost_"
 
 
-class NoteCode(str, enum.Enum):
-    """Machine-readable codes of :class:`LoadNote`."""
-
-    NO_PLUGINS = "no-plugins"
-    """No distribution on the search path declares entry points in the group."""
-    PATH_MISSING = "path-missing"
-    """An entry of the host's ``path`` does not exist."""
-    NO_HOOKS = "no-hooks"
-    """A loaded plugin implements none of the host's hooks."""
-    FOREIGN_MARKER = "foreign-marker"
-    """A loaded plugin marks its functions with the ``HookimplMarker`` of another project."""
-    UNKNOWN_HOOK = "unknown-hook"
-    """A loaded plugin implements a hook the host does not specify (a misspelt name?)."""
-    UNSIGNED_DEV = "unsigned-dev"
-    """A plugin was loaded without a signature, in development mode (``unsafe_unsigned``)."""
-    INSTALL_INTERRUPTED = "install-interrupted"
-    """A ``securehost install``, ``upgrade`` or ``uninstall`` in a plugin directory was killed before it finished."""
+NoteCodeValue = Literal[
+    "no-plugins", "path-missing", "no-hooks", "foreign-marker", "unknown-hook", "unsigned-dev", "install-interrupted"
+]  # fmt: skip
 
 
-@final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class LoadNote:
-    """Something a load did not do, or did only because it was told to, with what to do about it.
-
-    Attributes:
-        code: what kind of note.
-        message: one sentence: what happened and what to do.
-        plugin: the distribution it is about, if any.
-        subject: the group, path entry, hook or marker it is about.
-    """
-
-    code: NoteCode
-    message: str
-    plugin: str | None = None
-    subject: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict."""
-        return {"code": self.code.value, "message": self.message, "plugin": self.plugin, "subject": self.subject}
-
-    def __str__(self) -> str:
-        return f"{self.code.value}: {self.message}"
+def _note(code: NoteCodeValue, message: str, *, plugin: str | None = None, subject: str | None = None) -> LoadNote:
+    """A :class:`~securehost.LoadNote` (its module is imported by the first note: a quiet load defines no note type)."""
+    note = import_as_host("securehost._host.note")
+    made: LoadNote = note.LoadNote(code=note.NoteCode(code), message=message, plugin=plugin, subject=subject)
+    return made
 
 
 def _closest(word: str, candidates: Iterable[str]) -> list[str]:
@@ -98,8 +64,8 @@ def _closest(word: str, candidates: Iterable[str]) -> list[str]:
 def discovery_notes(discovery: Discovery, explicit_path: Sequence[str] | None) -> list[LoadNote]:
     """Notes about the scan: path entries that do not exist, a group nobody declares, interrupted installs."""
     notes = [
-        LoadNote(
-            code=NoteCode.PATH_MISSING,
+        _note(
+            "path-missing",
             message=f"search path entry {entry!r} does not exist: nothing was loaded from it (check the path)",
             subject=entry,
         )
@@ -107,8 +73,8 @@ def discovery_notes(discovery: Discovery, explicit_path: Sequence[str] | None) -
         if not os.path.exists(entry)
     ]
     notes.extend(
-        LoadNote(
-            code=NoteCode.INSTALL_INTERRUPTED,
+        _note(
+            "install-interrupted",
             message=f"{os.path.dirname(scratch)}: a securehost install, upgrade or uninstall there was killed before "
             f"it finished ({os.path.basename(scratch)}); its plugins may be half replaced, and are rejected if so. The "
             "next `securehost install`, `upgrade` or `uninstall` in that directory rolls the change back (or "
@@ -122,8 +88,8 @@ def discovery_notes(discovery: Discovery, explicit_path: Sequence[str] | None) -
         where = "the search path" if explicit_path is None else f"the search path {list(explicit_path)}"
         known = f"groups that do exist, closest first: {', '.join(groups)}" if groups else "no group exists there"
         notes.append(
-            LoadNote(
-                code=NoteCode.NO_PLUGINS,
+            _note(
+                "no-plugins",
                 message=f"no distribution on {where} declares entry points in group {discovery.group!r}; {known}",
                 subject=discovery.group,
             )
@@ -203,8 +169,8 @@ def plugin_notes(manager: SecurePluginManager, loaded_now: Iterable[tuple[str, S
             near = difflib.get_close_matches(caller.name, specified, n=3)
             hint = f"did you mean {' or '.join(map(repr, near))}?" if near else "the host specifies no such hook"
             notes.append(
-                LoadNote(
-                    code=NoteCode.UNKNOWN_HOOK,
+                _note(
+                    "unknown-hook",
                     message=f"plugin {plugin_name!r} implements {caller.name!r}, which the host "
                     f"({manager.project_name}) does not specify: it is never called; {hint} (mark it "
                     "optionalhook=True if that is intended)",
@@ -218,8 +184,8 @@ def plugin_notes(manager: SecurePluginManager, loaded_now: Iterable[tuple[str, S
         if foreign:
             for project, functions in sorted(foreign.items()):
                 notes.append(
-                    LoadNote(
-                        code=NoteCode.FOREIGN_MARKER,
+                    _note(
+                        "foreign-marker",
                         message=f"plugin {plugin_name!r} implements no hook of {manager.project_name!r}: its "
                         f"functions {', '.join(sorted(functions))} are marked with HookimplMarker({project!r}); "
                         f"use HookimplMarker({manager.project_name!r})",
@@ -229,8 +195,8 @@ def plugin_notes(manager: SecurePluginManager, loaded_now: Iterable[tuple[str, S
                 )
             continue
         notes.append(
-            LoadNote(
-                code=NoteCode.NO_HOOKS,
+            _note(
+                "no-hooks",
                 message=f"plugin {plugin_name!r} implements none of the hooks of {manager.project_name!r}: it is "
                 "registered but never called (is the entry point the right object?)",
                 plugin=distribution,
@@ -250,8 +216,8 @@ def load_notes(
     """Every note of one load or check, logged: the scan's, each plugin loaded just now, each unsigned one."""
     notes = discovery_notes(discovery, explicit_path)
     notes.extend(
-        LoadNote(
-            code=NoteCode.UNSIGNED_DEV,
+        _note(
+            "unsigned-dev",
             message=f"{name} is UNSIGNED and was accepted only because unsafe_unsigned names it (plugin development "
             "mode): nothing about it was verified; never use this in production",
             plugin=name,

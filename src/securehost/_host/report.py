@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any, Literal, final
 
 import attrs
 
-from securehost._host.notes import LoadNote
 from securehost._models import value_model
 from securehost._verdict import Verdict
 
 if TYPE_CHECKING:
     from securehost._audit import AuditLog
+    from securehost._host.note import LoadNote
     from securehost._installed.discovery import DiscoveredDistribution
     from securehost._orchestrator.runner import Member
 

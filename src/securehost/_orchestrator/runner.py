@@ -8,11 +8,9 @@ needs nothing of the dispatcher.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-from securehost._context import run_as_host
+from securehost._context import import_as_host
 from securehost._log import LazyLogger
 from securehost._orchestrator.config import redact, resolve, scrub, secret_values
 from securehost._orchestrator.lifecycle import HEALTH, START, STOP, Outcome, call_with_deadline, dependency_order
@@ -36,9 +34,7 @@ def _first_use(module: str) -> None:
     (a callback of the host that selects): reading securehost's own files is then still the host's doing, not
     something the guard should judge against the plugin's ``fs.read`` grants.
     """
-    name = f"securehost._orchestrator.{module}"
-    if name not in sys.modules:
-        run_as_host(importlib.import_module, name)
+    import_as_host(f"securehost._orchestrator.{module}")
 
 
 _logger = LazyLogger("securehost.host")

@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 import attrs
 
+from securehost._context import import_as_host
 from securehost._models import value_model
 from securehost._signing.jsonstrict import check_keys, dumps_canonical, loads_strict
-from securehost._signing.keys import PrivateKey, PublicKey, b64decode_strict
+from securehost._signing.keys import PublicKey, b64decode_strict
 from securehost._verdict import ReasonCode
 from securehost.exceptions import EnvelopeFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Set
+
+    from securehost._signing.private import PrivateKey
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -315,7 +318,8 @@ class Envelope:
         Raises:
             TypeError: *private_key* is not a :class:`~securehost.PrivateKey`.
         """
-        if not isinstance(private_key, PrivateKey):
+        private: type[PrivateKey] = import_as_host("securehost._signing.private").PrivateKey  # signing only
+        if not isinstance(private_key, private):
             raise TypeError(f"private_key must be a securehost.PrivateKey, not {type(private_key).__name__}")
         return self.add_signature(private_key.key_id, private_key.sign(self.pae()))
 

@@ -1,4 +1,4 @@
-"""Signing keys: generation, loading (PEM and OpenSSH), key ids and the one signature scheme per key type.
+"""Public keys: loading (PEM and OpenSSH), key ids and the one signature scheme per key type (signing: ``private``).
 
 The signature scheme is a property of the key type, never of the signature:
 
@@ -64,13 +64,13 @@ else:
     rsa = _Lazy("cryptography.hazmat.primitives.asymmetric.rsa")
 
 __all__ = [
-    "KeyType", "PrivateKey", "PublicKey", "b64decode_strict", "ed25519_from_spki", "ed25519_spki", "key_id_of",
+    "GENERATE_TYPES", "KeyType", "PublicKey", "b64decode_strict", "check_key_data", "check_single_pem",
+    "ed25519_from_spki", "ed25519_spki", "key_id_of", "pss",
 ]  # fmt: skip
 
 MIN_RSA_BITS: Final = 3072
 MAX_KEY_FILE_BYTES: Final = 64 * 1024
 
-_CryptoPrivate: TypeAlias = "ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey"
 _CryptoPublic: TypeAlias = "ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey"
 
 
@@ -119,7 +119,8 @@ def b64decode_strict(data: str | bytes) -> bytes:
     return base64.b64decode(data, validate=True)
 
 
-def _pss() -> padding.PSS:
+def pss() -> padding.PSS:
+    """The RSA signature padding: RSASSA-PSS with MGF1-SHA-256 and a 32-byte salt."""
     return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 
 
@@ -184,14 +185,24 @@ def _ed25519_spki(data: bytes) -> bytes | None:
     return _ED25519_SPKI_PREFIX + blob[len(_ED25519_SSH_PREFIX) :]
 
 
-def _check_single_pem(data: bytes, what: str) -> None:
-    """Reject PEM input with more than one block or with text around the block (which loaders silently skip)."""
+def check_single_pem(data: bytes, what: str) -> None:
+    """Reject PEM input with more than one block or with text around the block (which loaders silently skip).
+
+    Raises:
+        KeyFormatError: *data* is not exactly one PEM block.
+    """
     body = data.strip()
     if body.count(b"-----BEGIN ") != 1 or not body.startswith(b"-----BEGIN ") or not body.endswith(b"-----"):
         raise KeyFormatError(f"{what} must be exactly one PEM block with nothing around it")
 
 
-def _check_size(data: bytes, what: str) -> None:
+def check_key_data(data: bytes, what: str) -> None:
+    """Refuse key data that is not ``bytes`` or is larger than :data:`MAX_KEY_FILE_BYTES`.
+
+    Raises:
+        TypeError: *data* is not ``bytes``.
+        KeyFormatError: it is too large.
+    """
     if not isinstance(data, bytes):
         raise TypeError(f"{what} must be bytes, not {type(data).__name__}")
     if len(data) > MAX_KEY_FILE_BYTES:
@@ -228,8 +239,8 @@ class PublicKey:
         Raises:
             KeyFormatError: the data is not a supported PEM public key.
         """
-        _check_size(data, "public key")
-        _check_single_pem(data, "public key")
+        check_key_data(data, "public key")
+        check_single_pem(data, "public key")
         try:
             key = serialization.load_pem_public_key(data)
         except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
@@ -243,7 +254,7 @@ class PublicKey:
         Raises:
             KeyFormatError: the line is not a supported OpenSSH public key.
         """
-        _check_size(data, "public key")
+        check_key_data(data, "public key")
         line = data.strip()
         if b"\n" in line:
             raise KeyFormatError("an OpenSSH public key must be a single line")
@@ -260,7 +271,7 @@ class PublicKey:
         Raises:
             KeyFormatError: the data is neither.
         """
-        _check_size(data, "public key")
+        check_key_data(data, "public key")
         der = _ed25519_spki(data)
         if der is not None:  # the cryptography object is made when a signature must be verified
             return ed25519_from_spki(der)
@@ -289,7 +300,7 @@ class PublicKey:
         else:
             if len(signature) != (key.key_size + 7) // 8:
                 raise _cx.InvalidSignature
-            key.verify(signature, data, _pss(), hashes.SHA256())
+            key.verify(signature, data, pss(), hashes.SHA256())
 
     def is_valid_signature(self, signature: bytes, data: bytes) -> bool:
         """Return whether *signature* over *data* is valid; never raises for a bad signature."""
@@ -345,122 +356,3 @@ def ed25519_from_spki(der: bytes) -> PublicKey:
     if not isinstance(der, bytes) or len(der) != 44 or not der.startswith(_ED25519_SPKI_PREFIX):
         raise KeyFormatError("not an Ed25519 SubjectPublicKeyInfo")
     return PublicKey(key=None, key_type=KeyType.ED25519, key_id=sha256(der).hexdigest(), der=der)
-
-
-@final
-@attrs.frozen(eq=False, repr=False)
-class PrivateKey:
-    """A private signing key of a supported type.
-
-    Build one with :meth:`generate`, :meth:`from_pem`, :meth:`from_openssh` or :meth:`load`.
-    """
-
-    _key: _CryptoPrivate = attrs.field(alias="key")
-    public_key: PublicKey
-
-    @classmethod
-    def from_crypto(cls, key: _CryptoPrivate) -> PrivateKey:
-        """Wrap a ``cryptography`` private key.
-
-        Raises:
-            KeyFormatError: the key's type, curve or size is not supported.
-        """
-        return cls(key=key, public_key=PublicKey.from_crypto(key.public_key()))
-
-    @classmethod
-    def generate(cls, key_type: str = "ed25519") -> PrivateKey:
-        """Generate a new key: ``ed25519`` (default), ``ecdsa-p256``, ``ecdsa-p384``, ``rsa-3072`` or ``rsa-4096``.
-
-        Raises:
-            ValueError: *key_type* is not one of the names above.
-        """
-        key: _CryptoPrivate
-        if key_type == "ed25519":
-            key = ed25519.Ed25519PrivateKey.generate()
-        elif key_type == "ecdsa-p256":
-            key = ec.generate_private_key(ec.SECP256R1())
-        elif key_type == "ecdsa-p384":
-            key = ec.generate_private_key(ec.SECP384R1())
-        elif key_type in ("rsa-3072", "rsa-4096"):
-            key = rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[4:]))
-        else:
-            raise ValueError(f"unknown key type {key_type!r}; choose one of {', '.join(GENERATE_TYPES)}")
-        return cls.from_crypto(key)
-
-    @classmethod
-    def from_pem(cls, data: bytes, password: bytes | None = None) -> PrivateKey:
-        """Load a PEM private key (PKCS#8, optionally encrypted).
-
-        Raises:
-            KeyFormatError: the data is not a supported key, or the password is wrong or missing.
-        """
-        _check_size(data, "private key")
-        _check_single_pem(data, "private key")
-        try:
-            key = serialization.load_pem_private_key(data, password=password)
-        except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
-            raise KeyFormatError(f"cannot load PEM private key: {exc}") from exc
-        return cls.from_crypto(key)  # type: ignore[arg-type]
-
-    @classmethod
-    def from_openssh(cls, data: bytes, password: bytes | None = None) -> PrivateKey:
-        """Load an OpenSSH private key file as ``ssh-keygen`` writes it (optionally encrypted).
-
-        Raises:
-            KeyFormatError: the data is not a supported key, or the password is wrong or missing.
-        """
-        _check_size(data, "private key")
-        try:
-            key = serialization.load_ssh_private_key(data, password=password)
-        except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
-            raise KeyFormatError(f"cannot load OpenSSH private key: {exc}") from exc
-        return cls.from_crypto(key)  # type: ignore[arg-type]
-
-    @classmethod
-    def load(cls, data: bytes, password: bytes | None = None) -> PrivateKey:
-        """Load a private key from PEM or OpenSSH format, whichever *data* is.
-
-        Raises:
-            KeyFormatError: the data is neither, or the password is wrong or missing.
-        """
-        _check_size(data, "private key")
-        if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
-            return cls.from_openssh(data, password)
-        return cls.from_pem(data, password)
-
-    @property
-    def key_type(self) -> KeyType:
-        """The key type, which fixes the signature scheme."""
-        return self.public_key.key_type
-
-    @property
-    def key_id(self) -> str:
-        """The key id of the public half."""
-        return self.public_key.key_id
-
-    def sign(self, data: bytes) -> bytes:
-        """Sign *data* with this key's one scheme (deterministic for Ed25519 and ECDSA, per RFC 6979)."""
-        if not isinstance(data, bytes):
-            raise TypeError("data must be bytes")
-        key = self._key
-        if isinstance(key, ed25519.Ed25519PrivateKey):
-            return key.sign(data)
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            algorithm = hashes.SHA256() if self.key_type is KeyType.ECDSA_P256 else hashes.SHA384()
-            return key.sign(data, ec.ECDSA(algorithm, deterministic_signing=True))
-        return key.sign(data, _pss(), hashes.SHA256())
-
-    def to_pem(self, password: bytes | None = None) -> bytes:
-        """Return the key as PKCS#8 PEM, encrypted with *password* if given."""
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
-        )
-        return self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-
-    @property
-    def crypto_key(self) -> _CryptoPrivate:
-        """The wrapped ``cryptography`` private key (for interoperability)."""
-        return self._key
-
-    def __repr__(self) -> str:
-        return f"PrivateKey({self.key_type.value}, {self.key_id[:16]}...)"

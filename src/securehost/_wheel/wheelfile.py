@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from securehost._permissions import check_kind
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits
-from securehost._signing.keys import PrivateKey
 from securehost._signing.predicate import ConfigDeclaration, PluginPredicate, Subject
+from securehost._signing.private import PrivateKey
 from securehost._signing.statement import Statement
 from securehost._trust.verify import ENVELOPE_FILENAME, check_statement
 from securehost._verdict import Reason, ReasonCode, Verdict

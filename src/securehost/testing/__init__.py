@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Iterable, Mapping
 
-    from securehost._signing.keys import PrivateKey
+    from securehost._signing.private import PrivateKey
 
 __all__ = [
     "EVERY_BUILTIN_PERMISSION",

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from securehost._signing.keys import PrivateKey
+from securehost._signing.private import PrivateKey
 from securehost._wheel.wheelfile import sign_wheel
 from securehost.exceptions import ConfigurationError, SecurehostError
 from securehost.testing._wheels import WheelTamper, build_wheel, tamper_wheel

@@ -24,7 +24,7 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from securehost._signing.keys import PrivateKey
+from securehost._signing.private import PrivateKey
 from securehost._trust.verify import ENVELOPE_FILENAME
 from securehost._verdict import ReasonCode
 from securehost._version import __version__
