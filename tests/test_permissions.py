@@ -376,3 +376,17 @@ def test_permission_set_orders_scoped_and_unscoped_of_one_kind_as_text() -> None
     perms = PermissionSet.parse(["proc.spawn:/usr/bin/git", "proc.spawn", "agent.control"])
     assert perms.strings() == ("agent.control", "proc.spawn", "proc.spawn:/usr/bin/git")
     assert [str(p) for p in perms] == list(perms.strings())
+
+
+def test_empty_results_share_one_empty_set_and_stay_equal_to_any_other() -> None:
+    from securehost._permissions import NO_PERMISSIONS
+
+    some = PermissionSet.parse(["fs.read:/srv/**"])
+    assert PermissionSet.parse([]) is NO_PERMISSIONS
+    assert some.missing(some) is NO_PERMISSIONS
+    assert some.restrict(PermissionSet()) is NO_PERMISSIONS
+    assert NO_PERMISSIONS.restrict(some) is NO_PERMISSIONS
+    assert NO_PERMISSIONS == PermissionSet() == PermissionSet(frozenset())
+    assert hash(NO_PERMISSIONS) == hash(PermissionSet())
+    assert some.restrict(some) == some
+    assert PermissionSet().missing(some) == some

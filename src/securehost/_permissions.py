@@ -60,7 +60,7 @@ from securehost.exceptions import PermissionFormatError
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["BUILTIN_KINDS", "Permission", "PermissionSet", "check_kind"]
+__all__ = ["BUILTIN_KINDS", "NO_PERMISSIONS", "Permission", "PermissionSet", "check_kind"]
 
 BUILTIN_KINDS: Final = frozenset(
     {
@@ -431,7 +431,8 @@ class PermissionSet:
         """
         if isinstance(texts, str):
             raise TypeError("PermissionSet.parse() takes an iterable of strings, not one string")
-        return cls(frozenset(Permission.parse(t) for t in texts))
+        parsed = frozenset(Permission.parse(t) for t in texts)
+        return cls(parsed) if parsed else NO_PERMISSIONS
 
     def __iter__(self) -> Iterator[Permission]:
         return iter(sorted(self.permissions, key=str))
@@ -448,7 +449,8 @@ class PermissionSet:
 
     def missing(self, requests: Iterable[Permission]) -> PermissionSet:
         """Return the permissions among *requests* that this set does not cover."""
-        return PermissionSet(frozenset(r for r in requests if not self.covers(r)))
+        missing = frozenset(r for r in requests if not self.covers(r))
+        return PermissionSet(missing) if missing else NO_PERMISSIONS
 
     def allows(self, kind: str, value: str | None = None) -> bool:
         """Return whether a permission of *kind* allows *value* (``None``: an unscoped use)."""
@@ -462,8 +464,15 @@ class PermissionSet:
 
     def restrict(self, *grants: PermissionSet) -> PermissionSet:
         """Return the permissions of this (requested) set that every one of *grants* covers."""
-        return PermissionSet(frozenset(p for p in self.permissions if all(g.covers(p) for g in grants)))
+        if not self.permissions:
+            return self
+        kept = frozenset(p for p in self.permissions if all(g.covers(p) for g in grants))
+        return PermissionSet(kept) if kept else NO_PERMISSIONS
 
     def strings(self) -> tuple[str, ...]:
         """Return the permissions as sorted strings."""
         return tuple(str(p) for p in self)
+
+
+#: The empty set, shared: a :class:`PermissionSet` is immutable, and most plugins request nothing.
+NO_PERMISSIONS: Final = PermissionSet()

@@ -68,6 +68,7 @@ def test_an_accepted_check_carries_statement_envelope_signers_vouched_permission
     assert check.statement == statement(expires_at=ISSUED + dt.timedelta(days=30))
     assert check.envelope == Envelope.from_bytes(data)
     assert check.signers == (KEY.public_key.key_id,)
+    assert check.requested == PermissionSet.parse(["fs.read:/srv/data/**"])
     assert check.vouched == PermissionSet.parse(["fs.read:/srv/data/**"])
     assert check.evidence == {
         "payload_sha256": hashlib.sha256(check.envelope.payload).hexdigest(),
@@ -204,3 +205,14 @@ def test_a_repeated_signature_by_an_unknown_key_is_described_once_as_a_duplicate
     )  # fmt: skip
     assert check.reasons[2].code == R.THRESHOLD_NOT_MET
     assert check.reasons[2].message == "no signature by a trusted key (2 signature(s) present); payload not parsed"
+
+
+def test_the_requested_permissions_are_the_trusted_statements_and_none_without_one() -> None:
+    """The judge takes the requested set from the check (parsed once), so an untrusted statement requests nothing."""
+    asking = signed(KEY, permissions=["fs.read:/srv/data/**", "net.connect:example.org"])
+    check = check_statement(asking, store(), now=NOW)
+    assert check.requested == PermissionSet.parse(["fs.read:/srv/data/**", "net.connect:example.org"])
+    assert check.vouched == PermissionSet.parse(["fs.read:/srv/data/**"])  # above the key's ceiling: not vouched
+    unsigned = check_statement(signed(permissions=["fs.read:/srv/data/**"]), store(), now=NOW)
+    assert unsigned.statement is None
+    assert len(unsigned.requested) == 0

@@ -16,7 +16,7 @@ from securehost._dispatch.hookattrs import inert_module_attribute
 from securehost._dispatch.hookcaller import SecureHookCaller
 from securehost._dispatch.stats import Cell, StatsRegistry, StatsSnapshot
 from securehost._guard.audithook import install_guard
-from securehost._permissions import Permission, PermissionSet
+from securehost._permissions import NO_PERMISSIONS, Permission, PermissionSet
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,7 +34,7 @@ def _as_permission_set(
     permissions: PermissionSet | Iterable[str | Permission] | None,
 ) -> PermissionSet:
     if permissions is None:
-        return PermissionSet()
+        return NO_PERMISSIONS
     if isinstance(permissions, PermissionSet):
         return permissions
     if isinstance(permissions, str):
@@ -353,7 +353,7 @@ class SecurePluginManager(pluggy.PluginManager):
         context = PluginContext(
             plugin=plugin_name,
             hook=hook.name,
-            permissions=self._permissions.get(plugin_name, PermissionSet()),
+            permissions=self._permissions.get(plugin_name, NO_PERMISSIONS),
             cell=self._stats.cell(plugin_name, hook.name),
             audit=self._audit,
             threshold=self._threshold_for(hook.extras),

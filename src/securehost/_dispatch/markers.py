@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, TypeVar, final, overload
 
-from securehost._permissions import Permission, PermissionSet
+from securehost._permissions import NO_PERMISSIONS, Permission, PermissionSet
 from securehost._records import Record, setfield
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class SpecExtras(Record):
     def __init__(
         self, *, requires: PermissionSet | None = None, isolate: bool | None = None, quarantine_after: int | None = None
     ) -> None:
-        setfield(self, "requires", PermissionSet() if requires is None else requires)
+        setfield(self, "requires", NO_PERMISSIONS if requires is None else requires)
         setfield(self, "isolate", isolate)
         setfield(self, "quarantine_after", quarantine_after)
 

@@ -15,7 +15,7 @@ from securehost._installed.distcheck import InstalledDistribution, verify_instal
 from securehost._installed.entrycheck import check_entry_points
 from securehost._installed.sitehooks import SiteIndex
 from securehost._names import canonicalize_name, parse_version, version_above
-from securehost._permissions import PermissionSet
+from securehost._permissions import NO_PERMISSIONS, PermissionSet
 from securehost._trust.verify import ENVELOPE_FILENAME, StatementCheck, check_statement
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import ConfigurationError
@@ -89,6 +89,7 @@ class Judge:
         self._max_age = max_age
         self._grants = grants
         self._site_indexes: dict[str, SiteIndex] = {}
+        self._granted: dict[str, PermissionSet] = {}
 
     def begin(self) -> None:
         """Start a load: site directories are listed afresh, once each."""
@@ -108,11 +109,11 @@ class Judge:
             envelope = read_envelope(dist.metadata_dir)
         except OSError as exc:
             unreadable = Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {ENVELOPE_FILENAME}: {exc}")
-            return StatementCheck(statement=None, envelope=None), None, [*reasons, unreadable], PermissionSet()
+            return StatementCheck(statement=None, envelope=None), None, [*reasons, unreadable], NO_PERMISSIONS
         check = check_statement(envelope, self._store, now=now, memo=self._memo)
         reasons.extend(check.reasons)
         if check.statement is None:
-            return check, None, reasons, PermissionSet()
+            return check, None, reasons, NO_PERMISSIONS
         predicate = check.statement.predicate
         if predicate.name != dist.name:
             reasons.append(
@@ -167,7 +168,7 @@ class Judge:
                     message=f"statement issued {predicate.issued_at} is older than the host's limit of {self._max_age}",
                 )
             )
-        requested = PermissionSet.parse(predicate.permissions)
+        requested = check.requested  # the statement's own permissions, parsed by the check
         granted = self.granted(dist.name)
         for permission in requested:
             if not granted.covers(permission):
@@ -194,6 +195,11 @@ class Judge:
         ]
 
     def granted(self, name: str) -> PermissionSet:
-        """The permissions the host's grants give the distribution *name*."""
-        merged = [p for pattern, perms in self._grants if fnmatch.fnmatchcase(name, pattern) for p in perms]
-        return PermissionSet(frozenset(merged))
+        """The permissions the host's grants give the distribution *name* (the grants are fixed: kept per name)."""
+        known = self._granted.get(name)
+        if known is None:
+            merged = frozenset(
+                p for pattern, perms in self._grants if fnmatch.fnmatchcase(name, pattern) for p in perms
+            )
+            known = self._granted[name] = PermissionSet(merged) if merged else NO_PERMISSIONS
+        return known

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, final
 import attrs
 
 from securehost._models import value_model
-from securehost._permissions import PermissionSet
+from securehost._permissions import NO_PERMISSIONS, PermissionSet
 from securehost._trust.model import TrustedKey, show
 from securehost._verdict import Reason, ReasonCode
 
@@ -56,7 +56,7 @@ def permission_set(permissions: Iterable[Permission]) -> PermissionSet:
     # Any: mypy's attrs plugin types PermissionSet's converter=frozenset argument as an
     # unsolvable Iterable[_T_co], so no typed argument is accepted.
     frozen: Any = frozenset(permissions)
-    return PermissionSet(frozen)
+    return PermissionSet(frozen) if frozen else NO_PERMISSIONS
 
 
 class SignatureCheckLike(Protocol):

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, Final, final
 
 from securehost._digests import fingerprint, sha256
-from securehost._permissions import PermissionSet
+from securehost._permissions import NO_PERMISSIONS, PermissionSet
 from securehost._records import Record, setfield
 from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits, check_signatures
 from securehost._signing.statement import Statement
@@ -37,15 +37,17 @@ class StatementCheck(Record):
         statement: the verified statement, or ``None`` when the envelope or its payload could not be trusted.
         envelope: the parsed envelope, or ``None`` when it was malformed.
         signers: key ids whose signatures counted.
+        requested: the permissions the trusted statement requests (empty when it is not trusted).
         vouched: the requested permissions that enough signers vouched for.
         reasons: every reason against the statement; empty when it is trusted.
         evidence: facts for the audit trail (payload digest, ignored signatures, times).
     """
 
-    __slots__ = ("envelope", "evidence", "reasons", "signers", "statement", "vouched")
+    __slots__ = ("envelope", "evidence", "reasons", "requested", "signers", "statement", "vouched")
     statement: Statement | None
     envelope: Envelope | None
     signers: tuple[str, ...]
+    requested: PermissionSet
     vouched: PermissionSet
     reasons: tuple[Reason, ...]
     evidence: dict[str, Any]
@@ -56,14 +58,16 @@ class StatementCheck(Record):
         statement: Statement | None,
         envelope: Envelope | None,
         signers: tuple[str, ...] = (),
-        vouched: PermissionSet | None = None,
+        requested: PermissionSet = NO_PERMISSIONS,
+        vouched: PermissionSet = NO_PERMISSIONS,
         reasons: tuple[Reason, ...] = (),
         evidence: dict[str, Any] | None = None,
     ) -> None:
         setfield(self, "statement", statement)
         setfield(self, "envelope", envelope)
         setfield(self, "signers", signers)
-        setfield(self, "vouched", PermissionSet() if vouched is None else vouched)
+        setfield(self, "requested", requested)
+        setfield(self, "vouched", vouched)
         setfield(self, "reasons", reasons)
         setfield(self, "evidence", {} if evidence is None else evidence)
 
@@ -186,6 +190,7 @@ def check_statement(
         statement=statement,
         envelope=envelope,
         signers=decision.counted,
+        requested=requested,
         vouched=decision.vouched,
         reasons=tuple(reasons),
         evidence=evidence,
