@@ -9,7 +9,8 @@ import pluggy
 import pytest
 
 from securehost import HookspecMarker, SecurePluginManager
-from securehost._dispatch.stats import BUCKETS, HookStats, StatsSnapshot
+from securehost._dispatch.snapshot import HookStats, StatsSnapshot
+from securehost._dispatch.stats import BUCKETS
 from securehost.metrics import EXPORTED_BUCKETS, prometheus_text, register_otel
 
 hookspec = HookspecMarker("metrics")

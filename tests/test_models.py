@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import securehost
 from securehost import PermissionSet, Reason, ReasonCode, Verdict
-from securehost._dispatch.stats import HookStats
+from securehost._dispatch.snapshot import HookStats
 from securehost._models import model_repr, shared_repr, stable_repr, value_model
 
 

@@ -119,7 +119,7 @@ NOT_ON_THE_WARM_PATH = [
     "securehost._cli", "securehost._installed.sitecheck", "securehost._installed.pyccheck", "tomllib", "tomli",
     "securehost._dispatch.relay", "securehost._isolation.zygote", "securehost._host.devmode",
     "securehost._wheel.startup", "hashlib", "hmac", "_hashlib", "base64", "securehost._signing.private",
-    "securehost._dispatch.skipped", "securehost._host.note",
+    "securehost._dispatch.skipped", "securehost._host.note", "securehost._dispatch.snapshot",
 ]  # fmt: skip
 if sys.version_info >= (3, 11):  # Python 3.10's platform module (attrs imports it) imports subprocess
     NOT_ON_THE_WARM_PATH.append("subprocess")

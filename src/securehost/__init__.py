@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from securehost._dispatch.manager import SecurePluginManager
     from securehost._dispatch.markers import HookspecMarker
     from securehost._dispatch.skipped import SkippedImpl
-    from securehost._dispatch.stats import HookStats, StatsSnapshot
+    from securehost._dispatch.snapshot import HookStats, StatsSnapshot
     from securehost._guard.audithook import guard_installed, install_guard
     from securehost._host.host import Host
     from securehost._host.listing import list_plugins
@@ -82,7 +82,7 @@ _LAZY: dict[str, str] = {
     "HookError": "securehost.exceptions",
     "HookimplMarker": "pluggy",
     "HookspecMarker": "securehost._dispatch.markers",
-    "HookStats": "securehost._dispatch.stats",
+    "HookStats": "securehost._dispatch.snapshot",
     "Host": "securehost._host.host",
     "install_guard": "securehost._guard.audithook",
     "install_plugin": "securehost._install.api",
@@ -118,7 +118,7 @@ _LAZY: dict[str, str] = {
     "SkippedImpl": "securehost._dispatch.skipped",
     "Statement": "securehost._signing.statement",
     "STATEMENT_TYPE": "securehost._signing.statement",
-    "StatsSnapshot": "securehost._dispatch.stats",
+    "StatsSnapshot": "securehost._dispatch.snapshot",
     "Subject": "securehost._signing.predicate",
     "Threshold": "securehost._trust.model",
     "TrustedKey": "securehost._trust.model",

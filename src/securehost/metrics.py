@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final, final
 
-from securehost._dispatch.stats import HookStats, StatsSnapshot
+from securehost._dispatch.snapshot import HookStats, StatsSnapshot
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -14,7 +14,7 @@ from securehost._context import CURRENT, PluginContext, import_as_host
 from securehost._dispatch.callers import Entry, call_general, make_entry
 from securehost._dispatch.hookattrs import inert_module_attribute
 from securehost._dispatch.hookcaller import SecureHookCaller
-from securehost._dispatch.stats import Cell, StatsRegistry, StatsSnapshot
+from securehost._dispatch.stats import Cell, StatsRegistry
 from securehost._guard.audithook import install_guard
 from securehost._permissions import NO_PERMISSIONS, Permission, PermissionSet
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from securehost._dispatch.markers import SpecExtras
     from securehost._dispatch.relay import AsyncHookRelay
     from securehost._dispatch.skipped import SkippedImpl
+    from securehost._dispatch.snapshot import StatsSnapshot
 
 __all__ = ["SecurePluginManager"]
 
@@ -437,7 +438,8 @@ class SecurePluginManager(pluggy.PluginManager):
 
     def stats(self) -> StatsSnapshot:
         """Return the counters of every (plugin, hook) pair that was called, failed or denied."""
-        return self._stats.snapshot()
+        snapshot: StatsSnapshot = import_as_host("securehost._dispatch.snapshot").take(self._stats)
+        return snapshot
 
     def reset_stats(self, plugin: str | None = None, hook: str | None = None) -> None:
         """Zero the counters of the matching (plugin, hook) pairs (``None`` matches every name)."""

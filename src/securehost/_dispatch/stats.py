@@ -19,100 +19,20 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from typing import Any, Final, final
+from typing import Final, final
 
-import attrs
-
-from securehost._models import value_model
-
-__all__ = ["BUCKETS", "HookStats", "StatsRegistry", "StatsSnapshot", "bucket_upper_bounds_ns"]
+__all__ = ["BUCKETS", "Cell", "Counters", "StatsRegistry", "bucket_upper_bounds_ns"]
 
 BUCKETS: Final = 64
 FLUSH_MASK: Final = 1023  # drain every 1024 hook calls
+#: One cell's counters: plugin, hook, calls, errors, denials, total, min and max (ns), histogram, last error
+#: (``securehost._dispatch.snapshot`` makes them :class:`~securehost.HookStats`, which a start-up does not define).
+Counters = tuple[str, str, int, int, int, int, "int | None", "int | None", tuple[int, ...], "str | None"]
 
 
 def bucket_upper_bounds_ns() -> tuple[int, ...]:
     """Return the inclusive upper bound (ns) of every histogram bucket: ``1, 2, 4, ... 2**63``."""
     return tuple(1 << i for i in range(BUCKETS))
-
-
-@final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class HookStats:
-    """Counters of one plugin's implementation of one hook.
-
-    Attributes:
-        plugin: the plugin name.
-        hook: the hook name.
-        calls: completed calls (successful or not).
-        errors: calls that raised.
-        denials: permission denials (guard or ``require``) while the implementation ran.
-        total_ns: sum of latencies.
-        min_ns: smallest latency, ``None`` before the first call.
-        max_ns: largest latency, ``None`` before the first call.
-        buckets: latency histogram, :data:`BUCKETS` counts (see :func:`bucket_upper_bounds_ns`).
-        last_error: ``"ExceptionType: message"`` of the latest error (at most 300 characters), or ``None``.
-    """
-
-    plugin: str
-    hook: str
-    calls: int = 0
-    errors: int = 0
-    denials: int = 0
-    total_ns: int = 0
-    min_ns: int | None = None
-    max_ns: int | None = None
-    buckets: tuple[int, ...] = (0,) * BUCKETS
-    last_error: str | None = None
-
-    @property
-    def mean_ns(self) -> float | None:
-        """Mean latency, ``None`` before the first call."""
-        return self.total_ns / self.calls if self.calls else None
-
-    def to_json(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict (histogram: ``{upper_bound_ns: count}``, non-empty)."""
-        return {
-            "plugin": self.plugin,
-            "hook": self.hook,
-            "calls": self.calls,
-            "errors": self.errors,
-            "denials": self.denials,
-            "total_ns": self.total_ns,
-            "min_ns": self.min_ns,
-            "max_ns": self.max_ns,
-            "histogram": {str(1 << i): c for i, c in enumerate(self.buckets) if c},
-        }
-
-
-@final
-@value_model
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class StatsSnapshot:
-    """Counters of every (plugin, hook) pair at one moment, sorted by plugin then hook."""
-
-    entries: tuple[HookStats, ...] = ()
-
-    def get(self, plugin: str, hook: str) -> HookStats | None:
-        """Return the counters of *plugin*'s implementation of *hook*, if it has any."""
-        for entry in self.entries:
-            if entry.plugin == plugin and entry.hook == hook:
-                return entry
-        return None
-
-    def for_plugin(self, plugin: str) -> tuple[HookStats, ...]:
-        """Return the counters of every hook that *plugin* implements."""
-        return tuple(e for e in self.entries if e.plugin == plugin)
-
-    @property
-    def calls(self) -> int:
-        """Total calls over every entry."""
-        return sum(e.calls for e in self.entries)
-
-    def to_json(self) -> list[dict[str, Any]]:
-        """Return a JSON-serialisable list."""
-        return [e.to_json() for e in self.entries]
 
 
 @final
@@ -202,21 +122,21 @@ class Cell:
             self._streak = 0
             self._streak_at = -1
 
-    def snapshot(self) -> HookStats:
-        """Return the current counters (pending samples included)."""
+    def counters(self) -> Counters:
+        """Return the current counters (pending samples included), in the field order of ``HookStats``."""
         with self._lock:
             self._drain()
-            return HookStats(
-                plugin=self.plugin,
-                hook=self.hook,
-                calls=self.calls,
-                errors=self.errors,
-                denials=self.denials,
-                total_ns=self.total_ns,
-                min_ns=self.min_ns,
-                max_ns=self.max_ns,
-                buckets=tuple(self.buckets),
-                last_error=self.last_error,
+            return (
+                self.plugin,
+                self.hook,
+                self.calls,
+                self.errors,
+                self.denials,
+                self.total_ns,
+                self.min_ns,
+                self.max_ns,
+                tuple(self.buckets),
+                self.last_error,
             )
 
     def reset(self) -> None:
@@ -259,12 +179,12 @@ class StatsRegistry:
                 cell = self._cells[key] = Cell(plugin, hook)
             return cell
 
-    def snapshot(self) -> StatsSnapshot:
-        """Return the counters of every cell that has seen a call, an error or a denial."""
+    def counters(self) -> list[Counters]:
+        """Return the counters of every cell that has seen a call, an error or a denial, sorted by plugin and hook."""
         with self._lock:
             cells = sorted(self._cells.items())
-        stats = (cell.snapshot() for _, cell in cells)
-        return StatsSnapshot(entries=tuple(s for s in stats if s.calls or s.errors or s.denials))
+        counters = (cell.counters() for _, cell in cells)
+        return [c for c in counters if c[2] or c[3] or c[4]]  # calls, errors, denials
 
     def reset(self, plugin: str | None = None, hook: str | None = None) -> None:
         """Zero the counters of the cells matching *plugin* and *hook* (``None`` matches all)."""
