@@ -24,7 +24,7 @@ from securehost._digests import MAC_SIZE, compare_digest, mac
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["OPEN_FLAGS", "SealBrokenError", "SealedFile", "SealedState", "read_file", "write_atomic"]
+__all__ = ["OPEN_FLAGS", "SealBrokenError", "SealedFile", "SealedState", "read_file", "read_file_stat", "write_atomic"]
 
 OPEN_FLAGS: Final = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -33,6 +33,15 @@ OPEN_FLAGS: Final = (
 
 def read_file(path: str, limit: int) -> bytes:
     """Read a whole regular file without following a final symlink or blocking on a FIFO.
+
+    Raises:
+        OSError: it cannot be opened, is not a regular file, or is (or grows) larger than *limit*.
+    """
+    return read_file_stat(path, limit)[0]
+
+
+def read_file_stat(path: str, limit: int) -> tuple[bytes, os.stat_result]:
+    """:func:`read_file`, and the ``fstat`` of the file it read.
 
     Raises:
         OSError: it cannot be opened, is not a regular file, or is (or grows) larger than *limit*.
@@ -49,7 +58,7 @@ def read_file(path: str, limit: int) -> bytes:
                 raise OSError(f"{path} grew beyond {limit} bytes")
             chunks.append(os.read(fd, 1 << 16))
             total += len(chunks[-1])
-        return b"".join(chunks)
+        return b"".join(chunks), st
     finally:
         os.close(fd)
 

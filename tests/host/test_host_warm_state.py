@@ -126,3 +126,29 @@ def test_a_warm_host_judges_a_swapped_statement_afresh(lab: Lab, monkeypatch: py
     host.close()
     assert report.status == "rejected"
     assert ReasonCode.INSTALLED_FILE_MODIFIED in report.verdict.codes
+
+
+def test_a_load_prunes_cache_entries_no_load_used_and_keeps_the_ones_it_used(lab: Lab) -> None:
+    """The daily prune runs after the load's imports: what this load used is marked used, so only stale code goes."""
+    import os
+    import time
+
+    first = lab.host()
+    assert first.load()[GOOD].status == "accepted"
+    first.close()
+    cache = lab.state / "bytecode"
+    used = sorted(p for p in cache.iterdir() if not p.name.startswith("."))
+    assert used
+    stale = cache / ("0" * 64)  # the code of a plugin since removed
+    stale.write_bytes(b"whatever it held")
+    then = time.time() - 40 * 24 * 3600
+    for path in (*used, stale):
+        os.utime(path, (then, then))
+    (cache / ".last-prune").unlink()
+    again = lab.host()
+    assert again.load()[GOOD].status == "accepted"
+    lab.good_answers(again)
+    assert sorted(p for p in cache.iterdir() if not p.name.startswith(".")) == used
+    assert not stale.exists()
+    pruned = [e for e in lab.events() if e["event"] == "bytecode.pruned"]
+    assert [e["removed"] for e in pruned] == [1]

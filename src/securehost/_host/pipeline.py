@@ -188,6 +188,7 @@ class LoadPipeline:
         self._memo.save()
         if self._files is not None:
             self._files.save()
+        self.importer.prune_cache()  # at most once a day: the code of plugins upgraded or removed since
 
     def _import(
         self,

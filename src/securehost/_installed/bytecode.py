@@ -12,6 +12,14 @@ that fails the MAC is ignored, deleted, reported (audit event ``bytecode.tampere
 another format (an older securehost's: another ``MAGIC``) is a miss, replaced when the source is compiled again,
 without an audit event: writing one is no more than deleting the entry. Writes go to a
 temporary file that is renamed into place, so a reader never sees half an entry.
+
+The cache is bounded by use, as ccache and pip's caches are: an entry's modification time says when it was last
+used (a hit on an entry last marked more than a day ago marks it again: one ``utime`` per entry per day, not per
+import), and :meth:`BytecodeCache.prune_if_due`, which a host calls after each load, deletes at most once a day the
+entries unused for :data:`MAX_AGE` (the code of plugins since upgraded or removed), with one ``bytecode.pruned``
+audit event saying how many. Only files named like an entry are deleted: nothing else in the directory, and never
+through a symbolic link. A pruned entry that is needed after all is a miss: the source is read, checked and
+compiled again.
 """
 
 from __future__ import annotations
@@ -22,25 +30,39 @@ import marshal
 import os
 import stat
 import sys
+import time
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, final
 
 from securehost import _digests
 from securehost._digests import MAC_SIZE, compare_digest, mac
-from securehost._fileio import read_file, write_atomic
+from securehost._fileio import read_file_stat, write_atomic
 from securehost._installed.dependencies import StaticImport, static_imports
 from securehost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from securehost._audit import AuditLog
 
-__all__ = ["BytecodeCache", "default_state_dir"]
+__all__ = ["MAX_AGE", "PRUNE_INTERVAL", "BytecodeCache", "default_state_dir"]
 
 _MAGIC: Final = b"SHBC\x00\x02\r\n"
 _KEY_LEN: Final = 32
 _MAX_ENTRY: Final = 256 * 1024 * 1024
 _NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DAY: Final = 24 * 3600.0
+#: Entries not used for this long (seconds: 30 days) are deleted by :meth:`BytecodeCache.prune_if_due`.
+MAX_AGE: Final = 30 * _DAY
+#: How often a host prunes (seconds: one day); the time of the last prune is the mtime of :data:`_MARKER`.
+PRUNE_INTERVAL: Final = _DAY
+#: A hit marks its entry as used again only when the mark is older than this (one ``utime`` a day, at most).
+_MARK_AFTER: Final = _DAY
+_MARKER: Final = ".last-prune"
+
+
+def _is_entry_name(name: str) -> bool:
+    """Whether *name* is an entry's (64 lowercase hex digits: the SHA-256 of its key material)."""
+    return len(name) == 64 and not name.strip("0123456789abcdef")
 
 
 def default_state_dir() -> Path:
@@ -187,7 +209,7 @@ class BytecodeCache:
         material = self._material(sha256, filename)
         path = self._path(material)
         try:
-            blob = read_file(path, _MAX_ENTRY)
+            blob, st = read_file_stat(path, _MAX_ENTRY)
         except OSError:
             return None  # a miss (or a symlink or an oversized file: treated as a miss and replaced by code())
         if not blob.startswith(_MAGIC):
@@ -196,9 +218,51 @@ class BytecodeCache:
         expected = mac(self._key, material + payload)
         if compare_digest(blob[len(_MAGIC) : len(_MAGIC) + MAC_SIZE], expected):
             code, imports = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
+            if time.time() - st.st_mtime > _MARK_AFTER:
+                with contextlib.suppress(OSError):  # used again: not pruned for another MAX_AGE
+                    os.utime(path, follow_symlinks=False)
             return code, imports
         self._reject(path, filename, plugin)
         return None
+
+    def prune(self, *, max_age: float = MAX_AGE, now: float | None = None) -> int:
+        """Delete the entries not used for *max_age* seconds (at *now*, default the current time); return how many.
+
+        Only regular files named like an entry are deleted; anything that cannot be deleted is left.
+        """
+        cutoff = (time.time() if now is None else now) - max_age
+        removed = 0
+        with contextlib.suppress(OSError), os.scandir(self._dir) as entries:
+            for entry in entries:
+                if not _is_entry_name(entry.name):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+                except OSError:
+                    continue
+        return removed
+
+    def prune_if_due(self, *, interval: float = PRUNE_INTERVAL, max_age: float = MAX_AGE) -> int | None:
+        """Run :meth:`prune` if the last prune is older than *interval* seconds; return its count, or ``None``.
+
+        A count above zero is audited (``bytecode.pruned``). The time of the last prune is kept as the modification
+        time of a marker file in the cache directory; a cache without one (new, or an older securehost's) is due.
+        """
+        marker = os.path.join(self._dir, _MARKER)
+        now = time.time()
+        with contextlib.suppress(OSError):
+            if now - os.stat(marker, follow_symlinks=False).st_mtime < interval:
+                return None
+        removed = self.prune(max_age=max_age, now=now)
+        with contextlib.suppress(OSError):
+            os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o600))
+            os.utime(marker, (now, now), follow_symlinks=False)
+        if removed and self._audit is not None:
+            self._audit.emit("bytecode.pruned", removed=removed, max_age_days=round(max_age / _DAY, 2))
+        return removed
 
     def _reject(self, path: str, filename: str, plugin: str | None) -> None:
         with contextlib.suppress(OSError):

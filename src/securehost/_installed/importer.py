@@ -198,6 +198,14 @@ class VerifiedImporter:
                 if not self._batches:
                     self._pending.clear()
 
+    def prune_cache(self) -> int | None:
+        """Prune the bytecode cache if a day has passed since it was last pruned (see :class:`BytecodeCache`).
+
+        Returns:
+            How many unused entries were deleted, or ``None`` when no prune was due.
+        """
+        return self._cache.prune_if_due()
+
     def seed_listings(self, listed: Mapping[str, frozenset[str]]) -> None:
         """Within a :meth:`batch`, let the shadowing check reuse directory listings made earlier in it.
 
