@@ -15,6 +15,10 @@ import sys
 import textwrap
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 CANARY_TEMPLATE = "__import__('pathlib').Path({canary!r}).write_text('attacker code ran')\n"
 
@@ -121,3 +125,20 @@ def wheel_subjects(wheel: Path) -> dict[str, str]:
             for info in archive.infolist()
             if not info.filename.endswith(".dist-info/RECORD") and not info.is_dir()
         }
+
+
+def record_listdir(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every ``os.listdir`` the shadowing check makes (it still lists); return the list of listed paths."""
+    import os
+
+    from securehost._installed import shadowing
+
+    listed: list[str] = []
+    real = os.listdir
+
+    def listdir(path: str) -> list[str]:
+        listed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(shadowing.os, "listdir", listdir)
+    return listed

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import os
 import pickle
-import pkgutil
 import subprocess
 import sys
 from typing import Any
@@ -16,25 +14,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import securehost
 from securehost import PermissionSet, Reason, ReasonCode, Verdict
 from securehost._dispatch.snapshot import HookStats
 from securehost._models import model_repr, shared_repr, stable_repr, value_model
+from tests._classes import package_classes
 
 
 def _all_attrs_classes() -> list[type]:
-    found: dict[str, type] = {}
-    for info in pkgutil.walk_packages(securehost.__path__, "securehost."):
-        if info.name == "securehost.__main__":
-            continue  # runs the command line
-        try:
-            module = importlib.import_module(info.name)
-        except ImportError:  # an optional extra that is not installed here
-            continue
-        for value in vars(module).values():
-            if isinstance(value, type) and attrs.has(value) and value.__module__ == module.__name__:
-                found[f"{value.__module__}.{value.__qualname__}"] = value
-    return [found[name] for name in sorted(found)]
+    return package_classes(attrs.has)
 
 
 def test_no_model_compiles_its_own_repr() -> None:

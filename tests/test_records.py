@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import inspect
 import pickle
-import pkgutil
 from typing import Any
 
 import pytest
@@ -14,25 +12,14 @@ from attrs.exceptions import FrozenInstanceError
 from hypothesis import given
 from hypothesis import strategies as st
 
-import securehost
 from securehost._installed.modules import ModuleKind, VerifiedModule
 from securehost._records import Record, setfield
 from securehost._wheel.entrypoints import EntryPointSpec
+from tests._classes import package_classes
 
 
 def _all_records() -> list[type[Record]]:
-    found: dict[str, type[Record]] = {}
-    for info in pkgutil.walk_packages(securehost.__path__, "securehost."):
-        if info.name == "securehost.__main__":
-            continue  # runs the command line
-        try:
-            module = importlib.import_module(info.name)
-        except ImportError:  # an optional extra that is not installed here
-            continue
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Record) and value.__module__ == module.__name__:
-                found[f"{value.__module__}.{value.__qualname__}"] = value
-    return [found[name] for name in sorted(found)]
+    return package_classes(lambda cls: issubclass(cls, Record))
 
 
 RECORDS = [cls for cls in _all_records() if cls is not Record]

@@ -129,9 +129,8 @@ def test_a_built_in_plugin_registered_by_the_host_runs_as_the_host_next_to_loade
 def test_a_load_lists_each_directory_on_the_path_once(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shadowing check takes the listings of the load's own discovery instead of listing the same entries again."""
     import importlib.machinery
-    import os
 
-    from securehost._installed import shadowing
+    from tests._plugins import record_listdir
 
     other = lab.root / "other-libs"
     other.mkdir()
@@ -139,14 +138,7 @@ def test_a_load_lists_each_directory_on_the_path_once(lab: Lab, monkeypatch: pyt
     monkeypatch.syspath_prepend(str(lab.site))
     for entry in (str(other), str(lab.site)):
         importlib.machinery.PathFinder.find_spec("nothing_here_names", [entry])  # each entry has its finder
-    listed: list[str] = []
-    real = os.listdir
-
-    def listdir(path: str) -> list[str]:
-        listed.append(path)
-        return real(path)
-
-    monkeypatch.setattr(shadowing.os, "listdir", listdir)
+    listed = record_listdir(monkeypatch)
     report = lab.host(path=None).load()
     assert report[GOOD].status == "accepted"
     assert str(other) not in listed

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from securehost._installed import shadowing
 from securehost._installed.discovery import DiscoveryCache, discover
 from securehost._installed.distcheck import InstalledDistribution, verify_installed
 from securehost._installed.importer import VerifiedImporter
 from securehost.exceptions import PluginRejectedError
-from tests._plugins import fake_install
+from tests._plugins import fake_install, record_listdir
 
 NAMES = ["Foo.py", "bar", "Baz.cpython-311-x86_64-linux-gnu.so", ".hidden", "pkg-1.0.dist-info", "noext", "a.b.c"]
 
@@ -59,23 +58,11 @@ def _host_libs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, top: str) -> str
     return str(elsewhere)
 
 
-def _counting_listdir(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    listed: list[str] = []
-    real = os.listdir
-
-    def listdir(path: str) -> list[str]:
-        listed.append(path)
-        return real(path)
-
-    monkeypatch.setattr(shadowing.os, "listdir", listdir)
-    return listed
-
-
 def test_a_seeded_entry_is_not_listed_again_and_its_names_are_what_the_check_sees(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     elsewhere = _host_libs(tmp_path, monkeypatch, "seedlib_found")
-    listed = _counting_listdir(monkeypatch)
+    listed = record_listdir(monkeypatch)
     installed, importer = _plugin(tmp_path, "seedlib_found")
     with importer.batch():
         importer.seed_listings({elsewhere: discover("none.here", [elsewhere]).listed[elsewhere]})

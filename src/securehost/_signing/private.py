@@ -6,7 +6,7 @@ this class, and signing needs ``cryptography`` anyway, which is imported with th
 
 from __future__ import annotations
 
-from typing import TypeAlias, final
+from typing import TYPE_CHECKING, Any, TypeAlias, final
 
 import attrs
 from cryptography import exceptions as _cx
@@ -15,6 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from securehost._signing.keys import GENERATE_TYPES, KeyType, PublicKey, check_key_data, check_single_pem, pss
 from securehost.exceptions import KeyFormatError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["PrivateKey"]
 
@@ -70,11 +73,7 @@ class PrivateKey:
         """
         check_key_data(data, "private key")
         check_single_pem(data, "private key")
-        try:
-            key = serialization.load_pem_private_key(data, password=password)
-        except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
-            raise KeyFormatError(f"cannot load PEM private key: {exc}") from exc
-        return cls.from_crypto(key)  # type: ignore[arg-type]
+        return cls._loaded(serialization.load_pem_private_key, "PEM", data, password)
 
     @classmethod
     def from_openssh(cls, data: bytes, password: bytes | None = None) -> PrivateKey:
@@ -84,11 +83,15 @@ class PrivateKey:
             KeyFormatError: the data is not a supported key, or the password is wrong or missing.
         """
         check_key_data(data, "private key")
+        return cls._loaded(serialization.load_ssh_private_key, "OpenSSH", data, password)
+
+    @classmethod
+    def _loaded(cls, loader: Callable[..., Any], form: str, data: bytes, password: bytes | None) -> PrivateKey:
         try:
-            key = serialization.load_ssh_private_key(data, password=password)
+            key = loader(data, password=password)
         except (ValueError, TypeError, _cx.UnsupportedAlgorithm) as exc:
-            raise KeyFormatError(f"cannot load OpenSSH private key: {exc}") from exc
-        return cls.from_crypto(key)  # type: ignore[arg-type]
+            raise KeyFormatError(f"cannot load {form} private key: {exc}") from exc
+        return cls.from_crypto(key)
 
     @classmethod
     def load(cls, data: bytes, password: bytes | None = None) -> PrivateKey:
