@@ -8,6 +8,7 @@ has securehost installed — costs almost nothing until something is used.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from securehost._version import __version__
@@ -208,7 +209,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'securehost' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        # A plugin's call may be the first to ask (``from securehost import ...`` in plugin code): reading
+        # securehost's own files is then the host's doing. No plugin can be running before ``_context`` is imported.
+        context = sys.modules.get("securehost._context")
+        loaded = importlib.import_module(module) if context is None else context.import_as_host(module)
+    value = getattr(loaded, name)
     globals()[name] = value
     return value
 

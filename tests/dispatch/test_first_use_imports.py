@@ -1,8 +1,8 @@
 """Modules a start-up does not import are imported by their first use as the host, even inside a plugin's context.
 
 A guarded plugin that lacks a permission a hook requires is registered inside its own context (the host imports
-and registers plugin code as the plugin); the record of the implementation left out, and a load note, come from
-modules imported on first use. Reading them is securehost's doing: the guard must not judge it against the plugin's
+and registers plugin code as the plugin); the record of the implementation left out, a load note and a name of the
+package resolved for the first time by plugin code (``securehost.HookStats``) come from modules imported on first use. Reading them is securehost's doing: the guard must not judge it against the plugin's
 ``fs.read`` grants. The subprocess imports securehost from a copy outside every library root, where the guard
 would refuse the plugin the read.
 """
@@ -38,13 +38,15 @@ SCRIPT = textwrap.dedent(
         def fetch(self):
             return 1
 
-    for lazy in ("securehost._dispatch.skipped", "securehost._host.note"):
+    for lazy in ("securehost._dispatch.skipped", "securehost._host.note", "securehost._dispatch.snapshot"):
         assert lazy not in sys.modules, lazy
     manager = SecurePluginManager("firstuse", guard=True)
     manager.add_hookspecs(Spec)
     with manager.plugin_context("weak", PermissionSet()):
         manager.register(Plugin(), name="weak", permissions=[])
         note = import_as_host("securehost._host.note")
+        assert "securehost._dispatch.snapshot" not in sys.modules
+        assert securehost.HookStats.__name__ == "HookStats"  # the package's lazy name, first resolved as the plugin
     (skipped,) = manager.skipped_impls()
     assert (skipped.plugin, skipped.hook) == ("weak", "fetch"), skipped
     assert note.NoteCode("no-hooks") is note.NoteCode.NO_HOOKS
