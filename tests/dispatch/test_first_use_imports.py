@@ -2,9 +2,10 @@
 
 A guarded plugin that lacks a permission a hook requires is registered inside its own context (the host imports
 and registers plugin code as the plugin); the record of the implementation left out, a load note and a name of the
-package resolved for the first time by plugin code (``securehost.HookStats``) come from modules imported on first use. Reading them is securehost's doing: the guard must not judge it against the plugin's
-``fs.read`` grants. The subprocess imports securehost from a copy outside every library root, where the guard
-would refuse the plugin the read.
+package resolved for the first time by plugin code (``securehost.HookStats``) come from modules imported on first
+use. Reading them is securehost's doing: the guard must not judge it against the plugin's ``fs.read`` grants. The
+subprocess imports securehost from a copy outside every library root, where the guard would refuse the plugin the
+read.
 """
 
 from __future__ import annotations
