@@ -247,3 +247,12 @@ def test_load_note_is_public_and_printable() -> None:
     note = LoadNote(code=NoteCode.PATH_MISSING, message="gone", subject="/x")
     assert str(note) == "path-missing: gone"
     assert note.to_json() == {"code": "path-missing", "message": "gone", "plugin": None, "subject": "/x"}
+
+
+def test_the_note_codes_the_load_writes_are_exactly_the_public_ones() -> None:
+    """``notes`` names codes by value (its model module is imported by the first note): the two lists stay equal."""
+    import typing
+
+    from securehost._host.notes import NoteCodeValue
+
+    assert set(typing.get_args(NoteCodeValue)) == {code.value for code in NoteCode}
