@@ -164,10 +164,10 @@ def pluggy_compat(session: nox.Session) -> None:
 # the wheel verifier, at ten times the cost per mutant). Module names are the dotted path below ``securehost``
 # without the underscores.
 MUTATION_MODULES = {
-    "signing.envelope": ["tests/signing"],
+    "signing.envelope": ["tests/signing", "tests/trust/test_recheck_statement.py"],
     "signing.jsonstrict": ["tests/signing"],
     "signing.memo": ["tests/signing/test_sigmemo.py"],
-    "signing.statement": ["tests/signing"],
+    "signing.statement": ["tests/signing", "tests/trust/test_recheck_statement.py"],
     "signing.predicate": ["tests/signing"],
     "trust.policy": ["tests/trust"],
     "trust.verify": ["tests/trust", "tests/signing/test_sigmemo.py", "tests/wheel/test_wheel_verify.py"],
@@ -187,6 +187,7 @@ MUTATION_MODULES = {
     "installed.entrycheck": ["tests/installed"],
     "installed.dependencies": ["tests/installed", "tests/test_review_findings.py"],
     "installed.depgate": ["tests/installed/test_depgate.py"],
+    "host.recall": ["tests/host/test_statement_recall.py", "tests/host/test_host_warm_state.py"],
 }
 # mutmut exit codes (mutmut.stats.status_by_exit_code): 1 and 3 are kills, a timeout is a kill too
 MUTANT_KILLED = {1, 3, 24, -24, 36, 152, 255}

@@ -91,6 +91,8 @@ def test_a_state_file_with_this_header_and_a_wrong_mac_is_still_reported(
     blob = bytearray(path.read_bytes())
     blob[len(_header(magic, context))] ^= 1  # the MAC's first byte
     path.write_bytes(bytes(blob))
+    if name == "signatures.memo":  # a warm load recalls the statement from the record: the memo is read without it
+        (lab.state / "installed.record").unlink()
     host = lab.host(trust_store=store_file)
     assert host.load()[GOOD].status == "accepted"
     host.close()
@@ -152,3 +154,40 @@ def test_a_load_prunes_cache_entries_no_load_used_and_keeps_the_ones_it_used(lab
     assert not stale.exists()
     pruned = [e for e in lab.events() if e["event"] == "bytecode.pruned"]
     assert [e["removed"] for e in pruned] == [1]
+
+
+def test_a_warm_load_recalls_each_statement_and_reads_a_changed_envelope_again(
+    lab: Lab, store_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warm: no envelope file is read. Paranoid, or after the file changed: it is read, and the plugin still loads."""
+    from securehost._host import judge
+
+    _warm(lab, store_file, monkeypatch)
+    reads: list[str] = []
+    real = judge.read_envelope
+    monkeypatch.setattr(judge, "read_envelope", lambda path: reads.append(path) or real(path))
+    for paranoid, expected in ((False, 0), (True, 1)):
+        host = lab.host(trust_store=store_file, paranoid=paranoid)
+        assert host.load()[GOOD].status == "accepted"
+        host.close()
+        assert len(reads) == expected, paranoid
+    (path,) = lab.site.glob("*.dist-info/securehost.dsse.json")
+    path.write_bytes(path.read_bytes())  # the same bytes, a new ctime
+    host = lab.host(trust_store=store_file)
+    assert host.load()[GOOD].status == "accepted"
+    host.close()
+    assert reads[1:] == [str(path)]
+
+
+def test_a_warm_load_judges_a_recalled_statement_against_the_trust_store_of_today(
+    lab: Lab, store_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is revoked after a warm start: the next load recalls the statement and rejects it all the same."""
+    _warm(lab, store_file, monkeypatch)
+    text = store_file.read_text(encoding="utf-8")
+    store_file.write_text(text.replace("revoked = []", f'revoked = ["{KEY.public_key.key_id}"]'), encoding="utf-8")
+    host = lab.host(trust_store=store_file)
+    report = host.load()[GOOD]
+    host.close()
+    assert report.status == "rejected"
+    assert ReasonCode.KEY_REVOKED in report.verdict.codes

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import os
 from typing import TYPE_CHECKING, Final, final
 
+from securehost._host.recall import recall_statement, remember_statement
 from securehost._host.support import read_envelope, same_version
 from securehost._installed.distcheck import InstalledDistribution, verify_installed
 from securehost._installed.entrycheck import check_entry_points
@@ -106,11 +108,10 @@ class Judge:
         """
         reasons = list(dist.reasons)
         try:
-            envelope = read_envelope(dist.metadata_dir)
+            check = self._check_statement(dist, now)
         except OSError as exc:
             unreadable = Reason(code=_R.ENVELOPE_MALFORMED, message=f"cannot read {ENVELOPE_FILENAME}: {exc}")
             return StatementCheck(statement=None, envelope=None), None, [*reasons, unreadable], NO_PERMISSIONS
-        check = check_statement(envelope, self._store, now=now, memo=self._memo)
         reasons.extend(check.reasons)
         if check.statement is None:
             return check, None, reasons, NO_PERMISSIONS
@@ -180,6 +181,23 @@ class Judge:
                     )
                 )
         return check, installed, reasons, requested.restrict(granted, check.vouched)
+
+    def _check_statement(self, dist: DiscoveredDistribution, now: dt.datetime) -> StatementCheck:
+        """Check *dist*'s envelope at *now*: recalled from the file record when the file is unchanged, else read.
+
+        Raises:
+            OSError: the envelope file exists but cannot be read safely.
+        """
+        path = f"{dist.metadata_dir}{os.sep}{ENVELOPE_FILENAME}"
+        if self._files is not None:
+            recalled = recall_statement(self._files, path, self._store, now)
+            if recalled is not None:
+                return recalled
+        read = read_envelope(path)
+        check = check_statement(None if read is None else read[0], self._store, now=now, memo=self._memo)
+        if self._files is not None and read is not None:
+            remember_statement(self._files, path, read[1], check)
+        return check
 
     def rollback(self, name: str, version: str) -> list[Reason]:
         """A ``rollback`` reason if *version* is older than one accepted before and not pinned."""

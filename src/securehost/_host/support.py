@@ -6,10 +6,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from securehost._fileio import read_file
+from securehost._fileio import read_file_stat
 from securehost._names import canonicalize_name, versions_equal
 from securehost._permissions import PermissionSet
-from securehost._trust.verify import ENVELOPE_FILENAME
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import DependencyNotAllowedError, VerificationImportError
 
@@ -43,14 +42,14 @@ def same_version(signed: str, installed: str | None) -> bool:
     return installed is not None and versions_equal(signed, installed)
 
 
-def read_envelope(metadata_dir: Path) -> bytes | None:
-    """Read the envelope file of an installed distribution; ``None`` when there is none.
+def read_envelope(path: str) -> tuple[bytes, os.stat_result] | None:
+    """Read the envelope file *path* of an installed distribution, with its ``fstat``; ``None`` when there is none.
 
     Raises:
         OSError: it exists but cannot be read safely (a symlink, a special file, too large, unreadable).
     """
     try:
-        return read_file(str(metadata_dir / ENVELOPE_FILENAME), MAX_ENVELOPE_FILE)
+        return read_file_stat(path, MAX_ENVELOPE_FILE)
     except FileNotFoundError:
         return None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import binascii
 import json
-from typing import TYPE_CHECKING, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 import attrs
 
@@ -38,6 +38,8 @@ __all__ = [
     "SignatureCheck",
     "SignatureStatus",
     "check_signatures",
+    "compact_envelope",
+    "expand_envelope",
     "pae",
 ]
 
@@ -351,18 +353,43 @@ def _rebuild(data: bytes) -> Envelope | None:
         payload_type = obj["payloadType"]
         if not isinstance(payload_type, str):
             return None
-        envelope = object.__new__(Envelope)
-        object.__setattr__(envelope, "payload", binascii.a2b_base64(obj["payload"]))
-        object.__setattr__(envelope, "payload_type", payload_type)
-        object.__setattr__(envelope, "signatures", signatures)
+        return _trusted_envelope(binascii.a2b_base64(obj["payload"]), payload_type, signatures)
     except (ValueError, TypeError, KeyError, binascii.Error, RecursionError):
         return None
+
+
+def compact_envelope(envelope: Envelope) -> tuple[bytes, str, tuple[tuple[str, bytes], ...]]:
+    """*envelope* as plain bytes, strings and tuples (for a ``marshal``-ed record; see :func:`expand_envelope`)."""
+    return envelope.payload, envelope.payload_type, tuple((s.keyid, s.sig) for s in envelope.signatures)
+
+
+def expand_envelope(data: object) -> Envelope | None:
+    """The envelope :func:`compact_envelope` gave *data* for, built without checking again; ``None`` for another shape.
+
+    Only for data that an envelope which passed :meth:`Envelope.from_bytes` gave, kept where only the host writes.
+    """
+    try:
+        payload, payload_type, signatures = cast("tuple[Any, ...]", data)
+        if not isinstance(payload, bytes) or not isinstance(payload_type, str):
+            return None
+        return _trusted_envelope(
+            payload, payload_type, tuple(_trusted_signature(keyid, sig) for keyid, sig in signatures)
+        )
+    except (ValueError, TypeError):
+        return None
+
+
+def _trusted_envelope(payload: bytes, payload_type: str, signatures: tuple[Signature, ...]) -> Envelope:
+    envelope = object.__new__(Envelope)
+    object.__setattr__(envelope, "payload", payload)
+    object.__setattr__(envelope, "payload_type", payload_type)
+    object.__setattr__(envelope, "signatures", signatures)
     return envelope
 
 
-def _trusted_signature(keyid: object, sig: bytes) -> Signature:
-    if not isinstance(keyid, str):
-        raise TypeError("keyid")
+def _trusted_signature(keyid: object, sig: object) -> Signature:
+    if not isinstance(keyid, str) or not isinstance(sig, bytes):
+        raise TypeError("keyid or sig")
     signature = object.__new__(Signature)
     object.__setattr__(signature, "keyid", keyid)
     object.__setattr__(signature, "sig", sig)

@@ -20,8 +20,9 @@ verifier would reject as malformed.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import attrs
 
@@ -49,6 +50,8 @@ __all__ = [
     "PluginPredicate",
     "Statement",
     "Subject",
+    "compact_statement",
+    "expand_statement",
 ]
 
 _T = TypeVar("_T", bound=attrs.AttrsInstance)
@@ -261,6 +264,58 @@ def _rebuild(payload: bytes) -> Statement | None:
             ),
         )
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+
+
+def compact_statement(statement: Statement) -> tuple[Any, ...]:
+    """*statement* as plain tuples, dicts, strings and integers, for a ``marshal``-ed record (:func:`expand_statement`).
+
+    Times are whole seconds since the epoch (a predicate's times are UTC whole seconds).
+    """
+    predicate = statement.predicate
+    config = predicate.config
+    return (
+        tuple((s.name, s.sha256) for s in statement.subjects),
+        predicate.name,
+        predicate.version,
+        predicate.tags,
+        predicate.permissions,
+        {group: dict(names) for group, names in predicate.entry_points.items()},
+        int(predicate.issued_at.timestamp()),
+        None if predicate.expires_at is None else int(predicate.expires_at.timestamp()),
+        predicate.capabilities,
+        None if config is None else (config.schema_json, config.defaults_json),
+    )
+
+
+def expand_statement(data: object) -> Statement | None:
+    """The statement :func:`compact_statement` gave *data* for, unvalidated; ``None`` for data of another shape.
+
+    Only for data that a statement which passed :meth:`Statement.from_json_bytes` gave, kept where only the host
+    writes (the host's record is authenticated with its key).
+    """
+    try:
+        fields = cast("tuple[Any, ...]", data)
+        subjects, name, version, tags, permissions, entry_points, issued, expires, capabilities, config = fields
+        return _trusted(
+            Statement,
+            subjects=tuple(_trusted_subject(subject, sha256) for subject, sha256 in subjects),
+            predicate=_trusted(
+                PluginPredicate,
+                name=name,
+                version=version,
+                tags=tags,
+                permissions=permissions,
+                entry_points=entry_points,
+                issued_at=dt.datetime.fromtimestamp(issued, dt.timezone.utc),
+                expires_at=None if expires is None else dt.datetime.fromtimestamp(expires, dt.timezone.utc),
+                capabilities=capabilities,
+                config=None
+                if config is None
+                else _trusted(ConfigDeclaration, schema_json=config[0], defaults_json=config[1]),
+            ),
+        )
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, OSError):
         return None
 
 

@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING, Any, Final, final
 from securehost._digests import fingerprint, sha256
 from securehost._permissions import NO_PERMISSIONS, PermissionSet
 from securehost._records import Record, setfield
-from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits, check_signatures
+from securehost._signing.envelope import DEFAULT_LIMITS, Envelope, EnvelopeLimits, SignatureCheck, check_signatures
 from securehost._signing.statement import Statement
 from securehost._verdict import Reason, ReasonCode
 from securehost.exceptions import EnvelopeFormatError, PermissionFormatError
 
 if TYPE_CHECKING:
+    from collections.abc import Set
+
     from securehost._signing.memo import SignatureMemo
     from securehost._trust.store import TrustStore
 
-__all__ = ["ENVELOPE_FILENAME", "MAX_CLOCK_SKEW", "StatementCheck", "check_statement"]
+__all__ = ["ENVELOPE_FILENAME", "MAX_CLOCK_SKEW", "StatementCheck", "check_statement", "recheck_statement"]
 
 ENVELOPE_FILENAME: Final = "securehost.dsse.json"
 MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=5)
@@ -37,16 +39,18 @@ class StatementCheck(Record):
         statement: the verified statement, or ``None`` when the envelope or its payload could not be trusted.
         envelope: the parsed envelope, or ``None`` when it was malformed.
         signers: key ids whose signatures counted.
+        verified: key ids whose signatures verified (counted or not: the policy may refuse a key that verifies).
         requested: the permissions the trusted statement requests (empty when it is not trusted).
         vouched: the requested permissions that enough signers vouched for.
         reasons: every reason against the statement; empty when it is trusted.
         evidence: facts for the audit trail (payload digest, ignored signatures, times).
     """
 
-    __slots__ = ("envelope", "evidence", "reasons", "requested", "signers", "statement", "vouched")
+    __slots__ = ("envelope", "evidence", "reasons", "requested", "signers", "statement", "verified", "vouched")
     statement: Statement | None
     envelope: Envelope | None
     signers: tuple[str, ...]
+    verified: tuple[str, ...]
     requested: PermissionSet
     vouched: PermissionSet
     reasons: tuple[Reason, ...]
@@ -58,6 +62,7 @@ class StatementCheck(Record):
         statement: Statement | None,
         envelope: Envelope | None,
         signers: tuple[str, ...] = (),
+        verified: tuple[str, ...] = (),
         requested: PermissionSet = NO_PERMISSIONS,
         vouched: PermissionSet = NO_PERMISSIONS,
         reasons: tuple[Reason, ...] = (),
@@ -66,6 +71,7 @@ class StatementCheck(Record):
         setfield(self, "statement", statement)
         setfield(self, "envelope", envelope)
         setfield(self, "signers", signers)
+        setfield(self, "verified", verified)
         setfield(self, "requested", requested)
         setfield(self, "vouched", vouched)
         setfield(self, "reasons", reasons)
@@ -129,25 +135,9 @@ def check_statement(
     else:
         checks = check_signatures(envelope, store.lookup, known_valid=memo.valid_keyids(digest))
         memo.remember(digest, (c.keyid for c in checks if c.valid))
-    # A revoked key never counts and may be in an attacker's hands: its signature does not unlock the parser.
-    if not any(check.valid and check.keyid not in store.revoked for check in checks):
-        reasons = [
-            Reason(
-                code=ReasonCode.KEY_REVOKED
-                if c.keyid in store.revoked
-                else c.reason_code or ReasonCode.SIGNATURE_INVALID,
-                message=_describe(c.keyid, "revoked" if c.keyid in store.revoked else c.status),
-                subject=c.keyid,
-            )
-            for c in checks
-        ]
-        reasons.append(
-            Reason(
-                code=ReasonCode.THRESHOLD_NOT_MET,
-                message=f"no signature by a trusted key ({len(checks)} signature(s) present); payload not parsed",
-            )
-        )
-        return StatementCheck(statement=None, envelope=envelope, reasons=tuple(reasons), evidence=evidence)
+    untrusted = _untrusted(envelope, checks, store, evidence)
+    if untrusted is not None:
+        return untrusted
     try:
         statement = Statement.from_envelope(envelope, limits=limits, parsed_before=parsed_before)
         if remembers and not parsed_before:
@@ -156,6 +146,81 @@ def check_statement(
         return StatementCheck(
             statement=None, envelope=envelope, reasons=(Reason(code=exc.code, message=str(exc)),), evidence=evidence
         )
+    return _judge(envelope, statement, checks, store, when, evidence)
+
+
+def recheck_statement(
+    envelope: Envelope,
+    statement: Statement,
+    payload_sha256: str,
+    verified: Set[str],
+    store: TrustStore,
+    *,
+    now: dt.datetime | None = None,
+) -> StatementCheck:
+    """Judge again, for *store* at *now*, a statement that :func:`check_statement` parsed before from *envelope*.
+
+    Only the parsing is taken as done: the signatures of the key ids in *verified* count without the cryptography
+    when *store* still holds their keys (as with the signature memo), any other signature is verified now, and
+    revocation, validity windows, name scopes, thresholds, ceilings and expiry are judged afresh.
+
+    Args:
+        envelope: the envelope :func:`check_statement` parsed.
+        statement: the statement it parsed from *envelope*.
+        payload_sha256: the SHA-256 (hex) of the envelope's payload.
+        verified: key ids whose signatures in *envelope* verified (:attr:`StatementCheck.verified`).
+        store: the trust store that supplies keys and policy now.
+        now: the time to judge at (default: the current UTC time).
+
+    Returns:
+        The check, as :func:`check_statement` would give it for the same bytes.
+
+    Raises:
+        TypeError: *now* is a naive datetime.
+    """
+    when = _now(now)
+    evidence: dict[str, Any] = {"payload_sha256": payload_sha256}
+    checks = check_signatures(envelope, store.lookup, known_valid=verified)
+    untrusted = _untrusted(envelope, checks, store, evidence)
+    if untrusted is not None:
+        return untrusted
+    return _judge(envelope, statement, checks, store, when, evidence)
+
+
+def _untrusted(
+    envelope: Envelope, checks: tuple[SignatureCheck, ...], store: TrustStore, evidence: dict[str, Any]
+) -> StatementCheck | None:
+    """The check of an envelope that no trusted, unrevoked key signed; ``None`` when one did."""
+    # A revoked key never counts and may be in an attacker's hands: its signature does not unlock the parser.
+    if any(check.valid and check.keyid not in store.revoked for check in checks):
+        return None
+    reasons = [
+        Reason(
+            code=ReasonCode.KEY_REVOKED if c.keyid in store.revoked else c.reason_code or ReasonCode.SIGNATURE_INVALID,
+            message=_describe(c.keyid, "revoked" if c.keyid in store.revoked else c.status),
+            subject=c.keyid,
+        )
+        for c in checks
+    ]
+    reasons.append(
+        Reason(
+            code=ReasonCode.THRESHOLD_NOT_MET,
+            message=f"no signature by a trusted key ({len(checks)} signature(s) present); payload not parsed",
+        )
+    )
+    return StatementCheck(statement=None, envelope=envelope, reasons=tuple(reasons), evidence=evidence)
+
+
+def _judge(  # noqa: PLR0917 - private: the two callers pass the same six values
+    envelope: Envelope,
+    statement: Statement,
+    checks: tuple[SignatureCheck, ...],
+    store: TrustStore,
+    when: dt.datetime,
+    evidence: dict[str, Any],
+) -> StatementCheck:
+    """Apply the trust policy and time to a statement parsed from *envelope*, signed as *checks* say."""
+    verified = tuple(c.keyid for c in checks if c.valid)
     predicate = statement.predicate
     try:
         requested = PermissionSet.parse(predicate.permissions)
@@ -163,6 +228,7 @@ def check_statement(
         return StatementCheck(
             statement=None,
             envelope=envelope,
+            verified=verified,
             reasons=(Reason(code=ReasonCode.STATEMENT_MALFORMED, message=str(exc)),),
             evidence=evidence,
         )
@@ -190,6 +256,7 @@ def check_statement(
         statement=statement,
         envelope=envelope,
         signers=decision.counted,
+        verified=verified,
         requested=requested,
         vouched=decision.vouched,
         reasons=tuple(reasons),
