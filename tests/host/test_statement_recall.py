@@ -18,10 +18,10 @@ from securehost import ReasonCode
 from securehost._host import recall
 from securehost._host.recall import recall_statement, remember_statement
 from securehost._installed.filerecord import FileRecord
-from securehost._signing.envelope import Envelope
-from securehost._signing.statement import PAYLOAD_TYPE
+from securehost._signing.envelope import Envelope, compact_envelope
+from securehost._signing.statement import PAYLOAD_TYPE, compact_statement
 from securehost._trust.verify import ENVELOPE_FILENAME, check_statement
-from tests.trust.test_check_statement import KEY, NOW, OTHER, signed, store
+from tests.trust.test_check_statement import ISSUED, KEY, NOW, OTHER, signed, store
 
 R = ReasonCode
 
@@ -62,9 +62,11 @@ def test_a_recalled_statement_is_judged_afresh(tmp_path: Path) -> None:
     assert check is not None
     assert check.statement is None
     assert R.KEY_REVOKED in {r.code for r in check.reasons}
-    expired = recall_statement(record, path, store(), NOW + dt.timedelta(days=36500))
-    assert expired is not None
-    assert expired == check_statement(Path(path).read_bytes(), store(), now=NOW + dt.timedelta(days=36500))
+    early = ISSUED - dt.timedelta(hours=1)  # the clock of the judging load, not the clock of today
+    judged = recall_statement(record, path, store(), early)
+    assert judged is not None
+    assert [r.code for r in judged.reasons] == [R.STATEMENT_NOT_YET_VALID]
+    assert judged == check_statement(Path(path).read_bytes(), store(), now=early)
 
 
 @pytest.mark.parametrize("how", ["rewritten with the same bytes", "replaced by a rename", "removed", "a symlink"])
@@ -124,11 +126,24 @@ def test_an_envelope_changed_within_the_racy_interval_is_not_kept(tmp_path: Path
 
 @pytest.mark.parametrize(
     "outcome",
-    [None, (), ("a", "b", "c", "d"), ((b"p", "t", ()), "not a statement", "0" * 64, ()), "text"],
-    ids=["none", "empty", "strings", "statement", "text"],
+    [
+        None,
+        (),
+        ("a", "b", "c", "d"),
+        ((b"p", "t", ()), "not a statement", "0" * 64, ()),
+        "text",
+        ("good", "good", 5, ()),
+        ("good", "good", "0" * 64, "not a tuple"),
+    ],
+    ids=["none", "empty", "strings", "statement", "text", "digest", "verified"],
 )
 def test_an_entry_of_another_shape_is_no_entry(tmp_path: Path, outcome: object) -> None:
     path = _envelope(tmp_path, signed(KEY))
+    check = check_statement(Path(path).read_bytes(), store(), now=NOW)
+    assert check.statement is not None
+    assert check.envelope is not None
+    if isinstance(outcome, tuple) and outcome[:2] == ("good", "good"):
+        outcome = (compact_envelope(check.envelope), compact_statement(check.statement), *outcome[2:])
     record = _record(tmp_path)
     assert record.remember_check(path, recall._FINGERPRINT, [(path, os.lstat(path))], outcome)
     assert recall_statement(record, path, store(), NOW) is None

@@ -8,6 +8,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from securehost._audit import AuditLog
 from securehost._installed.bytecode import MAX_AGE, PRUNE_INTERVAL, BytecodeCache
 
@@ -117,3 +119,33 @@ def test_a_prune_that_deletes_nothing_says_nothing(tmp_path: Path) -> None:
     assert cache.prune_if_due() == 0
     audit.close()
     assert (tmp_path / "audit.jsonl").read_text() == ""
+
+
+def test_a_cache_directory_this_process_cannot_write_is_not_scanned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing in it could be deleted nor the marker written: scanning it would only repeat on every load."""
+    from securehost._installed import bytecode
+
+    cache = _cache(tmp_path)
+    source, digest = _source(4)
+    cache.code(source, digest, "/site/p/four.py")
+    (entry,) = cache.directory.iterdir()
+    _age(entry, 31)
+    real_access = os.access
+    asked: list[tuple[str, int]] = []
+
+    def access(path: str, mode: int) -> bool:
+        asked.append((str(path), mode))
+        return False if str(path) == str(cache.directory) else real_access(path, mode)
+
+    monkeypatch.setattr(bytecode.os, "access", access)
+    scanned: list[float] = []
+    monkeypatch.setattr(BytecodeCache, "prune", lambda _self, **kw: scanned.append(kw["max_age"]) or 0)
+    assert cache.prune_if_due() is None
+    assert asked == [(str(cache.directory), os.W_OK | os.X_OK)]
+    assert scanned == []
+    assert entry.exists()
+    monkeypatch.setattr(bytecode.os, "access", real_access)
+    assert cache.prune_if_due() == 0  # writable again: scanned (the stub deletes nothing)
+    assert scanned == [MAX_AGE]

@@ -62,10 +62,8 @@ def remember_statement(record: FileRecord, path: str, st: os.stat_result, check:
         Whether it was kept: not for an envelope whose statement was not parsed (nothing verified it, or it is
         malformed), nor for a file changed within the record's racy interval.
     """
-    if check.statement is None or check.envelope is None or not check.verified:
+    if check.statement is None or check.envelope is None:
         return False
-    payload_sha256 = check.evidence.get("payload_sha256")
-    if not isinstance(payload_sha256, str):  # pragma: no cover - every parsed check carries it
-        return False
+    payload_sha256 = str(check.evidence["payload_sha256"])  # every check that parsed a statement carries it
     outcome = (compact_envelope(check.envelope), compact_statement(check.statement), payload_sha256, check.verified)
     return record.remember_check(path, _FINGERPRINT, [(path, st)], outcome)

@@ -249,13 +249,17 @@ class BytecodeCache:
         """Run :meth:`prune` if the last prune is older than *interval* seconds; return its count, or ``None``.
 
         A count above zero is audited (``bytecode.pruned``). The time of the last prune is kept as the modification
-        time of a marker file in the cache directory; a cache without one (new, or an older securehost's) is due.
+        time of a marker file in the cache directory; a cache without one (new, or an older securehost's) is due. A
+        cache directory this process cannot write is never scanned: nothing in it could be deleted, nor the marker
+        written, so every load would scan it again for nothing.
         """
         marker = os.path.join(self._dir, _MARKER)
         now = time.time()
         with contextlib.suppress(OSError):
             if now - os.stat(marker, follow_symlinks=False).st_mtime < interval:
                 return None
+        if not os.access(self._dir, os.W_OK | os.X_OK):
+            return None
         removed = self.prune(max_age=max_age, now=now)
         with contextlib.suppress(OSError):
             os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o600))
