@@ -185,6 +185,38 @@ def test_a_subclass_must_list_its_fields_as_a_tuple_holding_the_ignored_ones() -
     assert repr(Fine(1, "a")) == "Fine(one=1, note='a')"
 
 
+def test_a_decorated_init_gives_the_fields_of_the_function_it_wraps() -> None:
+    """A wrapper that keeps ``__wrapped__`` (``functools.wraps``; mutmut's trampolines) hides no field."""
+    import functools
+
+    def logged(init: Any) -> Any:
+        @functools.wraps(init)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            init(*args, **kwargs)
+
+        return wrapper
+
+    class Wrapped(Record):
+        __slots__ = ("one", "two")
+
+        @logged
+        def __init__(self, one: int, *, two: str) -> None:
+            setfield(self, "one", one)
+            setfield(self, "two", two)
+
+    assert Wrapped._fields == ("one", "two")
+    assert Wrapped(1, two="b") == Wrapped(1, two="b")
+    assert repr(Wrapped(1, two="b")) == "Wrapped(one=1, two='b')"
+    with pytest.raises(TypeError, match="__slots__ must be a tuple of the parameters"):
+
+        class Short(Record):
+            __slots__ = ("one",)
+
+            @logged
+            def __init__(self, one: int, two: str) -> None:
+                setfield(self, "one", one)
+
+
 _text = st.text(max_size=8)
 
 

@@ -63,7 +63,9 @@ class Record:
     def __init_subclass__(cls, *, frozen: bool = True, ignore: tuple[str, ...] = ()) -> None:
         super().__init_subclass__()
         slots: object = vars(cls).get("__slots__")
-        init = vars(cls).get("__init__")
+        init: Any = vars(cls).get("__init__")
+        while hasattr(init, "__wrapped__"):  # a decorated __init__ (functools.wraps): its fields are the original's
+            init = init.__wrapped__
         code = getattr(init, "__code__", None)
         fields = () if code is None else code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
         if not isinstance(slots, tuple) or set(slots) != set(fields) or len(slots) != len(fields):

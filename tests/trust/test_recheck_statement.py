@@ -218,3 +218,24 @@ def test_a_statement_of_another_shape_expands_to_none(change: Any) -> None:
 @given(st.text(max_size=5))
 def test_text_expands_to_no_statement(text: str) -> None:
     assert expand_statement(text) is None
+
+
+def test_signatures_remembered_as_verified_are_not_verified_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a warm load saves: no cryptography for a key id that verified in exactly this envelope."""
+    from securehost._signing import envelope as envelope_module
+
+    data = signed(KEY, OTHER)
+    check = check_statement(data, _both(), now=NOW)
+    assert check.statement is not None
+    assert check.envelope is not None
+    verified: list[str] = []
+    real = envelope_module._verify
+    monkeypatch.setattr(
+        envelope_module, "_verify", lambda sig, key, message: verified.append(sig.keyid) or real(sig, key, message)
+    )
+    only_key = frozenset({KEY.public_key.key_id})
+    again = recheck_statement(
+        check.envelope, check.statement, check.evidence["payload_sha256"], only_key, _both(), now=NOW
+    )
+    assert verified == [OTHER.public_key.key_id]  # KEY was remembered; OTHER was not, so it is verified now
+    assert again == check
