@@ -28,6 +28,13 @@ def test_mac_is_keyed_blake2b(key: bytes, data: bytes) -> None:
     assert len(expected) == _digests.MAC_SIZE
 
 
+@given(st.binary(min_size=1, max_size=64), st.lists(st.binary(max_size=512), max_size=5))
+def test_a_mac_of_parts_is_the_mac_of_their_concatenation(key: bytes, parts: list[bytes]) -> None:
+    """The sealed state files MAC a header and a large payload without copying them into one."""
+    assert _digests.mac(key, *parts) == hashlib.blake2b(b"".join(parts), key=key, digest_size=32).digest()
+    assert _digests.mac(key, *(memoryview(p) for p in parts)) == _digests.mac(key, b"".join(parts))
+
+
 @given(st.binary(max_size=4096))
 def test_fingerprint_is_blake2b_256(data: bytes) -> None:
     assert _digests.fingerprint(data) == hashlib.blake2b(data, digest_size=32).hexdigest()

@@ -53,13 +53,18 @@ def sha256(data: bytes) -> _Hash:
     return _sha256(data)  # type: ignore[no-any-return]
 
 
-def mac(key: bytes, data: bytes) -> bytes:
-    """The keyed BLAKE2b MAC (32 bytes) of *data* under *key* (at most 64 bytes).
+def mac(key: bytes, *data: bytes) -> bytes:
+    """The keyed BLAKE2b MAC (32 bytes) under *key* (at most 64 bytes) of the concatenation of *data*.
+
+    The parts are fed to the hash one by one: a large payload is not copied to put a header in front of it.
 
     Raises:
         ValueError: *key* is longer than 64 bytes.
     """
-    return _blake2b(data, key=key, digest_size=MAC_SIZE).digest()
+    digest = _blake2b(key=key, digest_size=MAC_SIZE)
+    for part in data:
+        digest.update(part)
+    return digest.digest()
 
 
 def fingerprint(data: bytes) -> str:

@@ -141,7 +141,7 @@ class SealedFile:
         if not blob.startswith(self._header):
             return None
         payload = blob[head + MAC_SIZE :]
-        if not compare_digest(blob[head : head + MAC_SIZE], mac(self._key, self._header + payload)):
+        if not compare_digest(blob[head : head + MAC_SIZE], mac(self._key, self._header, payload)):
             raise SealBrokenError(self.path)
         return payload
 
@@ -159,7 +159,7 @@ class SealedFile:
     def write(self, payload: bytes, *, prefix: str) -> bool:
         """Replace the file atomically with *payload*, sealed; return ``False`` if it could not be written."""
         try:
-            write_atomic(self.path, self._header + mac(self._key, self._header + payload) + payload, prefix=prefix)
+            write_atomic(self.path, self._header + mac(self._key, self._header, payload) + payload, prefix=prefix)
         except OSError:
             return False
         return True

@@ -189,7 +189,7 @@ class BytecodeCache:
         code = compile(source, filename, "exec", dont_inherit=True, optimize=self._optimize)
         imports = static_imports(code)
         payload = marshal.dumps((code, imports))
-        self._write(path, _MAGIC + mac(self._key, material + payload) + payload)
+        self._write(path, _MAGIC + mac(self._key, material, payload) + payload)
         return code, imports
 
     def lookup(
@@ -215,7 +215,7 @@ class BytecodeCache:
         if not blob.startswith(_MAGIC):
             return None  # another format (an older securehost's entry): a miss, and code() replaces it
         payload = blob[len(_MAGIC) + MAC_SIZE :]
-        expected = mac(self._key, material + payload)
+        expected = mac(self._key, material, payload)
         if compare_digest(blob[len(_MAGIC) : len(_MAGIC) + MAC_SIZE], expected):
             code, imports = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
             if time.time() - st.st_mtime > _MARK_AFTER:

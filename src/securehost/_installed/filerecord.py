@@ -20,7 +20,8 @@ path that check looked at (:meth:`FileRecord.recheck`): each signed file, each d
 removed or renamed in a directory changes the directory's ``mtime`` and ``ctime``), the site directory, the installed
 ``RECORD`` and the start-up hooks it vouched for. When none of them changed, the distribution's check is the same as
 before, so a warm start-up ``lstat``-s about a dozen paths per plugin instead of listing, reading and parsing them.
-The same trust applies (``ctime``), and the paranoid mode turns it off with the rest of the record.
+The same trust applies (``ctime``), and the paranoid mode turns it off with the rest of the record. The host keeps
+each plugin's parsed statement the same way, under its envelope file (:mod:`securehost._host.recall`).
 
 The record lives in the host's private state directory, authenticated with an HMAC key derived from the host's cache
 key (as the signature memo). A record that cannot be read, or whose MAC does not check out, is treated as empty —
