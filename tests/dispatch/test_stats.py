@@ -216,3 +216,12 @@ def test_latency_is_measured() -> None:
     assert stats.min_ns is not None
     assert stats.min_ns >= 10_000_000
     assert stats.mean_ns == pytest.approx(stats.total_ns)
+
+
+def test_the_histogram_has_the_64_buckets_hookstats_documents() -> None:
+    from securehost import HookStats
+    from securehost._dispatch.stats import BUCKETS, bucket_upper_bounds_ns
+
+    assert "64 counts" in (HookStats.__doc__ or "")
+    assert BUCKETS == len(HookStats(plugin="p", hook="h").buckets) == 64
+    assert bucket_upper_bounds_ns()[:3] == (1, 2, 4)

@@ -34,7 +34,8 @@ class HookStats:
         total_ns: sum of latencies.
         min_ns: smallest latency, ``None`` before the first call.
         max_ns: largest latency, ``None`` before the first call.
-        buckets: latency histogram, :data:`BUCKETS` counts (see :func:`bucket_upper_bounds_ns`).
+        buckets: latency histogram, 64 counts: bucket *i* holds the calls that took *d* ns with
+            ``2**(i-1) < d <= 2**i`` (bucket 0: ``d <= 1``).
         last_error: ``"ExceptionType: message"`` of the latest error (at most 300 characters), or ``None``.
     """
 
