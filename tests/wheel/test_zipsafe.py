@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from securehost import ReasonCode
+from securehost._wheel import zipstruct as zs
 from securehost._wheel.zipsafe import ArchiveScan, ZipLimits, read_archive
 from securehost._wheel.zipscan import Scanner
 from securehost.exceptions import WheelFormatError
@@ -24,7 +25,7 @@ from tests import wheelmaker as wm
 from tests.wheelmaker import Entry, build
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 GOOD = {
@@ -674,16 +675,52 @@ def test_thread_count_does_not_change_the_outcome(tmp_path: Path, as_path: bool)
         read_archive(data, threads=0)
 
 
+@pytest.mark.parametrize("large", [False, True], ids=["read-at-once", "positional-reads"])
 def test_file_shrinking_during_the_scan_is_an_error_not_a_crash(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, large: bool
 ) -> None:
     path = tmp_path / "a.zip"
-    path.write_bytes(build(good_entries()))
+    extra = [Entry("big.bin", os.urandom(zs.WHOLE_READ))] if large else []
+    path.write_bytes(build([*good_entries(), *extra]))
     real_fstat = os.fstat
     # the scan believes the file is larger than it is, as if it shrank after the size was taken
-    monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10**4, 0, 0, 0)))
+    size = path.stat().st_size + 10**4
+    monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], size, 0, 0, 0)))
     with pytest.raises(WheelFormatError, match="ended early"):
         read_archive(path)
+
+
+def test_small_archives_are_read_at_once_and_large_ones_in_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[tuple[int, int]] = []
+    pieces: list[tuple[int, int]] = []
+    real_read, real_chunks = zs.FileSource.read, zs.FileSource.chunks
+
+    def read(self: zs.FileSource, offset: int, length: int) -> bytes:
+        reads.append((offset, length))
+        return real_read(self, offset, length)
+
+    def chunks(self: zs.FileSource, offset: int, length: int) -> Iterator[memoryview]:
+        pieces.append((offset, length))
+        return real_chunks(self, offset, length)
+
+    monkeypatch.setattr(zs.FileSource, "read", read)
+    monkeypatch.setattr(zs.FileSource, "chunks", chunks)
+    small = tmp_path / "small.zip"
+    small.write_bytes(build(good_entries()))
+    scan = read_archive(small)
+    assert scan.ok
+    assert reads == [(0, small.stat().st_size)]
+    assert not pieces
+    reads.clear()
+    large = tmp_path / "large.zip"
+    large.write_bytes(build([*good_entries(), Entry("big.bin", os.urandom(zs.WHOLE_READ), method=0)]))
+    scan = read_archive(large)
+    assert scan.ok
+    assert len(reads) > 1
+    assert len(pieces) == len(scan.members)
+    assert read_archive(large.read_bytes()) == read_archive(large)
 
 
 def test_source_errors() -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "Inflater",
     "Source",
     "extra_field_ids",
+    "open_source",
 ]
 
 LOCAL_SIG: Final = 0x04034B50
@@ -75,6 +76,9 @@ CHUNK: Final = 1 << 20
 _HAS_PREADV: Final = hasattr(os, "preadv")
 #: compressed bytes per inflate call: bounds the copy zlib makes of its unconsumed input
 FEED: Final = 256 * 1024
+#: archives up to this size are read with one call and scanned from memory: a small wheel's dozens of
+#: positional reads cost more than the read itself, and the scan then sees one snapshot of the file
+WHOLE_READ: Final = 1 << 20
 
 
 def extra_field_ids(extra: bytes | memoryview) -> list[int] | None:
@@ -270,3 +274,19 @@ class Inflater:
                     data = inflater.unconsumed_tail
                     if not data and len(out) < room:
                         break
+
+
+def open_source(path: os.PathLike[str] | str) -> Source:
+    """A source over the file at *path*: its bytes, read at once, up to :data:`WHOLE_READ` bytes; else positional reads.
+
+    Raises:
+        WheelFormatError: the file cannot be opened or read, or it ended early.
+    """
+    source = FileSource(path)
+    if source.size > WHOLE_READ:
+        return source
+    try:
+        data = source.read(0, source.size)
+    finally:
+        source.close()
+    return BytesSource(data)
