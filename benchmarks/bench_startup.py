@@ -55,7 +55,7 @@ from securehost._trust.edit import add_key  # noqa: E402
 RUNS = 9
 SIZES = (10, 100, 1000)
 #: Fewer samples for the largest sizes: each one loads a thousand plugins twice.
-RUNS_AT = {1000: 3}
+RUNS_AT = {1000: 5}
 GROUP = "benchapp.plugins"
 
 SPEC = '''"""benchapp's hook specifications."""
