@@ -2,7 +2,9 @@
 
 Anchor, measured side by side in each round: ``hashlib.sha256`` over the same wheel file. Reported:
 
-* throughput ratio ``raw / verify`` for 10 MiB signed wheels of three kinds of content (target ≥ 0.6x);
+* throughput ratio ``raw / verify`` for 10 MiB signed wheels of three kinds of content (target ≥ 0.6x for the
+  incompressible one; deflated members must be inflated to be hashed, so their target is ≥ 1.0x of the inflate +
+  SHA-256 floor, which ``bench_wheel`` measures);
 * per-wheel overhead beside hashing for a small plugin wheel: ``verify_wheel`` minus SHA-256 of the member contents
   (target ≤ 0.5 ms, issue 12): inflating, zip checks, parsing, RECORD, the envelope, the statement and the Ed25519
   signature check.
@@ -115,7 +117,8 @@ def run() -> list[dict[str, object]]:
                     "raw_sha256_ms": round(r * 1e3, 2),
                     "verify_ms": round(v * 1e3, 2),
                     "ratio": round(r / v, 2),
-                    "target": ">= 0.6",
+                    # deflated members must be inflated to be hashed: their target is against the floor (bench_wheel)
+                    "target": ">= 0.6" if label == "binary" else "reported (bench_wheel: >= 1.0 of the floor)",
                 }
             )
         sources = _sources()
