@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from securehost import SecurePluginManager
-from securehost._dispatch.hookattrs import inert_module_attribute
+from securehost._dispatch.hookattrs import add_inert_types, inert_module_attribute
 
 hookimpl = pluggy.HookimplMarker("proj")
 hookspec = pluggy.HookspecMarker("proj")
@@ -187,3 +187,49 @@ def test_a_value_cannot_pass_for_inert_nor_run_code_while_judged() -> None:
     assert not inert_module_attribute(module, "work")  # not taken for a class: pluggy decides
     assert inert_module_attribute(module, "Model")  # a class, whatever its metaclass
     assert ran == []
+
+
+class _Declared:
+    """A plain class declared inert below (kept alive by the module, as the host's own classes are)."""
+
+
+class _SubOfDeclared(_Declared):
+    pass
+
+
+def test_declared_types_are_inert_exactly() -> None:
+    add_inert_types(_Declared)
+    module = _module({"declared": _Declared(), "sub": _SubOfDeclared(), "work": _marked_function()})
+    assert inert_module_attribute(module, "declared")
+    assert not inert_module_attribute(module, "sub")  # exact types only: a subclass may add __get__
+    assert not inert_module_attribute(module, "work")
+    secure, plain = SecurePluginManager("proj"), pluggy.PluginManager("proj")
+    for name in dir(module):
+        assert secure.parse_hookimpl_opts(module, name) == plain.parse_hookimpl_opts(module, name), name
+
+
+class _StaticLike(staticmethod):  # type: ignore[type-arg]
+    pass
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [_Descriptor, _StaticLike, types.FunctionType, classmethod, "not a class"],
+    ids=["defines __get__", "a staticmethod", "the function type", "classmethod", "not a class"],
+)
+def test_a_type_pluggy_could_take_is_not_declared(kind: Any) -> None:
+    with pytest.raises(TypeError, match="never takes for a hook implementation"):
+        add_inert_types(kind)
+    module = _module({"value": _marked(_Descriptor())})
+    assert not inert_module_attribute(module, "value")
+
+
+def test_the_host_declares_the_verified_importers_loader_and_spec() -> None:
+    import securehost._host.host  # noqa: F401 - declares them on import
+    from securehost._installed.entries import VerifiedSpec
+    from securehost._installed.importer import VerifiedImporter
+
+    assert not hasattr(VerifiedSpec, "__get__")
+    assert not hasattr(VerifiedImporter, "__get__")
+    module = _module({"__spec__": VerifiedSpec("plugin_under_test", None)})
+    assert inert_module_attribute(module, "__spec__")

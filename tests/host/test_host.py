@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -95,6 +96,25 @@ def test_load_accepts_signed_plugins_and_calls_their_hooks(lab: Lab) -> None:
     assert host.hook.process_records(records=RECORDS) == CLEANED
     assert set(host.plugins) == {GOOD, TOOL}
     assert sys.modules["acme_tool.plugin"].__spec__.loader is host.importer
+
+
+def test_registration_asks_pluggy_nothing_about_a_verified_modules_loader_and_spec(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[object, str]] = []
+    original = pluggy.PluginManager.parse_hookimpl_opts
+
+    def spy(self: pluggy.PluginManager, plugin: object, name: str) -> Any:
+        asked.append((plugin, name))
+        return original(self, plugin, name)
+
+    monkeypatch.setattr(pluggy.PluginManager, "parse_hookimpl_opts", spy)
+    lab.tool()
+    assert lab.host().load().all_accepted
+    module = sys.modules["acme_tool.plugin"]
+    assert "__spec__" in dir(module)
+    assert "__loader__" in dir(module)
+    assert {name for plugin, name in asked if plugin is module} == {"describe_plugin", "shout"}  # its functions
 
 
 def test_report_json_and_summary(lab: Lab) -> None:

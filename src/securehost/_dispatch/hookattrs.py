@@ -8,8 +8,10 @@ imports, classes, constants and the module's own dunders, which can never be imp
 every other name goes to pluggy's own ``parse_hookimpl_opts``, so what gets registered is pluggy's decision.
 
 A name counts as inert when the module's ``__dict__`` holds it and its value is a class or an instance of exactly
-one of a few plain types (``str``, ``int``, ``dict``, a module, a module spec, pluggy's markers, ...). Both ways
-pluggy has looked attributes up agree that such a name is not an implementation:
+one of a few plain types (``str``, ``int``, ``dict``, a module, a module spec, pluggy's markers, ...) or of a type
+the host declared with :func:`add_inert_types` (the loader and spec that securehost's verified importer gives every
+module it imports, which this layer may not import). Both ways pluggy has looked attributes up agree that such a
+name is not an implementation:
 
 * pluggy 1.7 takes only functions, bound methods, ``staticmethod`` and ``classmethod`` objects, found with
   :func:`inspect.getattr_static`: that returns the ``__dict__`` value, or a data descriptor of ``types.ModuleType``
@@ -30,7 +32,7 @@ from typing import Final
 
 import pluggy
 
-__all__ = ["inert_module_attribute"]
+__all__ = ["add_inert_types", "inert_module_attribute"]
 
 _ABSENT: Final = object()
 
@@ -59,6 +61,37 @@ _INERT_TYPES: Final = frozenset(
 )
 
 
+#: Further exact types declared inert by the host (:func:`add_inert_types`), by id: kept here, so never collected
+#: (an id is unique only while its object lives).
+_DECLARED: Final[dict[int, type]] = {}
+#: What an inert type must not be or have: pluggy takes instances of these for implementations, or would ask.
+_ROUTINES: Final = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    staticmethod,
+    classmethod,
+)
+
+
+def add_inert_types(*kinds: type) -> None:
+    """Count values of exactly these types as never a hook implementation too.
+
+    For classes of securehost's own (the verified importer's module loader and spec), so that registering a plugin
+    module does not ask pluggy about its ``__loader__`` and ``__spec__``. An instance of such a class is neither a
+    function, a method, a ``staticmethod`` nor a ``classmethod`` (what pluggy 1.7 takes), nor a routine by
+    :func:`inspect.isroutine` (what pluggy 1.5 and 1.6 take): it derives from none of those and has no ``__get__``.
+
+    Raises:
+        TypeError: a class derives from a function or method type or defines ``__get__``: pluggy could take its
+            instances, so it is not declared.
+    """
+    for kind in kinds:
+        if not isinstance(kind, type) or issubclass(kind, _ROUTINES) or hasattr(kind, "__get__"):
+            raise TypeError(f"{kind!r} is not a class whose instances pluggy never takes for a hook implementation")
+    _DECLARED.update((id(kind), kind) for kind in kinds)
+
+
 def inert_module_attribute(plugin: object, name: str) -> bool:
     """Whether *name* of *plugin* is, by its value alone, not a hook implementation (see the module docstring).
 
@@ -68,4 +101,4 @@ def inert_module_attribute(plugin: object, name: str) -> bool:
         return False
     # a name absent from __dict__ (on the type, or from the module's __getattr__) gets the sentinel: pluggy decides
     kind = type(vars(plugin).get(name, _ABSENT))
-    return id(kind) in _INERT_TYPES or issubclass(kind, type)
+    return id(kind) in _INERT_TYPES or id(kind) in _DECLARED or issubclass(kind, type)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast, final
 import pluggy
 
 from securehost._audit import AuditLog
+from securehost._dispatch.hookattrs import add_inert_types
 from securehost._dispatch.manager import SecurePluginManager
 from securehost._host.arguments import check_host_arguments
 from securehost._host.judge import Judge, parse_pins
@@ -30,6 +31,7 @@ from securehost._host.support import default_state_root, parse_grants
 from securehost._installed.dependencies import DependencyPolicy
 from securehost._installed.depgate import make_gate
 from securehost._installed.discovery import DiscoveryCache, discover
+from securehost._installed.entries import VerifiedSpec
 from securehost._installed.filerecord import FileRecord
 from securehost._installed.importer import VerifiedImporter
 from securehost._isolation.choice import parse_isolation
@@ -53,6 +55,10 @@ if TYPE_CHECKING:
 __all__ = ["Host"]
 
 _logger = LazyLogger("securehost.host")
+
+# every module the verified importer loads carries these as __loader__ and __spec__: registering a plugin module
+# need not ask pluggy about them (securehost._dispatch.hookattrs)
+add_inert_types(VerifiedImporter, VerifiedSpec)
 
 
 def _utcnow() -> dt.datetime:

@@ -53,7 +53,7 @@ class Entry(Record):
 
 
 @final
-class _VerifiedSpec(importlib.machinery.ModuleSpec):
+class VerifiedSpec(importlib.machinery.ModuleSpec):
     """A spec whose ``cached`` is always ``None``: no ``__cached__`` pointing into site-packages."""
 
     @property
@@ -94,10 +94,10 @@ def read_verified(entry: Entry, audit: AuditLog | None) -> bytes:
 def make_spec(entry: Entry, loader: Any) -> importlib.machinery.ModuleSpec:
     """Return the spec of *entry*, served by *loader* (its ``cached`` is always ``None``)."""
     if entry.kind is ModuleKind.NAMESPACE:
-        spec = _VerifiedSpec(entry.name, loader, origin=None, is_package=True)
+        spec = VerifiedSpec(entry.name, loader, origin=None, is_package=True)
         spec.submodule_search_locations = [entry.path]
         return spec
-    spec = _VerifiedSpec(entry.name, loader, origin=entry.path, is_package=entry.is_package)
+    spec = VerifiedSpec(entry.name, loader, origin=entry.path, is_package=entry.is_package)
     spec.has_location = True
     if entry.is_package:
         spec.submodule_search_locations = [os.path.dirname(entry.path)]
