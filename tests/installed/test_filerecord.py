@@ -15,7 +15,8 @@ import os
 import py_compile
 import secrets
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -305,3 +306,76 @@ def test_a_cache_file_result_is_no_digest(tmp_path: Path) -> None:
     files.remember_bytecode("/p/__pycache__/m.pyc", st, "5" * 64)
     assert files.digest("/p/__pycache__/m.pyc", st) is None
     assert files.bytecode_matches("/p/__pycache__/m.pyc", st, "5" * 64)
+
+
+def _sealed(tmp_path: Path, entries: object) -> None:
+    from securehost._fileio import SealedFile
+
+    path = tmp_path / "installed.record"
+    assert SealedFile(path, KEY, filerecord._MAGIC, context=b"", limit=1 << 20).write(
+        marshal.dumps(entries), prefix=".t-"
+    )
+
+
+def test_entries_of_another_shape_are_misses_not_errors(tmp_path: Path) -> None:
+    """Authenticated entries this version did not write (an older layout, a truncated value): each is a miss."""
+    st = os.lstat(tmp_path)
+    packed = filerecord._PACKED.pack(*filerecord.identity(st))
+    check = filerecord._CHECK
+    _sealed(
+        tmp_path,
+        {
+            "/tuple": (filerecord.identity(st), "1" * 64),  # the layout before values were bytes
+            "/short": packed[:10],
+            "/not-utf8": packed + b"\xff\xfe",
+            check + "/text": "not bytes",
+            check + "/garbage": b"\x00not marshal",
+            check + "/three": marshal.dumps(("fp", "", b"")),
+            check + "/list": marshal.dumps(["fp", "", b"", None]),
+        },
+    )
+    files = record(tmp_path)
+    for path in ("/tuple", "/short", "/not-utf8"):
+        assert files.digest(path, st) is None
+    for key in ("/text", "/garbage", "/three", "/list"):
+        assert files.recheck(key, "fp") is None
+
+
+def test_identities_beyond_64_bits_are_neither_stored_nor_matched(tmp_path: Path) -> None:
+    real = os.lstat(tmp_path)
+    fields = {name: getattr(real, name) for name in ("st_dev", "st_size", "st_mtime_ns", "st_ctime_ns")}
+    huge = cast("os.stat_result", SimpleNamespace(st_ino=2**70, **fields))
+    files = record(tmp_path)
+    files.remember_digest("/huge", huge, "1" * 64)
+    assert not files._dirty
+    files.remember_digest("/normal", real, "2" * 64)
+    assert files.digest("/huge", huge) is None  # and looking one up does not raise
+    assert files.digest("/normal", real) == "2" * 64
+    assert not files.remember_check("/dist", "fp", [("/huge", huge)], ("outcome",))
+
+
+def test_the_record_in_memory_is_about_the_size_of_its_file(tmp_path: Path) -> None:
+    """Entries stay encoded until used: 1,000 plugins' record must not cost three times its file in memory."""
+    import tracemalloc
+
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    st = os.lstat(watched)
+    files = record(tmp_path)
+    for plugin in range(300):
+        site = f"/site/acme_plugin_{plugin:04d}"
+        for module in range(5):
+            files.remember_digest(f"{site}/module_{module}.py", st, f"{plugin * 10 + module:064x}")
+        modules = [(f"acme_plugin_{plugin}.m{m}", f"{site}/m{m}.py", f"{m:064x}", False, "source") for m in range(4)]
+        outcome = ([], {"files_verified": 6, "pycache_accepted": []}, modules, [f"acme_plugin_{plugin}"])
+        assert files.remember_check(f"{site}.dist-info", "fp", [(str(watched), st)], outcome)
+    files.save()
+    size = (tmp_path / "installed.record").stat().st_size
+    tracemalloc.start()
+    try:
+        loaded = record(tmp_path)
+        assert loaded.recheck("/site/acme_plugin_0000.dist-info", "fp") is not None  # reads the whole file
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 1.5 * size, (held, size)

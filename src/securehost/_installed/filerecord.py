@@ -27,7 +27,9 @@ The record lives in the host's private state directory, authenticated with an HM
 key (as the signature memo). A record that cannot be read, or whose MAC does not check out, is treated as empty —
 every file is verified again — and a forged one is audited (``installed.record_tampered``); a record that cannot be
 written is skipped. It is keyed by absolute path and bounded (:data:`MAX_ENTRIES`, least recently stored forgotten
-first), so its memory is bounded per installed file.
+first), so its memory is bounded per installed file. Each entry is held encoded, one ``bytes`` object, and decoded
+only when it is used: a warm load that re-checks a distribution as a whole never decodes its files' entries, and the
+record in memory stays about the size of its file.
 """
 
 from __future__ import annotations
@@ -49,10 +51,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_ENTRIES", "RACY_NS", "FileRecord", "identity"]
 
-_MAGIC: Final = b"SHFR\x00\x02\r\n"
+_MAGIC: Final = b"SHFR\x00\x03\r\n"
 _MAX_FILE: Final = 256 * 1024 * 1024
 RACY_NS: Final = 2_000_000_000
-#: Files remembered (about 200 bytes each in memory); the least recently stored are forgotten first.
+#: Files remembered (about 270 bytes each in memory for a 60-character path); the least recently stored go first.
 MAX_ENTRIES: Final = 1_000_000
 #: A cache file's result holds only for the interpreter that compiled the comparison.
 _BYTECODE: Final = "pyc:" + importlib.util.MAGIC_NUMBER.hex() + ":"
@@ -97,8 +99,12 @@ class FileRecord(SealedState):
         super().__init__(sealed, audit, tampered_event="installed.record_tampered", prefix=".record-")
         self._max = max_entries
         self._racy = RACY_NS if racy_ns is None else racy_ns
-        # path -> (identity, result); _CHECK + key -> (fingerprint, NUL-joined paths, packed identities, outcome)
-        self._entries: dict[str, tuple[Any, ...]] = {}
+        # Each value is one bytes object, decoded only when its entry is used (a warm load that re-checks a
+        # distribution as a whole never decodes its files' entries), so that the record in memory is about the size
+        # of the file rather than about three times it in tuples, strings and integers:
+        # path -> packed identity + result (UTF-8);
+        # _CHECK + key -> marshal of (fingerprint, NUL-joined paths, packed identities, outcome)
+        self._entries: dict[str, bytes] = {}
 
     def _decode(self, payload: bytes) -> None:
         entries = marshal.loads(payload)  # noqa: S302 - authenticated with the host's key
@@ -116,15 +122,22 @@ class FileRecord(SealedState):
         with self._lock:
             self._ensure_loaded()
             hit = self._entries.get(path)
-        if hit is None or hit[0] != identity(st):
+        if type(hit) is not bytes or len(hit) < _PACKED.size:
             return None
-        value: str = hit[1]
-        return value
+        try:
+            if hit[: _PACKED.size] != _PACKED.pack(*identity(st)):
+                return None
+            return hit[_PACKED.size :].decode()
+        except (struct.error, UnicodeDecodeError):  # never stored for such an identity; not written by this version
+            return None
 
     def _put(self, path: str, st: os.stat_result, value: str) -> None:
         if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy:
             return  # racily clean: a change within the same timestamp tick could not be told apart
-        entry = (identity(st), value)
+        try:
+            entry = _PACKED.pack(*identity(st)) + value.encode()
+        except struct.error:  # a file system with identities beyond 64 bits: check it in full every time
+            return
         with self._lock:
             self._ensure_loaded()
             if self._entries.get(path) == entry:
@@ -159,8 +172,14 @@ class FileRecord(SealedState):
         """
         with self._lock:
             self._ensure_loaded()
-            hit = self._entries.get(_CHECK + key)
-        if hit is None or hit[0] != fingerprint or len(hit) != 4:
+            raw = self._entries.get(_CHECK + key)
+        if type(raw) is not bytes:
+            return None
+        try:
+            hit = marshal.loads(raw)  # noqa: S302 - authenticated with the host's key
+        except (ValueError, EOFError, TypeError):  # not written by this version
+            return None
+        if type(hit) is not tuple or len(hit) != 4 or hit[0] != fingerprint:
             return None
         paths, identities = hit[1].split("\0"), hit[2]
         if len(identities) != len(paths) * _PACKED.size:
@@ -200,7 +219,7 @@ class FileRecord(SealedState):
                 return False
             paths.append(path)
         # compact: one string and one bytes object per distribution, not a tuple of tuples of five ints per path
-        entry = (fingerprint, "\0".join(paths), bytes(identities), outcome)
+        entry = marshal.dumps((fingerprint, "\0".join(paths), bytes(identities), outcome))
         with self._lock:
             self._ensure_loaded()
             if self._entries.get(_CHECK + key) != entry:
