@@ -319,7 +319,9 @@ def _sealed(tmp_path: Path, entries: object) -> None:
 
 def test_entries_of_another_shape_are_misses_not_errors(tmp_path: Path) -> None:
     """Authenticated entries this version did not write (an older layout, a truncated value): each is a miss."""
-    st = os.lstat(tmp_path)
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    st = os.lstat(watched)
     packed = filerecord._PACKED.pack(*filerecord.identity(st))
     check = filerecord._CHECK
     _sealed(
@@ -331,7 +333,7 @@ def test_entries_of_another_shape_are_misses_not_errors(tmp_path: Path) -> None:
             check + "/text": "not bytes",
             check + "/garbage": b"\x00not marshal",
             check + "/three": marshal.dumps(("fp", "", b"")),
-            check + "/list": marshal.dumps(["fp", "", b"", None]),
+            check + "/list": marshal.dumps(["fp", str(watched), packed, "outcome"]),  # the right parts in a list
         },
     )
     files = record(tmp_path)
@@ -339,6 +341,8 @@ def test_entries_of_another_shape_are_misses_not_errors(tmp_path: Path) -> None:
         assert files.digest(path, st) is None
     for key in ("/text", "/garbage", "/three", "/list"):
         assert files.recheck(key, "fp") is None
+    _sealed(tmp_path, {check + "/tuple": marshal.dumps(("fp", str(watched), packed, "outcome"))})
+    assert record(tmp_path).recheck("/tuple", "fp") == "outcome"  # the same parts in a tuple: a hit
 
 
 def test_identities_beyond_64_bits_are_neither_stored_nor_matched(tmp_path: Path) -> None:

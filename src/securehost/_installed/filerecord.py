@@ -122,7 +122,7 @@ class FileRecord(SealedState):
         with self._lock:
             self._ensure_loaded()
             hit = self._entries.get(path)
-        if type(hit) is not bytes or len(hit) < _PACKED.size:
+        if type(hit) is not bytes:
             return None
         try:
             if hit[: _PACKED.size] != _PACKED.pack(*identity(st)):
