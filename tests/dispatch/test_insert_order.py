@@ -61,33 +61,27 @@ def test_insertion_order_is_pluggys(ops: list[tuple[str, Any, str]]) -> None:
         assert [id(i) for i in ours] == [id(i) for i in reference._hookimpls]
 
 
+def _counted(attribute: str) -> Any:
+    """A flag that counts its reads in ``_Counted.reads``."""
+
+    def read(self: _Counted) -> bool:
+        _Counted.reads += 1
+        return bool(getattr(self, attribute))
+
+    return property(read)
+
+
 class _Counted:
     """An implementation whose flags count how often they are read."""
 
     reads = 0
+    wrapper = _counted("_wrapper")
+    hookwrapper = _counted("_never")
+    tryfirst = _counted("_tryfirst")
+    trylast = _counted("_never")
 
     def __init__(self, *, wrapper: bool = False, tryfirst: bool = False) -> None:
-        self._wrapper, self._tryfirst = wrapper, tryfirst
-
-    @property
-    def wrapper(self) -> bool:
-        _Counted.reads += 1
-        return self._wrapper
-
-    @property
-    def hookwrapper(self) -> bool:
-        _Counted.reads += 1
-        return False
-
-    @property
-    def tryfirst(self) -> bool:
-        _Counted.reads += 1
-        return self._tryfirst
-
-    @property
-    def trylast(self) -> bool:
-        _Counted.reads += 1
-        return False
+        self._wrapper, self._tryfirst, self._never = wrapper, tryfirst, False
 
 
 def test_registering_n_implementations_reads_a_bounded_number_of_flags_each() -> None:
