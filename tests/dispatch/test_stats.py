@@ -48,6 +48,20 @@ def test_cell_aggregates_exactly(samples: list[int]) -> None:
     assert sum(stats.buckets) == len(samples)
 
 
+def test_a_cell_makes_its_histogram_only_when_samples_arrive() -> None:
+    cell = Cell("p", "h")
+    assert cell.buckets is None  # a host of 1,000 plugins has thousands of cells, most never read
+    assert stats_of(cell.counters()).buckets == (0,) * BUCKETS
+    cell.flush()
+    assert cell.buckets is None  # nothing to fold
+    cell.append(3)
+    assert stats_of(cell.counters()).buckets[2] == 1
+    assert cell.buckets is not None
+    cell.reset()
+    assert cell.buckets is None
+    assert stats_of(cell.counters()).buckets == (0,) * BUCKETS
+
+
 def test_bucket_bounds_are_inclusive_powers_of_two() -> None:
     cell = Cell("p", "h")
     for value in (0, 1, 2, 3, 4, 5, 1024, 1025):

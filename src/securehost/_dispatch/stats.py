@@ -25,6 +25,7 @@ __all__ = ["BUCKETS", "Cell", "Counters", "StatsRegistry", "bucket_upper_bounds_
 
 BUCKETS: Final = 64
 FLUSH_MASK: Final = 1023  # drain every 1024 hook calls
+_NO_CALLS: Final = (0,) * BUCKETS
 #: One cell's counters: plugin, hook, calls, errors, denials, total, min and max (ns), histogram, last error
 #: (``securehost._dispatch.snapshot`` makes them :class:`~securehost.HookStats`, which a start-up does not define).
 Counters = tuple[str, str, int, int, int, int, "int | None", "int | None", tuple[int, ...], "str | None"]
@@ -74,7 +75,7 @@ class Cell:
         self.total_ns = 0
         self.min_ns: int | None = None
         self.max_ns: int | None = None
-        self.buckets = [0] * BUCKETS
+        self.buckets: list[int] | None = None  # made by the first drain: most cells of a large host are never read
         self.last_error: str | None = None
 
     def _drain(self) -> None:
@@ -93,7 +94,10 @@ class Cell:
             self.min_ns = low
         if self.max_ns is None or high > self.max_ns:
             self.max_ns = high
-        _count_sorted(chunk, self.buckets)
+        buckets = self.buckets
+        if buckets is None:
+            buckets = self.buckets = [0] * BUCKETS
+        _count_sorted(chunk, buckets)
 
     def flush(self) -> None:
         """Fold pending samples into the aggregates."""
@@ -135,7 +139,7 @@ class Cell:
                 self.total_ns,
                 self.min_ns,
                 self.max_ns,
-                tuple(self.buckets),
+                _NO_CALLS if self.buckets is None else tuple(self.buckets),
                 self.last_error,
             )
 
