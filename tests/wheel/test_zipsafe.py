@@ -714,6 +714,11 @@ def test_small_archives_are_read_at_once_and_large_ones_in_pieces(
     assert reads == [(0, small.stat().st_size)]
     assert not pieces
     reads.clear()
+    assert scan.read("pkg/mod.py") == GOOD["pkg/mod.py"]  # not captured: read again, that member alone
+    assert (0, small.stat().st_size) not in reads
+    assert len(pieces) == 1
+    reads.clear()
+    pieces.clear()
     large = tmp_path / "large.zip"
     large.write_bytes(build([*good_entries(), Entry("big.bin", os.urandom(zs.WHOLE_READ), method=0)]))
     scan = read_archive(large)

@@ -158,7 +158,7 @@ def insert_hookimpl(impls: list[HookImpl], hookimpl: HookImpl) -> None:
     """Insert *hookimpl* into *impls* where :meth:`pluggy.HookCaller._add_hookimpl` puts it, without a pass over all.
 
     pluggy keeps every wrapper after every other implementation, and finds where the wrappers start by walking the
-    list from the front: registering N plugins that implement one hook walks N²/2 entries (about 45 ms at 1,000
+    list from the front: registering N plugins that implement one hook walks N²/2 entries (about 20 ms at 1,000
     plugins). The same place is found walking back over the wrappers alone, so the cost grows with the wrappers and
     the ``tryfirst`` implementations next to the insertion point, as pluggy's own last step does.
     """

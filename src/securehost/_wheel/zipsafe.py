@@ -224,7 +224,7 @@ def _reread(source: Path | bytes, member: MemberInfo, *, algorithm: str | None =
     """Read *member* again, check its SHA-256; return its bytes (or the *algorithm* hex digest)."""
     other = hashlib.new(algorithm) if algorithm else None
     changed = WheelFormatError(f"{member.name} changed since the archive was scanned")
-    src: zs.Source = zs.BytesSource(source) if isinstance(source, bytes) else zs.open_source(source)
+    src: zs.Source = zs.BytesSource(source) if isinstance(source, bytes) else zs.FileSource(source)  # one member
     try:
         head = bytes(src.read(member.offset, zs.LOCAL.size))
         if len(head) != zs.LOCAL.size:
