@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import dis
 import importlib.util
+import sysconfig
+import types
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
@@ -40,26 +46,83 @@ def test_static_imports_finds_every_import_statement_with_its_level_and_names() 
     assert static_imports(compile("x = 1\n", "m.py", "exec")) == ()
 
 
+def _reference_imports(code: types.CodeType) -> tuple[tuple[str, int, tuple[str, ...]], ...]:
+    """What static_imports must give, read through :func:`dis.get_instructions` (slower, and the documented API)."""
+    found = []
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        stack.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+        consts: list[object] = []
+        for instruction in dis.get_instructions(current):
+            if instruction.opname in ("LOAD_CONST", "LOAD_SMALL_INT"):
+                consts.append(instruction.argval)
+            elif instruction.opname == "IMPORT_NAME":
+                level = consts[-2] if len(consts) >= 2 and isinstance(consts[-2], int) else 0
+                fromlist = consts[-1] if consts and isinstance(consts[-1], tuple) else ()
+                found.append((str(instruction.argval), level, tuple(str(item) for item in fromlist)))
+                consts.clear()
+    return tuple(dict.fromkeys(found))
+
+
+def _stdlib_sources() -> list[Path]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    return sorted(p for p in root.glob("*.py") if p.stat().st_size < 200_000)
+
+
+def test_static_imports_reads_what_dis_reads_over_the_standard_library() -> None:
+    checked = 0
+    for path in _stdlib_sources():
+        try:
+            code = compile(path.read_bytes(), str(path), "exec")
+        except SyntaxError:  # a test file with deliberate errors
+            continue
+        assert sorted(static_imports(code)) == sorted(_reference_imports(code)), path
+        checked += 1
+    assert checked > 100
+
+
+def test_static_imports_widens_arguments_past_255_constants_and_names() -> None:
+    """Arguments over 255 come with EXTENDED_ARG prefixes: the constants and names of an import must still be read."""
+    filler = "".join(f"v{i} = 'c{i}'\nn{i}.a{i}\n" for i in range(300))  # 300+ constants and 600 names first
+    source = filler + "from ..deep.name import (one, two)\nimport far.away\ndef f():\n    from . import near\n"
+    code = compile(source, "m.py", "exec")
+    assert dis.EXTENDED_ARG in code.co_code[::2]
+    expected = (("deep.name", 2, ("one", "two")), ("far.away", 0, ()), ("", 1, ("near",)))
+    assert sorted(static_imports(code)) == sorted(expected) == sorted(_reference_imports(code))
+
+
+def _with_small_ints(code: types.CodeType, opcode: int) -> types.CodeType:
+    """*code* (top level only) as Python 3.14 compiles it: a small int pushed by an instruction whose argument is it.
+
+    A stand-in with the three attributes static_imports reads: this interpreter would turn an opcode it does not know
+    back into one it does when a code object is made.
+    """
+    raw = bytearray(code.co_code)
+    for at in range(0, len(raw), 2):
+        if raw[at] == dis.opmap["LOAD_CONST"] and (at == 0 or raw[at - 2] != dis.EXTENDED_ARG):
+            value = code.co_consts[raw[at + 1]]
+            if type(value) is int and 0 <= value < 256:
+                raw[at : at + 2] = bytes([opcode, value])
+    return cast("types.CodeType", SimpleNamespace(co_code=bytes(raw), co_consts=code.co_consts, co_names=code.co_names))
+
+
 def test_static_imports_reads_levels_pushed_as_small_ints_as_python_3_14_compiles_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """3.14 pushes an import's level with LOAD_SMALL_INT; without it ``from . import c`` reads as ``import c``."""
-    import dis
-
     import securehost._installed.dependencies as dependencies
 
-    real = dis.get_instructions
-
-    def as_314(code: object) -> list[dis.Instruction]:
-        return [
-            i._replace(opname="LOAD_SMALL_INT") if i.opname == "LOAD_CONST" and type(i.argval) is int else i
-            for i in real(code)  # type: ignore[arg-type]
-        ]
-
-    expected = static_imports(compile(SOURCE, "m.py", "exec"))
-    monkeypatch.setattr(dependencies.dis, "get_instructions", as_314)
-    assert any(i.opname == "LOAD_SMALL_INT" for i in as_314(compile(SOURCE, "m.py", "exec")))
-    assert static_imports(compile(SOURCE, "m.py", "exec")) == expected
+    code = compile("import a.b\nfrom . import c\nfrom ..d import e, f\n", "m.py", "exec")
+    expected = static_imports(code)
+    assert expected == (("a.b", 0, ()), ("", 1, ("c",)), ("d", 2, ("e", "f")))
+    taken = {dis.EXTENDED_ARG, dis.opmap["LOAD_CONST"], dis.opmap["IMPORT_NAME"], *code.co_code[::2]}
+    small_int = next(op for op in range(1, 256) if op not in taken)
+    as_314 = _with_small_ints(code, small_int)
+    assert small_int in as_314.co_code[::2]
+    assert static_imports(as_314) != expected  # read as older versions read it, the levels are lost
+    monkeypatch.setattr(dependencies, "_LOAD_SMALL_INT", small_int)
+    assert static_imports(as_314) == expected
 
 
 @pytest.mark.parametrize(
