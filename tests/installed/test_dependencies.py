@@ -44,6 +44,8 @@ def test_static_imports_finds_every_import_statement_with_its_level_and_names() 
     assert len(found) == len(set(found))
     assert static_imports(compile("import x\nimport x\n", "m.py", "exec")) == (("x", 0, ()),)
     assert static_imports(compile("x = 1\n", "m.py", "exec")) == ()
+    # the very first instruction (Python 3.10 has no RESUME before it) read with no EXTENDED_ARG left over
+    assert static_imports(compile("from . import c\n", "m.py", "exec")) == (("", 1, ("c",)),)
 
 
 def _reference_imports(code: types.CodeType) -> tuple[tuple[str, int, tuple[str, ...]], ...]:
