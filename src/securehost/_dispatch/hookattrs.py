@@ -36,10 +36,11 @@ __all__ = ["add_inert_types", "inert_module_attribute"]
 
 _ABSENT: Final = object()
 
-#: The ids of the exact types whose values are never a hook implementation (none is a function or a method, none
-#: defines ``__get__``). Ids, not the types: hashing a value's class would run its metaclass's ``__hash__``.
-_INERT_TYPES: Final = frozenset(
-    id(inert)
+#: The exact types whose values are never a hook implementation (none is a function or a method, none defines
+#: ``__get__``), by id: hashing a value's class would run its metaclass's ``__hash__``. The host adds its own
+#: (:func:`add_inert_types`); holding the types keeps them alive, so their ids stay theirs.
+_INERT_TYPES: Final[dict[int, type]] = {
+    id(inert): inert
     for inert in (
         str,
         bytes,
@@ -58,12 +59,7 @@ _INERT_TYPES: Final = frozenset(
         pluggy.HookimplMarker,  # `hookimpl = pluggy.HookimplMarker(...)` in most plugin modules: callable, no __get__
         pluggy.HookspecMarker,
     )
-)
-
-
-#: Further exact types declared inert by the host (:func:`add_inert_types`), by id: kept here, so never collected
-#: (an id is unique only while its object lives).
-_DECLARED: Final[dict[int, type]] = {}
+}
 #: What an inert type must not be or have: pluggy takes instances of these for implementations, or would ask.
 _ROUTINES: Final = (
     types.FunctionType,
@@ -89,7 +85,7 @@ def add_inert_types(*kinds: type) -> None:
     for kind in kinds:
         if not isinstance(kind, type) or issubclass(kind, _ROUTINES) or hasattr(kind, "__get__"):
             raise TypeError(f"{kind!r} is not a class whose instances pluggy never takes for a hook implementation")
-    _DECLARED.update((id(kind), kind) for kind in kinds)
+    _INERT_TYPES.update((id(kind), kind) for kind in kinds)
 
 
 def inert_module_attribute(plugin: object, name: str) -> bool:
@@ -101,4 +97,4 @@ def inert_module_attribute(plugin: object, name: str) -> bool:
         return False
     # a name absent from __dict__ (on the type, or from the module's __getattr__) gets the sentinel: pluggy decides
     kind = type(vars(plugin).get(name, _ABSENT))
-    return id(kind) in _INERT_TYPES or id(kind) in _DECLARED or issubclass(kind, type)
+    return id(kind) in _INERT_TYPES or issubclass(kind, type)
