@@ -25,6 +25,7 @@ BENCHMARKS = [
     "bench_discovery",
     "bench_dispatch",
     "bench_startup",
+    "bench_libimport",
     "bench_isolation",
 ]
 
