@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from securehost._fileio import read_file, write_atomic
+from securehost._fileio import SealedFile, SealedState, read_file, write_atomic
 
 
 def test_read_file_refuses_symlinks_fifos_and_oversized_files(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_a_sealed_file_round_trips_and_refuses_a_forgery(tmp_path) -> None:
 
     sealed = SealedFile(tmp_path / "state", b"k" * 32, b"MAGIC\x01", context=b"ctx", limit=1024)
     assert sealed.read() is None  # nothing yet
-    assert sealed.write(b"payload", prefix=".t-")
+    sealed.write(b"payload", prefix=".t-")
     assert sealed.read() == b"payload"
     blob = (tmp_path / "state").read_bytes()
     assert blob.startswith(b"MAGIC\x01\x00\x03ctx")  # the header: magic, the context's length, the context
@@ -77,5 +77,63 @@ def test_a_sealed_file_of_another_format_or_context_reads_as_none(tmp_path, magi
     """Another format, or another securehost version (the context), is no file: not a broken seal, no alarm."""
     from securehost._fileio import SealedFile
 
-    assert SealedFile(tmp_path / "state", b"k" * 32, magic, context=context, limit=1024).write(b"p", prefix=".t-")
+    SealedFile(tmp_path / "state", b"k" * 32, magic, context=context, limit=1024).write(b"p", prefix=".t-")
     assert SealedFile(tmp_path / "state", b"k" * 32, b"MAGIC\x01", context=b"ctx", limit=1024).read() is None
+
+
+class Counter(SealedState):
+    """A sealed state of one number, for the save contract."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(SealedFile(path, b"k" * 32, b"COUNT\x01", limit=1024), None, tampered_event="t", prefix=".c-")
+        self.value = 0
+
+    def _decode(self, payload: bytes) -> None:
+        self.value = int(payload)
+
+    def _encode(self) -> bytes:
+        return str(self.value).encode()
+
+    def _clear(self) -> None:
+        self.value = 0
+
+    def bump(self) -> None:
+        with self._lock:
+            self._ensure_loaded()
+            self.value += 1
+            self._dirty = True
+
+
+def test_a_state_that_cannot_be_saved_says_why_keeps_its_change_and_saves_it_next_time(tmp_path: Path) -> None:
+    path = tmp_path / "counter"
+    state = Counter(path)
+    assert state.save() is None  # nothing changed: nothing written
+    assert not path.exists()
+    state.bump()
+    path.mkdir()  # the file cannot be replaced: a real OSError from the rename
+    assert state.save() == "[Errno 21] Is a directory"
+    assert state.path == str(path)
+    path.rmdir()
+    assert state.save() is None  # still changed: written now
+    again = Counter(path)
+    again.bump()
+    assert again.value == 2
+    assert again.save() is None
+
+
+@pytest.mark.parametrize(
+    ("error", "described"),
+    [
+        (OSError(28, "No space left on device"), "[Errno 28] No space left on device"),
+        (OSError(28, "No space left on device", "/state/x"), "[Errno 28] No space left on device"),  # no path
+        (OSError("grew beyond 5 bytes"), "grew beyond 5 bytes"),
+        (OSError(), "OSError"),
+        (PermissionError(13, "Permission denied"), "[Errno 13] Permission denied"),
+    ],
+)
+def test_an_os_error_is_described_without_its_path(error: OSError, described: str) -> None:
+    from securehost._fileio import describe_os_error
+
+    assert describe_os_error(error) == described

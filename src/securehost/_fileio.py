@@ -24,7 +24,16 @@ from securehost._digests import MAC_SIZE, compare_digest, mac
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["OPEN_FLAGS", "SealBrokenError", "SealedFile", "SealedState", "read_file", "read_file_stat", "write_atomic"]
+__all__ = [
+    "OPEN_FLAGS",
+    "SealBrokenError",
+    "SealedFile",
+    "SealedState",
+    "describe_os_error",
+    "read_file",
+    "read_file_stat",
+    "write_atomic",
+]
 
 OPEN_FLAGS: Final = (
     os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -92,6 +101,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, prefix: str = ".t
         raise
 
 
+def describe_os_error(exc: OSError) -> str:
+    """The error without the path (the caller names the file): ``[Errno 28] No space left on device``."""
+    if exc.errno is not None and exc.strerror:
+        return f"[Errno {exc.errno}] {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
 class SealBrokenError(Exception):
     """A sealed file of this format and context whose MAC is wrong: not written with the key (forged or damaged)."""
 
@@ -156,13 +172,13 @@ class SealedFile:
             on_broken()
             return None
 
-    def write(self, payload: bytes, *, prefix: str) -> bool:
-        """Replace the file atomically with *payload*, sealed; return ``False`` if it could not be written."""
-        try:
-            write_atomic(self.path, self._header + mac(self._key, self._header, payload) + payload, prefix=prefix)
-        except OSError:
-            return False
-        return True
+    def write(self, payload: bytes, *, prefix: str) -> None:
+        """Replace the file atomically with *payload*, sealed.
+
+        Raises:
+            OSError: the file cannot be written (the old one, if any, is left as it was).
+        """
+        write_atomic(self.path, self._header + mac(self._key, self._header, payload) + payload, prefix=prefix)
 
 
 class _Audit(Protocol):
@@ -231,8 +247,26 @@ class SealedState(abc.ABC):
             self._clear()
             self._dirty = True
 
-    def save(self) -> None:
-        """Write the file atomically if the state changed; a failure is skipped (the next start-up does more work)."""
+    @property
+    def path(self) -> str:
+        """The file's path."""
+        return self._sealed.path
+
+    def save(self) -> str | None:
+        """Write the file atomically if the state changed.
+
+        A failure does not raise: the state stays in memory, marked changed (the next save tries again), and the
+        next start-up does more work. The caller says so.
+
+        Returns:
+            ``None`` when the file was written or nothing changed; else why it could not be written (the error).
+        """
         with self._lock:
-            if self._dirty and self._sealed.write(self._encode(), prefix=self._prefix):
-                self._dirty = False
+            if not self._dirty:
+                return None
+            try:
+                self._sealed.write(self._encode(), prefix=self._prefix)
+            except OSError as exc:
+                return describe_os_error(exc)
+            self._dirty = False
+            return None

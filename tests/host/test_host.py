@@ -404,11 +404,17 @@ def test_deferred_state_changes_are_written_when_the_block_ends(tmp_path: Path) 
 
 
 def test_state_that_cannot_be_written_is_a_configuration_error(lab: Lab) -> None:
+    """The versions a load accepts are the rollback floor: not recording them is an error, which says what to do."""
     lab.tool()
     host = lab.host()
     shutil.rmtree(lab.state)  # the state directory disappears under the running host
-    with pytest.raises(ConfigurationError, match="cannot write host state"):
+    with pytest.raises(ConfigurationError, match="cannot write host state") as raised:
         host.load()
+    assert str(raised.value).endswith("free space there, or give the Host a state_dir it can write")
+    assert sorted(host.plugins) == sorted([GOOD, TOOL])  # what the load accepted stays loaded, as documented
+    lab.state.mkdir()
+    host.load()  # the next load writes what the last one could not
+    assert state(lab)["versions"] == {GOOD: "1.0.0", TOOL: "1.0"}
 
 
 def test_check_does_not_record_versions(lab: Lab) -> None:

@@ -191,3 +191,51 @@ def test_a_warm_load_judges_a_recalled_statement_against_the_trust_store_of_toda
     host.close()
     assert report.status == "rejected"
     assert ReasonCode.KEY_REVOKED in report.verdict.codes
+
+
+def test_state_files_that_cannot_be_written_are_notes_and_a_later_load_writes_them(
+    lab: Lab, store_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full or broken state directory costs time, never safety, and is never silent.
+
+    The three sealed files cannot replace a directory standing at their path (a real ``IsADirectoryError``); the
+    bytecode cache gets a full disk. The load still accepts the plugin, with one ``state-unwritable`` note for each
+    (logged too); the memos stay in memory, and the next load of the same host writes them.
+    """
+    import logging
+
+    from securehost import NoteCode
+    from securehost._installed import bytecode
+
+    def full_disk(path: object, data: bytes, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    lab.state.mkdir()
+    for name in FILES:
+        (lab.state / name).mkdir()
+    monkeypatch.setattr(bytecode, "write_atomic", full_disk)
+    monkeypatch.setattr(filerecord, "RACY_NS", 0)  # the site was just written: record it anyway
+    caplog.set_level(logging.WARNING, logger="securehost.host")
+    host = lab.host(trust_store=store_file)
+    report = host.load()
+    assert report[GOOD].status == "accepted"
+    lab.good_answers(host)
+    notes = {note.subject: note for note in report.warnings}
+    assert {note.code for note in notes.values()} == {NoteCode.STATE_UNWRITABLE}
+    assert sorted(notes) == sorted([*(str(lab.state / name) for name in FILES), str(lab.state / "bytecode")])
+    for name in FILES:
+        assert "([Errno 21] Is a directory)" in notes[str(lab.state / name)].message
+    cached = notes[str(lab.state / "bytecode")].message
+    assert cached.startswith("cannot write 3 bytecode cache entries in ")  # the example plugin's three modules
+    assert "([Errno 28] No space left on device), so the next start-up compiles those modules again" in cached
+    assert all("give the Host a state_dir it can write" in note.message for note in notes.values())
+    logged = [r.securehost_note for r in caplog.records if hasattr(r, "securehost_note")]  # type: ignore[attr-defined]
+    assert sorted(n["subject"] for n in logged) == sorted(notes)
+
+    for name in FILES:
+        (lab.state / name).rmdir()
+    again = host.load()  # the same host: the plugin is loaded already, the memos still wait to be written
+    assert again.warnings == ()
+    for name, (magic, context) in FILES.items():
+        assert (lab.state / name).read_bytes().startswith(_header(magic, context)), name
+    host.close()

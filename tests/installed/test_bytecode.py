@@ -94,13 +94,24 @@ def test_an_entry_of_an_older_format_is_a_silent_miss_and_is_replaced(tmp_path: 
     assert (tmp_path / "audit.jsonl").read_text() == ""
 
 
-def test_a_cache_that_cannot_be_written_still_compiles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cache_that_cannot_be_written_still_compiles_and_counts_what_it_did_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def full_disk(path: object, data: bytes, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(bytecode, "write_atomic", full_disk)
-    code, _ = cache(tmp_path).code(SOURCE, DIGEST, "/site/p/mod.py")
+    cached = cache(tmp_path)
+    assert cached.take_unwritten() is None
+    code, _ = cached.code(SOURCE, DIGEST, "/site/p/mod.py")
     assert run(code)["f"](2) == 2  # type: ignore[operator]
+    cached.code(SOURCE, "b" * 64, "/site/p/other.py")
+    assert cached.take_unwritten() == (2, "[Errno 28] No space left on device")  # how many, and the first error
+    assert cached.take_unwritten() is None  # said once
+    monkeypatch.undo()
+    cached.code(SOURCE, DIGEST, "/site/p/mod.py")
+    assert cached.take_unwritten() is None
+    assert cached.lookup(DIGEST, "/site/p/mod.py") is not None
 
 
 def test_the_default_state_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -275,9 +275,7 @@ def test_a_record_of_another_format_is_treated_as_empty_and_rewritten(tmp_path: 
     from securehost._fileio import SealedFile
 
     path = tmp_path / "installed.record"
-    assert SealedFile(path, KEY, filerecord._MAGIC, context=b"", limit=1 << 20).write(
-        marshal.dumps([1, 2]), prefix=".t-"
-    )
+    SealedFile(path, KEY, filerecord._MAGIC, context=b"", limit=1 << 20).write(marshal.dumps([1, 2]), prefix=".t-")
     before = path.read_bytes()
     files = record(tmp_path)
     assert files.digest(str(path), os.lstat(tmp_path)) is None
@@ -312,9 +310,7 @@ def _sealed(tmp_path: Path, entries: object) -> None:
     from securehost._fileio import SealedFile
 
     path = tmp_path / "installed.record"
-    assert SealedFile(path, KEY, filerecord._MAGIC, context=b"", limit=1 << 20).write(
-        marshal.dumps(entries), prefix=".t-"
-    )
+    SealedFile(path, KEY, filerecord._MAGIC, context=b"", limit=1 << 20).write(marshal.dumps(entries), prefix=".t-")
 
 
 def test_entries_of_another_shape_are_misses_not_errors(tmp_path: Path) -> None:

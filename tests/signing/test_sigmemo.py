@@ -88,7 +88,7 @@ def test_a_memo_forged_without_the_hosts_key_is_ignored_and_audited(lab: Lab) ->
     forged = SealedFile(
         lab.state / "signatures.memo", os.urandom(32), memo_module._MAGIC, context=memo_module._CONTEXT, limit=1 << 20
     )
-    assert forged.write(payload, prefix=".t-")  # this version's header, a MAC under another key
+    forged.write(payload, prefix=".t-")  # this version's header, a MAC under another key
     report = lab.host().load()[GOOD]
     assert report.status == "rejected"
     assert {R.SIGNATURE_INVALID, R.THRESHOLD_NOT_MET} <= report.verdict.codes
@@ -312,7 +312,7 @@ def test_a_memo_of_another_format_is_treated_as_empty_and_rewritten(tmp_path: Pa
 
     path = tmp_path / "memo"
     sealed = SealedFile(path, b"k" * 32, memo_module._MAGIC, context=memo_module._CONTEXT, limit=1 << 20)
-    assert sealed.write(payload, prefix=".t-")
+    sealed.write(payload, prefix=".t-")
     memo = SignatureMemo(path, b"k" * 32)
     assert memo.valid_keyids("a" * 64) == frozenset()
     memo.save()  # nothing was added: only the unreadable content makes it write
@@ -356,7 +356,7 @@ def test_an_authenticated_row_with_another_parsed_mark_is_not_parsed(tmp_path: P
     """A row of another shape (``true``, this format's earlier mark, say) leaves the statement to the strict parser."""
     path = tmp_path / "memo"
     sealed = SealedFile(path, b"k" * 32, memo_module._MAGIC, context=memo_module._CONTEXT, limit=1 << 20)
-    assert sealed.write(json.dumps([["a" * 64, ["k1"], mark]]).encode(), prefix=".t-")
+    sealed.write(json.dumps([["a" * 64, ["k1"], mark]]).encode(), prefix=".t-")
     memo = SignatureMemo(path, b"k" * 32)
     assert memo.valid_keyids("a" * 64) == {"k1"}
     assert memo.parsed("a" * 64) is None

@@ -174,13 +174,13 @@ class Host(LoadPipeline):
         )
         self._memo = SignatureMemo(base / "signatures.memo", self.importer.derive_key(b"signature memo"), self.audit)
         # the store is read here, once the state key exists: its parts are remembered (securehost._trust.memo)
-        self.store = (
-            trust_store
-            if isinstance(trust_store, TrustStore)
-            else TrustStoreMemo(base / "trust-store.memo", self.importer.derive_key(b"trust store"), self.audit).load(
-                trust_store
-            )
-        )
+        self._trust_memo: TrustStoreMemo | None = None
+        if isinstance(trust_store, TrustStore):
+            self.store = trust_store
+        else:
+            key = self.importer.derive_key(b"trust store")
+            self._trust_memo = TrustStoreMemo(base / "trust-store.memo", key, self.audit)
+            self.store = self._trust_memo.load(trust_store)
         self._files = (
             None
             if paranoid
@@ -292,7 +292,10 @@ class Host(LoadPipeline):
 
         Raises:
             ConfigurationError: the state file cannot be written (the versions accepted by this load are not
-                recorded, so rollback protection would not know them).
+                recorded, so rollback protection would not know them). The plugins the load accepted stay loaded
+                (:attr:`plugins` lists them), and the next load tries to write the file again. The other files of
+                the state directory (memos, the file record, the bytecode cache) only save work: one that cannot be
+                written is a ``state-unwritable`` note in the report.
         """
         if not self._guard:
             _logger.warning(

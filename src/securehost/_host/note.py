@@ -29,6 +29,8 @@ class NoteCode(str, enum.Enum):
     """A plugin was loaded without a signature, in development mode (``unsafe_unsigned``)."""
     INSTALL_INTERRUPTED = "install-interrupted"
     """A ``securehost install``, ``upgrade`` or ``uninstall`` in a plugin directory was killed before it finished."""
+    STATE_UNWRITABLE = "state-unwritable"
+    """A file of the host's state directory (a memo, the file record, bytecode cache entries) could not be written."""
 
 
 @final

@@ -42,7 +42,8 @@ _OWN_PREFIX: Final = "securehost_"
 
 
 NoteCodeValue = Literal[
-    "no-plugins", "path-missing", "no-hooks", "foreign-marker", "unknown-hook", "unsigned-dev", "install-interrupted"
+    "no-plugins", "path-missing", "no-hooks", "foreign-marker", "unknown-hook", "unsigned-dev", "install-interrupted",
+    "state-unwritable",
 ]  # fmt: skip
 
 
@@ -211,9 +212,15 @@ def load_notes(
     discovery: Discovery,
     explicit_path: Sequence[str] | None,
     loaded_now: Iterable[tuple[str, Sequence[str]]],
+    *,
     unsigned: Iterable[str] = (),
+    unwritten: Iterable[tuple[str, str, str, str]] = (),
 ) -> tuple[LoadNote, ...]:
-    """Every note of one load or check, logged: the scan's, each plugin loaded just now, each unsigned one."""
+    """Every note of one load or check, logged.
+
+    They are the scan's, each plugin loaded just now, each unsigned one, and each state file that could not be
+    written: *unwritten* holds ``(what, path, error, what the next start-up does instead)``.
+    """
     notes = discovery_notes(discovery, explicit_path)
     notes.extend(
         _note(
@@ -226,6 +233,15 @@ def load_notes(
         for name in unsigned
     )
     notes.extend(plugin_notes(manager, loaded_now))
+    notes.extend(
+        _note(
+            "state-unwritable",
+            message=f"cannot write {what} {path} ({error}), so the next start-up {then}: nothing is less safe, only "
+            "slower; free space there, or give the Host a state_dir it can write",
+            subject=path,
+        )
+        for what, path, error, then in unwritten
+    )
     log_notes(notes)
     return tuple(notes)
 

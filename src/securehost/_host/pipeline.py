@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from securehost._isolation.policy import IsolationChoice, ProcessIsolation
     from securehost._isolation.supervisor import WorkerPool
     from securehost._isolation.zygote import Zygotes
+    from securehost._trust.memo import TrustStoreMemo
 
 __all__ = ["LoadPipeline"]
 
@@ -69,6 +70,7 @@ class LoadPipeline:
     _deps: DependencyGate
     _memo: SignatureMemo
     _files: FileRecord | None
+    _trust_memo: TrustStoreMemo | None
     _cache: DiscoveryCache
     _orchestra: Orchestra
     _isolation: tuple[tuple[str, IsolationChoice], ...]
@@ -117,11 +119,11 @@ class LoadPipeline:
                     if import_plugins:  # upgraded, moved or now shadowed since it was loaded: judge it again
                         self.unload(dist.name)
                 reports.append(self._process(dist, now, import_plugins=import_plugins))
-            self._save_memos()
+            unwritten = self._save_memos()
             plugins = tuple(self._start(reports, dists))
             now_loaded = [(r.name, r.plugins) for r in plugins if r.status == "accepted" and id(r) not in before]
             unsigned = [r.name for r in plugins if r.unsigned and r.accepted]
-            notes = load_notes(self.manager, found, self.path, now_loaded, unsigned)
+            notes = load_notes(self.manager, found, self.path, now_loaded, unsigned=unsigned, unwritten=unwritten)
             return LoadReport(group=self.group, plugins=plugins, warnings=notes)
 
     def _start(self, reports: list[PluginReport], dists: Mapping[str, DiscoveredDistribution]) -> list[PluginReport]:
@@ -184,11 +186,25 @@ class LoadPipeline:
         member.requires = frozenset(requirement_names(installed.requires))
         return self._import(dist, verdict, installed, effective, member)
 
-    def _save_memos(self) -> None:
-        self._memo.save()
-        if self._files is not None:
-            self._files.save()
+    def _save_memos(self) -> list[tuple[str, str, str, str]]:
+        """Write the state files that changed; return ``(what, path, error, consequence)`` for each not written."""
+        unwritten = []
+        for what, state, then in (
+            ("the trust-store memo", self._trust_memo, "parses the trust store again"),
+            ("the signature memo", self._memo, "verifies the signatures it could have recalled again"),
+            ("the installed-file record", self._files, "hashes the files it could have recalled again"),
+        ):
+            failure = state.save() if state is not None else None
+            if failure is not None:
+                assert state is not None  # a failure comes from a save
+                unwritten.append((what, state.path, failure, then))
+        cache = self.importer.take_unwritten_cache()
+        if cache is not None:
+            directory, count, failure = cache
+            what = f"{count} bytecode cache {'entry' if count == 1 else 'entries'} in"
+            unwritten.append((what, directory, failure, "compiles those modules again"))
         self.importer.prune_cache()  # at most once a day: the code of plugins upgraded or removed since
+        return unwritten
 
     def _import(
         self,

@@ -108,7 +108,11 @@ class HostState:
         try:
             write_atomic(self._path, data, prefix=".state-", durable=True)
         except OSError as exc:
-            raise ConfigurationError(f"cannot write host state {self._path}: {exc}") from exc
+            raise ConfigurationError(
+                f"cannot write host state {self._path}: {exc}. Until it is written, the versions it records (the "
+                "rollback floor) and the disabled plugins are kept by this process only: free space there, or give "
+                "the Host a state_dir it can write"
+            ) from exc
         self._dirty = False
 
     def highest(self, name: str) -> str | None:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Final, final
 
 from securehost import _digests
 from securehost._digests import MAC_SIZE, compare_digest, mac
-from securehost._fileio import read_file_stat, write_atomic
+from securehost._fileio import describe_os_error, read_file_stat, write_atomic
 from securehost._installed.dependencies import StaticImport, static_imports
 from securehost.exceptions import ConfigurationError
 
@@ -140,12 +140,13 @@ class BytecodeCache:
         ConfigurationError: the directory or the key file is unsafe (see :func:`private_dir`, :func:`load_key`).
     """
 
-    __slots__ = ("_audit", "_dir", "_key", "_optimize", "_tag")
+    __slots__ = ("_audit", "_dir", "_key", "_optimize", "_tag", "_unwritten")
 
     def __init__(self, cache_dir: Path, key_file: Path, audit: AuditLog | None = None) -> None:
         self._dir = private_dir(Path(cache_dir))
         self._key = load_key(Path(key_file))
         self._audit = audit
+        self._unwritten: tuple[int, str] | None = None  # entries not written since the last take_unwritten()
         self._optimize = sys.flags.optimize
         self._tag = importlib.util.MAGIC_NUMBER.hex().encode("ascii") + b"\0" + str(self._optimize).encode() + b"\0"
 
@@ -274,6 +275,18 @@ class BytecodeCache:
         if self._audit is not None:
             self._audit.emit("bytecode.tampered", plugin=plugin, entry=path, source=filename)
 
+    def take_unwritten(self) -> tuple[int, str] | None:
+        """Return how many entries could not be written since the last call, and the first error; then forget them.
+
+        Returns:
+            ``(count, error)``, or ``None`` when every entry since the last call was written.
+        """
+        unwritten, self._unwritten = self._unwritten, None
+        return unwritten
+
     def _write(self, path: str, blob: bytes) -> None:
-        with contextlib.suppress(OSError):  # the cache is an optimisation; a full disk must not break imports
+        try:
             write_atomic(path, blob)
+        except OSError as exc:  # the cache is an optimisation: a full disk must not break imports, but it is said
+            count, first = self._unwritten or (0, describe_os_error(exc))
+            self._unwritten = (count + 1, first)

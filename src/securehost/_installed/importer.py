@@ -206,6 +206,11 @@ class VerifiedImporter:
         """
         return self._cache.prune_if_due()
 
+    def take_unwritten_cache(self) -> tuple[str, int, str] | None:
+        """Return ``(cache directory, count, first error)`` of the entries not written since the last call, or None."""
+        unwritten = self._cache.take_unwritten()
+        return None if unwritten is None else (str(self._cache.directory), *unwritten)
+
     def seed_listings(self, listed: Mapping[str, frozenset[str]]) -> None:
         """Within a :meth:`batch`, let the shadowing check reuse directory listings made earlier in it.
 
