@@ -239,3 +239,26 @@ def test_state_files_that_cannot_be_written_are_notes_and_a_later_load_writes_th
     for name, (magic, context) in FILES.items():
         assert (lab.state / name).read_bytes().startswith(_header(magic, context)), name
     host.close()
+
+
+def test_a_warm_start_up_takes_the_search_path_scans_from_the_record_and_a_paranoid_one_scans(
+    lab: Lab, store_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discovery's directory listings and ``entry_points.txt`` files come from the file record when unchanged."""
+    from securehost._installed import scancache
+
+    _warm(lab, store_file, monkeypatch)
+    seen: list[str] = []
+    real_read, real_list = scan.read_small, scancache.list_dir
+    monkeypatch.setattr(scan, "read_small", lambda path, *a: seen.append(path) or real_read(path, *a))
+    monkeypatch.setattr(scancache, "list_dir", lambda entry: seen.append(entry) or real_list(entry))
+    for paranoid in (False, True):
+        seen.clear()
+        host = lab.host(trust_store=store_file, paranoid=paranoid)
+        assert host.load()[GOOD].status == "accepted"
+        host.close()
+        scanned = [p for p in seen if p == str(lab.site) or p.endswith("entry_points.txt")]
+        if paranoid:
+            assert sorted(scanned) == sorted([str(lab.site), *map(str, lab.site.glob("*.dist-info/entry_points.txt"))])
+        else:
+            assert scanned == []

@@ -551,7 +551,7 @@ def test_the_file_record_spares_rereading_approved_files(site: Site) -> None:
 
 def test_make_gate_hands_its_parts_to_the_gate(site: Site) -> None:
     from securehost._installed.filerecord import FileRecord
-    from securehost._installed.scan import DiscoveryCache
+    from securehost._installed.scancache import DiscoveryCache
 
     sys.path.insert(0, str(site.site))  # the host's closure is looked up on sys.path
     files = FileRecord(site.root / "files.rec", b"k" * 32, racy_ns=0)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 import zipfile
@@ -195,7 +196,7 @@ def test_cache_reuses_unchanged_and_sees_changes(tmp_path, monkeypatch):
     first = discover(GROUP, [tmp_path], cache=cache)
     assert len(cache) == 2  # one listing, one entry_points.txt
     calls = []
-    monkeypatch.setattr("securehost._installed.scan._list_dir", calls.append)
+    monkeypatch.setattr("securehost._installed.scancache.list_dir", calls.append)
     assert discover(GROUP, [tmp_path], cache=cache) == first
     assert calls == []  # listing served from the cache
     monkeypatch.undo()
@@ -228,3 +229,95 @@ def test_broken_metadata_files_never_stop_the_scan(tmp_path, entry_points, metad
     assert by_name["healthy"].accepted
     for dist in by_name.values():
         assert all(isinstance(r.code, ReasonCode) for r in dist.reasons)
+
+
+# --- scans kept in the file record: the next start-up's cache finds them there -------------------------------------
+
+
+def _record(tmp_path):
+    from securehost._installed.filerecord import FileRecord
+
+    (tmp_path / "state").mkdir(exist_ok=True)
+    return FileRecord(tmp_path / "state" / "installed.record", b"k" * 32, racy_ns=0)
+
+
+def _counting_scans(monkeypatch):
+    """Count directory listings and ``entry_points.txt`` reads the discovery cache makes."""
+    from securehost._installed import scan, scancache
+
+    seen = {"listed": [], "read": []}
+    real_list, real_read = scancache.list_dir, scan.read_small
+
+    def listing(entry):
+        seen["listed"].append(entry)
+        return real_list(entry)
+
+    def reading(path, *args):
+        if path.endswith("entry_points.txt"):
+            seen["read"].append(path)
+        return real_read(path, *args)
+
+    monkeypatch.setattr(scancache, "list_dir", listing)
+    monkeypatch.setattr(scan, "read_small", reading)
+    return seen
+
+
+def test_a_record_carries_the_scans_to_the_next_cache_and_sees_every_change(tmp_path, monkeypatch):
+    """A fresh cache (the next start-up) with the same record lists nothing and reads no entry_points.txt.
+
+    A changed ``entry_points.txt`` (new size and ``ctime``) is read again, and a new distribution (the directory's
+    ``mtime`` and ``ctime`` move) makes the directory be listed again.
+    """
+    site = tmp_path / "site"
+    md, _ = install(site)
+    fake_install(site, "other", "2.0", {"other.py": ""}, entry_points={"console_scripts": {"o": "other:main"}})
+    monkeypatch.setattr("securehost._installed.scan._RACY_NS", 0)
+    record = _record(tmp_path)
+    first = discover(GROUP, [site], cache=DiscoveryCache(record=record))
+    assert record.save() is None
+
+    seen = _counting_scans(monkeypatch)
+    again = discover(GROUP, [site], cache=DiscoveryCache(record=_record(tmp_path)))
+    assert again == first
+    assert seen == {"listed": [], "read": []}
+
+    (md / "entry_points.txt").write_text(f"[{GROUP}]\ncsv = acme_csv.plugin:Other\n")
+    (dist,) = discover(GROUP, [site], cache=DiscoveryCache(record=_record(tmp_path))).distributions
+    assert dist.entry_points[0].value == "acme_csv.plugin:Other"
+    assert seen == {"listed": [], "read": [str(md / "entry_points.txt")]}
+
+    fake_install(site, "acme-csv", "9.0", {})
+    assert len(discover(GROUP, [site], cache=DiscoveryCache(record=_record(tmp_path))).rejected) == 2
+    assert seen["listed"] == [str(site)]
+
+
+def test_a_record_keeps_no_scan_of_a_racily_clean_path(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    install(site)  # just written: younger than two seconds
+    record = _record(tmp_path)
+    monkeypatch.setattr(record, "_racy", 2_000_000_000)
+    discover(GROUP, [site], cache=DiscoveryCache(record=record))
+    record.save()
+    assert not (tmp_path / "state" / "installed.record").exists()  # nothing was kept, so nothing written
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, (), ("a", "b", "c"), [1, 2, 3, 4], ((("dist-info",),), (), (), None), ((), (), (), None, 5), "text", 7],
+)
+def test_a_remembered_scan_of_another_shape_is_scanned_again(tmp_path, monkeypatch, value):
+    """Authenticated, but not what this version writes (another version's entry): a miss, never an error."""
+    from securehost._installed import scancache
+
+    site = tmp_path / "site"
+    install(site)
+    monkeypatch.setattr("securehost._installed.scan._RACY_NS", 0)
+    expected = discover(GROUP, [site])
+    record = _record(tmp_path)
+    st = os.stat(site)
+    record.remember(scancache._LISTING, str(site), st, value)
+    eps = site / "acme_csv-1.0.dist-info" / "entry_points.txt"
+    record.remember(scancache._ENTRY_POINTS, str(eps), os.lstat(eps), value)
+    seen = _counting_scans(monkeypatch)
+    assert discover(GROUP, [site], cache=DiscoveryCache(record=record)) == expected
+    assert seen == {"listed": [str(site)], "read": [str(eps)]}

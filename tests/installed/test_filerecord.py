@@ -379,3 +379,31 @@ def test_the_record_in_memory_stays_well_under_three_times_its_file(tmp_path: Pa
     finally:
         tracemalloc.stop()
     assert held < 2 * size, (held, size)  # 1.4-1.5x on Python 3.10 to 3.13; about 3.1x when decoded at load
+
+
+def test_a_remembered_scan_is_recalled_only_for_its_kind_path_and_identity(tmp_path: Path) -> None:
+    files = record(tmp_path)
+    path = tmp_path / "entry_points.txt"
+    path.write_text("[g]\na = b\n")
+    st = os.lstat(path)
+    files.remember("entry_points/1", str(path), st, ((("g", (("a", "b"),)),), None))
+    assert files.recall("entry_points/1", str(path), st) == ((("g", (("a", "b"),)),), None)
+    assert files.recall("listing/1", str(path), st) is None  # another kind
+    assert files.recall("entry_points/1", str(tmp_path / "other"), st) is None  # another path
+    assert files.digest(str(path), st) is None  # not a file's digest either
+    path.write_text("[g]\na = c\n")  # same size: ctime and mtime move
+    assert files.recall("entry_points/1", str(path), os.lstat(path)) is None
+    files.save()
+    again = record(tmp_path)
+    assert again.recall("entry_points/1", str(path), st) == ((("g", (("a", "b"),)),), None)  # kept in the file
+
+
+def test_a_scan_marshal_cannot_keep_or_of_a_racily_clean_path_is_not_remembered(tmp_path: Path) -> None:
+    files = FileRecord(tmp_path / "installed.record", KEY, racy_ns=10**18)  # everything is young
+    st = os.lstat(tmp_path)
+    files.remember("listing/1", str(tmp_path), st, ())
+    assert files.recall("listing/1", str(tmp_path), st) is None
+    files = record(tmp_path)
+    files.remember("listing/1", str(tmp_path), st, object())  # not marshal-able
+    assert files.recall("listing/1", str(tmp_path), st) is None
+    assert len(files._entries) == 0

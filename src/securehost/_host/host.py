@@ -186,7 +186,8 @@ class Host(LoadPipeline):
             if paranoid
             else FileRecord(base / "installed.record", self.importer.derive_key(b"installed file record"), self.audit)
         )
-        self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache()
+        # a cache of its own keeps its scans in the file record too: the next start-up finds them there
+        self._cache = discovery_cache if discovery_cache is not None else DiscoveryCache(record=self._files)
         self._deps = make_gate(
             project=project,
             host_distribution=host_distribution,

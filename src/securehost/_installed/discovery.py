@@ -37,13 +37,13 @@ from typing import TYPE_CHECKING, Final, final
 
 from securehost._fileio import read_file
 from securehost._installed.scan import (
-    DiscoveryCache,
     EntryPointsFile,
     MetadataLocation,
     list_path_entry,
     read_entry_points,
     read_small,
 )
+from securehost._installed.scancache import DiscoveryCache
 from securehost._names import canonicalize_name, versions_equal
 from securehost._records import Record, setfield
 from securehost._verdict import Reason, ReasonCode, Verdict

@@ -21,7 +21,9 @@ removed or renamed in a directory changes the directory's ``mtime`` and ``ctime`
 ``RECORD`` and the start-up hooks it vouched for. When none of them changed, the distribution's check is the same as
 before, so a warm start-up ``lstat``-s about a dozen paths per plugin instead of listing, reading and parsing them.
 The same trust applies (``ctime``), and the paranoid mode turns it off with the rest of the record. The host keeps
-each plugin's parsed statement the same way, under its envelope file (:mod:`securehost._host.recall`).
+each plugin's parsed statement the same way, under its envelope file (:mod:`securehost._host.recall`), and
+discovery's scans of the search path, under each directory and ``entry_points.txt`` (:meth:`FileRecord.remember`,
+:mod:`securehost._installed.scancache`).
 
 The record lives in the host's private state directory, authenticated with an HMAC key derived from the host's cache
 key (as the signature memo). A record that cannot be read, or whose MAC does not check out, is treated as empty —
@@ -62,6 +64,8 @@ _BYTECODE: Final = "pyc:" + importlib.util.MAGIC_NUMBER.hex() + ":"
 Identity = tuple[int, int, int, int, int]
 #: The key prefix of a distribution's check (no absolute path of an installed file starts with NUL).
 _CHECK: Final = "\0check:"
+#: The key prefix of a remembered scan (:meth:`FileRecord.remember`): a directory listing, an ``entry_points.txt``.
+_SCAN: Final = "\0scan:"
 #: A watched path's identity, packed: device, inode and size unsigned, the times signed (before 1970 is negative).
 _PACKED: Final = struct.Struct("<QQQqq")
 
@@ -131,22 +135,30 @@ class FileRecord(SealedState):
         except (struct.error, UnicodeDecodeError):  # never stored for such an identity; not written by this version
             return None
 
+    def _store(self, key: str, entry: bytes) -> None:
+        """Keep *entry* under *key*, the newest last; forget the least recently stored beyond the bound."""
+        with self._lock:
+            self._ensure_loaded()
+            if self._entries.get(key) == entry:
+                return
+            self._entries.pop(key, None)
+            self._entries[key] = entry
+            self._dirty = True
+            while len(self._entries) > self._max:
+                del self._entries[next(iter(self._entries))]
+
+    def _racily_clean(self, st: os.stat_result, now: int | None = None) -> bool:
+        """Whether *st* is too young to remember: a change within the same timestamp tick could not be told apart."""
+        return (time.time_ns() if now is None else now) - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy
+
     def _put(self, path: str, st: os.stat_result, value: str) -> None:
-        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy:
-            return  # racily clean: a change within the same timestamp tick could not be told apart
+        if self._racily_clean(st):
+            return
         try:
             entry = _PACKED.pack(*identity(st)) + value.encode()
         except struct.error:  # a file system with identities beyond 64 bits: check it in full every time
             return
-        with self._lock:
-            self._ensure_loaded()
-            if self._entries.get(path) == entry:
-                return
-            self._entries.pop(path, None)
-            self._entries[path] = entry
-            self._dirty = True
-            while len(self._entries) > self._max:
-                del self._entries[next(iter(self._entries))]
+        self._store(path, entry)
 
     def digest(self, path: str, st: os.stat_result) -> str | None:
         """Return the SHA-256 (hex) that *path* had when it was hashed with the identity of *st*, or ``None``."""
@@ -164,6 +176,39 @@ class FileRecord(SealedState):
     def remember_bytecode(self, path: str, st: os.stat_result, source_sha256: str) -> None:
         """Record that the cache file *path* (identity *st*) is what compiling the source *source_sha256* gives."""
         self._put(path, st, _BYTECODE + source_sha256)
+
+    def recall(self, kind: str, path: str, st: os.stat_result) -> Any | None:
+        """Return what :meth:`remember` stored as *kind* for *path* with the identity of *st*, or ``None``.
+
+        Args:
+            kind: what the value is (``"listing"``, ``"entry_points"``): one path can hold one value of each kind.
+            path: the path the value was made from.
+            st: its ``lstat`` (``stat`` for a path entry) now.
+        """
+        with self._lock:
+            self._ensure_loaded()
+            raw = self._entries.get(_SCAN + kind + ":" + path)
+        if type(raw) is not bytes:
+            return None
+        try:
+            if raw[: _PACKED.size] != _PACKED.pack(*identity(st)):
+                return None
+            return marshal.loads(raw[_PACKED.size :])  # noqa: S302 - authenticated with the host's key
+        except (struct.error, ValueError, EOFError, TypeError):  # never stored so; not written by this version
+            return None
+
+    def remember(self, kind: str, path: str, st: os.stat_result, value: Any) -> None:
+        """Record *value* (marshal-able), made from *path* while it had the identity of *st* (taken before).
+
+        Not recorded when *st* is racily clean (younger than the racy interval), as for the files.
+        """
+        if self._racily_clean(st):
+            return
+        try:
+            entry = _PACKED.pack(*identity(st)) + marshal.dumps(value)
+        except (struct.error, ValueError):  # identities beyond 64 bits, or a value marshal cannot keep
+            return
+        self._store(_SCAN + kind + ":" + path, entry)
 
     def recheck(self, key: str, fingerprint: str) -> Any | None:
         """Return the outcome :meth:`remember_check` stored for *key* and *fingerprint*, or ``None``.
@@ -211,7 +256,7 @@ class FileRecord(SealedState):
         paths: list[str] = []
         identities = bytearray()
         for path, st in watched:
-            if now - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy or "\0" in path:
+            if self._racily_clean(st, now) or "\0" in path:
                 return False
             try:
                 identities += _PACKED.pack(*identity(st))
@@ -219,13 +264,5 @@ class FileRecord(SealedState):
                 return False
             paths.append(path)
         # compact: one string and one bytes object per distribution, not a tuple of tuples of five ints per path
-        entry = marshal.dumps((fingerprint, "\0".join(paths), bytes(identities), outcome))
-        with self._lock:
-            self._ensure_loaded()
-            if self._entries.get(_CHECK + key) != entry:
-                self._entries.pop(_CHECK + key, None)
-                self._entries[_CHECK + key] = entry
-                self._dirty = True
-                while len(self._entries) > self._max:
-                    del self._entries[next(iter(self._entries))]
+        self._store(_CHECK + key, marshal.dumps((fingerprint, "\0".join(paths), bytes(identities), outcome)))
         return True

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 import time
-from typing import TYPE_CHECKING, Final, Literal, final
+from typing import TYPE_CHECKING, Final, Literal, Protocol, final
 
 from securehost._fileio import read_file
 from securehost._names import canonicalize_name
@@ -26,19 +25,21 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
-    "DiscoveryCache",
     "EntryPointsFile",
     "Listing",
     "MetadataLocation",
+    "Scans",
+    "list_dir",
     "list_path_entry",
     "read_small",
+    "signature",
+    "storable",
 ]
 
 MAX_SMALL_FILE: Final = 1024 * 1024
 _RACY_NS: Final = 2_000_000_000
 
 Kind = Literal["dist-info", "egg-info", "egg-link", "egg", "zip"]
-_Signature = tuple[int, int, int, int, int]
 
 
 @final
@@ -146,10 +147,6 @@ def parse_entry_points_bytes(raw: bytes) -> EntryPointsFile:
         return EntryPointsFile(groups={}, error=f"entry_points.txt: {exc}")
 
 
-def _signature(st: os.stat_result) -> _Signature:
-    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-
-
 def _split_stem(stem: str, kind: Kind) -> tuple[str, str | None]:
     if kind == "egg-link":  # {project name}.egg-link: no version, the name may contain dashes
         return canonicalize_name(stem), None
@@ -159,7 +156,12 @@ def _split_stem(stem: str, kind: Kind) -> tuple[str, str | None]:
     return canonicalize_name(raw) if raw else stem.lower(), (version or None) if sep else None
 
 
-def _list_dir(entry: str) -> Listing:
+def list_dir(entry: str) -> Listing:
+    """List directory *entry*: its metadata locations, editable hooks, interrupted installs and top-level names.
+
+    Raises:
+        OSError: it cannot be listed.
+    """
     locations: list[MetadataLocation] = []
     editable: set[str] = set()
     interrupted: list[str] = []
@@ -246,72 +248,27 @@ def _list_zip(entry: str) -> Listing:
     return Listing(locations=tuple(locations), editable_names=frozenset())
 
 
-@final
-class DiscoveryCache:
-    """Reuses directory listings and parsed ``entry_points.txt`` files across scans while they are unchanged.
+def signature(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What a cached scan of a path is keyed by: its device, inode, ``st_mtime_ns``, ``st_ctime_ns`` and size."""
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
 
-    Thread-safe. Memory grows with the number of distributions seen; call :meth:`clear` to drop everything.
-    """
 
-    __slots__ = ("_eps", "_listings", "_lock")
+def storable(st: os.stat_result) -> bool:
+    """Whether a scan of a path with *st* may be kept: not when it is racily clean (changed under two seconds ago)."""
+    return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= _RACY_NS
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._listings: dict[str, tuple[_Signature, Listing]] = {}
-        self._eps: dict[str, tuple[_Signature, EntryPointsFile]] = {}
 
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._listings.clear()
-            self._eps.clear()
-
-    def __len__(self) -> int:
-        return len(self._listings) + len(self._eps)
-
-    @staticmethod
-    def _storable(st: os.stat_result) -> bool:
-        return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) >= _RACY_NS
+class Scans(Protocol):
+    """What scans a path once and answers again while it is unchanged (:class:`~securehost.DiscoveryCache`)."""
 
     def listing(self, entry: str, st: os.stat_result) -> Listing:
-        """Return the listing of directory *entry* whose current ``stat`` is *st*.
-
-        Raises:
-            OSError: the directory cannot be listed.
-        """
-        sig = _signature(st)
-        hit = self._listings.get(entry)
-        if hit is not None and hit[0] == sig:
-            return hit[1]
-        listing = _list_dir(entry)
-        if self._storable(st):
-            with self._lock:
-                self._listings[entry] = (sig, listing)
-        return listing
+        """Return the listing of directory *entry* whose current ``stat`` is *st*."""
 
     def entry_points(self, loc: MetadataLocation) -> EntryPointsFile:
         """Return the parsed ``entry_points.txt`` of *loc*."""
-        path = loc.entry_points_file
-        if path is None or loc.kind == "zip":
-            return read_entry_points(loc, None)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return _EMPTY
-        except OSError as exc:
-            return EntryPointsFile(groups={}, error=f"entry_points.txt cannot be read: {exc}")
-        sig = _signature(st)
-        hit = self._eps.get(path)
-        if hit is not None and hit[0] == sig:
-            return hit[1]
-        parsed = read_entry_points(loc, None)
-        if stat.S_ISREG(st.st_mode) and self._storable(st):
-            with self._lock:
-                self._eps[path] = (sig, parsed)
-        return parsed
 
 
-def read_entry_points(loc: MetadataLocation, cache: DiscoveryCache | None) -> EntryPointsFile:
+def read_entry_points(loc: MetadataLocation, cache: Scans | None) -> EntryPointsFile:
     """Read and parse the ``entry_points.txt`` of *loc* (through *cache* if given); never raises."""
     if cache is not None:
         return cache.entry_points(loc)
@@ -330,7 +287,7 @@ def read_entry_points(loc: MetadataLocation, cache: DiscoveryCache | None) -> En
     return parse_entry_points_bytes(raw)
 
 
-def list_path_entry(entry: str, cache: DiscoveryCache | None) -> Listing:
+def list_path_entry(entry: str, cache: Scans | None) -> Listing:
     """List the distributions on one path entry (a directory or a zip file); never raises.
 
     A directory that cannot be listed, or a path entry that does not exist, holds nothing.
@@ -338,7 +295,7 @@ def list_path_entry(entry: str, cache: DiscoveryCache | None) -> Listing:
     try:
         st = os.stat(entry)
         if stat.S_ISDIR(st.st_mode):
-            return cache.listing(entry, st) if cache is not None else _list_dir(entry)
+            return cache.listing(entry, st) if cache is not None else list_dir(entry)
         if stat.S_ISREG(st.st_mode):
             import zipfile  # noqa: PLC0415 - a zip file on sys.path is rare: the others do not pay for the module
 
