@@ -12,7 +12,6 @@ import datetime as dt
 import itertools
 import json
 import keyword
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, NoReturn, TypeVar
 
@@ -42,7 +41,7 @@ _name_re = lazy_pattern(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _tag_re = lazy_pattern(r"[a-z0-9_]+-[a-z0-9_]+-[a-z0-9_]+")
 _group_re = lazy_pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _ep_name_re = lazy_pattern(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
-_TIME_RE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+_time_re = lazy_pattern(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 # C0 and C1 controls, DEL, line/paragraph separators, bidirectional controls and the BOM: never in a
 # file name.
 _bad_path_chars_re = lazy_pattern("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
@@ -239,7 +238,7 @@ def parse_time(text: str, what: str) -> dt.datetime:
     Raises:
         EnvelopeFormatError: *text* is not exactly that form or not a real date and time.
     """
-    match = _TIME_RE.fullmatch(text)
+    match = _time_re().fullmatch(text)
     if match is None:
         fail(f"{what} must be 'YYYY-MM-DDTHH:MM:SSZ', got {text[:80]!r}")
     try:
