@@ -291,6 +291,20 @@ def test_a_record_carries_the_scans_to_the_next_cache_and_sees_every_change(tmp_
     assert seen["listed"] == [str(site)]
 
 
+def test_a_record_keeps_no_listing_of_a_directory_without_distributions(tmp_path, monkeypatch):
+    """A script's directory or the working directory may change on every run: keeping it would rewrite the record."""
+    site, scripts = tmp_path / "site", tmp_path / "scripts"
+    install(site)
+    scripts.mkdir()
+    (scripts / "app.py").write_text("print('hello')\n")
+    monkeypatch.setattr("securehost._installed.scan._RACY_NS", 0)
+    record = _record(tmp_path)
+    discover(GROUP, [scripts, site], cache=DiscoveryCache(record=record))
+    seen = _counting_scans(monkeypatch)
+    discover(GROUP, [scripts, site], cache=DiscoveryCache(record=record))
+    assert seen["listed"] == [str(scripts)]  # listed again; the site came from the record
+
+
 def test_a_record_keeps_no_scan_of_a_racily_clean_path(tmp_path, monkeypatch):
     site = tmp_path / "site"
     install(site)  # just written: younger than two seconds

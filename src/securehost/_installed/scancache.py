@@ -142,7 +142,9 @@ class DiscoveryCache:
         listing = _recalled(record, _LISTING, entry, st, lambda value: _decode_listing(entry, value))
         if listing is None:
             listing = list_dir(entry)
-            if record is not None:
+            # only a directory that holds distributions: listing one without is cheap, and such a directory (a
+            # script's own, the working directory) may change on every run, which would rewrite the record each time
+            if record is not None and listing.locations:
                 record.remember(_LISTING, entry, st, _encode_listing(listing))
         if storable(st):
             with self._lock:
