@@ -183,6 +183,7 @@ MUTATION_MODULES = {
     "installed.bytecode": ["tests/installed"],
     "wheel.headers": ["tests/wheel/test_headers.py", "tests/wheel/test_wheelinfo.py", "tests/installed"],
     "installed.filerecord": ["tests/installed"],
+    "installed.scancache": ["tests/installed/test_discovery.py", "tests/host/test_host_warm_state.py"],
     "installed.distcheck": ["tests/installed", "tests/test_review_findings.py"],
     "installed.entrycheck": ["tests/installed"],
     "installed.dependencies": ["tests/installed", "tests/test_review_findings.py"],

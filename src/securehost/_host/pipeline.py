@@ -192,7 +192,7 @@ class LoadPipeline:
         for what, state, then in (
             ("the trust-store memo", self._trust_memo, "parses the trust store again"),
             ("the signature memo", self._memo, "verifies the signatures it could have recalled again"),
-            ("the installed-file record", self._files, "hashes the files it could have recalled again"),
+            ("the installed-file record", self._files, "hashes the files and scans the search path again"),
         ):
             failure = state.save() if state is not None else None
             if failure is not None:

@@ -1,11 +1,10 @@
-"""Low-level scanning for discovery: list path entries, read ``entry_points.txt``, and an optional cache.
+"""Low-level scanning for discovery: list path entries and read ``entry_points.txt``.
 
-The cache keys a directory listing by the directory's ``(st_dev, st_ino, st_mtime_ns, st_ctime_ns, st_size)`` and a
-parsed ``entry_points.txt`` by the same signature of the file. A hit replaces ``scandir`` + per-file
-``open``/``read``/``decode``/``parse`` with one ``stat`` per directory and per file. Like git's index, it never stores
-an entry whose modification or change time is less than two seconds old ("racily clean"): file systems with coarse
-timestamps could otherwise hide a second change made within the same tick. ``st_ctime`` cannot be set from user
-space, so ``touch -d`` cannot forge a hit.
+:func:`list_path_entry` and :func:`read_entry_points` take an optional :class:`Scans`, which answers again for a path
+whose ``stat`` :func:`signature` is unchanged: the :class:`~securehost.DiscoveryCache` in
+:mod:`securehost._installed.scancache`. A scan of a path changed less than two seconds before is never kept
+(:func:`storable`, "racily clean", as git's index): file systems with coarse timestamps could otherwise hide a second
+change made within the same tick. ``st_ctime`` cannot be set from user space, so ``touch -d`` cannot forge a hit.
 """
 
 from __future__ import annotations
