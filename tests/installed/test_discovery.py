@@ -195,10 +195,9 @@ def test_cache_reuses_unchanged_and_sees_changes(tmp_path, monkeypatch):
     cache = DiscoveryCache()
     first = discover(GROUP, [tmp_path], cache=cache)
     assert len(cache) == 2  # one listing, one entry_points.txt
-    calls = []
-    monkeypatch.setattr("securehost._installed.scancache.list_dir", calls.append)
+    seen = _counting_scans(monkeypatch)
     assert discover(GROUP, [tmp_path], cache=cache) == first
-    assert calls == []  # listing served from the cache
+    assert seen == {"listed": [], "read": []}  # the listing and entry_points.txt served from the cache
     monkeypatch.undo()
     monkeypatch.setattr("securehost._installed.scan._RACY_NS", 0)
     (md / "entry_points.txt").write_text(f"[{GROUP}]\ncsv = acme_csv.plugin:Other\n")
@@ -317,7 +316,18 @@ def test_a_record_keeps_no_scan_of_a_racily_clean_path(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "value",
-    [None, (), ("a", "b", "c"), [1, 2, 3, 4], ((("dist-info",),), (), (), None), ((), (), (), None, 5), "text", 7],
+    [
+        None,
+        (),
+        ("a", "b", "c"),
+        [1, 2, 3, 4],
+        [(), (), (), ()],  # a list with a listing's parts
+        [(), None],  # a list with an entry_points.txt's parts
+        ((("dist-info",),), (), (), ()),
+        ((), (), (), (), 5),
+        "text",
+        7,
+    ],
 )
 def test_a_remembered_scan_of_another_shape_is_scanned_again(tmp_path, monkeypatch, value):
     """Authenticated, but not what this version writes (another version's entry): a miss, never an error."""
@@ -335,3 +345,55 @@ def test_a_remembered_scan_of_another_shape_is_scanned_again(tmp_path, monkeypat
     seen = _counting_scans(monkeypatch)
     assert discover(GROUP, [site], cache=DiscoveryCache(record=record)) == expected
     assert seen == {"listed": [str(site)], "read": [str(eps)]}
+
+
+def _every_kind_of_site(tmp_path):
+    """A search path with each kind of metadata location, and the ones whose ``entry_points.txt`` cannot be read."""
+    site = tmp_path / "site"
+    install(site)
+    install(site, "broken-eps")
+    (site / "broken_eps-1.0.dist-info" / "entry_points.txt").write_bytes(b"[demoapp.plugins]\nx = a:b\xff\n")
+    (site / "flat-1.0.dist-info").write_text("a file where a directory belongs\n")  # its entry_points.txt: ENOTDIR
+    (site / "egged-1.0-py3.11.egg-info").mkdir()
+    (site / "egged-1.0-py3.11.egg-info" / "entry_points.txt").write_text(f"[{GROUP}]\ne = egged:P\n")
+    (site / "legacy-2.0-py3.11.egg-info").write_text("Metadata-Version: 1.0\nName: legacy\n")  # a file: no entry points
+    (site / "linked.egg-link").write_text("/somewhere/else\n")
+    (site / "__editable__.edited-1.0.pth").write_text("import edited\n")
+    (site / ".securehost-install-1234").mkdir()  # a killed install's scratch directory
+    archive = tmp_path / "plugins.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("zipped-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: zipped\nVersion: 1.0\n")
+        zf.writestr("zipped-1.0.dist-info/entry_points.txt", f"[{GROUP}]\nz = zipped:P\n")
+        zf.writestr("second-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: second\nVersion: 1.0\n")
+        zf.writestr("second-1.0.dist-info/entry_points.txt", f"[{GROUP}]\ns = second:Q\n")  # the same archive path
+    return [site, archive]
+
+
+def test_a_scan_through_the_cache_or_the_record_is_the_scan_without_them(tmp_path, monkeypatch):
+    """Every kind of location, from a scan, from the cache's memory and from a record in a fresh cache: the same."""
+    from securehost._installed.scan import list_dir
+    from securehost._installed.scancache import _decode_listing, _encode_listing
+
+    path = _every_kind_of_site(tmp_path)
+    site = path[0]
+    listing = list_dir(str(site))
+    assert {loc.kind for loc in listing.locations} == {"dist-info", "egg-info", "egg-link"}
+    assert listing.interrupted
+    assert listing.editable_names
+    assert listing.tops
+    assert _decode_listing(str(site), _encode_listing(listing)) == listing
+    monkeypatch.setattr("securehost._installed.scan._RACY_NS", 0)
+    expected = discover(GROUP, path)
+    by_name = {d.name: d for d in expected.distributions}
+    assert {"acme-csv", "broken-eps", "flat", "egged", "zipped", "second"} <= set(by_name)
+    assert [ep.value for ep in by_name["second"].entry_points] == ["second:Q"]
+    assert codes(by_name["broken-eps"]) == {ReasonCode.ENTRY_POINT_INVALID}
+    assert "cannot be read" in by_name["flat"].reasons[0].message
+    record = _record(tmp_path)
+    cache = DiscoveryCache(record=record)
+    assert discover(GROUP, path, cache=cache) == expected
+    seen = _counting_scans(monkeypatch)
+    assert discover(GROUP, path, cache=cache) == expected  # from the cache's memory
+    assert seen == {"listed": [], "read": []}
+    assert discover(GROUP, path, cache=DiscoveryCache(record=record)) == expected  # from the record
+    assert seen == {"listed": [], "read": []}

@@ -147,9 +147,9 @@ class FileRecord(SealedState):
             while len(self._entries) > self._max:
                 del self._entries[next(iter(self._entries))]
 
-    def _racily_clean(self, st: os.stat_result, now: int | None = None) -> bool:
+    def _racily_clean(self, st: os.stat_result) -> bool:
         """Whether *st* is too young to remember: a change within the same timestamp tick could not be told apart."""
-        return (time.time_ns() if now is None else now) - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy
+        return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < self._racy
 
     def _put(self, path: str, st: os.stat_result, value: str) -> None:
         if self._racily_clean(st):
@@ -252,11 +252,10 @@ class FileRecord(SealedState):
         Returns:
             Whether it was recorded: not when a watched path is racily clean (younger than the racy interval).
         """
-        now = time.time_ns()
         paths: list[str] = []
         identities = bytearray()
         for path, st in watched:
-            if self._racily_clean(st, now) or "\0" in path:
+            if self._racily_clean(st) or "\0" in path:
                 return False
             try:
                 identities += _PACKED.pack(*identity(st))

@@ -54,13 +54,12 @@ class ScanRecord(Protocol):
 
 
 def _encode_listing(listing: Listing) -> tuple[Any, ...]:
-    """A directory's :class:`Listing` as plain data: one tuple per location, then the name sets."""
+    """A directory's :class:`Listing` (:func:`list_dir`'s) as plain data: one tuple per location, then the name sets."""
     locations = tuple(
         (loc.kind, os.path.basename(loc.path), loc.canonical, loc.version, loc.entry_points_file is not None)
         for loc in listing.locations
     )
-    tops = sorted(listing.tops) if listing.tops is not None else None
-    return (locations, sorted(listing.editable_names), listing.interrupted, tops)
+    return (locations, sorted(listing.editable_names), listing.interrupted, sorted(listing.tops or ()))
 
 
 def _decode_listing(entry: str, value: Any) -> Listing | None:
@@ -85,7 +84,7 @@ def _decode_listing(entry: str, value: Any) -> Listing | None:
         locations=tuple(made),
         editable_names=frozenset(editable),
         interrupted=tuple(interrupted),
-        tops=None if tops is None else frozenset(tops),
+        tops=frozenset(tops),
     )
 
 
